@@ -1,0 +1,58 @@
+"""The preprocess output folder's contract: its layout, manifest.json and _SUCCESS.
+
+A folder is complete only when `_SUCCESS` exists; the trainer refuses
+anything else.  The manifest is what later stages read instead of guessing:
+the spec, inputs, row accounting, vocabulary sizes and embedding dimensions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import tensorflow as tf
+
+from beam_jobs.errors import OutputError
+
+MANIFEST = "manifest.json"
+SUCCESS = "_SUCCESS"
+TRAIN_DIR = "train"
+EVAL_DIR = "eval"
+REJECTED_DIR = "rejected"
+SIDE_TABLE = "side_table.parquet"
+TFRECORD_SUFFIX = ".tfrecord.gz"
+
+
+def split_pattern(output_dir: str, split: str) -> str:
+    return os.path.join(output_dir, split, f"part-*{TFRECORD_SUFFIX}")
+
+
+def write_json(path: str, data: Any) -> None:
+    """Write JSON through a temporary name, so a reader never sees half a file."""
+    tmp = f"{path}.tmp"
+    with tf.io.gfile.GFile(tmp, "w") as f:
+        f.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+def read_json(path: str) -> Any:
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
+
+
+def mark_success(output_dir: str) -> None:
+    with tf.io.gfile.GFile(os.path.join(output_dir, SUCCESS), "w") as f:
+        f.write("")
+
+
+def read_manifest(output_dir: str) -> dict:
+    """The manifest of a complete preprocess output, or a clear error saying why it is not usable."""
+    if not tf.io.gfile.exists(output_dir):
+        raise OutputError(f"Preprocess output {output_dir} does not exist. Run `embedflow preprocess "
+                          f"--output {output_dir}` first.")
+    if not tf.io.gfile.exists(os.path.join(output_dir, SUCCESS)):
+        raise OutputError(
+            f"Preprocess output {output_dir} is incomplete: it has no {SUCCESS} marker, so the job that "
+            f"wrote it did not finish (crashed, killed or still running). Rerun preprocess with --overwrite.")
+    return read_json(os.path.join(output_dir, MANIFEST))

@@ -1,0 +1,91 @@
+"""Beam pipeline options: every flag the job does not know passes through to Beam.
+
+Like Beam's own examples, a job parses its own flags with
+`parse_known_args` and hands the rest to `PipelineOptions`, so every runner
+flag works without the job knowing it.  Unknown runners and flags Beam
+cannot parse are refused up front, with the flag named.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from apache_beam.options.pipeline_options import (
+    GoogleCloudOptions, PipelineOptions, SetupOptions, StandardOptions)
+
+from beam_jobs.errors import UserError
+
+KNOWN_RUNNERS = ("DirectRunner", "DataflowRunner", "PrismRunner", "FlinkRunner", "SparkRunner",
+                 "PortableRunner", "InteractiveRunner")
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def pipeline_options(beam_args: list[str]) -> PipelineOptions:
+    """Options for Beam from the pass-through flags, checked and completed.
+
+    On Dataflow the workers install this project from setup.py; `--setup_file`
+    is filled in when neither it nor a custom container is given.
+    """
+    for arg in beam_args:
+        if arg.startswith("-") and not arg.startswith("--"):
+            raise UserError(f"Malformed Beam flag '{arg}': Beam flags are long options such as "
+                            f"--runner=DataflowRunner or --temp_location gs://bucket/tmp.")
+    options = PipelineOptions(beam_args)
+    unknown = _unparsed(beam_args)
+    if unknown:
+        raise UserError(f"Unknown flag(s) {', '.join(unknown)}: neither this job nor Apache Beam knows them. "
+                        f"Run with --help for the job's flags; Beam flags are listed in Beam's "
+                        f"PipelineOptions documentation.")
+    runner = options.view_as(StandardOptions).runner or "DirectRunner"
+    if runner not in KNOWN_RUNNERS and not runner.endswith("Runner"):
+        raise UserError(f"Unknown runner '{runner}'. Use one of {', '.join(KNOWN_RUNNERS)}.")
+    options.view_as(StandardOptions).runner = runner
+    if runner == "DataflowRunner":
+        setup = options.view_as(SetupOptions)
+        container = options.get_all_options().get("sdk_container_image")
+        if not setup.setup_file and not container:
+            setup.setup_file = os.path.join(PROJECT_ROOT, "setup.py")
+        setup.save_main_session = False
+    return options
+
+
+def _unparsed(beam_args: list[str]) -> list[str]:
+    """Flags that no registered PipelineOptions class declares."""
+    known = set()
+    for cls in PipelineOptions.__subclasses__() + [PipelineOptions]:
+        _collect(cls, known)
+    flags = []
+    for arg in beam_args:
+        if arg.startswith("--"):
+            name = arg[2:].split("=", 1)[0]
+            if name not in known and name.replace("-", "_") not in known:
+                flags.append(arg.split("=", 1)[0])
+    return flags
+
+
+def _collect(cls, known: set) -> None:
+    parser = argparse.ArgumentParser(add_help=False)
+    try:
+        cls._add_argparse_args(parser)  # noqa: SLF001 - Beam's own way to declare options
+    except Exception:  # noqa: BLE001 - an options class that cannot declare itself adds nothing
+        pass
+    for action in parser._actions:  # noqa: SLF001
+        for option in action.option_strings:
+            known.add(option.lstrip("-"))
+    for sub in cls.__subclasses__():
+        _collect(sub, known)
+
+
+def runner_name(options: PipelineOptions) -> str:
+    return options.view_as(StandardOptions).runner
+
+
+def describe_options(options: PipelineOptions) -> dict:
+    """The options worth recording in a manifest: those set, minus credentials."""
+    everything = options.get_all_options(drop_default=True)
+    everything.pop("service_account_email", None)
+    gcp = options.view_as(GoogleCloudOptions)
+    if gcp.project:
+        everything["project"] = gcp.project
+    return {k: v for k, v in everything.items() if v is not None}

@@ -1,0 +1,291 @@
+"""The preprocess job: raw tables -> validated, joined, split, transformed TFRecords.
+
+    read -> parse & validate --bad rows--> rejected/
+         -> join side table -> split train/eval (stable hash)
+         -> AnalyzeDataset(train) -> TransformDataset(train, eval)
+         -> TFRecord shards + transform_fn/ + manifest.json + _SUCCESS
+
+Run as `embedflow preprocess ...` or `python -m beam_jobs.preprocess ...`;
+every flag this job does not know goes to Beam's PipelineOptions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import logging
+import os
+import sys
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+import tensorflow as tf
+import tensorflow_transform as tft
+import tensorflow_transform.beam as tft_beam
+from apache_beam.io.filesystems import FileSystems
+
+from beam_jobs import manifest as mf
+from beam_jobs.errors import InputError, OutputError
+from beam_jobs.join import join_batch, read_side_table
+from beam_jobs.layouts import InputLayout, table_layout
+from beam_jobs.options import describe_options, pipeline_options, runner_name
+from beam_jobs.parse import DEFAULT_CHUNK_BYTES, LINE_COLUMN, parse_chunk, plan_chunks
+from beam_jobs.spec import FeatureSpec, categorical_cardinality, embedding_dim_for, load_spec
+from beam_jobs.split import eval_mask
+from beam_jobs.transform import make_preprocessing_fn, tensor_adapter_config, to_tfxio_batch
+
+log = logging.getLogger(__name__)
+REJECTED = "rejected"
+STATS = "stats"
+EVAL = "eval"
+
+
+class ParseChunks(beam.DoFn):
+    """Parse one chunk into a typed Arrow batch; rejected rows and the row count go to side outputs."""
+
+    def __init__(self, spec: FeatureSpec):
+        self._columns = spec.main_columns
+
+    def process(self, fmt_and_chunk):
+        fmt, chunk = fmt_and_chunk
+        batch, rejected = parse_chunk(chunk, fmt, self._columns)
+        yield beam.pvalue.TaggedOutput(STATS, ("read", batch.num_rows + len(rejected)))
+        for row in rejected:
+            yield beam.pvalue.TaggedOutput(REJECTED, row)
+        if batch.num_rows:
+            yield chunk.path, batch
+
+
+class JoinSideTable(beam.DoFn):
+    def __init__(self, spec: FeatureSpec):
+        self._join = spec.join
+
+    def process(self, source_and_batch, side_table: pa.Table):
+        source, batch = source_and_batch
+        joined, rejected = join_batch(batch, side_table, self._join, source)
+        for row in rejected:
+            yield beam.pvalue.TaggedOutput(REJECTED, row)
+        if joined.num_rows:
+            yield source, joined
+
+
+class SplitTrainEval(beam.DoFn):
+    """Route each row by the stable hash of its split key; emit TFXIO-shaped batches."""
+
+    def __init__(self, spec: FeatureSpec):
+        self._spec = spec
+
+    def process(self, source_and_batch):
+        _, batch = source_and_batch
+        split = self._spec.split
+        to_eval = eval_mask(batch, split.key, split.seed, split.eval_fraction)
+        for name, mask in (("train", ~to_eval), (EVAL, to_eval)):
+            part = batch.filter(pa.array(mask)).drop_columns([LINE_COLUMN])
+            if part.num_rows:
+                yield beam.pvalue.TaggedOutput(STATS, (f"kept_{name}", part.num_rows))
+                label = part.column(self._spec.label.column).to_numpy(zero_copy_only=False)
+                if name == "train":
+                    yield beam.pvalue.TaggedOutput(STATS, ("train_label_sum", float(label.sum())))
+                tfxio_batch = to_tfxio_batch(part, self._spec)
+                yield tfxio_batch if name == "train" else beam.pvalue.TaggedOutput(EVAL, tfxio_batch)
+
+
+class ReadAndValidate(beam.PTransform):
+    """Files -> (source, typed batch) of valid, joined rows, plus rejected rows and counts."""
+
+    def __init__(self, spec: FeatureSpec, layout: InputLayout, chunk_bytes: int):
+        super().__init__()
+        self._spec, self._layout, self._chunk_bytes = spec, layout, chunk_bytes
+
+    def expand(self, pbegin):
+        spec, chunk_bytes = self._spec, self._chunk_bytes
+        chunks = (
+            pbegin
+            | "ListInputFiles" >> beam.Create(list(self._layout.main))
+            | "PlanChunks" >> beam.FlatMap(lambda fmt: ((fmt, c) for c in plan_chunks(fmt, chunk_bytes)))
+            | "SpreadChunks" >> beam.Reshuffle()
+        )
+        parsed = chunks | "ParseAndValidate" >> beam.ParDo(ParseChunks(spec)).with_outputs(
+            REJECTED, STATS, main="rows")
+        rows, rejected = parsed.rows, [parsed[REJECTED]]
+        if spec.join:
+            side_name = spec.join.table or "join"
+            side = self._layout.side_tables[side_name]
+            key = spec.column(spec.join.key)
+            side_read = (
+                pbegin
+                | "SideTableFile" >> beam.Create([side])
+                | "ReadSideTable" >> beam.Map(read_side_table, key, spec.joined_columns)
+            )
+            table = side_read | "SideTableRows" >> beam.Map(lambda t: t[0])
+            joined = rows | "JoinSideTable" >> beam.ParDo(
+                JoinSideTable(spec), beam.pvalue.AsSingleton(table)).with_outputs(REJECTED, main="rows")
+            rows = joined.rows
+            rejected.append(joined[REJECTED])
+            side_rejected = side_read | "SideTableRejected" >> beam.FlatMap(lambda t: t[1])
+            side_count = side_rejected | "CountSideRejected" >> beam.Map(lambda r: ("side_table_rejected", 1))
+            return rows, rejected, [parsed[STATS], side_count], table, side_rejected
+        return rows, rejected, [parsed[STATS]], None, None
+
+
+def _write_stats(stats: dict, path: str) -> None:
+    with FileSystems.create(path) as f:
+        f.write(json.dumps(stats, sort_keys=True).encode())
+
+
+def build_pipeline(p: beam.Pipeline, spec: FeatureSpec, layout: InputLayout, output_dir: str,
+                   temp_dir: str, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> None:
+    """Assemble the whole job on pipeline `p`."""
+    rows, rejected, stats, side_table, side_rejected = p | "ReadAndValidate" >> ReadAndValidate(
+        spec, layout, chunk_bytes)
+    split = rows | "SplitTrainEval" >> beam.ParDo(SplitTrainEval(spec)).with_outputs(STATS, EVAL, main="train")
+
+    all_rejected = rejected | "AllRejected" >> beam.Flatten()
+    _ = (all_rejected
+         | "RejectedToJson" >> beam.Map(lambda r: json.dumps(r, ensure_ascii=False, sort_keys=True))
+         | "WriteRejected" >> beam.io.WriteToText(os.path.join(output_dir, mf.REJECTED_DIR, "rows"),
+                                                  file_name_suffix=".jsonl"))
+    if side_rejected is not None:
+        _ = (side_rejected
+             | "SideRejectedToJson" >> beam.Map(lambda r: json.dumps(r, ensure_ascii=False, sort_keys=True))
+             | "WriteSideRejected" >> beam.io.WriteToText(
+                 os.path.join(output_dir, mf.REJECTED_DIR, "side_table"), file_name_suffix=".jsonl"))
+        _ = side_table | "WriteSideTable" >> beam.Map(
+            lambda t: pq.write_table(t, FileSystems.create(os.path.join(output_dir, mf.SIDE_TABLE))))
+    reason_counts = all_rejected | "RejectReasons" >> beam.Map(lambda r: (f"rejected:{r['reason']}", 1))
+    _ = ((stats + [split[STATS], reason_counts])
+         | "AllCounts" >> beam.Flatten()
+         | "SumCounts" >> beam.CombinePerKey(sum)
+         | "CountsToDict" >> beam.combiners.ToDict()
+         | "WriteCounts" >> beam.Map(_write_stats, os.path.join(temp_dir, "stats.json")))
+
+    with tft_beam.Context(temp_dir=os.path.join(temp_dir, "tft")):
+        config = tensor_adapter_config(spec)
+        transform_fn = (split.train, config) | "Analyze" >> tft_beam.AnalyzeDataset(make_preprocessing_fn(spec))
+        for name, data in (("train", split.train), (EVAL, split[EVAL])):
+            transformed = ((data, config), transform_fn) | f"Transform_{name}" >> tft_beam.TransformDataset(
+                output_record_batches=True)
+            _ = (transformed
+                 | f"Encode_{name}" >> tft_beam.EncodeTransformedDataset()
+                 | f"Write_{name}" >> beam.io.WriteToTFRecord(
+                     os.path.join(output_dir, name, "part"), file_name_suffix=mf.TFRECORD_SUFFIX,
+                     compression_type=beam.io.filesystem.CompressionTypes.GZIP))
+        _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(output_dir)
+
+
+def prepare_output(output_dir: str, overwrite: bool) -> None:
+    """Refuse a non-empty output folder unless asked to overwrite it."""
+    if tf.io.gfile.exists(output_dir) and tf.io.gfile.listdir(output_dir):
+        if not overwrite:
+            raise OutputError(f"Output folder {output_dir} is not empty. Choose another --output, or pass "
+                              f"--overwrite to replace what is there.")
+        tf.io.gfile.rmtree(output_dir)
+    tf.io.gfile.makedirs(output_dir)
+
+
+def run(spec: FeatureSpec, input_path: str, output_dir: str, beam_args: list[str] | None = None,
+        overwrite: bool = False, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> dict:
+    """Run the job to completion and return its manifest."""
+    options = pipeline_options(beam_args or [])
+    layout = table_layout(spec, input_path)
+    prepare_output(output_dir, overwrite)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    temp_dir = os.path.join(output_dir, "_tmp")
+    log.info("Preprocessing %s (%s layout, %d file(s)) with spec '%s' on %s", input_path, layout.name,
+             len(layout.main), spec.name, runner_name(options))
+    with beam.Pipeline(options=options) as p:
+        build_pipeline(p, spec, layout, output_dir, temp_dir, chunk_bytes)
+    stats = mf.read_json(os.path.join(temp_dir, "stats.json"))
+    manifest = _manifest(spec, layout, input_path, output_dir, stats, options, started)
+    tf.io.gfile.rmtree(temp_dir)
+    mf.write_json(os.path.join(output_dir, mf.MANIFEST), manifest)
+    mf.mark_success(output_dir)
+    counts = manifest["counts"]
+    log.info("Read %d rows: kept %d train + %d eval, rejected %d. Output: %s", counts["read"],
+             counts["kept"]["train"], counts["kept"]["eval"], counts["rejected"]["total"], output_dir)
+    return manifest
+
+
+def _manifest(spec: FeatureSpec, layout: InputLayout, input_path: str, output_dir: str, stats: dict,
+              options, started: datetime.datetime) -> dict:
+    tft_output = tft.TFTransformOutput(output_dir)
+    features = {}
+    for feature in spec.features:
+        entry: dict = {"transform": feature.transform}
+        if feature.transform == "vocabulary":
+            entry["vocabulary_size"] = tft_output.vocabulary_size_by_name(feature.name)
+        if feature.is_categorical:
+            entry["cardinality"] = categorical_cardinality(feature, entry.get("vocabulary_size"))
+            entry["embedding_dim"] = embedding_dim_for(feature, entry["cardinality"])
+        features[feature.name] = entry
+    rejected_by_reason = {k.split(":", 1)[1]: v for k, v in sorted(stats.items()) if k.startswith("rejected:")}
+    kept = {"train": stats.get("kept_train", 0), "eval": stats.get("kept_eval", 0)}
+    counts = {
+        "read": stats.get("read", 0),
+        "kept": kept,
+        "rejected": {"total": sum(rejected_by_reason.values()), "by_reason": rejected_by_reason},
+        "side_table_rejected": stats.get("side_table_rejected", 0),
+    }
+    if counts["read"] != kept["train"] + kept["eval"] + counts["rejected"]["total"]:
+        raise OutputError(f"Row accounting failed for {input_path}: read {counts['read']} rows but kept "
+                          f"{kept['train'] + kept['eval']} and rejected {counts['rejected']['total']}.")
+    files = [fmt.path for fmt in layout.main] + [s.table.path for s in layout.side_tables.values()]
+    return {
+        "format_version": 1,
+        "spec": spec.to_dict(),
+        "input": {"path": input_path, "layout": layout.name, "files": [_file_info(f) for f in files]},
+        "counts": counts,
+        "label": {"column": spec.label.column, "train_mean": stats.get("train_label_sum", 0.0) / max(kept["train"], 1)},
+        "features": features,
+        "layout": {"train": mf.TRAIN_DIR, "eval": mf.EVAL_DIR, "rejected": mf.REJECTED_DIR,
+                   "side_table": mf.SIDE_TABLE if spec.join else None},
+        "versions": _versions(),
+        "runner": runner_name(options),
+        "pipeline_options": describe_options(options),
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _file_info(path: str) -> dict:
+    meta = FileSystems.match([path])[0].metadata_list
+    if not meta:
+        return {"path": path}
+    return {"path": path, "bytes": meta[0].size_in_bytes, "modified": meta[0].last_updated_in_seconds}
+
+
+def _versions() -> dict:
+    import tfx_bsl
+
+    return {"python": sys.version.split()[0], "apache_beam": beam.__version__, "tensorflow": tf.__version__,
+            "tensorflow_transform": tft.__version__, "tfx_bsl": tfx_bsl.__version__, "pyarrow": pa.__version__}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", help="MovieLens folder, or CSV/Parquet file, glob or folder "
+                                        "(default: the spec's source.path)")
+    parser.add_argument("--output", required=True, help="output folder (local or gs://)")
+    parser.add_argument("--spec", default="movielens", help="built-in spec name or path to a spec YAML")
+    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    parser.add_argument("--seed", type=int, help="split seed (overrides the spec's split.seed)")
+    parser.add_argument("--chunk-bytes", type=int, default=DEFAULT_CHUNK_BYTES,
+                        help="bytes of input per parsing work item")
+
+
+def main_from_args(args: argparse.Namespace, beam_args: list[str]) -> dict:
+    spec = load_spec(args.spec)
+    if args.seed is not None:
+        spec = dataclasses.replace(spec, split=dataclasses.replace(spec.split, seed=args.seed))
+    input_path = args.input or spec.source.path
+    if not input_path:
+        raise InputError(f"No --input given and spec {spec.path} has no source.path.")
+    return run(spec, input_path, args.output, beam_args, overwrite=args.overwrite, chunk_bytes=args.chunk_bytes)
+
+
+if __name__ == "__main__":
+    from embedflow.cli import main
+
+    sys.exit(main(["preprocess", *sys.argv[1:]]))

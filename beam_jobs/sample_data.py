@@ -1,0 +1,183 @@
+"""Seeded sample tables with planted structure, in the layouts users download.
+
+The structure is known, so quality can be checked: MovieLens-style ratings
+come from latent taste groups aligned with genres, and housing prices from a
+surface with a few expensive neighbourhoods scattered over the grid.  The
+ground truth is written beside the data (`planted_*.csv`); readers ignore it.
+Same arguments and seed, same bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import logging
+import os
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+log = logging.getLogger(__name__)
+
+GENRES = (
+    "Action", "Adventure", "Animation", "Children", "Comedy", "Crime", "Documentary", "Drama",
+    "Fantasy", "Film-Noir", "Horror", "IMAX", "Musical", "Mystery", "Romance", "Sci-Fi",
+    "Thriller", "War", "Western",
+)
+NO_GENRES = "(no genres listed)"
+_WORDS = (
+    "Night", "River", "Stone", "Shadow", "Summer", "Garden", "Winter", "Empire", "Ghost", "Dream",
+    "Star", "City", "Heart", "Road", "Fire", "Island", "Secret", "Return", "Storm", "Mirror",
+    "Silent", "Golden", "Lost", "Last", "Wild", "Broken", "Hidden", "Crimson", "Café", "Amélie",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class RatingsSample:
+    users: int = 2000
+    movies: int = 1000
+    ratings: int = 150_000
+    groups: int = 8
+    seed: int = 7
+
+
+def _titles(rng: np.random.Generator, n: int, years: np.ndarray) -> list[str]:
+    """Unique-ish titles; some hold commas ("Ghost, The") so the CSV must quote them."""
+    words = rng.integers(0, len(_WORDS), size=(n, 3))
+    shape = rng.random(n)
+    titles = []
+    for i in range(n):
+        a, b, c = (_WORDS[j] for j in words[i])
+        if shape[i] < 0.15:
+            name = f"{a} {b}, The"
+        elif shape[i] < 0.25:
+            name = f"{a}, {b} and {c}"
+        else:
+            name = f"{a} {b} {c}"
+        titles.append(f"{name} #{i + 1} ({years[i]})")
+    return titles
+
+
+def write_ratings_sample(out_dir: str, cfg: RatingsSample = RatingsSample()) -> dict[str, str]:
+    """Write ratings.csv and movies.csv (ml-latest layout) plus the planted truth.
+
+    Ratings = global mean + user bias + movie bias + affinity(user, movie group) + noise,
+    clipped to 0.5..5 in half stars.  Movie groups map to pairs of signature genres,
+    users like two groups, and movie popularity is long-tailed.
+    """
+    rng = np.random.default_rng(cfg.seed)
+    os.makedirs(out_dir, exist_ok=True)
+    n_genres = len(GENRES)
+
+    # Movies: a planted group, genres mostly the group's signature pair.
+    movie_group = rng.integers(0, cfg.groups, size=cfg.movies)
+    signature = np.stack([np.arange(cfg.groups) % n_genres, (np.arange(cfg.groups) * 7 + 3) % n_genres], axis=1)
+    years = rng.integers(1930, 2024, size=cfg.movies)
+    movie_ids = np.sort(rng.choice(np.arange(1, cfg.movies * 3 + 1), size=cfg.movies, replace=False))
+    genres_text = []
+    for m in range(cfg.movies):
+        chosen = {int(g) for g in signature[movie_group[m]] if rng.random() < 0.85}
+        if rng.random() < 0.3:
+            chosen.add(int(rng.integers(0, n_genres)))
+        if rng.random() < 0.01:
+            chosen = set()
+        genres_text.append("|".join(GENRES[g] for g in sorted(chosen)) if chosen else NO_GENRES)
+    titles = _titles(rng, cfg.movies, years)
+    popularity = 1.0 / (rng.permutation(cfg.movies) + 10.0)
+
+    # Users: bias, two liked groups, long-tailed activity.
+    user_bias = rng.normal(0.0, 0.3, cfg.users)
+    liked = np.stack([rng.integers(0, cfg.groups, cfg.users), rng.integers(0, cfg.groups, cfg.users)], axis=1)
+    affinity = np.full((cfg.users, cfg.groups), -0.5)
+    affinity[np.arange(cfg.users), liked[:, 0]] = 1.0
+    affinity[np.arange(cfg.users), liked[:, 1]] = 1.0
+    movie_bias = rng.normal(0.0, 0.3, cfg.movies)
+    activity = rng.lognormal(0.0, 0.8, cfg.users)
+
+    # Draw (user, movie) pairs: 60% from a liked group, 40% from the whole catalogue;
+    # draw more than needed and drop repeated pairs, until there are enough.
+    users = np.empty(0, dtype=np.int64)
+    movies = np.empty(0, dtype=np.int64)
+    for _ in range(8):
+        more_users = rng.choice(cfg.users, size=cfg.ratings + 100, p=activity / activity.sum())
+        more_movies = _draw_movies(rng, more_users, liked, movie_group, popularity, cfg.groups)
+        users, movies = np.concatenate([users, more_users]), np.concatenate([movies, more_movies])
+        _, first = np.unique(users * cfg.movies + movies, return_index=True)
+        users, movies = users[np.sort(first)], movies[np.sort(first)]
+        if len(users) >= cfg.ratings:
+            break
+    if len(users) < cfg.ratings:
+        log.warning("Only %d distinct (user, movie) pairs could be drawn; asked for %d", len(users), cfg.ratings)
+    keep = np.sort(rng.permutation(len(users))[: cfg.ratings])
+    users, movies = users[keep], movies[keep]
+
+    score = (3.5 + user_bias[users] + movie_bias[movies] + affinity[users, movie_group[movies]]
+             + rng.normal(0.0, 0.5, len(users)))
+    half_stars = np.clip(np.rint(score * 2), 1, 10).astype(np.int64)
+    timestamps = rng.integers(946_684_800, 1_672_531_200, size=len(users))
+    order = np.lexsort((timestamps, users))
+
+    paths = {"ratings": os.path.join(out_dir, "ratings.csv"), "movies": os.path.join(out_dir, "movies.csv")}
+    ratings_table = pa.table({
+        "userId": pa.array(users[order] + 1),
+        "movieId": pa.array(movie_ids[movies[order]]),
+        "rating": pa.array(half_stars[order] / 2.0),
+        "timestamp": pa.array(timestamps[order]),
+    })
+    _write_csv(ratings_table, paths["ratings"])
+    with open(paths["movies"], "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(["movieId", "title", "genres"])
+        writer.writerows(zip(movie_ids.tolist(), titles, genres_text))
+    with open(os.path.join(out_dir, "planted_movie_groups.csv"), "w", encoding="utf-8") as f:
+        f.write("movieId,group\n")
+        f.writelines(f"{m},{g}\n" for m, g in zip(movie_ids.tolist(), movie_group.tolist()))
+    with open(os.path.join(out_dir, "planted_user_groups.csv"), "w", encoding="utf-8") as f:
+        f.write("userId,liked_group_a,liked_group_b\n")
+        f.writelines(f"{u + 1},{a},{b}\n" for u, (a, b) in enumerate(liked.tolist()))
+    log.info("Wrote %d ratings by %d users of %d movies to %s", len(users), cfg.users, cfg.movies, out_dir)
+    return paths
+
+
+def _draw_movies(rng: np.random.Generator, users: np.ndarray, liked: np.ndarray, movie_group: np.ndarray,
+                 popularity: np.ndarray, groups: int) -> np.ndarray:
+    """For each draw, a movie by popularity: from one of the user's liked groups, or from all."""
+    movies = np.empty(len(users), dtype=np.int64)
+    from_liked = rng.random(len(users)) < 0.6
+    target_group = liked[users, rng.integers(0, 2, len(users))]
+    everything = np.cumsum(popularity) / popularity.sum()
+    rest = ~from_liked
+    movies[rest] = np.searchsorted(everything, rng.random(rest.sum()))
+    for g in range(groups):
+        members = np.flatnonzero(movie_group == g)
+        pick = from_liked & (target_group == g)
+        if len(members) == 0:
+            movies[pick] = np.searchsorted(everything, rng.random(pick.sum()))
+            continue
+        cum = np.cumsum(popularity[members]) / popularity[members].sum()
+        movies[pick] = members[np.minimum(np.searchsorted(cum, rng.random(pick.sum())), len(members) - 1)]
+    return np.minimum(movies, len(popularity) - 1)
+
+
+def _write_csv(table: pa.Table, path: str) -> None:
+    """CSV like GroupLens writes it: a bare header, quotes only where needed."""
+    with open(path, "wb") as f:
+        f.write((",".join(table.column_names) + "\n").encode())
+        pacsv.write_csv(table, f, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--output", required=True, help="folder to write")
+    parser.add_argument("--kind", choices=("movielens",), default="movielens")
+    parser.add_argument("--users", type=int, default=RatingsSample.users)
+    parser.add_argument("--movies", type=int, default=RatingsSample.movies)
+    parser.add_argument("--ratings", type=int, default=RatingsSample.ratings)
+    parser.add_argument("--groups", type=int, default=RatingsSample.groups, help="planted taste groups")
+    parser.add_argument("--seed", type=int, default=RatingsSample.seed)
+
+
+def main_from_args(args, _extra_args: list[str]) -> None:
+    write_ratings_sample(args.output, RatingsSample(users=args.users, movies=args.movies, ratings=args.ratings,
+                                                    groups=args.groups, seed=args.seed))
+    print(f"Wrote {args.kind} sample data to {args.output}")

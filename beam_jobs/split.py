@@ -1,0 +1,44 @@
+"""A stable train/eval split: a seeded hash of each row's key decides its side.
+
+The decision depends only on the key's values and the seed, never on row
+order or bundling, so reruns, other runners and later data agree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pyarrow as pa
+
+_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """The SplitMix64 finaliser: a fast, well-mixed 64-bit hash of 64-bit integers."""
+    with np.errstate(over="ignore"):
+        x = (x + np.uint64(0x9E3779B97F4A7C15)) & _MASK64
+        x = ((x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)) & _MASK64
+        x = ((x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)) & _MASK64
+        return x ^ (x >> np.uint64(31))
+
+
+def _column_hash(arr: pa.Array) -> np.ndarray:
+    if pa.types.is_integer(arr.type):
+        return _splitmix64(arr.fill_null(0).to_numpy().astype(np.int64).view(np.uint64))
+    if pa.types.is_floating(arr.type):
+        return _splitmix64(arr.fill_null(0.0).to_numpy().astype(np.float64).view(np.uint64))
+    values = arr.to_pylist()
+    return np.array([int.from_bytes(hashlib.blake2b(str(v).encode(), digest_size=8).digest(), "little")
+                     for v in values], dtype=np.uint64)
+
+
+def eval_mask(batch: pa.RecordBatch, key: tuple[str, ...], seed: int, eval_fraction: float) -> np.ndarray:
+    """True for rows that go to eval.  With no key, the whole row is the key."""
+    names = key or tuple(n for n in batch.schema.names if not n.startswith("__"))
+    h = np.full(batch.num_rows, np.uint64(seed), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for name in names:
+            h = _splitmix64(h ^ _column_hash(batch.column(name)))
+    unit = (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+    return unit < eval_fraction
