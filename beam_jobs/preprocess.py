@@ -20,6 +20,7 @@ import os
 import sys
 
 import apache_beam as beam
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import tensorflow as tf
@@ -86,8 +87,10 @@ class SplitTrainEval(beam.DoFn):
             part = batch.filter(pa.array(mask)).drop_columns([LINE_COLUMN])
             if part.num_rows:
                 yield beam.pvalue.TaggedOutput(STATS, (f"kept_{name}", part.num_rows))
-                label = part.column(self._spec.label.column).to_numpy(zero_copy_only=False)
                 if name == "train":
+                    label = part.column(self._spec.label.column).to_numpy(zero_copy_only=False)
+                    if self._spec.label.transform == "log":  # the mean of what the model predicts
+                        label = np.log(np.maximum(label, 1e-6))
                     yield beam.pvalue.TaggedOutput(STATS, ("train_label_sum", float(label.sum())))
                 tfxio_batch = to_tfxio_batch(part, self._spec)
                 yield tfxio_batch if name == "train" else beam.pvalue.TaggedOutput(EVAL, tfxio_batch)

@@ -12,13 +12,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
 import sys
 import textwrap
 from typing import Callable
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # TFT's Keras layer is Keras 2 (tf_keras)
 
 # subcommand -> (module, one-line help, whether unknown flags pass through to Beam)
 SUBCOMMANDS = {
@@ -33,7 +29,8 @@ SUBCOMMANDS = {
 def setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
-    for noisy in ("apache_beam", "tensorflow", "absl", "tensorflow_transform", "tfx_bsl", "h5py", "matplotlib"):
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # it also prints its own copy of each warning
+    for noisy in ("apache_beam", "absl", "tensorflow_transform", "tfx_bsl", "h5py", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -1,0 +1,139 @@
+"""The trained embeddings, saved beside the model for similar items, top-K and other models.
+
+Layout of `embeddings/` in a model version folder:
+
+- `tables/<feature>.npy`: each categorical feature's raw embedding table
+  (rows in vocabulary order, then the out-of-vocabulary buckets) and
+  `tables/<feature>.vocab` with the value of each vocabulary row.
+- two-tower models also get tower outputs, the vectors whose dot product
+  scores a user x item pair: `items.npy` + `items.tsv` (id, and the side
+  table's columns such as title and genres) and `users.npy` + `users.tsv`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+
+import numpy as np
+import pyarrow as pa
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras as keras
+
+from beam_jobs.spec import FeatureSpec
+from beam_jobs.transform import raw_columns
+from trainer.model import TwoTowerModel, embedding_tables
+
+log = logging.getLogger(__name__)
+EMBEDDINGS_DIR = "embeddings"
+_BATCH = 8192
+
+
+def vocabulary(tft_output: tft.TFTransformOutput, name: str) -> list[str]:
+    return [v.decode("utf-8", errors="replace") for v in tft_output.vocabulary_by_name(name)]
+
+
+def item_rows(spec: FeatureSpec, tft_output: tft.TFTransformOutput, side_table: pa.Table | None) -> dict:
+    """Raw rows for every item in the item-id vocabulary, with their side-table attributes."""
+    item_feature = spec.feature(spec.model.item_id)
+    ids = vocabulary(tft_output, item_feature.name)
+    column = spec.column(item_feature.source)
+    raw_ids = np.array([int(i) for i in ids], np.int64) if column.type == "int" else np.array(ids, object)
+    rows = {item_feature.source: raw_ids}
+    if spec.join and side_table is not None:
+        keys = side_table.column(spec.join.key).to_numpy()
+        position = {k: i for i, k in enumerate(keys.tolist())}
+        index = [position.get(k, -1) for k in raw_ids.tolist()]
+        for name in spec.join.columns:
+            values = side_table.column(name).fill_null("").to_pylist() + [""]
+            rows[name] = np.array([values[i] for i in index], dtype=object)
+    return rows
+
+
+def _transform(tft_output: tft.TFTransformOutput, spec: FeatureSpec, raw: dict) -> dict:
+    """Run raw rows through the transform graph in memory (label and unused columns filled)."""
+    n = len(next(iter(raw.values())))
+    tensors = {}
+    for column in raw_columns(spec):
+        if column.name in raw:
+            values = tf.constant(raw[column.name])
+        else:
+            values = tf.zeros([n], tf.string if column.type == "string" else tf.float32)
+            values = values if column.type != "int" else tf.zeros([n], tf.int64)
+        if not column.required:
+            values = tf.sparse.from_dense(tf.expand_dims(values, 1))
+        tensors[column.name] = values
+    return tft_output.transform_raw_features(tensors, drop_unused_features=True)
+
+
+def _batched(fn, features: dict, n: int) -> np.ndarray:
+    out = []
+    for start in range(0, n, _BATCH):
+        part = {k: (tf.sparse.slice(v, [start, 0], [_BATCH, v.dense_shape[1]]) if isinstance(v, tf.SparseTensor)
+                    else v[start:start + _BATCH]) for k, v in features.items()}
+        out.append(fn(part).numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def compute_vectors(model: keras.Model, spec: FeatureSpec, tft_output: tft.TFTransformOutput,
+                    side_table: pa.Table | None) -> dict:
+    """Tower outputs for every known user and item (two-tower models only)."""
+    if not isinstance(model, TwoTowerModel):
+        return {}
+    rows = item_rows(spec, tft_output, side_table)
+    n_items = len(next(iter(rows.values())))
+    item_features = _transform(tft_output, spec, rows)
+    items = _batched(model.item_vectors, {k: item_features[k] for k in model.item_features}, n_items)
+    user_ids = vocabulary(tft_output, model.user_id)
+    user_features = {model.user_id: tf.range(len(user_ids), dtype=tf.int64)}
+    if set(model.user_features) != {model.user_id}:
+        log.info("User tower uses more than the user id; user vectors cover the id only where other "
+                 "features are at their defaults")
+    users = _batched(model.user_vectors, {k: user_features.get(k, tf.zeros([len(user_ids)], tf.int64))
+                                          for k in model.user_features}, len(user_ids))
+    item_meta = {spec.feature(model.item_id).source: [str(v) for v in rows[spec.feature(model.item_id).source]]}
+    for name in (spec.join.columns if spec.join else ()):
+        item_meta[name] = [str(v) for v in rows[name]]
+    return {"items": items, "item_meta": item_meta, "users": users,
+            "user_meta": {spec.feature(model.user_id).source: user_ids}}
+
+
+def write_embeddings(folder: str, model: keras.Model, tft_output: tft.TFTransformOutput, vectors: dict) -> None:
+    root = os.path.join(folder, EMBEDDINGS_DIR)
+    tf.io.gfile.makedirs(os.path.join(root, "tables"))
+    for name, table in embedding_tables(model).items():
+        _save_npy(os.path.join(root, "tables", f"{name}.npy"), table.numpy())
+        try:
+            words = vocabulary(tft_output, name)
+        except (ValueError, tf.errors.NotFoundError):
+            continue  # buckets and crosses have no vocabulary
+        with tf.io.gfile.GFile(os.path.join(root, "tables", f"{name}.vocab"), "w") as f:
+            f.write("\n".join(words) + "\n")
+    for kind in ("items", "users"):
+        if kind in vectors:
+            _save_npy(os.path.join(root, f"{kind}.npy"), vectors[kind])
+            _save_tsv(os.path.join(root, f"{kind}.tsv"), vectors[f"{kind[:-1]}_meta"])
+
+
+def _save_npy(path: str, array: np.ndarray) -> None:
+    buf = io.BytesIO()
+    np.save(buf, array.astype(np.float32))
+    with tf.io.gfile.GFile(path, "wb") as f:
+        f.write(buf.getvalue())
+
+
+def _save_tsv(path: str, columns: dict[str, list[str]]) -> None:
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter="\t", lineterminator="\n")
+    writer.writerow(list(columns))
+    writer.writerows(zip(*columns.values()))
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write(buf.getvalue())
+
+
+def load_npy(path: str) -> np.ndarray:
+    with tf.io.gfile.GFile(path, "rb") as f:
+        return np.load(io.BytesIO(f.read()))

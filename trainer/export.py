@@ -1,0 +1,128 @@
+"""Export: a SavedModel that takes raw rows, in a TF Serving version folder.
+
+The serving graph is the whole product: it looks up joined attributes (a
+movie's title and genres) in a table stored inside the model, replays the
+TFT transform graph, and calls the Keras model.  Two signatures:
+
+- `serving_default`: a batch of serialized tf.Example holding the raw columns.
+- `predict`: one named tensor per raw column.
+
+Clients send what they have (userId, movieId), never transformed ids.
+Unknown ids fall into out-of-vocabulary buckets; a missing column is an
+error that names it.  Loading needs TensorFlow only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import numpy as np
+import pyarrow as pa
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras as keras
+
+from beam_jobs.spec import FeatureSpec
+from beam_jobs.transform import TF_TYPES, raw_columns, raw_feature_spec
+
+log = logging.getLogger(__name__)
+PREDICTION_KEY = "prediction"
+
+
+class ServingModule(tf.Module):
+    """Raw features -> joined attributes -> TFT graph -> model -> prediction."""
+
+    def __init__(self, model: keras.Model, tft_output: tft.TFTransformOutput, spec: FeatureSpec,
+                 side_table: pa.Table | None):
+        super().__init__()
+        self.model = model
+        self.tft_layer = tft_output.transform_features_layer()
+        self._spec = spec
+        self._optional = {c.name: c for c in raw_columns(spec) if not c.required}
+        self._label = spec.label.column
+        self._label_dtype = TF_TYPES[spec.column(self._label).type]
+        if spec.join and side_table is not None:
+            keys = side_table.column(spec.join.key).to_numpy()
+            self.side_index = tf.lookup.StaticHashTable(
+                tf.lookup.KeyValueTensorInitializer(tf.constant(keys, tf.int64), tf.range(len(keys), dtype=tf.int64)),
+                default_value=-1)
+            # One extra row at the end stands for "not in the table": empty values.
+            self.side_values = {
+                name: tf.Variable(np.array(side_table.column(name).fill_null("").to_pylist() + [""], dtype=object),
+                                  trainable=False, name=f"side_{name}")
+                for name in spec.join.columns}
+
+    def predict_raw(self, raw: dict) -> tf.Tensor:
+        raw = dict(raw)
+        batch = tf.shape(next(iter(raw.values())))[0]
+        if self._spec.join:
+            index = self.side_index.lookup(tf.cast(raw[self._spec.join.key], tf.int64))
+            missing_row = tf.shape(next(iter(self.side_values.values())), out_type=tf.int64)[0] - 1
+            index = tf.where(index < 0, missing_row, index)
+            for name, values in self.side_values.items():
+                raw[name] = tf.gather(values, index)
+        for name, column in self._optional.items():
+            if not isinstance(raw[name], tf.SparseTensor):
+                raw[name] = _dense_to_sparse(raw[name], column.type)
+        raw.setdefault(self._label, tf.zeros([batch], self._label_dtype))
+        transformed = self.tft_layer(raw)
+        transformed.pop(self._label, None)
+        return self.model(transformed, training=False)
+
+
+def _dense_to_sparse(values: tf.Tensor, column_type: str) -> tf.SparseTensor:
+    """A dense request column where '' (strings) or NaN (numbers) means "no value"."""
+    values = tf.expand_dims(values, 1)
+    present = tf.not_equal(values, "") if column_type == "string" else tf.math.is_finite(tf.cast(values, tf.float32))
+    indices = tf.where(present)
+    return tf.SparseTensor(indices, tf.gather_nd(values, indices), tf.shape(values, out_type=tf.int64))
+
+
+def _signatures(module: ServingModule, spec: FeatureSpec) -> dict:
+    serving = spec.serving_columns()
+    example_spec = {k: v for k, v in raw_feature_spec(spec, include_label=False).items()
+                    if k in {c.name for c in serving}}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve_examples(examples):
+        raw = tf.io.parse_example(examples, example_spec)
+        return {PREDICTION_KEY: module.predict_raw(raw)}
+
+    @tf.function(input_signature=[{c.name: tf.TensorSpec([None], TF_TYPES[c.type], name=c.name) for c in serving}])
+    def serve_tensors(features):
+        return {PREDICTION_KEY: module.predict_raw(features)}
+
+    return {"serving_default": serve_examples, "predict": serve_tensors.get_concrete_function()}
+
+
+def new_version() -> int:
+    """A TF Serving version number: seconds since the epoch, so newer is larger."""
+    return int(time.time())
+
+
+def export_model(module: ServingModule, spec: FeatureSpec, model_dir: str, extra_files: dict[str, str],
+                 write_extras, version: int | None = None) -> str:
+    """Write MODEL_DIR/<version>/ through a temporary folder renamed last, so it appears whole or not at all.
+
+    `extra_files` maps names to text written beside the SavedModel (metrics.json,
+    manifest.json); `write_extras(folder)` writes anything else (embeddings/).
+    """
+    version = version or new_version()
+    while tf.io.gfile.exists(os.path.join(model_dir, str(version))):
+        version += 1
+    final = os.path.join(model_dir, str(version))
+    staging = os.path.join(model_dir, f".tmp-{version}")
+    if tf.io.gfile.exists(staging):
+        tf.io.gfile.rmtree(staging)
+    tf.io.gfile.makedirs(staging)
+    tf.saved_model.save(module, staging, signatures=_signatures(module, spec))
+    for name, text in extra_files.items():
+        with tf.io.gfile.GFile(os.path.join(staging, name), "w") as f:
+            f.write(text)
+    write_extras(staging)
+    tf.io.gfile.rename(staging, final)
+    log.info("Exported model version %d to %s", version, final)
+    return final
+

@@ -1,0 +1,137 @@
+"""Keras models built from a spec and the manifest's vocabulary sizes.
+
+Categorical features (vocabularies, buckets, hashed crosses) become
+embeddings of the manifest's dimension; multivalent ones average their
+embeddings; z-scored numbers enter as they are.  Two shapes of model:
+
+- `TwoTowerModel` for ratings: a user tower and an item tower whose dot
+  product, plus user and item biases and the global mean, predicts the
+  rating.  Item vectors then support cosine nearest neighbours and
+  user x item scores support fast top-K.
+- `DNNModel` for tables: all features into a DNN with one output
+  (regression, or a probability for binary classification).
+
+Models are tf_keras (Keras 2), as TFT's transform layer requires.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tf_keras as keras
+
+from beam_jobs.spec import Feature, FeatureSpec
+
+
+class FeatureEncoder(keras.layers.Layer):
+    """Concatenates the model inputs of a group of features into one vector per row."""
+
+    def __init__(self, features: list[Feature], manifest_features: dict, l2: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.feature_names = [f.name for f in features]
+        self._multivalent = {f.name for f in features if f.is_multivalent}
+        self.embeddings = {}
+        for f in features:
+            if f.is_categorical:
+                info = manifest_features[f.name]
+                self.embeddings[f.name] = keras.layers.Embedding(
+                    info["cardinality"], info["embedding_dim"], name=f"{f.name}_embedding",
+                    embeddings_regularizer=keras.regularizers.l2(l2) if l2 else None)
+
+    def call(self, features: dict) -> tf.Tensor:
+        parts = []
+        for name in self.feature_names:
+            value = features[name]
+            if name in self.embeddings:
+                layer = self.embeddings[name]
+                if name in self._multivalent:
+                    if not layer.built:
+                        layer.build((None,))
+                    parts.append(tf.nn.safe_embedding_lookup_sparse(layer.embeddings, value, combiner="mean"))
+                else:
+                    parts.append(layer(tf.reshape(value, [-1])))
+            else:
+                parts.append(tf.reshape(tf.cast(value, tf.float32), [-1, 1]))
+        return tf.concat(parts, axis=1)
+
+
+def _tower(units: tuple[int, ...], output_dim: int | None, dropout: float, name: str) -> keras.Sequential:
+    layers = []
+    for i, u in enumerate(units):
+        layers.append(keras.layers.Dense(u, activation="relu", name=f"{name}_dense_{i}"))
+        if dropout:
+            layers.append(keras.layers.Dropout(dropout))
+    if output_dim:
+        layers.append(keras.layers.Dense(output_dim, name=f"{name}_output"))
+    return keras.Sequential(layers, name=name)
+
+
+class TwoTowerModel(keras.Model):
+    """rating = <user_tower(u), item_tower(i)> + user_bias + item_bias + global mean."""
+
+    def __init__(self, spec: FeatureSpec, manifest: dict, **kwargs):
+        super().__init__(**kwargs)
+        cfg = spec.model
+        mf = manifest["features"]
+        self.user_features = list(cfg.user_features)
+        self.item_features = list(cfg.item_features)
+        self.user_id, self.item_id = cfg.user_id, cfg.item_id
+        self.user_encoder = FeatureEncoder([spec.feature(n) for n in cfg.user_features], mf, cfg.l2, name="user_features")
+        self.item_encoder = FeatureEncoder([spec.feature(n) for n in cfg.item_features], mf, cfg.l2, name="item_features")
+        self.user_tower = _tower(cfg.hidden_units, cfg.output_dim, cfg.dropout, "user_tower")
+        self.item_tower = _tower(cfg.hidden_units, cfg.output_dim, cfg.dropout, "item_tower")
+        zeros = keras.initializers.Zeros()
+        self.user_bias = keras.layers.Embedding(mf[cfg.user_id]["cardinality"], 1, embeddings_initializer=zeros,
+                                                name="user_bias")
+        self.item_bias = keras.layers.Embedding(mf[cfg.item_id]["cardinality"], 1, embeddings_initializer=zeros,
+                                                name="item_bias")
+        self.global_mean = self.add_weight(
+            name="global_mean", shape=(), trainable=False,
+            initializer=keras.initializers.Constant(manifest["label"]["train_mean"]))
+
+    def user_vectors(self, features: dict, training: bool = False) -> tf.Tensor:
+        return self.user_tower(self.user_encoder(features), training=training)
+
+    def item_vectors(self, features: dict, training: bool = False) -> tf.Tensor:
+        return self.item_tower(self.item_encoder(features), training=training)
+
+    def call(self, features: dict, training: bool = False) -> tf.Tensor:
+        u = self.user_vectors(features, training)
+        v = self.item_vectors(features, training)
+        ub = tf.reshape(self.user_bias(tf.reshape(features[self.user_id], [-1])), [-1])
+        ib = tf.reshape(self.item_bias(tf.reshape(features[self.item_id], [-1])), [-1])
+        return tf.reduce_sum(u * v, axis=1) + ub + ib + self.global_mean
+
+
+class DNNModel(keras.Model):
+    """All features -> DNN -> one value (a probability for binary classification)."""
+
+    def __init__(self, spec: FeatureSpec, manifest: dict, **kwargs):
+        super().__init__(**kwargs)
+        cfg = spec.model
+        self.encoder = FeatureEncoder(list(spec.features), manifest["features"], cfg.l2, name="features")
+        self.body = _tower(cfg.hidden_units, None, cfg.dropout, "dnn")
+        binary = spec.label.task == "binary_classification"
+        self.head = keras.layers.Dense(
+            1, activation="sigmoid" if binary else None, name="output",
+            bias_initializer=keras.initializers.Constant(0.0 if binary else manifest["label"]["train_mean"]))
+
+    def call(self, features: dict, training: bool = False) -> tf.Tensor:
+        return tf.reshape(self.head(self.body(self.encoder(features), training=training)), [-1])
+
+
+def build_model(spec: FeatureSpec, manifest: dict) -> keras.Model:
+    model_cls = TwoTowerModel if spec.model.type == "two_tower" else DNNModel
+    model = model_cls(spec, manifest, name=spec.model.type)
+    binary = spec.label.task == "binary_classification"
+    model.compile(
+        optimizer=keras.optimizers.Adam(spec.model.learning_rate),
+        loss=keras.losses.BinaryCrossentropy() if binary else keras.losses.MeanSquaredError(),
+        metrics=[keras.metrics.AUC(name="auc")] if binary else [keras.metrics.RootMeanSquaredError(name="rmse")],
+    )
+    return model
+
+
+def embedding_tables(model: keras.Model) -> dict[str, tf.Variable]:
+    """Each categorical feature's trained embedding table, by feature name."""
+    encoders = [model.user_encoder, model.item_encoder] if isinstance(model, TwoTowerModel) else [model.encoder]
+    return {name: layer.embeddings for enc in encoders for name, layer in enc.embeddings.items()}

@@ -1,0 +1,175 @@
+"""Train the spec's model on a preprocess output, evaluate it against baselines, export it.
+
+Run as `embedflow train ...` or `python -m trainer.task ...` (the Vertex AI
+custom-training convention): `--job-dir` holds checkpoints and TensorBoard
+logs, and the model is exported to `AIP_MODEL_DIR` when Vertex AI sets it,
+else to `--model-dir` (default `<job-dir>/model`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import json
+import logging
+import os
+import sys
+import time
+
+import numpy as np
+import pyarrow.parquet as pq
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras as keras
+
+from beam_jobs import manifest as mf
+from beam_jobs.spec import FeatureSpec, spec_from_dict
+from trainer.data import make_dataset, split_files
+from trainer.embeddings import compute_vectors, write_embeddings
+from trainer.evaluation import BiasBaseline, binary_metrics, regression_metrics
+from trainer.export import ServingModule, export_model
+from trainer.model import TwoTowerModel, build_model
+
+log = logging.getLogger(__name__)
+METRICS_FILE = "metrics.json"
+
+
+@dataclasses.dataclass
+class TrainResult:
+    version_dir: str
+    metrics: dict
+    model: keras.Model
+    tft_output: tft.TFTransformOutput
+    spec: FeatureSpec
+
+
+def _with_overrides(spec: FeatureSpec, args: argparse.Namespace) -> FeatureSpec:
+    changes = {k: getattr(args, k) for k in ("epochs", "batch_size", "learning_rate") if getattr(args, k, None)}
+    return dataclasses.replace(spec, model=dataclasses.replace(spec.model, **changes)) if changes else spec
+
+
+def read_side_table(preprocess_dir: str, manifest: dict):
+    name = manifest["layout"].get("side_table")
+    if not name:
+        return None
+    with tf.io.gfile.GFile(os.path.join(preprocess_dir, name), "rb") as f:
+        return pq.read_table(io.BytesIO(f.read()))
+
+
+def _collect(model: keras.Model, dataset: tf.data.Dataset, keys: tuple[str, ...] = ()) -> dict:
+    """Labels, predictions and the named transformed features over a whole dataset."""
+    out: dict[str, list] = {"label": [], "prediction": [], **{k: [] for k in keys}}
+    for features, label in dataset:
+        out["label"].append(label.numpy())
+        out["prediction"].append(model(features, training=False).numpy() if model is not None else label.numpy())
+        for k in keys:
+            out[k].append(tf.reshape(features[k], [-1]).numpy())
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def evaluate(model: keras.Model, spec: FeatureSpec, manifest: dict, train_ds, eval_ds) -> dict:
+    """Model and baseline metrics on the eval split, all computed by the same numpy code."""
+    two_tower = isinstance(model, TwoTowerModel)
+    keys = (model.user_id, model.item_id) if two_tower else ()
+    ev = _collect(model, eval_ds, keys)
+    binary = spec.label.task == "binary_classification"
+    score = binary_metrics if binary else regression_metrics
+    train_mean = manifest["label"]["train_mean"]
+    metrics = {"model": score(ev["label"], ev["prediction"]),
+               "baseline_mean": score(ev["label"], np.full_like(ev["label"], train_mean))}
+    if spec.label.transform == "log":
+        metrics["model_label_units"] = score(np.exp(ev["label"]), np.exp(ev["prediction"]))
+        metrics["baseline_mean_label_units"] = score(np.exp(ev["label"]), np.full_like(ev["label"], np.exp(train_mean)))
+    if two_tower:
+        tr = _collect(None, train_ds, keys)
+        mfeat = manifest["features"]
+        baseline = BiasBaseline().fit(tr[model.user_id], tr[model.item_id], tr["label"],
+                                      mfeat[model.user_id]["cardinality"], mfeat[model.item_id]["cardinality"])
+        metrics["baseline_bias"] = score(ev["label"], baseline.predict(ev[model.user_id], ev[model.item_id]))
+    metrics["eval_examples"] = int(len(ev["label"]))
+    return metrics
+
+
+def train(preprocess_dir: str, job_dir: str, model_dir: str | None = None, seed: int = 42,
+          args: argparse.Namespace | None = None) -> TrainResult:
+    """Fit, evaluate and export; returns where the model went and its metrics."""
+    manifest = mf.read_manifest(preprocess_dir)
+    spec = _with_overrides(spec_from_dict(manifest["spec"]), args or argparse.Namespace())
+    model_dir = model_dir or os.environ.get("AIP_MODEL_DIR") or os.path.join(job_dir, "model")
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+    tft_output = tft.TFTransformOutput(preprocess_dir)
+    feature_spec = tft_output.transformed_feature_spec()
+    label = spec.label.column
+    cfg = spec.model
+    train_files, eval_files = split_files(preprocess_dir, mf.TRAIN_DIR), split_files(preprocess_dir, mf.EVAL_DIR)
+    train_ds = make_dataset(train_files, feature_spec, label, cfg.batch_size, shuffle=True, seed=seed)
+    eval_ds = make_dataset(eval_files, feature_spec, label, max(cfg.batch_size, 4096))
+
+    model = build_model(spec, manifest)
+    callbacks = [
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.early_stopping_patience,
+                                      restore_best_weights=True),
+        keras.callbacks.TensorBoard(log_dir=os.path.join(job_dir, "logs")),
+        keras.callbacks.ModelCheckpoint(os.path.join(job_dir, "checkpoints", "best"), monitor="val_loss",
+                                        save_best_only=True, save_weights_only=True),
+    ]
+    counts = manifest["counts"]["kept"]
+    log.info("Training %s model on %d examples (eval %d), batch %d, up to %d epochs", cfg.type,
+             counts["train"], counts["eval"], cfg.batch_size, cfg.epochs)
+    started = time.time()
+    history = model.fit(train_ds, validation_data=eval_ds, epochs=cfg.epochs, callbacks=callbacks, verbose=2)
+    seconds = time.time() - started
+
+    metrics = evaluate(model, spec, manifest, make_dataset(train_files, feature_spec, label, 65536), eval_ds)
+    metrics.update({
+        "task": spec.label.task, "epochs_trained": len(history.history["loss"]),
+        "best_epoch": int(np.argmin(history.history["val_loss"])) + 1, "train_seconds": round(seconds, 2),
+        "train_examples": counts["train"], "seed": seed,
+        "history": {k: [float(x) for x in v] for k, v in history.history.items()},
+    })
+    side_table = read_side_table(preprocess_dir, manifest)
+    vectors = compute_vectors(model, spec, tft_output, side_table)
+    module = ServingModule(model, tft_output, spec, side_table)
+    version_dir = export_model(
+        module, spec, model_dir,
+        extra_files={METRICS_FILE: json.dumps(metrics, indent=2) + "\n",
+                     mf.MANIFEST: json.dumps(manifest, indent=2) + "\n"},
+        write_extras=lambda folder: write_embeddings(folder, model, tft_output, vectors))
+    return TrainResult(version_dir, metrics, model, tft_output, spec)
+
+
+def summary_lines(metrics: dict) -> list[str]:
+    lines = []
+    for name in ("model", "baseline_bias", "baseline_mean", "model_label_units", "baseline_mean_label_units"):
+        if name in metrics:
+            values = ", ".join(f"{k} {v:.4f}" for k, v in metrics[name].items())
+            lines.append(f"  {name:<26} {values}")
+    return lines
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", required=True, help="a preprocess output folder")
+    parser.add_argument("--job-dir", "--job_dir", dest="job_dir", default="runs/train",
+                        help="checkpoints and TensorBoard logs (Vertex AI passes --job-dir)")
+    parser.add_argument("--model-dir", help="where version folders go (default: $AIP_MODEL_DIR, "
+                                            "else <job-dir>/model)")
+    parser.add_argument("--epochs", type=int, help="override the spec's model.epochs")
+    parser.add_argument("--batch-size", type=int, help="override the spec's model.batch_size")
+    parser.add_argument("--learning-rate", type=float, help="override the spec's model.learning_rate")
+    parser.add_argument("--seed", type=int, default=42)
+
+
+def main_from_args(args: argparse.Namespace, _extra: list[str]) -> TrainResult:
+    result = train(args.input, args.job_dir, args.model_dir, args.seed, args)
+    print(f"Exported {result.version_dir}")
+    print("Eval metrics:")
+    print("\n".join(summary_lines(result.metrics)))
+    return result
+
+
+if __name__ == "__main__":
+    from embedflow.cli import main
+
+    sys.exit(main(["train", *sys.argv[1:]]))
