@@ -7,13 +7,15 @@ columns.  Rows whose key is not in the side table are set aside.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from apache_beam.io.filesystems import FileSystems
 
-from beam_jobs.layouts import SideFormat
+from beam_jobs.layouts import SideFormat, TableFormat
 from beam_jobs.parse import LINE_COLUMN, UNKNOWN_JOIN_KEY, Chunk, parse_chunk, plan_chunks, read_header, rejection
 from beam_jobs.spec import Column, Join
 
@@ -33,6 +35,7 @@ def read_side_table(side: SideFormat, key: Column, columns: tuple[Column, ...]) 
             data = f.read()
         if side.genre_flags:
             data = _flags_to_genres(data, fmt, file_columns, side.genre_flags)
+            fmt = dataclasses.replace(fmt, delimiter="\t")
             chunk = Chunk(fmt.path, header_bytes, -1, chunk.first_line, file_columns[:5] + ("genres",))
         batch, rejected = parse_chunk(chunk, fmt, (key, *columns), data=data)
         batches = [batch]
@@ -41,18 +44,21 @@ def read_side_table(side: SideFormat, key: Column, columns: tuple[Column, ...]) 
     return table.take(pa.array(np.sort(first))), rejected
 
 
-def _flags_to_genres(data: bytes, fmt, file_columns: tuple[str, ...], genres: tuple[str, ...]) -> bytes:
-    """ml-100k's u.item keeps 19 genre flags; rewrite them as one pipe-separated genres field."""
+def _flags_to_genres(data: bytes, fmt: TableFormat, file_columns: tuple[str, ...], genres: tuple[str, ...]) -> bytes:
+    """ml-100k's u.item keeps 19 genre flags; rewrite each line, tab-separated, with one genres field.
+
+    The genres field is pipe-separated like the other layouts, so the line's own
+    '|' delimiter gives way to tabs.
+    """
     sep = fmt.delimiter.encode()
     out = []
     for line in data.split(b"\n"):
         fields = line.rstrip(b"\r").split(sep)
         if len(fields) != len(file_columns):
-            out.append(line)  # left for the parser to reject with its field count
+            out.append(b"\t".join(fields))  # left for the parser to reject with its field count
             continue
-        flags = fields[5:]
-        names = [genres[i] for i, flag in enumerate(flags) if flag.strip() == b"1"]
-        out.append(sep.join(fields[:5] + ["|".join(names).encode(fmt.encoding)]))
+        names = [genres[i] for i, flag in enumerate(fields[5:]) if flag.strip() == b"1"]
+        out.append(b"\t".join(fields[:5] + ["|".join(names).encode(fmt.encoding)]))
     return b"\n".join(out)
 
 

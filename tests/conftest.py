@@ -1,0 +1,56 @@
+"""Shared, session-scoped fixtures: each Beam/TFT pipeline and each training run happens once.
+
+TensorFlow's import and each pipeline cost seconds of fixed overhead, so the
+sample data, its preprocess output and the trained model are built once and
+read by every test that needs them.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+SAMPLE = dict(users=800, movies=400, ratings=60_000, groups=6, seed=11)
+
+
+@pytest.fixture(scope="session")
+def ratings_sample(tmp_path_factory):
+    from beam_jobs.sample_data import RatingsSample, write_ratings_sample
+
+    folder = str(tmp_path_factory.mktemp("ratings_sample"))
+    write_ratings_sample(folder, RatingsSample(**SAMPLE))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def movielens_spec():
+    from beam_jobs.spec import load_spec
+
+    return load_spec("movielens")
+
+
+@pytest.fixture(scope="session")
+def preprocessed(ratings_sample, movielens_spec, tmp_path_factory):
+    from beam_jobs import preprocess
+
+    out = str(tmp_path_factory.mktemp("preprocessed") / "out")
+    manifest = preprocess.run(movielens_spec, ratings_sample, out)
+    return out, manifest
+
+
+@pytest.fixture(scope="session")
+def trained(preprocessed, tmp_path_factory):
+    from trainer import task
+
+    job = str(tmp_path_factory.mktemp("job"))
+    return task.train(preprocessed[0], job, os.path.join(job, "model"), seed=3)
+
+
+def read_planted_groups(sample_dir: str) -> dict[str, int]:
+    with open(os.path.join(sample_dir, "planted_movie_groups.csv"), encoding="utf-8") as f:
+        next(f)
+        return {line.split(",")[0]: int(line.split(",")[1]) for line in f}

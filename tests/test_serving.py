@@ -1,0 +1,63 @@
+"""The exported SavedModel on raw inputs, in a fresh process that imports only TensorFlow."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import tensorflow as tf
+
+LOADER = textwrap.dedent("""
+    import json, sys
+    import tensorflow as tf
+    request = json.loads(sys.argv[2])
+    model = tf.saved_model.load(sys.argv[1])
+    predict = model.signatures["predict"]
+    out = predict(userId=tf.constant(request["userId"], tf.int64), movieId=tf.constant(request["movieId"], tf.int64))
+    examples = []
+    for u, m in zip(request["userId"], request["movieId"]):
+        feature = {"userId": tf.train.Feature(int64_list=tf.train.Int64List(value=[u])),
+                   "movieId": tf.train.Feature(int64_list=tf.train.Int64List(value=[m]))}
+        examples.append(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+    served = model.signatures["serving_default"](examples=tf.constant(examples))
+    mods = sorted(m for m in sys.modules if m.split(".")[0] in ("beam_jobs", "trainer", "apache_beam", "tensorflow_transform", "embedflow"))
+    print(json.dumps({"predict": out["prediction"].numpy().tolist(),
+                      "serving_default": served["prediction"].numpy().tolist(), "project_modules": mods}))
+""")
+
+
+def in_process_predictions(trained, users, movies, side_table):
+    """The trained Keras model on the TFT transform of the same raw rows, without the serving module."""
+    titles = dict(zip(side_table.column("movieId").to_pylist(), side_table.column("title").to_pylist()))
+    genres = dict(zip(side_table.column("movieId").to_pylist(), side_table.column("genres").to_pylist()))
+    raw = {
+        "userId": tf.constant(users, tf.int64), "movieId": tf.constant(movies, tf.int64),
+        "title": tf.constant([titles.get(m, "") for m in movies]),
+        "genres": tf.sparse.from_dense(tf.constant([[genres.get(m) or ""] for m in movies])),
+        "rating": tf.zeros([len(users)], tf.float32),
+    }
+    transformed = trained.tft_output.transform_raw_features(raw)
+    transformed.pop("rating")
+    return trained.model(transformed, training=False).numpy()
+
+
+def test_fresh_process_matches_in_process_model(trained, preprocessed):
+    from trainer.task import read_side_table
+
+    side_table = read_side_table(preprocessed[0], preprocessed[1])
+    movies_known = side_table.column("movieId").to_pylist()[:5]
+    users = [1, 2, 3, 4, 5, 987654321]  # the last user was never seen
+    movies = movies_known + [movies_known[0]]
+    users, movies = users + [1], movies + [123456789]  # and a movie never seen
+    expected = in_process_predictions(trained, users, movies, side_table)
+    result = subprocess.run(
+        [sys.executable, "-c", LOADER, trained.version_dir, json.dumps({"userId": users, "movieId": movies})],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    got = json.loads(result.stdout.strip().splitlines()[-1])
+    assert got["project_modules"] == []
+    np.testing.assert_allclose(got["predict"], expected, atol=1e-5)
+    np.testing.assert_allclose(got["serving_default"], expected, atol=1e-5)
+    assert all(np.isfinite(got["predict"])) and 0.0 < got["predict"][5] < 6.0

@@ -1,0 +1,84 @@
+"""The spec loads, resolves embedding dimensions, and rejects mistakes naming the file and feature."""
+
+import textwrap
+
+import pytest
+
+from beam_jobs.errors import SpecError
+from beam_jobs.spec import categorical_cardinality, embedding_dim_for, load_spec
+
+GOOD = """
+    name: shop
+    source: {format: csv}
+    columns:
+      user: {type: string}
+      item: {type: int}
+      price: {type: float, min: 0}
+      tags: {type: string, required: false}
+      clicked: {type: int}
+    features:
+      - {name: user_id, source: user, transform: vocabulary}
+      - {name: item_id, source: item, transform: vocabulary, top_k: 1000}
+      - {name: tags, source: tags, transform: vocabulary, separator: ";"}
+      - {name: price_bucket, source: price, transform: quantile_bucketize, num_buckets: 8}
+      - {name: price_z, source: price, transform: z_score, log: true}
+      - {name: user_x_price, transform: hashed_cross, cross: [user_id, price_bucket], hash_buckets: 1000}
+    label: {column: clicked, task: binary_classification}
+"""
+
+
+def write(tmp_path, text):
+    path = tmp_path / "spec.yaml"
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+def test_builtin_movielens_spec_loads():
+    spec = load_spec("movielens")
+    assert [f.name for f in spec.features] == ["user_id", "movie_id", "genres", "year"]
+    assert [c.name for c in spec.serving_columns()] == ["userId", "movieId"]
+    assert spec.model.type == "two_tower"
+
+
+def test_user_spec_loads(tmp_path):
+    spec = load_spec(write(tmp_path, GOOD))
+    cross = spec.feature("user_x_price")
+    assert cross.cross == ("user_id", "price_bucket")
+    assert spec.feature("tags").is_multivalent
+
+
+def test_fourth_root_rule_and_override():
+    spec = load_spec("movielens")
+    movie = spec.feature("movie_id")
+    assert embedding_dim_for(movie, 500_000) == 27  # round(500000 ** 0.25) = round(26.6)
+    assert embedding_dim_for(movie, categorical_cardinality(movie, 9_999)) == 10
+    assert embedding_dim_for(spec.feature("genres"), 21) == 4  # overridden in the spec
+
+
+@pytest.mark.parametrize("old,new,feature,problem", [
+    ("source: price, transform: z_score", "source: prize, transform: z_score", "price_z", "unknown column 'prize'"),
+    ("transform: quantile_bucketize", "transform: quantile_bucket", "price_bucket", "unknown transform"),
+    ("cross: [user_id, price_bucket]", "cross: [user_id, colour]", "user_x_price", "unknown feature 'colour'"),
+    ("num_buckets: 8", "num_buckets: 1", "price_bucket", "'num_buckets' must be an integer >= 2"),
+    ("name: price_z", "name: price_bucket", "price_bucket", "duplicate feature name"),
+])
+def test_spec_errors_name_file_and_feature(tmp_path, old, new, feature, problem):
+    assert old in GOOD
+    path = write(tmp_path, GOOD.replace(old, new))
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    message = str(err.value)
+    assert path in message and f"feature '{feature}'" in message and problem in message
+
+
+def test_missing_label_is_named(tmp_path):
+    path = write(tmp_path, GOOD.replace("    label: {column: clicked, task: binary_classification}\n", ""))
+    with pytest.raises(SpecError, match="label") as err:
+        load_spec(path)
+    assert path in str(err.value)
+
+
+def test_unknown_key_gets_a_suggestion(tmp_path):
+    path = write(tmp_path, GOOD.replace("top_k: 1000", "topk: 1000"))
+    with pytest.raises(SpecError, match="did you mean 'top_k'"):
+        load_spec(path)

@@ -1,0 +1,46 @@
+"""Training on planted data: beats the baselines, embeddings recover the planted groups."""
+
+import json
+import os
+
+import numpy as np
+
+from conftest import read_planted_groups
+from trainer.embeddings import load_npy
+
+
+def test_model_beats_bias_baseline_by_ten_percent(trained):
+    m = trained.metrics
+    assert m["model"]["rmse"] <= 0.9 * m["baseline_bias"]["rmse"], m
+    assert m["baseline_bias"]["rmse"] < m["baseline_mean"]["rmse"]
+    assert m["model"]["mae"] < m["baseline_bias"]["mae"]
+
+
+def test_version_folder_layout(trained):
+    version = trained.version_dir
+    assert os.path.basename(version).isdigit()
+    for name in ("saved_model.pb", "variables", "metrics.json", "manifest.json", "embeddings/items.npy",
+                 "embeddings/items.tsv", "embeddings/users.npy", "embeddings/tables/movie_id.npy",
+                 "embeddings/tables/movie_id.vocab"):
+        assert os.path.exists(os.path.join(version, name)), name
+    with open(os.path.join(version, "metrics.json")) as f:
+        metrics = json.load(f)
+    assert set(metrics["model"]) == {"rmse", "mae"} and "baseline_bias" in metrics
+
+
+def test_item_neighbours_share_planted_group(trained, ratings_sample):
+    root = os.path.join(trained.version_dir, "embeddings")
+    vectors = load_npy(os.path.join(root, "items.npy"))
+    with open(os.path.join(root, "items.tsv"), encoding="utf-8") as f:
+        header = f.readline().rstrip("\n").split("\t")
+        ids = [line.split("\t")[0] for line in f]
+    assert header == ["movieId", "title", "genres"]
+    planted = read_planted_groups(ratings_sample)
+    groups = np.array([planted[i] for i in ids])
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    sim = unit @ unit.T
+    np.fill_diagonal(sim, -np.inf)
+    top = np.argsort(-sim, axis=1)[:, :10]
+    share = (groups[top] == groups[:, None]).mean()
+    chance = sum((groups == g).mean() ** 2 for g in np.unique(groups))
+    assert share > 0.8 and share > 4 * chance, (share, chance)
