@@ -51,8 +51,23 @@ def main_from_args(args: argparse.Namespace, beam_args: list[str]) -> None:
     print(f"Eval RMSE: model {m['model']['rmse']:.4f}, bias-only baseline {m['baseline_bias']['rmse']:.4f}, "
           f"global mean {m['baseline_mean']['rmse']:.4f} "
           f"({100 * (1 - m['model']['rmse'] / m['baseline_bias']['rmse']):.1f}% below the bias baseline)")
+    _show_neighbour_quality(result.version_dir, data)
     _show_predictions(result.version_dir, data, args.seed)
     print(f"\nSavedModel: {result.version_dir}\nTensorBoard: tensorboard --logdir {os.path.join(job, 'logs')}")
+
+
+def _show_neighbour_quality(version_dir: str, data_dir: str) -> None:
+    from trainer.embeddings import load_npy
+    from trainer.neighbours import neighbour_label_share
+
+    with open(os.path.join(data_dir, "planted_movie_groups.csv"), encoding="utf-8") as f:
+        planted = {r["movieId"]: int(r["group"]) for r in csv.DictReader(f)}
+    with open(os.path.join(version_dir, "embeddings", "items.tsv"), encoding="utf-8") as f:
+        ids = [r["movieId"] for r in csv.DictReader(f, delimiter="\t")]
+    vectors = load_npy(os.path.join(version_dir, "embeddings", "items.npy"))
+    share, chance = neighbour_label_share(vectors, np.array([planted[i] for i in ids]), k=10)
+    print(f"Similar movies: {100 * share:.1f}% of each movie's 10 cosine nearest neighbours share its planted "
+          f"taste group (chance: {100 * chance:.1f}%)")
 
 
 def _show_predictions(version_dir: str, data_dir: str, seed: int) -> None:
