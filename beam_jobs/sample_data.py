@@ -167,9 +167,69 @@ def _write_csv(table: pa.Table, path: str) -> None:
         pacsv.write_csv(table, f, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
 
 
+@dataclasses.dataclass(frozen=True)
+class HousingSample:
+    rows: int = 20_000
+    neighbourhoods: int = 40
+    seed: int = 7
+
+
+OCEAN_PROXIMITY = ("<1H OCEAN", "INLAND", "NEAR OCEAN", "NEAR BAY", "ISLAND")
+
+
+def write_housing_sample(out_dir: str, cfg: HousingSample = HousingSample()) -> dict[str, str]:
+    """Write housing.csv in the California-housing layout, plus the planted neighbourhoods.
+
+    log(price) = base + income effect + age effect + coast effect + noise, plus a
+    large premium inside a few small neighbourhoods scattered over the map.  A
+    latitude band or a longitude band alone mixes neighbourhood and ordinary
+    blocks; only the latitude x longitude cell isolates them.
+    """
+    rng = np.random.default_rng(cfg.seed)
+    os.makedirs(out_dir, exist_ok=True)
+    n = cfg.rows
+    lon = rng.uniform(-124.3, -114.3, n)
+    lat = rng.uniform(32.5, 42.0, n)
+    centres = np.stack([rng.uniform(-123.5, -115.0, cfg.neighbourhoods),
+                        rng.uniform(33.0, 41.5, cfg.neighbourhoods)], axis=1)
+    distance = np.sqrt((lon[:, None] - centres[None, :, 0]) ** 2 + (lat[:, None] - centres[None, :, 1]) ** 2)
+    premium = 1.0 * np.exp(-(distance.min(axis=1) / 0.3) ** 2)
+    coast = np.clip((lon + 124.3) / 10.0 - (lat - 32.5) / 20.0, 0, 1)  # 0 on the coast, 1 far inland
+    proximity = np.where(coast < 0.1, 2, np.where(coast < 0.3, 0, 1))
+    proximity[(coast < 0.1) & (rng.random(n) < 0.3)] = 3
+    proximity[rng.random(n) < 0.001] = 4
+    income = rng.lognormal(1.25, 0.45, n)
+    age = rng.integers(1, 53, n).astype(float)
+    households = np.maximum(rng.lognormal(6.0, 0.6, n), 2).round()
+    rooms = (households * rng.lognormal(np.log(5.2), 0.2, n)).round()
+    bedrooms = (rooms * rng.uniform(0.17, 0.25, n)).round()
+    population = (households * rng.lognormal(np.log(2.9), 0.25, n)).round()
+    log_price = (11.6 + 0.5 * np.log(income) + 0.004 * age - 0.5 * coast + premium
+                 + rng.normal(0.0, 0.12, n))
+    price = np.clip(np.exp(log_price), 15_000, 500_001).round()
+    bedrooms_text = np.array([f"{b:.1f}" for b in bedrooms], dtype=object)
+    bedrooms_text[rng.random(n) < 0.01] = ""  # as in the real table, some blocks lack total_bedrooms
+    path = os.path.join(out_dir, "housing.csv")
+    table = pa.table({
+        "longitude": pa.array(lon.round(2)), "latitude": pa.array(lat.round(2)),
+        "housing_median_age": pa.array(age), "total_rooms": pa.array(rooms),
+        "total_bedrooms": pa.array(bedrooms_text.tolist(), pa.string()),
+        "population": pa.array(population), "households": pa.array(households),
+        "median_income": pa.array(income.round(4)), "median_house_value": pa.array(price),
+        "ocean_proximity": pa.array([OCEAN_PROXIMITY[p] for p in proximity]),
+    })
+    _write_csv(table, path)
+    with open(os.path.join(out_dir, "planted_neighbourhoods.csv"), "w", encoding="utf-8") as f:
+        f.write("longitude,latitude\n")
+        f.writelines(f"{x:.3f},{y:.3f}\n" for x, y in centres)
+    log.info("Wrote %d housing rows with %d planted neighbourhoods to %s", n, cfg.neighbourhoods, out_dir)
+    return {"housing": path}
+
+
 def add_arguments(parser) -> None:
     parser.add_argument("--output", required=True, help="folder to write")
-    parser.add_argument("--kind", choices=("movielens",), default="movielens")
+    parser.add_argument("--kind", choices=("movielens", "housing"), default="movielens")
+    parser.add_argument("--rows", type=int, default=HousingSample.rows, help="housing rows")
     parser.add_argument("--users", type=int, default=RatingsSample.users)
     parser.add_argument("--movies", type=int, default=RatingsSample.movies)
     parser.add_argument("--ratings", type=int, default=RatingsSample.ratings)
@@ -178,6 +238,9 @@ def add_arguments(parser) -> None:
 
 
 def main_from_args(args, _extra_args: list[str]) -> None:
-    write_ratings_sample(args.output, RatingsSample(users=args.users, movies=args.movies, ratings=args.ratings,
-                                                    groups=args.groups, seed=args.seed))
+    if args.kind == "housing":
+        write_housing_sample(args.output, HousingSample(rows=args.rows, seed=args.seed))
+    else:
+        write_ratings_sample(args.output, RatingsSample(users=args.users, movies=args.movies,
+                                                        ratings=args.ratings, groups=args.groups, seed=args.seed))
     print(f"Wrote {args.kind} sample data to {args.output}")

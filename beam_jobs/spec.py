@@ -127,6 +127,7 @@ class Join:
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     type: str = "dnn"
+    features: tuple[str, ...] = ()  # dnn: the features it reads (default: all)
     user_features: tuple[str, ...] = ()
     item_features: tuple[str, ...] = ()
     user_id: str | None = None
@@ -173,21 +174,24 @@ class FeatureSpec:
         joined = self.join.columns if self.join else ()
         return tuple(self.column(name) for name in joined)
 
-    def serving_columns(self) -> tuple[Column, ...]:
-        """Raw columns a prediction request must carry: what features need, less the label and joined columns."""
-        needed = set()
+    def needed_values(self) -> set[str]:
+        """Columns and derived values the features read, directly or through derivations."""
         derived = {d.name: d for d in self.derived}
+        needed: set[str] = set()
 
         def visit(name: str) -> None:
-            if name in derived:
-                for inp in derived[name].inputs:
-                    visit(inp)
-            else:
-                needed.add(name)
+            needed.add(name)
+            for inp in derived[name].inputs if name in derived else ():
+                visit(inp)
 
         for feature in self.features:
             if feature.source:
                 visit(feature.source)
+        return needed
+
+    def serving_columns(self) -> tuple[Column, ...]:
+        """Raw columns a prediction request must carry: what features need, less the label and joined columns."""
+        needed = self.needed_values()
         if self.join:
             needed.add(self.join.key)
             needed -= set(self.join.columns)
@@ -504,7 +508,7 @@ def _parse_model(raw: Any, path: str, features: tuple[Feature, ...]) -> ModelCon
     names = {f.name for f in features}
     mtype = r.choice("type", MODEL_TYPES, "dnn")
     kwargs: dict[str, Any] = {"type": mtype}
-    for key in ("user_features", "item_features"):
+    for key in ("user_features", "item_features", "features"):
         if key in raw:
             kwargs[key] = _names(raw[key], r, key)
             for name in kwargs[key]:

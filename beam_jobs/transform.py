@@ -26,18 +26,7 @@ CROSS_SEPARATOR = "_x_"
 
 def raw_columns(spec: FeatureSpec) -> tuple[Column, ...]:
     """The columns the transform reads: what features and the label need, nothing else."""
-    needed = {c.name for c in spec.serving_columns()} | {spec.label.column}
-    derived = {d.name: d for d in spec.derived}
-
-    def visit(name: str) -> None:
-        for inp in derived[name].inputs if name in derived else ():
-            visit(inp)
-        if name not in derived:
-            needed.add(name)
-
-    for f in spec.features:
-        if f.source:
-            visit(f.source)
+    needed = spec.needed_values() | {spec.label.column}
     return tuple(c for c in spec.columns if c.name in needed)
 
 
@@ -78,8 +67,10 @@ def make_preprocessing_fn(spec: FeatureSpec) -> Callable[[dict], dict]:
 
     def preprocessing_fn(inputs: dict) -> dict:
         values = {c.name: _dense(inputs[c.name], c) for c in raw_columns(spec)}
+        needed = spec.needed_values()
         for derived in spec.derived:
-            values[derived.name] = _derive(derived, values)
+            if derived.name in needed:
+                values[derived.name] = _derive(derived, values)
         outputs: dict = {}
         for feature in spec.features:
             outputs[feature.name] = _apply(feature, values, outputs)
@@ -99,15 +90,15 @@ def _dense(tensor, column: Column) -> tf.Tensor:
     if column.type == "string":
         return tf.reshape(tf.sparse.to_dense(tensor, default_value=""), [-1])
     values = tf.cast(tensor.values, tf.float32)
-    fill = tft.mean(values) if column.missing == "mean" else tf.constant(float(column.missing))
+    fill = tft.mean(values, name=f"fill_{column.name}") if column.missing == "mean" else tf.constant(float(column.missing))
     sparse = tf.SparseTensor(tensor.indices, values, tensor.dense_shape)
     return tf.reshape(tf.sparse.to_dense(sparse, default_value=fill), [-1])
 
 
-def _fill_non_finite(x: tf.Tensor) -> tf.Tensor:
+def _fill_non_finite(x: tf.Tensor, name: str) -> tf.Tensor:
     """A derived value that cannot be computed (no year in a title, a ratio over zero) takes the mean."""
     finite = tf.math.is_finite(x)
-    return tf.where(finite, x, tft.mean(tf.boolean_mask(x, finite)))
+    return tf.where(finite, x, tft.mean(tf.boolean_mask(x, finite), name=f"fill_{name}"))
 
 
 def _derive(derived: Derived, values: dict) -> tf.Tensor:
@@ -117,9 +108,12 @@ def _derive(derived: Derived, values: dict) -> tf.Tensor:
         matched = tf.strings.regex_full_match(text, pattern)
         captured = tf.strings.regex_replace(text, pattern, r"\1")
         number = tf.strings.to_number(tf.where(matched, captured, "nan"), tf.float32)
-        return _fill_non_finite(number)
+        return _fill_non_finite(number, derived.name)
     numerator, denominator = (tf.cast(values[name], tf.float32) for name in derived.inputs)
-    return _fill_non_finite(numerator / denominator)
+    # A zero denominator gives 0, not the mean: a mean here would nest a third analyzer
+    # phase (fill a missing input -> fill the ratio -> z-score), and that graph left
+    # DirectRunner with "watermark-pending bundles" it never ran.
+    return tf.math.divide_no_nan(numerator, denominator)
 
 
 def _apply(feature: Feature, values: dict, outputs: dict):
@@ -132,11 +126,12 @@ def _apply(feature: Feature, values: dict, outputs: dict):
         if feature.is_multivalent:
             text = tf.strings.split(text, feature.separator).to_sparse()
         return tft.compute_and_apply_vocabulary(
-            text, top_k=feature.top_k, frequency_threshold=feature.frequency_threshold,
-            num_oov_buckets=feature.num_oov_buckets, vocab_filename=feature.name)
+            text, top_k=feature.top_k,
+            frequency_threshold=feature.frequency_threshold if feature.frequency_threshold > 1 else None,
+            num_oov_buckets=feature.num_oov_buckets, vocab_filename=feature.name, name=feature.name)
     x = tf.cast(x, tf.float32)
     if feature.log:
         x = tf.math.log1p(tf.maximum(x, 0.0))
     if feature.transform == "quantile_bucketize":
-        return tft.bucketize(x, feature.num_buckets)
-    return tft.scale_to_z_score(x)
+        return tft.bucketize(x, feature.num_buckets, name=feature.name)
+    return tft.scale_to_z_score(x, name=feature.name)

@@ -108,7 +108,8 @@ class DNNModel(keras.Model):
     def __init__(self, spec: FeatureSpec, manifest: dict, **kwargs):
         super().__init__(**kwargs)
         cfg = spec.model
-        self.encoder = FeatureEncoder(list(spec.features), manifest["features"], cfg.l2, name="features")
+        chosen = [spec.feature(n) for n in cfg.features] if cfg.features else list(spec.features)
+        self.encoder = FeatureEncoder(chosen, manifest["features"], cfg.l2, name="features")
         self.body = _tower(cfg.hidden_units, None, cfg.dropout, "dnn")
         binary = spec.label.task == "binary_classification"
         self.head = keras.layers.Dense(

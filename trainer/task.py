@@ -24,6 +24,7 @@ import tensorflow_transform as tft
 import tf_keras as keras
 
 from beam_jobs import manifest as mf
+from beam_jobs.errors import UserError
 from beam_jobs.spec import FeatureSpec, spec_from_dict
 from trainer.data import make_dataset, split_files
 from trainer.embeddings import compute_vectors, write_embeddings
@@ -45,7 +46,16 @@ class TrainResult:
 
 
 def _with_overrides(spec: FeatureSpec, args: argparse.Namespace) -> FeatureSpec:
+    """The spec's model settings with command-line overrides applied."""
     changes = {k: getattr(args, k) for k in ("epochs", "batch_size", "learning_rate") if getattr(args, k, None)}
+    excluded = getattr(args, "exclude_features", None)
+    if excluded:
+        if spec.model.type != "dnn":
+            raise UserError("--exclude-features applies to dnn models; a two-tower model's towers are in its spec")
+        unknown = sorted(set(excluded) - {f.name for f in spec.features})
+        if unknown:
+            raise UserError(f"--exclude-features names unknown feature(s) {', '.join(unknown)}")
+        changes["features"] = tuple(f.name for f in spec.features if f.name not in excluded)
     return dataclasses.replace(spec, model=dataclasses.replace(spec.model, **changes)) if changes else spec
 
 
@@ -158,6 +168,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, help="override the spec's model.epochs")
     parser.add_argument("--batch-size", type=int, help="override the spec's model.batch_size")
     parser.add_argument("--learning-rate", type=float, help="override the spec's model.learning_rate")
+    parser.add_argument("--exclude-features", type=lambda text: [t for t in text.split(",") if t],
+                        help="comma-separated features a dnn model leaves out (for ablations)")
     parser.add_argument("--seed", type=int, default=42)
 
 
