@@ -22,6 +22,8 @@ SUBCOMMANDS = {
     "preprocess": ("beam_jobs.preprocess", "Beam + TFT job: raw tables -> TFRecords + transform graph "
                                            "(unknown flags go to Beam)", True),
     "train": ("trainer.task", "train the spec's model on a preprocess output and export a SavedModel", False),
+    "describe": ("embedflow.describe", "print a spec as resolved: features, transforms, embedding dimensions",
+                 False),
     "demo": ("embedflow.demo", "sample data -> preprocess -> train -> export -> predictions "
                                 "(unknown flags go to Beam)", True),
 }

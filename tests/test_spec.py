@@ -82,3 +82,13 @@ def test_unknown_key_gets_a_suggestion(tmp_path):
     path = write(tmp_path, GOOD.replace("top_k: 1000", "topk: 1000"))
     with pytest.raises(SpecError, match="did you mean 'top_k'"):
         load_spec(path)
+
+
+def test_describe_lists_every_feature_with_its_dimension():
+    from embedflow.describe import describe
+
+    text = describe(load_spec("housing"))
+    assert "location                   hashed_cross        latitude_bucket x longitude_bucket" in text
+    assert "6 (auto; 1000 ids)" in text
+    assert "log1p, then z-score" in text and "median_house_value (regression, log transform)" in text
+    assert "total_bedrooms               float   optional (empty -> mean), >= 0" in text
