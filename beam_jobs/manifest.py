@@ -42,8 +42,11 @@ def read_json(path: str) -> Any:
 
 
 def mark_success(output_dir: str) -> None:
-    with tf.io.gfile.GFile(os.path.join(output_dir, SUCCESS), "w") as f:
+    """Written last, by rename: its presence means everything else is in place."""
+    tmp = os.path.join(output_dir, f"{SUCCESS}.tmp")
+    with tf.io.gfile.GFile(tmp, "w") as f:
         f.write("")
+    tf.io.gfile.rename(tmp, os.path.join(output_dir, SUCCESS), overwrite=True)
 
 
 def read_manifest(output_dir: str) -> dict:

@@ -29,7 +29,9 @@ import tensorflow_transform.beam as tft_beam
 from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs import manifest as mf
-from beam_jobs.errors import InputError, OutputError
+from beam_jobs.checks import check_inputs
+from beam_jobs.dedupe import keep_latest, shard_batch
+from beam_jobs.errors import InputError, OutputError, UserError
 from beam_jobs.join import join_batch, read_side_table
 from beam_jobs.layouts import InputLayout, table_layout
 from beam_jobs.options import describe_options, pipeline_options, runner_name
@@ -42,6 +44,8 @@ log = logging.getLogger(__name__)
 REJECTED = "rejected"
 STATS = "stats"
 EVAL = "eval"
+DEDUPE_SHARDS = 32
+DEFAULT_MAX_REJECTED_FRACTION = 0.01
 
 
 class ParseChunks(beam.DoFn):
@@ -58,6 +62,20 @@ class ParseChunks(beam.DoFn):
             yield beam.pvalue.TaggedOutput(REJECTED, row)
         if batch.num_rows:
             yield chunk.path, batch
+
+
+class KeepLatest(beam.DoFn):
+    """One shard of rows by unique key: keep the latest copy of each key, reject the rest."""
+
+    def __init__(self, spec: FeatureSpec):
+        self._dedupe = spec.deduplicate
+
+    def process(self, shard_and_batches):
+        _, batches = shard_and_batches
+        kept, rejected = keep_latest(batches, self._dedupe)
+        for row in rejected:
+            yield beam.pvalue.TaggedOutput(REJECTED, row)
+        yield from kept
 
 
 class JoinSideTable(beam.DoFn):
@@ -114,6 +132,15 @@ class ReadAndValidate(beam.PTransform):
         parsed = chunks | "ParseAndValidate" >> beam.ParDo(ParseChunks(spec)).with_outputs(
             REJECTED, STATS, main="rows")
         rows, rejected = parsed.rows, [parsed[REJECTED]]
+        if spec.deduplicate:
+            deduped = (
+                rows
+                | "ShardByUniqueKey" >> beam.FlatMap(shard_batch, spec.deduplicate, DEDUPE_SHARDS)
+                | "GatherKeys" >> beam.GroupByKey()
+                | "KeepLatest" >> beam.ParDo(KeepLatest(spec)).with_outputs(REJECTED, main="rows")
+            )
+            rows = deduped.rows
+            rejected.append(deduped[REJECTED])
         if spec.join:
             side_name = spec.join.table or "join"
             side = self._layout.side_tables[side_name]
@@ -134,6 +161,12 @@ class ReadAndValidate(beam.PTransform):
         return rows, rejected, [parsed[STATS]], None, None
 
 
+def _count_and_encode(row: dict) -> str:
+    """A rejected row as a JSON line; its reason also counts in the job's metrics (Dataflow UI)."""
+    beam.metrics.Metrics.counter("rejected_rows", row["reason"]).inc()
+    return json.dumps(row, ensure_ascii=False, sort_keys=True)
+
+
 def _write_stats(stats: dict, path: str) -> None:
     with FileSystems.create(path) as f:
         f.write(json.dumps(stats, sort_keys=True).encode())
@@ -148,7 +181,7 @@ def build_pipeline(p: beam.Pipeline, spec: FeatureSpec, layout: InputLayout, out
 
     all_rejected = rejected | "AllRejected" >> beam.Flatten()
     _ = (all_rejected
-         | "RejectedToJson" >> beam.Map(lambda r: json.dumps(r, ensure_ascii=False, sort_keys=True))
+         | "RejectedToJson" >> beam.Map(_count_and_encode)
          | "WriteRejected" >> beam.io.WriteToText(os.path.join(output_dir, mf.REJECTED_DIR, "rows"),
                                                   file_name_suffix=".jsonl"))
     if side_rejected is not None:
@@ -190,10 +223,16 @@ def prepare_output(output_dir: str, overwrite: bool) -> None:
 
 
 def run(spec: FeatureSpec, input_path: str, output_dir: str, beam_args: list[str] | None = None,
-        overwrite: bool = False, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> dict:
-    """Run the job to completion and return its manifest."""
+        overwrite: bool = False, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+        max_rejected_fraction: float = DEFAULT_MAX_REJECTED_FRACTION) -> dict:
+    """Run the job to completion and return its manifest.
+
+    The output folder is usable only once `_SUCCESS` appears, after the manifest;
+    a job that crashes, is killed or rejects too many rows leaves no marker.
+    """
     options = pipeline_options(beam_args or [])
     layout = table_layout(spec, input_path)
+    check_inputs(spec, layout)
     prepare_output(output_dir, overwrite)
     started = datetime.datetime.now(datetime.timezone.utc)
     temp_dir = os.path.join(output_dir, "_tmp")
@@ -205,11 +244,28 @@ def run(spec: FeatureSpec, input_path: str, output_dir: str, beam_args: list[str
     manifest = _manifest(spec, layout, input_path, output_dir, stats, options, started)
     tf.io.gfile.rmtree(temp_dir)
     mf.write_json(os.path.join(output_dir, mf.MANIFEST), manifest)
-    mf.mark_success(output_dir)
     counts = manifest["counts"]
     log.info("Read %d rows: kept %d train + %d eval, rejected %d. Output: %s", counts["read"],
              counts["kept"]["train"], counts["kept"]["eval"], counts["rejected"]["total"], output_dir)
+    for reason, n in sorted(counts["rejected"]["by_reason"].items(), key=lambda kv: -kv[1]):
+        log.info("  rejected %d rows: %s (see %s)", n, reason, os.path.join(output_dir, mf.REJECTED_DIR))
+    _check_rejected_fraction(counts, output_dir, max_rejected_fraction)
+    mf.mark_success(output_dir)
     return manifest
+
+
+def _check_rejected_fraction(counts: dict, output_dir: str, limit: float) -> None:
+    rejected, read = counts["rejected"]["total"], counts["read"]
+    if read == 0:
+        raise InputError("The input has no data rows.")
+    if rejected / read > limit:
+        top = sorted(counts["rejected"]["by_reason"].items(), key=lambda kv: -kv[1])[:3]
+        reasons = ", ".join(f"{reason} ({n})" for reason, n in top)
+        raise UserError(
+            f"Rejected {rejected} of {read} rows ({rejected / read:.1%}), more than --max-rejected-fraction "
+            f"{limit:g}. Top reasons: {reasons}. The rejected rows, with line numbers and reasons, are in "
+            f"{os.path.join(output_dir, mf.REJECTED_DIR)}. Fix the input, or raise --max-rejected-fraction "
+            f"to accept it; the output is left without {mf.SUCCESS}, so train will refuse it.")
 
 
 def _manifest(spec: FeatureSpec, layout: InputLayout, input_path: str, output_dir: str, stats: dict,
@@ -276,6 +332,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="split seed (overrides the spec's split.seed)")
     parser.add_argument("--chunk-bytes", type=int, default=DEFAULT_CHUNK_BYTES,
                         help="bytes of input per parsing work item")
+    parser.add_argument("--max-rejected-fraction", type=float, default=DEFAULT_MAX_REJECTED_FRACTION,
+                        help="fail when more than this share of rows is rejected (default 0.01)")
 
 
 def main_from_args(args: argparse.Namespace, beam_args: list[str]) -> dict:
@@ -285,7 +343,8 @@ def main_from_args(args: argparse.Namespace, beam_args: list[str]) -> dict:
     input_path = args.input or spec.source.path
     if not input_path:
         raise InputError(f"No --input given and spec {spec.path} has no source.path.")
-    return run(spec, input_path, args.output, beam_args, overwrite=args.overwrite, chunk_bytes=args.chunk_bytes)
+    return run(spec, input_path, args.output, beam_args, overwrite=args.overwrite, chunk_bytes=args.chunk_bytes,
+               max_rejected_fraction=args.max_rejected_fraction)
 
 
 if __name__ == "__main__":

@@ -125,6 +125,14 @@ class Join:
 
 
 @dataclasses.dataclass(frozen=True)
+class Deduplicate:
+    """Rows sharing `key` are duplicates: the one with the largest `latest_by` is kept."""
+
+    key: tuple[str, ...]
+    latest_by: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelConfig:
     type: str = "dnn"
     features: tuple[str, ...] = ()  # dnn: the features it reads (default: all)
@@ -156,6 +164,7 @@ class FeatureSpec:
     model: ModelConfig
     derived: tuple[Derived, ...] = ()
     join: Join | None = None
+    deduplicate: Deduplicate | None = None
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
@@ -306,13 +315,14 @@ def parse_spec(raw: Any, path: str) -> FeatureSpec:
     """Build and validate a FeatureSpec from parsed YAML."""
     top = _Reader(
         path, "top level", raw,
-        ("name", "source", "columns", "derived", "join", "features", "label", "split", "model"),
+        ("name", "source", "columns", "derived", "join", "deduplicate", "features", "label", "split", "model"),
     )
     source = _parse_source(top.require("source"), path)
     columns = _parse_columns(top.require("columns"), path)
     column_names = [c.name for c in columns]
     derived = _parse_derived(top.get("derived") or {}, path, column_names)
     join = _parse_join(top.get("join"), path, column_names, source)
+    deduplicate = _parse_deduplicate(top.get("deduplicate"), path, columns, join)
     value_names = column_names + [d.name for d in derived]
     features = _parse_features(top.require("features", list), path, value_names, columns, derived)
     label = _parse_label(top.get("label"), path, columns)
@@ -321,7 +331,7 @@ def parse_spec(raw: Any, path: str) -> FeatureSpec:
     return FeatureSpec(
         name=str(top.get("name") or os.path.splitext(os.path.basename(path))[0]),
         path=path, source=source, columns=columns, derived=derived, join=join,
-        features=features, label=label, split=split, model=model,
+        features=features, label=label, split=split, model=model, deduplicate=deduplicate,
     )
 
 
@@ -409,6 +419,19 @@ def _parse_join(raw: Any, path: str, column_names: list[str], source: Source) ->
     if table is not None and source.format != "movielens":
         r.fail("'table' names a side table of a MovieLens folder; for other sources give 'path'")
     return Join(key=key, columns=cols, table=table, path=file_path)
+
+
+def _parse_deduplicate(raw: Any, path: str, columns: tuple[Column, ...], join: Join | None) -> Deduplicate | None:
+    if raw is None:
+        return None
+    r = _Reader(path, "deduplicate", raw, ("key", "latest_by"))
+    key = _names(r.require("key"), r, "key")
+    latest_by = r.get("latest_by", None, str)
+    main = {c.name for c in columns} - set(join.columns if join else ())
+    for name in (*key, *([latest_by] if latest_by else [])):
+        if name not in main:
+            r.fail(f"unknown column '{name}' (deduplication works on the main table's columns)")
+    return Deduplicate(key=key, latest_by=latest_by)
 
 
 _FEATURE_KEYS = (
@@ -555,4 +578,6 @@ def spec_from_dict(data: Mapping[str, Any]) -> FeatureSpec:
         label=Label(**data["label"]),
         split=Split(**{k: tup(v) for k, v in data["split"].items()}),
         model=ModelConfig(**{k: tup(v) for k, v in data["model"].items()}),
+        deduplicate=(Deduplicate(**{k: tup(v) for k, v in data["deduplicate"].items()})
+                     if data.get("deduplicate") else None),
     )

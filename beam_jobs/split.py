@@ -33,12 +33,16 @@ def _column_hash(arr: pa.Array) -> np.ndarray:
                      for v in values], dtype=np.uint64)
 
 
+def row_hash(batch: pa.RecordBatch, names: tuple[str, ...], seed: int = 0) -> np.ndarray:
+    """A 64-bit hash of each row's values in `names` (all data columns when empty)."""
+    names = names or tuple(n for n in batch.schema.names if not n.startswith("__"))
+    h = np.full(batch.num_rows, np.uint64(seed), dtype=np.uint64)
+    for name in names:
+        h = _splitmix64(h ^ _column_hash(batch.column(name)))
+    return h
+
+
 def eval_mask(batch: pa.RecordBatch, key: tuple[str, ...], seed: int, eval_fraction: float) -> np.ndarray:
     """True for rows that go to eval.  With no key, the whole row is the key."""
-    names = key or tuple(n for n in batch.schema.names if not n.startswith("__"))
-    h = np.full(batch.num_rows, np.uint64(seed), dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for name in names:
-            h = _splitmix64(h ^ _column_hash(batch.column(name)))
-    unit = (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+    unit = (row_hash(batch, key, seed) >> np.uint64(11)).astype(np.float64) / float(1 << 53)
     return unit < eval_fraction
