@@ -61,3 +61,15 @@ def test_fresh_process_matches_in_process_model(trained, preprocessed):
     np.testing.assert_allclose(got["predict"], expected, atol=1e-5)
     np.testing.assert_allclose(got["serving_default"], expected, atol=1e-5)
     assert all(np.isfinite(got["predict"])) and 0.0 < got["predict"][5] < 6.0
+
+
+def test_request_missing_a_feature_gets_an_error_naming_it(trained):
+    model = tf.saved_model.load(trained.version_dir)
+    feature = {"userId": tf.train.Feature(int64_list=tf.train.Int64List(value=[1]))}
+    example = tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    try:
+        model.signatures["serving_default"](examples=tf.constant([example]))
+    except tf.errors.InvalidArgumentError as e:
+        assert "movieId" in str(e) and "required" in str(e)
+    else:
+        raise AssertionError("a request without movieId was accepted")
