@@ -59,3 +59,13 @@ def read_manifest(output_dir: str) -> dict:
             f"Preprocess output {output_dir} is incomplete: it has no {SUCCESS} marker, so the job that "
             f"wrote it did not finish (crashed, killed or still running). Rerun preprocess with --overwrite.")
     return read_json(os.path.join(output_dir, MANIFEST))
+
+
+def prepare_output(output_dir: str, overwrite: bool) -> None:
+    """Refuse a non-empty output folder unless asked to overwrite it."""
+    if tf.io.gfile.exists(output_dir) and tf.io.gfile.listdir(output_dir):
+        if not overwrite:
+            raise OutputError(f"Output folder {output_dir} is not empty. Choose another --output, or pass "
+                              f"--overwrite to replace what is there.")
+        tf.io.gfile.rmtree(output_dir)
+    tf.io.gfile.makedirs(output_dir)

@@ -212,16 +212,6 @@ def build_pipeline(p: beam.Pipeline, spec: FeatureSpec, layout: InputLayout, out
         _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(output_dir)
 
 
-def prepare_output(output_dir: str, overwrite: bool) -> None:
-    """Refuse a non-empty output folder unless asked to overwrite it."""
-    if tf.io.gfile.exists(output_dir) and tf.io.gfile.listdir(output_dir):
-        if not overwrite:
-            raise OutputError(f"Output folder {output_dir} is not empty. Choose another --output, or pass "
-                              f"--overwrite to replace what is there.")
-        tf.io.gfile.rmtree(output_dir)
-    tf.io.gfile.makedirs(output_dir)
-
-
 def run(spec: FeatureSpec, input_path: str, output_dir: str, beam_args: list[str] | None = None,
         overwrite: bool = False, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
         max_rejected_fraction: float = DEFAULT_MAX_REJECTED_FRACTION) -> dict:
@@ -233,7 +223,7 @@ def run(spec: FeatureSpec, input_path: str, output_dir: str, beam_args: list[str
     options = pipeline_options(beam_args or [])
     layout = table_layout(spec, input_path)
     check_inputs(spec, layout)
-    prepare_output(output_dir, overwrite)
+    mf.prepare_output(output_dir, overwrite)
     started = datetime.datetime.now(datetime.timezone.utc)
     temp_dir = os.path.join(output_dir, "_tmp")
     log.info("Preprocessing %s (%s layout, %d file(s)) with spec '%s' on %s", input_path, layout.name,

@@ -2,7 +2,9 @@
 
 Only the chosen subcommand's module is imported, so `embedflow train`
 never imports Beam and `embedflow --help` stays fast.  Each module offers
-`add_arguments(parser)` and `main_from_args(args, extra_args)`.  Errors in
+`add_arguments(parser)` and `main_from_args(args, extra_args)`; a module
+with several commands names them `module:NAME`, offering
+`add_NAME_arguments` and `NAME_main`.  Errors in
 the user's inputs are printed as one paragraph with exit code 2, never as a
 traceback.
 """
@@ -24,6 +26,12 @@ SUBCOMMANDS = {
     "train": ("trainer.task", "train the spec's model on a preprocess output and export a SavedModel", False),
     "describe": ("embedflow.describe", "print a spec as resolved: features, transforms, embedding dimensions",
                  False),
+    "similar": ("trainer.recommend:similar", "nearest neighbours of an item, by id or title", False),
+    "recommend": ("trainer.recommend:recommend", "top-K unrated items for one user", False),
+    "recommend-all": ("beam_jobs.recommend_all", "Beam job: top-K for every user to Parquet (unknown flags "
+                                                 "go to Beam)", True),
+    "projector": ("trainer.visualize:projector", "TensorBoard projector files for item and user embeddings", False),
+    "map": ("trainer.visualize:map", "a PNG map of the item embeddings, coloured by genre", False),
     "demo": ("embedflow.demo", "sample data -> preprocess -> train -> export -> predictions "
                                 "(unknown flags go to Beam)", True),
 }
@@ -58,9 +66,10 @@ def build_parser(selected: str | None) -> argparse.ArgumentParser:
     for name, (module, help_text, _) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         if name == selected:
+            module, _, prefix = module.partition(":")
             mod = importlib.import_module(module)
-            mod.add_arguments(p)
-            p.set_defaults(handler=mod.main_from_args)
+            getattr(mod, f"add_{prefix}_arguments" if prefix else "add_arguments")(p)
+            p.set_defaults(handler=getattr(mod, f"{prefix}_main" if prefix else "main_from_args"))
     return parser
 
 

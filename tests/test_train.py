@@ -50,3 +50,19 @@ def test_cosine_top_k_matches_brute_force():
     np.fill_diagonal(sim, -np.inf)
     np.testing.assert_array_equal(top, np.argsort(-sim, axis=1)[:, :5])
     np.testing.assert_allclose(scores, np.sort(sim, axis=1)[:, ::-1][:, :5], rtol=1e-5)
+
+
+def test_top_k_scorer_is_exact_with_rated_items_excluded():
+    from trainer.topk import TopKScorer, brute_force_top_k
+
+    rng = np.random.default_rng(1)
+    for n_items in (23, 400, 3001):
+        items = rng.normal(size=(n_items, 6)).astype(np.float32)
+        bias = rng.normal(size=n_items).astype(np.float32)
+        users = rng.normal(size=(40, 6)).astype(np.float32)
+        rated = [rng.choice(n_items, size=rng.integers(0, 12), replace=False) for _ in range(40)]
+        indptr = np.r_[0, np.cumsum([len(r) for r in rated])]
+        got, got_scores = TopKScorer(items, bias, k=10, group_size=16).top_k(users, indptr, np.concatenate(rated))
+        want, want_scores = brute_force_top_k(users, items, bias, 10, rated)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_allclose(got_scores, want_scores, rtol=1e-5)

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import os
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
@@ -26,9 +28,11 @@ import tf_keras as keras
 from beam_jobs.spec import FeatureSpec
 from beam_jobs.transform import raw_columns
 from trainer.model import TwoTowerModel, embedding_tables
+from trainer.topk import DEFAULT_POPULARITY_WEIGHT
 
 log = logging.getLogger(__name__)
 EMBEDDINGS_DIR = "embeddings"
+PARQUET_DIR = "parquet"
 _BATCH = 8192
 
 
@@ -98,24 +102,63 @@ def compute_vectors(model: keras.Model, spec: FeatureSpec, tft_output: tft.TFTra
     for name in (spec.join.columns if spec.join else ()):
         item_meta[name] = [str(v) for v in rows[name]]
     return {"items": items, "item_meta": item_meta, "users": users,
-            "user_meta": {spec.feature(model.user_id).source: user_ids}}
+            "user_meta": {spec.feature(model.user_id).source: user_ids},
+            "item_bias": model.item_bias.embeddings.numpy()[:n_items, 0],
+            "user_bias": model.user_bias.embeddings.numpy()[:len(user_ids), 0],
+            "global_mean": float(model.global_mean.numpy())}
 
 
 def write_embeddings(folder: str, model: keras.Model, tft_output: tft.TFTransformOutput, vectors: dict) -> None:
+    """Write `embeddings/`: raw tables, tower vectors, biases, rated pairs, and Parquet copies."""
     root = os.path.join(folder, EMBEDDINGS_DIR)
     tf.io.gfile.makedirs(os.path.join(root, "tables"))
+    tf.io.gfile.makedirs(os.path.join(root, PARQUET_DIR))
     for name, table in embedding_tables(model).items():
-        _save_npy(os.path.join(root, "tables", f"{name}.npy"), table.numpy())
+        weights = table.numpy()
+        _save_npy(os.path.join(root, "tables", f"{name}.npy"), weights)
         try:
             words = vocabulary(tft_output, name)
         except (ValueError, tf.errors.NotFoundError):
-            continue  # buckets and crosses have no vocabulary
-        with tf.io.gfile.GFile(os.path.join(root, "tables", f"{name}.vocab"), "w") as f:
-            f.write("\n".join(words) + "\n")
+            words = None  # buckets and crosses have no vocabulary: rows are bucket ids
+        else:
+            with tf.io.gfile.GFile(os.path.join(root, "tables", f"{name}.vocab"), "w") as f:
+                f.write("\n".join(words) + "\n")
+        ids = (words or []) + [f"<oov-{i}>" for i in range(len(weights) - len(words or []))] if words \
+            else [str(i) for i in range(len(weights))]
+        _save_parquet(os.path.join(root, PARQUET_DIR, f"{name}.parquet"), ids, weights)
     for kind in ("items", "users"):
         if kind in vectors:
+            meta = vectors[f"{kind[:-1]}_meta"]
             _save_npy(os.path.join(root, f"{kind}.npy"), vectors[kind])
-            _save_tsv(os.path.join(root, f"{kind}.tsv"), vectors[f"{kind[:-1]}_meta"])
+            _save_npy(os.path.join(root, f"{kind[:-1]}_bias.npy"), vectors[f"{kind[:-1]}_bias"])
+            _save_tsv(os.path.join(root, f"{kind}.tsv"), meta)
+            _save_parquet(os.path.join(root, PARQUET_DIR, f"{kind}.parquet"), next(iter(meta.values())),
+                          vectors[kind])
+    if "rated" in vectors:
+        indptr, indices = vectors["rated"]
+        buf = io.BytesIO()
+        np.savez_compressed(buf, indptr=indptr, indices=indices.astype(np.int32))
+        with tf.io.gfile.GFile(os.path.join(root, "rated.npz"), "wb") as f:
+            f.write(buf.getvalue())
+    if "item_count" in vectors:
+        _save_npy(os.path.join(root, "item_count.npy"), vectors["item_count"])
+    if "global_mean" in vectors:
+        with tf.io.gfile.GFile(os.path.join(root, "scoring.json"), "w") as f:
+            f.write(json.dumps({
+                "global_mean": vectors["global_mean"], "popularity_weight": DEFAULT_POPULARITY_WEIGHT,
+                "rating": "user . item + user_bias + item_bias + global_mean",
+                "ranking": "user . item + item_bias + popularity_weight * log1p(item_count)"}, indent=2) + "\n")
+
+
+def _save_parquet(path: str, ids: list[str], vectors: np.ndarray) -> None:
+    """(id, e0, e1, ...): one float column per dimension, so any tool can join on id."""
+    columns = {"id": pa.array([str(i) for i in ids])}
+    for d in range(vectors.shape[1]):
+        columns[f"e{d}"] = pa.array(vectors[:, d].astype(np.float32))
+    buf = pa.BufferOutputStream()
+    pq.write_table(pa.table(columns), buf)
+    with tf.io.gfile.GFile(path, "wb") as f:
+        f.write(buf.getvalue().to_pybytes())
 
 
 def _save_npy(path: str, array: np.ndarray) -> None:

@@ -63,3 +63,27 @@ class BiasBaseline:
 
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         return self.mean + self.user_bias[users] + self.item_bias[items]
+
+
+def csr_from_pairs(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """(indptr, indices) of the distinct (row, col) pairs with both inside the given sizes."""
+    keep = (rows >= 0) & (rows < n_rows) & (cols >= 0) & (cols < n_cols)
+    code = np.unique(rows[keep].astype(np.int64) * n_cols + cols[keep])
+    r, c = code // n_cols, code % n_cols
+    indptr = np.zeros(n_rows + 1, np.int64)
+    np.cumsum(np.bincount(r, minlength=n_rows), out=indptr[1:])
+    return indptr, c.astype(np.int64)
+
+
+def ranking_metrics(top: np.ndarray, relevant_indptr: np.ndarray, relevant: np.ndarray,
+                    users: np.ndarray, k: int = 10) -> dict[str, float]:
+    """recall@k and NDCG@k (binary relevance) of ranked lists `top` for `users` (rows of the CSR)."""
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    recalls, ndcgs = [], []
+    for row, user in enumerate(users):
+        truth = relevant[relevant_indptr[user]:relevant_indptr[user + 1]]
+        hits = np.isin(top[row, :k], truth)
+        recalls.append(hits.sum() / len(truth))
+        ideal = discounts[:min(len(truth), k)].sum()
+        ndcgs.append((hits * discounts[:len(hits)]).sum() / ideal)
+    return {f"recall@{k}": float(np.mean(recalls)), f"ndcg@{k}": float(np.mean(ndcgs))}

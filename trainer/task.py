@@ -28,9 +28,10 @@ from beam_jobs.errors import UserError
 from beam_jobs.spec import FeatureSpec, spec_from_dict
 from trainer.data import make_dataset, split_files
 from trainer.embeddings import compute_vectors, write_embeddings
-from trainer.evaluation import BiasBaseline, binary_metrics, regression_metrics
+from trainer.evaluation import BiasBaseline, binary_metrics, csr_from_pairs, ranking_metrics, regression_metrics
 from trainer.export import ServingModule, export_model
 from trainer.model import TwoTowerModel, build_model
+from trainer.topk import DEFAULT_BLOCK, DEFAULT_POPULARITY_WEIGHT, TopKScorer, ranking_bias
 
 log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.json"
@@ -78,8 +79,13 @@ def _collect(model: keras.Model, dataset: tf.data.Dataset, keys: tuple[str, ...]
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
-def evaluate(model: keras.Model, spec: FeatureSpec, manifest: dict, train_ds, eval_ds) -> dict:
-    """Model and baseline metrics on the eval split, all computed by the same numpy code."""
+def evaluate(model: keras.Model, spec: FeatureSpec, manifest: dict, train_ds, eval_ds,
+             vectors: dict | None = None) -> dict:
+    """Model and baseline metrics on the eval split, all computed by the same numpy code.
+
+    For two-tower models `vectors` gains `rated` (every known user x item pair,
+    to exclude from recommendations) and metrics gain `ranking`.
+    """
     two_tower = isinstance(model, TwoTowerModel)
     keys = (model.user_id, model.item_id) if two_tower else ()
     ev = _collect(model, eval_ds, keys)
@@ -97,8 +103,48 @@ def evaluate(model: keras.Model, spec: FeatureSpec, manifest: dict, train_ds, ev
         baseline = BiasBaseline().fit(tr[model.user_id], tr[model.item_id], tr["label"],
                                       mfeat[model.user_id]["cardinality"], mfeat[model.item_id]["cardinality"])
         metrics["baseline_bias"] = score(ev["label"], baseline.predict(ev[model.user_id], ev[model.item_id]))
+        if vectors:
+            metrics["ranking"] = _ranking(model, vectors, tr, ev)
     metrics["eval_examples"] = int(len(ev["label"]))
     return metrics
+
+
+def _ranking(model: TwoTowerModel, vectors: dict, tr: dict, ev: dict, k: int = 10,
+             positive: float = 4.0) -> dict:
+    """recall@k / NDCG@k on held-out positives (eval ratings >= `positive`), model vs popularity.
+
+    Candidates are all items the user did not rate in train; the model ranks
+    by predicted rating, the baseline by train popularity.
+    """
+    n_users, n_items = len(vectors["users"]), len(vectors["items"])
+    u, i = model.user_id, model.item_id
+    train_ptr, train_idx = csr_from_pairs(tr[u], tr[i], n_users, n_items)
+    good = ev["label"] >= positive
+    eval_ptr, eval_idx = csr_from_pairs(ev[u][good], ev[i][good], n_users, n_items)
+    vectors["rated"] = csr_from_pairs(np.r_[tr[u], ev[u]], np.r_[tr[i], ev[i]], n_users, n_items)
+    users = np.flatnonzero(np.diff(eval_ptr) > 0)
+    counts = np.bincount(train_idx, minlength=n_items)
+    vectors["item_count"] = counts
+    no_users = np.zeros((n_users, 1), np.float32)
+    scorers = {
+        "model": (TopKScorer(vectors["items"], ranking_bias(vectors["item_bias"], counts,
+                                                            DEFAULT_POPULARITY_WEIGHT), k), vectors["users"]),
+        "model_rating_only": (TopKScorer(vectors["items"], vectors["item_bias"], k), vectors["users"]),
+        "popularity": (TopKScorer(np.zeros((n_items, 1), np.float32), ranking_bias(0 * counts, counts, 1.0), k),
+                       no_users),
+    }
+    result: dict = {"users": int(len(users)), "positive_rating": positive, "k": k,
+                    "popularity_weight": DEFAULT_POPULARITY_WEIGHT}
+    for name, (scorer, user_vectors) in scorers.items():
+        tops = []
+        for start in range(0, len(users), DEFAULT_BLOCK):
+            block = users[start:start + DEFAULT_BLOCK]
+            ptr = np.r_[0, np.cumsum(np.diff(train_ptr)[block])]
+            idx = np.concatenate([train_idx[train_ptr[b]:train_ptr[b + 1]] for b in block]) if len(block) else []
+            tops.append(scorer.top_k(user_vectors[block], ptr, np.asarray(idx, np.int64))[0])
+        top = np.concatenate(tops) if tops else np.zeros((0, k), np.int64)
+        result[name] = ranking_metrics(top, eval_ptr, eval_idx, users, k)
+    return result
 
 
 def train(preprocess_dir: str, job_dir: str, model_dir: str | None = None, seed: int = 42,
@@ -132,15 +178,16 @@ def train(preprocess_dir: str, job_dir: str, model_dir: str | None = None, seed:
     history = model.fit(train_ds, validation_data=eval_ds, epochs=cfg.epochs, callbacks=callbacks, verbose=2)
     seconds = time.time() - started
 
-    metrics = evaluate(model, spec, manifest, make_dataset(train_files, feature_spec, label, 65536), eval_ds)
+    side_table = read_side_table(preprocess_dir, manifest)
+    vectors = compute_vectors(model, spec, tft_output, side_table)
+    metrics = evaluate(model, spec, manifest, make_dataset(train_files, feature_spec, label, 65536), eval_ds,
+                       vectors)
     metrics.update({
         "task": spec.label.task, "epochs_trained": len(history.history["loss"]),
         "best_epoch": int(np.argmin(history.history["val_loss"])) + 1, "train_seconds": round(seconds, 2),
         "train_examples": counts["train"], "seed": seed,
         "history": {k: [float(x) for x in v] for k, v in history.history.items()},
     })
-    side_table = read_side_table(preprocess_dir, manifest)
-    vectors = compute_vectors(model, spec, tft_output, side_table)
     module = ServingModule(model, tft_output, spec, side_table)
     version_dir = export_model(
         module, spec, model_dir,
@@ -156,6 +203,11 @@ def summary_lines(metrics: dict) -> list[str]:
         if name in metrics:
             values = ", ".join(f"{k} {v:.4f}" for k, v in metrics[name].items())
             lines.append(f"  {name:<26} {values}")
+    if "ranking" in metrics:
+        r = metrics["ranking"]
+        for name in ("model", "model_rating_only", "popularity"):
+            values = ", ".join(f"{k} {v:.4f}" for k, v in r[name].items())
+            lines.append(f"  ranking {name:<18} {values} ({r['users']} users, held-out ratings >= {r['positive_rating']})")
     return lines
 
 

@@ -1,0 +1,145 @@
+"""The batch recommendation job: top-K unrated items for every user, written to Parquet (and CSV).
+
+    user blocks -> score block x all items (trainer/topk.py) -> K rows per user -> Parquet shards
+
+Users are scored in blocks of `--block-size` against the whole item matrix,
+never pair by pair in Python.  Each worker loads the model version's
+embeddings once (DoFn.setup).  Runs on DirectRunner or, with the same flags
+as preprocess, on Dataflow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import logging
+import os
+import sys
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from beam_jobs import manifest as mf
+from beam_jobs.options import describe_options, pipeline_options, runner_name
+from trainer.recommend import EmbeddingIndex, resolve_version
+from trainer.topk import DEFAULT_BLOCK
+
+log = logging.getLogger(__name__)
+OUTPUT_PREFIX = "recommendations"
+
+
+def output_schema(with_title: bool) -> pa.Schema:
+    fields = [("user_id", pa.string()), ("rank", pa.int32()), ("item_id", pa.string()),
+              ("score", pa.float32()), ("predicted_rating", pa.float32())]
+    if with_title:
+        fields.append(("title", pa.string()))
+    return pa.schema(fields)
+
+
+def recommend_block(index: EmbeddingIndex, scorer, users: np.ndarray) -> pa.RecordBatch:
+    """K rows per user for a block of user positions: the vectorised core of the job."""
+    indptr, indices = index.rated_by(users)
+    top, scores = scorer.top_k(index.users[users], indptr, indices)
+    k = top.shape[1]
+    valid = np.isfinite(scores)
+    rows = np.repeat(users, k).reshape(len(users), k)
+    rating = (np.einsum("ukd,ud->uk", index.items[top], index.users[users]) + index.item_bias[top]
+              + index.user_bias[users][:, None] + index.global_mean)
+    user_ids, item_ids = np.asarray(index.user_ids, object), np.asarray(index.item_ids, object)
+    columns = {
+        "user_id": pa.array(user_ids[rows[valid]].tolist(), pa.string()),
+        "rank": pa.array(np.tile(np.arange(1, k + 1, dtype=np.int32), (len(users), 1))[valid]),
+        "item_id": pa.array(item_ids[top[valid]].tolist(), pa.string()),
+        "score": pa.array(scores[valid].astype(np.float32)),
+        "predicted_rating": pa.array(rating[valid].astype(np.float32)),
+    }
+    if "title" in index.item_meta:
+        columns["title"] = pa.array(np.asarray(index.item_meta["title"], object)[top[valid]].tolist(), pa.string())
+    return pa.RecordBatch.from_pydict(columns)
+
+
+class ScoreUserBlocks(beam.DoFn):
+    """Loads the embeddings once per worker; scores one block of users per element."""
+
+    def __init__(self, version_dir: str, k: int, popularity_weight: float | None, block_size: int):
+        self._version_dir, self._k, self._weight, self._block = version_dir, k, popularity_weight, block_size
+
+    def setup(self):
+        self._index = EmbeddingIndex(self._version_dir)
+        self._scorer = self._index.scorer(self._k, self._weight)
+
+    def process(self, start: int):
+        users = np.arange(start, min(start + self._block, len(self._index.users)))
+        beam.metrics.Metrics.counter("recommend_all", "users").inc(len(users))
+        yield pa.Table.from_batches([recommend_block(self._index, self._scorer, users)])
+
+
+def _to_csv(table: pa.Table) -> str:
+    """A block of rows as CSV text, one Beam element per block (WriteToText adds the final newline)."""
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    return sink.getvalue().to_pybytes().decode().rstrip("\n")
+
+
+def build_pipeline(p: beam.Pipeline, version_dir: str, n_users: int, output_dir: str, k: int,
+                   popularity_weight: float | None, block_size: int, with_title: bool, csv: bool) -> None:
+    blocks = (p
+              | "UserBlocks" >> beam.Create(list(range(0, n_users, block_size)))
+              | "SpreadBlocks" >> beam.Reshuffle()
+              | "ScoreBlocks" >> beam.ParDo(ScoreUserBlocks(version_dir, k, popularity_weight, block_size)))
+    schema = output_schema(with_title)
+    _ = blocks | "WriteParquet" >> beam.io.WriteToParquetBatched(
+        os.path.join(output_dir, OUTPUT_PREFIX), schema=schema, file_name_suffix=".parquet")
+    if csv:
+        _ = (blocks
+             | "ToCsv" >> beam.Map(_to_csv)
+             | "WriteCsv" >> beam.io.WriteToText(os.path.join(output_dir, OUTPUT_PREFIX), file_name_suffix=".csv",
+                                                 header=",".join(schema.names)))
+
+
+def run(model: str, output_dir: str, k: int = 10, popularity_weight: float | None = None,
+        beam_args: list[str] | None = None, overwrite: bool = False, block_size: int = DEFAULT_BLOCK,
+        csv: bool = False) -> dict:
+    options = pipeline_options(beam_args or [])
+    version_dir = resolve_version(model)
+    index = EmbeddingIndex(version_dir)  # checks the model here, before any worker starts
+    n_users = len(index.users)
+    mf.prepare_output(output_dir, overwrite)
+    log.info("Recommending top %d of %d items for %d users from %s on %s", k, len(index.items), n_users,
+             version_dir, runner_name(options))
+    started = datetime.datetime.now(datetime.timezone.utc)
+    with beam.Pipeline(options=options) as p:
+        build_pipeline(p, version_dir, n_users, output_dir, k, popularity_weight, block_size,
+                       "title" in index.item_meta, csv)
+    summary = {"model_version": version_dir, "users": n_users, "items": len(index.items), "k": k,
+               "popularity_weight": index.popularity_weight if popularity_weight is None else popularity_weight,
+               "runner": runner_name(options), "pipeline_options": describe_options(options),
+               "started_at": started.isoformat(timespec="seconds"),
+               "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    mf.write_json(os.path.join(output_dir, "summary.json"), summary)
+    mf.mark_success(output_dir)
+    log.info("Wrote %d recommendations per user for %d users to %s", k, n_users, output_dir)
+    return summary
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="a model version folder, or a model dir (uses its latest)")
+    parser.add_argument("--output", required=True, help="output folder (local or gs://)")
+    parser.add_argument("-k", type=int, default=10, help="items per user (default 10)")
+    parser.add_argument("--popularity-weight", type=float, help="ranking prior; default: the model's")
+    parser.add_argument("--block-size", type=int, default=DEFAULT_BLOCK, help="users scored per work item")
+    parser.add_argument("--csv", action="store_true", help="also write CSV")
+    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+
+
+def main_from_args(args: argparse.Namespace, beam_args: list[str]) -> dict:
+    return run(args.model, args.output, args.k, args.popularity_weight, beam_args, args.overwrite,
+               args.block_size, args.csv)
+
+
+if __name__ == "__main__":
+    from embedflow.cli import main
+
+    sys.exit(main(["recommend-all", *sys.argv[1:]]))

@@ -1,0 +1,117 @@
+"""What users came for: similar items, recommendations for one and for every user, pictures, features."""
+
+import os
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from beam_jobs import recommend_all
+from beam_jobs.errors import UserError
+from conftest import read_planted_groups
+from trainer.recommend import EmbeddingIndex, resolve_version
+from trainer.visualize import draw_map, write_projector
+
+
+@pytest.fixture(scope="module")
+def index(trained):
+    return EmbeddingIndex(resolve_version(os.path.dirname(trained.version_dir)))
+
+
+def test_similar_items_share_the_planted_group(index, ratings_sample):
+    planted = read_planted_groups(ratings_sample)
+    groups = np.array([planted[i] for i in index.item_ids])
+    shares = [np.mean([groups[j] == groups[i] for j, _ in index.similar(i, 10)]) for i in range(len(groups))]
+    assert np.mean(shares) > 0.8
+
+
+def test_title_lookup_is_forgiving_and_suggests(index):
+    titles = index.item_meta["title"]
+    first = titles[0]
+    assert index.find_item(first.upper()) == 0
+    assert index.find_item(index.item_ids[3]) == 3
+    with pytest.raises(UserError, match="titles match"):
+        index.find_item("the")  # many titles hold "The"
+    with pytest.raises(UserError, match="Did you mean"):
+        index.find_item(first[:-8] + "x (1999)")
+
+
+def test_model_beats_popularity_on_recall(trained):
+    ranking = trained.metrics["ranking"]
+    assert ranking["model"]["recall@10"] > ranking["popularity"]["recall@10"], ranking
+    assert ranking["model"]["ndcg@10"] > ranking["popularity"]["ndcg@10"]
+    assert ranking["users"] > 100
+
+
+def test_recommend_excludes_rated_items(index):
+    user = index.user_ids[5]
+    recs = index.recommend(user, 10)
+    position = index.user_position(user)
+    rated = set(index.rated_indices[index.rated_indptr[position]:index.rated_indptr[position + 1]].tolist())
+    assert len(recs) == 10 and not rated & {i for i, _ in recs}
+    assert all(0.0 < rating < 6.5 for _, rating in recs)
+
+
+def test_recommend_all_writes_k_unrated_rows_per_user_agreeing_with_recommend(trained, index, tmp_path):
+    out = str(tmp_path / "recs")
+    recommend_all.run(os.path.dirname(trained.version_dir), out, k=7, block_size=300, csv=True)
+    assert os.path.exists(os.path.join(out, "_SUCCESS"))
+    table = pq.ParquetDataset([os.path.join(out, f) for f in os.listdir(out) if f.endswith(".parquet")]).read()
+    rows = table.to_pydict()
+    per_user = {}
+    for user, rank, item in zip(rows["user_id"], rows["rank"], rows["item_id"]):
+        per_user.setdefault(user, []).append((rank, item))
+    assert set(per_user) == set(index.user_ids)
+    assert all(len(v) == 7 and sorted(r for r, _ in v) == list(range(1, 8)) for v in per_user.values())
+    item_position = {v: i for i, v in enumerate(index.item_ids)}
+    for user, recs in per_user.items():
+        p = index.user_position(user)
+        rated = set(index.rated_indices[index.rated_indptr[p]:index.rated_indptr[p + 1]].tolist())
+        assert not rated & {item_position[i] for _, i in recs}, user
+    for user in index.user_ids[::97]:
+        expected = [index.item_ids[i] for i, _ in index.recommend(user, 7)]
+        assert [i for _, i in sorted(per_user[user])] == expected
+    csv_files = [f for f in os.listdir(out) if f.endswith(".csv")]
+    with open(os.path.join(out, csv_files[0])) as f:
+        assert f.readline().startswith("user_id,rank,item_id,score,predicted_rating")
+
+
+def test_projector_files_read_back_by_tensorboard(index, tmp_path):
+    from tensorboard.backend.event_processing import plugin_event_multiplexer
+    from tensorboard.plugins import base_plugin
+    from tensorboard.plugins.projector import projector_plugin
+
+    out = str(tmp_path / "projector")
+    write_projector(index, out, max_points=300)
+    context = base_plugin.TBContext(logdir=out, multiplexer=plugin_event_multiplexer.EventMultiplexer())
+    plugin = projector_plugin.ProjectorPlugin(context)
+    configs, _ = plugin._read_latest_config_files([(".", out)])  # noqa: SLF001 - the plugin's own reader
+    config = configs["."]
+    assert [e.tensor_name for e in config.embeddings] == ["items", "users"]
+    for embedding in config.embeddings:
+        tensor = projector_plugin._read_tensor_tsv_file(os.path.join(out, embedding.tensor_path))  # noqa: SLF001
+        with open(os.path.join(out, embedding.metadata_path)) as f:
+            lines = f.read().splitlines()
+        header = 1 if embedding.tensor_name == "items" else 0
+        assert tensor.shape == (len(lines) - header, index.items.shape[1]) and tensor.shape[0] == 300
+    with open(os.path.join(out, "items", "metadata.tsv")) as f:
+        assert f.readline().rstrip("\n").split("\t") == ["movieId", "title", "genres"]
+
+
+def test_map_is_a_valid_png(index, tmp_path):
+    path = draw_map(index, str(tmp_path / "map.png"))
+    with Image.open(path) as image:
+        image.verify()
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.size[0] > 600 and image.size[1] > 400
+
+
+def test_embeddings_exported_as_parquet_features(trained, index):
+    folder = os.path.join(trained.version_dir, "embeddings", "parquet")
+    items = pq.read_table(os.path.join(folder, "items.parquet"))
+    assert items.column_names[0] == "id" and items.num_columns == 1 + index.items.shape[1]
+    assert items.column("id").to_pylist() == index.item_ids
+    np.testing.assert_allclose(items.column("e0").to_numpy(), index.items[:, 0], rtol=1e-6)
+    table = pq.read_table(os.path.join(folder, "movie_id.parquet"))
+    assert table.num_rows == len(index.item_ids) + 1  # the vocabulary plus one OOV bucket

@@ -1,0 +1,211 @@
+"""Similar items and top-K recommendations from an exported model version's embeddings.
+
+`embedflow similar` and `embedflow recommend` read `embeddings/` of a model
+version (see trainer/embeddings.py); no training code or data is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import difflib
+import io
+import json
+import os
+import re
+
+import numpy as np
+import tensorflow as tf
+
+from beam_jobs.errors import UserError
+from trainer.embeddings import EMBEDDINGS_DIR, load_npy
+from trainer.neighbours import normalize
+from trainer.topk import DEFAULT_POPULARITY_WEIGHT, TopKScorer, ranking_bias
+
+SERVING_POINTER = "serving"
+
+
+def resolve_version(path: str) -> str:
+    """A model version folder from a version folder, a model dir (its serving pointer, else its latest version)."""
+    if tf.io.gfile.exists(os.path.join(path, "saved_model.pb")):
+        return path
+    if not tf.io.gfile.isdir(path):
+        raise UserError(f"Model {path} does not exist. Give a model version folder or a model dir holding them.")
+    pointer = os.path.join(path, SERVING_POINTER)
+    if tf.io.gfile.exists(pointer):
+        with tf.io.gfile.GFile(pointer) as f:
+            return os.path.join(path, f.read().strip())
+    versions = sorted((int(v.rstrip("/")) for v in tf.io.gfile.listdir(path) if v.rstrip("/").isdigit()))
+    if not versions:
+        raise UserError(f"Model dir {path} holds no version folders (integer names) and no '{SERVING_POINTER}' pointer.")
+    return os.path.join(path, str(versions[-1]))
+
+
+def _read_tsv(path: str) -> dict[str, list[str]]:
+    with tf.io.gfile.GFile(path) as f:
+        rows = list(csv.reader(io.StringIO(f.read()), delimiter="\t"))
+    header, body = rows[0], rows[1:]
+    return {name: [r[i] for r in body] for i, name in enumerate(header)}
+
+
+class EmbeddingIndex:
+    """Item and user vectors of a two-tower model, with their ids, biases and rated items."""
+
+    @classmethod
+    def from_arrays(cls, items: np.ndarray, users: np.ndarray, rated_indptr: np.ndarray, rated_indices: np.ndarray,
+                    item_bias: np.ndarray | None = None, user_bias: np.ndarray | None = None,
+                    item_count: np.ndarray | None = None) -> "EmbeddingIndex":
+        """An index over vectors in memory (benchmarks, tests): ids are row numbers."""
+        index = cls.__new__(cls)
+        index.version_dir = "<memory>"
+        index.items, index.users = items, users
+        index.item_ids = [str(i) for i in range(len(items))]
+        index.item_meta = {"id": index.item_ids}
+        index.user_ids = [str(i) for i in range(len(users))]
+        index.item_bias = np.zeros(len(items), np.float32) if item_bias is None else item_bias
+        index.user_bias = np.zeros(len(users), np.float32) if user_bias is None else user_bias
+        index.item_count = np.zeros(len(items), np.float32) if item_count is None else item_count
+        index.rated_indptr, index.rated_indices = rated_indptr, rated_indices
+        index.global_mean, index.popularity_weight = 0.0, DEFAULT_POPULARITY_WEIGHT
+        index._item_position = {v: i for i, v in enumerate(index.item_ids)}
+        index._user_position = {v: i for i, v in enumerate(index.user_ids)}
+        index._unit = None
+        return index
+
+    def __init__(self, version_dir: str):
+        root = os.path.join(version_dir, EMBEDDINGS_DIR)
+        if not tf.io.gfile.exists(os.path.join(root, "items.npy")):
+            raise UserError(f"Model {version_dir} has no item vectors: similar items and recommendations need a "
+                            f"two_tower model.")
+        self.version_dir = version_dir
+        self.items = load_npy(os.path.join(root, "items.npy"))
+        self.item_meta = _read_tsv(os.path.join(root, "items.tsv"))
+        self.item_ids = next(iter(self.item_meta.values()))
+        self.item_bias = load_npy(os.path.join(root, "item_bias.npy"))
+        self.item_count = load_npy(os.path.join(root, "item_count.npy"))
+        self.users = load_npy(os.path.join(root, "users.npy"))
+        self.user_ids = next(iter(_read_tsv(os.path.join(root, "users.tsv")).values()))
+        self.user_bias = load_npy(os.path.join(root, "user_bias.npy"))
+        with tf.io.gfile.GFile(os.path.join(root, "rated.npz"), "rb") as f:
+            rated = np.load(io.BytesIO(f.read()))
+            self.rated_indptr, self.rated_indices = rated["indptr"], rated["indices"]
+        with tf.io.gfile.GFile(os.path.join(root, "scoring.json")) as f:
+            scoring = json.load(f)
+        self.global_mean = scoring["global_mean"]
+        self.popularity_weight = scoring.get("popularity_weight", DEFAULT_POPULARITY_WEIGHT)
+        self._item_position = {v: i for i, v in enumerate(self.item_ids)}
+        self._user_position = {v: i for i, v in enumerate(self.user_ids)}
+        self._unit = None
+
+    # ---------------------------------------------------------------- lookup
+    def find_item(self, query: str) -> int:
+        """An item by id, or by title: case-insensitive, forgiving, with suggestions when ambiguous."""
+        if query in self._item_position:
+            return self._item_position[query]
+        titles = self.item_meta.get("title")
+        if titles is None:
+            raise UserError(f"No item with id {query!r} in {self.version_dir}.")
+        wanted = _normal(query)
+        normals = [_normal(t) for t in titles]
+        exact = [i for i, t in enumerate(normals) if t == wanted or _without_year(t) == wanted]
+        if len(exact) == 1:
+            return exact[0]
+        matches = exact or [i for i, t in enumerate(normals) if wanted in t]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            listed = "; ".join(f"{self.item_ids[i]}: {titles[i]}" for i in matches[:10])
+            more = f" and {len(matches) - 10} more" if len(matches) > 10 else ""
+            raise UserError(f"{len(matches)} titles match {query!r}: {listed}{more}. Give the id or more of the title.")
+        close = difflib.get_close_matches(wanted, normals, n=5, cutoff=0.5)
+        hint = "; ".join(f"{self.item_ids[normals.index(c)]}: {titles[normals.index(c)]}" for c in close)
+        raise UserError(f"No title matches {query!r}." + (f" Did you mean: {hint}?" if hint else ""))
+
+    def user_position(self, user_id: str) -> int | None:
+        return self._user_position.get(str(user_id))
+
+    def describe_item(self, i: int) -> dict:
+        return {name: values[i] for name, values in self.item_meta.items()}
+
+    # ---------------------------------------------------------------- queries
+    def similar(self, item: int, k: int = 10) -> list[tuple[int, float]]:
+        """The k items with the most similar vectors (cosine), best first."""
+        if self._unit is None:
+            self._unit = normalize(self.items)
+        scores = self._unit @ self._unit[item]
+        scores[item] = -np.inf
+        top = np.argsort(-scores, kind="stable")[:k]
+        return [(int(i), float(scores[i])) for i in top]
+
+    def scorer(self, k: int, popularity_weight: float | None = None) -> TopKScorer:
+        weight = self.popularity_weight if popularity_weight is None else popularity_weight
+        return TopKScorer(self.items, ranking_bias(self.item_bias, self.item_count, weight), k)
+
+    def rated_by(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """CSR (indptr, indices) of the items each of `users` (positions) already rated."""
+        counts = np.diff(self.rated_indptr)[users]
+        indptr = np.r_[0, np.cumsum(counts)]
+        parts = [self.rated_indices[self.rated_indptr[u]:self.rated_indptr[u + 1]] for u in users]
+        return indptr, (np.concatenate(parts) if parts else np.zeros(0, np.int32))
+
+    def predicted_rating(self, user: int, items: np.ndarray) -> np.ndarray:
+        return self.items[items] @ self.users[user] + self.item_bias[items] + self.user_bias[user] + self.global_mean
+
+    def recommend(self, user_id: str, k: int = 10, popularity_weight: float | None = None,
+                  scorer: TopKScorer | None = None) -> list[tuple[int, float]]:
+        """Top-k unrated items for one user with their predicted ratings."""
+        user = self.user_position(user_id)
+        if user is None:
+            raise UserError(f"User {user_id} is not in the model (it knows {len(self.user_ids)} users). "
+                            f"New users have no vector yet; retrain once they have ratings.")
+        scorer = scorer or self.scorer(k, popularity_weight)
+        indptr, indices = self.rated_by(np.array([user]))
+        top, scores = scorer.top_k(self.users[[user]], indptr, indices)
+        items = top[0][np.isfinite(scores[0])]
+        return list(zip(items.tolist(), self.predicted_rating(user, items).tolist()))
+
+
+def _normal(text: str) -> str:
+    return re.sub(r"\s+", " ", text.strip().lower())
+
+
+def _without_year(title: str) -> str:
+    return re.sub(r"\s*\(\d{4}\)\s*$", "", title)
+
+
+# -------------------------------------------------------------------- commands
+def add_similar_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("query", help="an item id or (part of) a title, case-insensitive")
+    parser.add_argument("--model", required=True, help="a model version folder, or a model dir (uses its latest)")
+    parser.add_argument("-k", type=int, default=10, help="how many neighbours")
+
+
+def similar_main(args: argparse.Namespace, _extra: list[str]) -> None:
+    index = EmbeddingIndex(resolve_version(args.model))
+    item = index.find_item(args.query)
+    print(f"Most similar to {_label(index, item)} (cosine of item vectors):")
+    for rank, (i, score) in enumerate(index.similar(item, args.k), 1):
+        print(f"  {rank:>2}. {score:6.3f}  {_label(index, i)}")
+
+
+def add_recommend_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--user", required=True, help="a user id")
+    parser.add_argument("--model", required=True, help="a model version folder, or a model dir (uses its latest)")
+    parser.add_argument("-k", type=int, default=10, help="how many items")
+    parser.add_argument("--popularity-weight", type=float,
+                        help=f"weight of log(1 + ratings) in the ranking (default {DEFAULT_POPULARITY_WEIGHT}; "
+                             f"0 = by predicted rating alone)")
+
+
+def recommend_main(args: argparse.Namespace, _extra: list[str]) -> None:
+    index = EmbeddingIndex(resolve_version(args.model))
+    recs = index.recommend(args.user, args.k, args.popularity_weight)
+    print(f"Top {len(recs)} for user {args.user} (excluding the items they rated):")
+    for rank, (i, rating) in enumerate(recs, 1):
+        print(f"  {rank:>2}. predicted {rating:4.2f}  {_label(index, i)}")
+
+
+def _label(index: EmbeddingIndex, i: int) -> str:
+    meta = index.describe_item(i)
+    parts = [f"[{index.item_ids[i]}]"] + [meta[k] for k in ("title", "genres") if k in meta]
+    return "  ".join(parts)
