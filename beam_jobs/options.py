@@ -12,7 +12,8 @@ import argparse
 import os
 
 from apache_beam.options.pipeline_options import (
-    GoogleCloudOptions, PipelineOptions, SetupOptions, StandardOptions)
+    GoogleCloudOptions, PipelineOptions, SetupOptions, StandardOptions, TestOptions)
+from apache_beam.runners.runner import PipelineState
 
 from beam_jobs.errors import UserError
 
@@ -75,6 +76,21 @@ def _collect(cls, known: set) -> None:
             known.add(option.lstrip("-"))
     for sub in cls.__subclasses__():
         _collect(sub, known)
+
+
+def is_dry_run(options: PipelineOptions) -> bool:
+    """`--dry_run`: Dataflow builds the job (graph, options, staging list) but does not submit it."""
+    return bool(options.view_as(TestOptions).dry_run)
+
+
+def run_pipeline(pipeline, options: PipelineOptions):
+    """Run a built pipeline; wait for it unless this is a dry run.  Returns the result."""
+    result = pipeline.run()
+    if not is_dry_run(options):
+        state = result.wait_until_finish()
+        if state not in (None, PipelineState.DONE):
+            raise UserError(f"The {runner_name(options)} job ended in state {state}; see its logs.")
+    return result
 
 
 def runner_name(options: PipelineOptions) -> str:

@@ -34,10 +34,11 @@ from beam_jobs.dedupe import keep_latest, shard_batch
 from beam_jobs.errors import InputError, OutputError, UserError
 from beam_jobs.join import join_batch, read_side_table
 from beam_jobs.layouts import InputLayout, table_layout
-from beam_jobs.options import describe_options, pipeline_options, runner_name
+from beam_jobs.options import describe_options, is_dry_run, pipeline_options, run_pipeline, runner_name
 from beam_jobs.parse import DEFAULT_CHUNK_BYTES, LINE_COLUMN, parse_chunk, plan_chunks
 from beam_jobs.spec import FeatureSpec, categorical_cardinality, embedding_dim_for, load_spec
 from beam_jobs.split import eval_mask
+from beam_jobs.tfrecord_io import EncodeBatches, WriteTFRecordBatches
 from beam_jobs.transform import make_preprocessing_fn, tensor_adapter_config, to_tfxio_batch
 
 log = logging.getLogger(__name__)
@@ -202,20 +203,18 @@ def build_pipeline(p: beam.Pipeline, spec: FeatureSpec, layout: InputLayout, out
         config = tensor_adapter_config(spec)
         transform_fn = (split.train, config) | "Analyze" >> tft_beam.AnalyzeDataset(make_preprocessing_fn(spec))
         for name, data in (("train", split.train), (EVAL, split[EVAL])):
-            transformed = ((data, config), transform_fn) | f"Transform_{name}" >> tft_beam.TransformDataset(
+            transformed, metadata = ((data, config), transform_fn) | f"Transform_{name}" >> tft_beam.TransformDataset(
                 output_record_batches=True)
             _ = (transformed
-                 | f"Encode_{name}" >> tft_beam.EncodeTransformedDataset()
-                 | f"Write_{name}" >> beam.io.WriteToTFRecord(
-                     os.path.join(output_dir, name, "part"), file_name_suffix=mf.TFRECORD_SUFFIX,
-                     compression_type=beam.io.filesystem.CompressionTypes.GZIP))
+                 | f"Encode_{name}" >> EncodeBatches(metadata)
+                 | f"Write_{name}" >> WriteTFRecordBatches(os.path.join(output_dir, name, "part"), mf.TFRECORD_SUFFIX))
         _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(output_dir)
 
 
 def run(spec: FeatureSpec, input_path: str, output_dir: str, beam_args: list[str] | None = None,
         overwrite: bool = False, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
         max_rejected_fraction: float = DEFAULT_MAX_REJECTED_FRACTION) -> dict:
-    """Run the job to completion and return its manifest.
+    """Run the job to completion and return its manifest (with `--dry_run`: the built job instead).
 
     The output folder is usable only once `_SUCCESS` appears, after the manifest;
     a job that crashes, is killed or rejects too many rows leaves no marker.
@@ -228,8 +227,12 @@ def run(spec: FeatureSpec, input_path: str, output_dir: str, beam_args: list[str
     temp_dir = os.path.join(output_dir, "_tmp")
     log.info("Preprocessing %s (%s layout, %d file(s)) with spec '%s' on %s", input_path, layout.name,
              len(layout.main), spec.name, runner_name(options))
-    with beam.Pipeline(options=options) as p:
-        build_pipeline(p, spec, layout, output_dir, temp_dir, chunk_bytes)
+    p = beam.Pipeline(options=options)
+    build_pipeline(p, spec, layout, output_dir, temp_dir, chunk_bytes)
+    result = run_pipeline(p, options)
+    if is_dry_run(options):
+        log.info("Dry run: built the %s job without running it", runner_name(options))
+        return {"dry_run": True, "job": getattr(result, "job", None), "pipeline": p}
     stats = mf.read_json(os.path.join(temp_dir, "stats.json"))
     manifest = _manifest(spec, layout, input_path, output_dir, stats, options, started)
     tf.io.gfile.rmtree(temp_dir)

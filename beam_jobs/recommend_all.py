@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from beam_jobs import manifest as mf
-from beam_jobs.options import describe_options, pipeline_options, runner_name
+from beam_jobs.options import describe_options, is_dry_run, pipeline_options, run_pipeline, runner_name
 from trainer.recommend import EmbeddingIndex, resolve_version
 from trainer.topk import DEFAULT_BLOCK
 
@@ -110,9 +110,12 @@ def run(model: str, output_dir: str, k: int = 10, popularity_weight: float | Non
     log.info("Recommending top %d of %d items for %d users from %s on %s", k, len(index.items), n_users,
              version_dir, runner_name(options))
     started = datetime.datetime.now(datetime.timezone.utc)
-    with beam.Pipeline(options=options) as p:
-        build_pipeline(p, version_dir, n_users, output_dir, k, popularity_weight, block_size,
-                       "title" in index.item_meta, csv)
+    p = beam.Pipeline(options=options)
+    build_pipeline(p, version_dir, n_users, output_dir, k, popularity_weight, block_size,
+                   "title" in index.item_meta, csv)
+    result = run_pipeline(p, options)
+    if is_dry_run(options):
+        return {"dry_run": True, "job": getattr(result, "job", None), "pipeline": p}
     summary = {"model_version": version_dir, "users": n_users, "items": len(index.items), "k": k,
                "popularity_weight": index.popularity_weight if popularity_weight is None else popularity_weight,
                "runner": runner_name(options), "pipeline_options": describe_options(options),

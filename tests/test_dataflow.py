@@ -1,0 +1,70 @@
+"""The same jobs built for Dataflow, offline: `--dry_run` builds the job without submitting it."""
+
+import os
+
+from apache_beam.portability.api import beam_runner_api_pb2
+
+from beam_jobs import preprocess, recommend_all
+
+DATAFLOW = ["--runner=DataflowRunner", "--project=my-project", "--region=europe-west1",
+            "--temp_location=gs://my-bucket/tmp", "--dry_run=True", "--no_auth", "--max_num_workers=7"]
+
+
+def top_level_steps(job):
+    return {t.unique_name for t in job.proto_pipeline.components.transforms.values() if "/" not in t.unique_name}
+
+
+def staged_files(job):
+    names = set()
+    for env in job.proto_pipeline.components.environments.values():
+        for dep in env.dependencies:
+            names.add(beam_runner_api_pb2.ArtifactStagingToRolePayload.FromString(dep.role_payload).staged_name)
+    return names
+
+
+def check_options(job):
+    options = job.options.get_all_options(drop_default=True)
+    assert options["project"] == "my-project" and options["region"] == "europe-west1"
+    assert options["temp_location"].startswith("gs://my-bucket/tmp")
+    assert options["max_num_workers"] == 7
+    assert options["setup_file"] == os.path.join(os.path.dirname(os.path.dirname(__file__)), "setup.py")
+    assert "workflow.tar.gz" in staged_files(job)  # the project, built from setup.py for the workers
+
+
+def test_preprocess_builds_a_dataflow_job(ratings_sample, movielens_spec, tmp_path):
+    result = preprocess.run(movielens_spec, ratings_sample, str(tmp_path / "out"), DATAFLOW)
+    assert result["dry_run"]
+    job = result["job"]
+    steps = top_level_steps(job)
+    for step in ("ReadAndValidate", "SplitTrainEval", "Analyze", "Transform_train", "Transform_eval",
+                 "Write_train", "Write_eval", "WriteTransformFn", "WriteRejected"):
+        assert step in steps, step
+    nested = {t.unique_name for t in job.proto_pipeline.components.transforms.values()}
+    assert {"ReadAndValidate/ParseAndValidate", "ReadAndValidate/KeepLatest",
+            "ReadAndValidate/JoinSideTable"} <= nested
+    check_options(job)
+    assert not os.path.exists(tmp_path / "out" / "_SUCCESS")
+
+
+def test_recommend_all_builds_a_dataflow_job(trained, tmp_path):
+    result = recommend_all.run(trained.version_dir, str(tmp_path / "recs"), beam_args=DATAFLOW)
+    job = result["job"]
+    assert {"UserBlocks", "ScoreBlocks", "WriteParquet"} <= top_level_steps(job)
+    check_options(job)
+
+
+def test_setup_file_given_by_the_user_is_kept(tmp_path):
+    from beam_jobs.options import pipeline_options
+
+    options = pipeline_options(DATAFLOW + [f"--setup_file={tmp_path / 'my_setup.py'}"])
+    assert options.get_all_options()["setup_file"] == str(tmp_path / "my_setup.py")
+    container = pipeline_options(DATAFLOW + ["--sdk_container_image=gcr.io/p/embedflow:1"])
+    assert container.get_all_options()["setup_file"] is None
+
+
+def test_worker_flags_pass_through():
+    from beam_jobs.options import pipeline_options
+
+    options = pipeline_options(DATAFLOW + ["--worker_machine_type=n2-highmem-4", "--disk_size_gb=100"])
+    assert options.get_all_options()["machine_type"] == "n2-highmem-4"
+    assert options.get_all_options()["disk_size_gb"] == 100
