@@ -22,7 +22,8 @@ def check_inputs(spec: FeatureSpec, layout: InputLayout) -> None:
     """Every input file exists, has rows, and has the columns the spec reads."""
     needed_main = spec.main_columns
     for fmt in layout.main:
-        _check_table(fmt, needed_main)
+        if fmt.kind != "bigquery":  # BigQuery checks its own table and schema when the job reads it
+            _check_table(fmt, needed_main)
     if spec.join:
         side = layout.side_tables.get(spec.join.table or "join")
         if side is None or not FileSystems.exists(side.table.path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -37,7 +38,7 @@ class TableFormat:
     header: bool = True
     file_columns: tuple[str, ...] | None = None
     quoted: bool = True
-    kind: str = "csv"  # or "parquet"
+    kind: str = "csv"  # or "parquet", or "bigquery" (path is then the table name)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,6 +112,11 @@ def table_layout(spec: FeatureSpec, input_path: str) -> InputLayout:
     if spec.source.format == "movielens":
         return detect_movielens(input_path)
     kind = spec.source.format
+    if kind == "bigquery":
+        if not re.fullmatch(r"[\w.-]+[:.][\w-]+\.[\w$-]+", input_path):
+            raise InputError(f"BigQuery input {input_path!r} is not a table name: give project:dataset.table "
+                             f"(or project.dataset.table).")
+        return InputLayout(name="bigquery", main=(TableFormat(input_path, kind="bigquery"),), side_tables={})
     pattern = input_path
     if not any(ch in input_path for ch in "*?[") and _is_folder(input_path):
         pattern = FileSystems.join(input_path, "*.parquet" if kind == "parquet" else "*.csv")

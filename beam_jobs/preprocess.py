@@ -35,7 +35,7 @@ from beam_jobs.errors import InputError, OutputError, UserError
 from beam_jobs.join import join_batch, read_side_table
 from beam_jobs.layouts import InputLayout, table_layout
 from beam_jobs.options import describe_options, is_dry_run, pipeline_options, run_pipeline, runner_name
-from beam_jobs.parse import DEFAULT_CHUNK_BYTES, LINE_COLUMN, parse_chunk, plan_chunks
+from beam_jobs.parse import DEFAULT_CHUNK_BYTES, LINE_COLUMN, parse_chunk, plan_chunks, validate_table
 from beam_jobs.spec import FeatureSpec, categorical_cardinality, embedding_dim_for, load_spec
 from beam_jobs.split import eval_mask
 from beam_jobs.tfrecord_io import EncodeBatches, WriteTFRecordBatches
@@ -58,11 +58,28 @@ class ParseChunks(beam.DoFn):
     def process(self, fmt_and_chunk):
         fmt, chunk = fmt_and_chunk
         batch, rejected = parse_chunk(chunk, fmt, self._columns)
+        yield from self._emit(chunk.path, batch, rejected)
+
+    @staticmethod
+    def _emit(source: str, batch: pa.RecordBatch, rejected: list[dict]):
         yield beam.pvalue.TaggedOutput(STATS, ("read", batch.num_rows + len(rejected)))
         for row in rejected:
             yield beam.pvalue.TaggedOutput(REJECTED, row)
         if batch.num_rows:
-            yield chunk.path, batch
+            yield source, batch
+
+
+class ValidateRows(ParseChunks):
+    """Validate rows that arrive typed (BigQuery): same checks and outputs as for files.
+
+    BigQuery has no line numbers; a rejected row's `line` is its position in its batch.
+    """
+
+    def process(self, source_and_table):
+        source, table = source_and_table
+        lines = np.arange(1, table.num_rows + 1)
+        batch, rejected = validate_table(table, lines, self._columns, source, None, 1, [])
+        yield from self._emit(source, batch, rejected)
 
 
 class KeepLatest(beam.DoFn):
@@ -124,14 +141,26 @@ class ReadAndValidate(beam.PTransform):
 
     def expand(self, pbegin):
         spec, chunk_bytes = self._spec, self._chunk_bytes
-        chunks = (
-            pbegin
-            | "ListInputFiles" >> beam.Create(list(self._layout.main))
-            | "PlanChunks" >> beam.FlatMap(lambda fmt: ((fmt, c) for c in plan_chunks(fmt, chunk_bytes)))
-            | "SpreadChunks" >> beam.Reshuffle()
-        )
-        parsed = chunks | "ParseAndValidate" >> beam.ParDo(ParseChunks(spec)).with_outputs(
-            REJECTED, STATS, main="rows")
+        if self._layout.name == "bigquery":
+            table = self._layout.main[0].path
+            chunks = (
+                pbegin
+                | "ReadFromBigQuery" >> beam.io.ReadFromBigQuery(
+                    table=table, selected_fields=[c.name for c in spec.main_columns],
+                    method=beam.io.ReadFromBigQuery.Method.DIRECT_READ)
+                | "BatchRows" >> beam.BatchElements(min_batch_size=10_000, max_batch_size=100_000)
+                | "ToArrow" >> beam.Map(lambda rows: (table, pa.Table.from_pylist(rows)))
+            )
+            parser = ValidateRows(spec)
+        else:
+            chunks = (
+                pbegin
+                | "ListInputFiles" >> beam.Create(list(self._layout.main))
+                | "PlanChunks" >> beam.FlatMap(lambda fmt: ((fmt, c) for c in plan_chunks(fmt, chunk_bytes)))
+                | "SpreadChunks" >> beam.Reshuffle()
+            )
+            parser = ParseChunks(spec)
+        parsed = chunks | "ParseAndValidate" >> beam.ParDo(parser).with_outputs(REJECTED, STATS, main="rows")
         rows, rejected = parsed.rows, [parsed[REJECTED]]
         if spec.deduplicate:
             deduped = (
@@ -284,7 +313,8 @@ def _manifest(spec: FeatureSpec, layout: InputLayout, input_path: str, output_di
     if counts["read"] != kept["train"] + kept["eval"] + counts["rejected"]["total"]:
         raise OutputError(f"Row accounting failed for {input_path}: read {counts['read']} rows but kept "
                           f"{kept['train'] + kept['eval']} and rejected {counts['rejected']['total']}.")
-    files = [fmt.path for fmt in layout.main] + [s.table.path for s in layout.side_tables.values()]
+    files = [fmt.path for fmt in layout.main if fmt.kind != "bigquery"] + [
+        s.table.path for s in layout.side_tables.values()]
     return {
         "format_version": 1,
         "spec": spec.to_dict(),

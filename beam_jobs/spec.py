@@ -28,7 +28,7 @@ DERIVATIONS = ("regex_extract", "ratio")
 TASKS = ("regression", "binary_classification")
 LABEL_TRANSFORMS = ("none", "log")
 MODEL_TYPES = ("two_tower", "dnn")
-SOURCE_FORMATS = ("movielens", "csv", "parquet")
+SOURCE_FORMATS = ("movielens", "csv", "parquet", "bigquery")
 MISSING_POLICIES = ("mean",)
 
 
@@ -102,7 +102,7 @@ class Split:
 
 @dataclasses.dataclass(frozen=True)
 class Source:
-    """Where rows come from: a MovieLens folder, or a CSV / Parquet table."""
+    """Where rows come from: a MovieLens folder, a CSV / Parquet table, or a BigQuery table (`project:dataset.table`)."""
 
     format: str
     path: str | None = None

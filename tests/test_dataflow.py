@@ -68,3 +68,30 @@ def test_worker_flags_pass_through():
     options = pipeline_options(DATAFLOW + ["--worker_machine_type=n2-highmem-4", "--disk_size_gb=100"])
     assert options.get_all_options()["machine_type"] == "n2-highmem-4"
     assert options.get_all_options()["disk_size_gb"] == 100
+
+
+def test_flex_template_parameters_are_preprocess_flags():
+    import argparse
+    import json
+
+    root = os.path.dirname(os.path.dirname(__file__))
+    with open(os.path.join(root, "flex_template", "metadata.json")) as f:
+        metadata = json.load(f)
+    parser = argparse.ArgumentParser()
+    preprocess.add_arguments(parser)
+    flags = {option for action in parser._actions for option in action.option_strings}  # noqa: SLF001
+    for parameter in metadata["parameters"]:
+        assert f"--{parameter['name']}" in flags, parameter["name"]
+
+
+def test_bigquery_input_builds_a_dataflow_job(tmp_path):
+    from beam_jobs.spec import load_spec
+
+    spec_text = open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "beam_jobs", "specs",
+                                  "housing.yaml")).read().replace("format: csv", "format: bigquery")
+    (tmp_path / "bq.yaml").write_text(spec_text)
+    result = preprocess.run(load_spec(str(tmp_path / "bq.yaml")), "my-project:real_estate.sales",
+                            str(tmp_path / "out"), DATAFLOW)
+    steps = {t.unique_name for t in result["job"].proto_pipeline.components.transforms.values()}
+    assert "ReadAndValidate/ReadFromBigQuery" in steps and "ReadAndValidate/ParseAndValidate" in steps
+    check_options(result["job"])

@@ -88,3 +88,20 @@ def test_folder_that_is_not_movielens_is_named(tmp_path):
     (tmp_path / "data.txt").write_text("hello")
     with pytest.raises(InputError, match=str(tmp_path)):
         detect_movielens(str(tmp_path))
+
+
+def test_typed_rows_from_bigquery_are_validated_like_files():
+    import apache_beam as beam
+
+    from beam_jobs.preprocess import ValidateRows
+
+    rows = [{"userId": 1, "movieId": 2, "rating": 4.0, "timestamp": 10},
+            {"userId": None, "movieId": 2, "rating": 4.0, "timestamp": 11},
+            {"userId": 3, "movieId": 2, "rating": 7.5, "timestamp": 12}]
+    outputs = list(ValidateRows(SPEC).process(("p:d.t", pa.Table.from_pylist(rows))))
+    tagged = [o for o in outputs if isinstance(o, beam.pvalue.TaggedOutput)]
+    kept = [o for o in outputs if not isinstance(o, beam.pvalue.TaggedOutput)]
+    assert kept[0][1].column("userId").to_pylist() == [1]
+    reasons = sorted(o.value["reason"] for o in tagged if o.tag == "rejected")
+    assert reasons == ["missing_value", "out_of_range"]
+    assert ("read", 3) in [o.value for o in tagged if o.tag == "stats"]

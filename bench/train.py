@@ -1,0 +1,68 @@
+"""Training throughput (examples/s) on a preprocess output, at batch 1024 and 4096.
+
+Uses the trainer's own input pipeline (gzip TFRecords -> parse -> shuffle ->
+batch -> prefetch) and model.  Each batch size trains one warm-up epoch
+(tracing, shuffle buffer fill), then times the next epochs.
+
+    python bench/train.py --input runs/prep          # an existing preprocess output
+    python bench/train.py                            # generates 1M sample ratings and preprocesses them first
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import tensorflow_transform as tft  # noqa: E402
+
+from beam_jobs import manifest as mf  # noqa: E402
+from beam_jobs.spec import spec_from_dict  # noqa: E402
+from trainer.data import make_dataset, split_files  # noqa: E402
+from trainer.model import build_model  # noqa: E402
+
+
+def prepare(ratings: int) -> str:
+    from beam_jobs import preprocess
+    from beam_jobs.sample_data import RatingsSample, write_ratings_sample
+    from beam_jobs.spec import load_spec
+
+    root = tempfile.mkdtemp(prefix="bench_train_")
+    write_ratings_sample(os.path.join(root, "data"), RatingsSample(users=50_000, movies=20_000, ratings=ratings,
+                                                                   groups=20))
+    preprocess.run(load_spec("movielens"), os.path.join(root, "data"), os.path.join(root, "prep"))
+    return os.path.join(root, "prep")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--input", help="a preprocess output (default: generate one)")
+    parser.add_argument("--ratings", type=int, default=1_000_000, help="ratings to generate without --input")
+    parser.add_argument("--epochs", type=int, default=2, help="timed epochs per batch size")
+    args = parser.parse_args()
+    prep = args.input or prepare(args.ratings)
+    manifest = mf.read_manifest(prep)
+    spec = spec_from_dict(manifest["spec"])
+    feature_spec = tft.TFTransformOutput(prep).transformed_feature_spec()
+    files = split_files(prep, mf.TRAIN_DIR)
+    examples = manifest["counts"]["kept"]["train"]
+    results = {}
+    for batch in (1024, 4096):
+        ds = make_dataset(files, feature_spec, spec.label.column, batch, shuffle=True)
+        model = build_model(spec, manifest)
+        model.fit(ds, epochs=1, verbose=0)
+        started = time.time()
+        model.fit(ds, epochs=args.epochs, verbose=0)
+        results[batch] = examples * args.epochs / (time.time() - started)
+        print(f"batch {batch:>5}: {results[batch]:>10,.0f} examples/s  ({spec.model.type} model, "
+              f"{examples:,} train examples, {args.epochs} epochs)")
+    print(json.dumps({"examples_per_second": results}))
+
+
+if __name__ == "__main__":
+    main()
