@@ -26,6 +26,8 @@ import pyarrow.parquet as pq
 import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
+from tensorflow_transform.beam import analysis_graph_builder, analyzer_cache
+from tfx_bsl.tfxio.tensor_adapter import TensorAdapter
 from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs import manifest as mf
@@ -202,12 +204,25 @@ def _write_stats(stats: dict, path: str) -> None:
         f.write(json.dumps(stats, sort_keys=True).encode())
 
 
-def build_pipeline(p: beam.Pipeline, spec: FeatureSpec, layout: InputLayout, output_dir: str,
-                   temp_dir: str, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> None:
-    """Assemble the whole job on pipeline `p`."""
-    rows, rejected, stats, side_table, side_rejected = p | "ReadAndValidate" >> ReadAndValidate(
-        spec, layout, chunk_bytes)
-    split = rows | "SplitTrainEval" >> beam.ParDo(SplitTrainEval(spec)).with_outputs(STATS, EVAL, main="train")
+def build_pipeline(p: beam.Pipeline, spec: FeatureSpec, spans: dict[str, InputLayout], output_dir: str,
+                   temp_dir: str, chunk_bytes: int = DEFAULT_CHUNK_BYTES, cache_dir: str | None = None) -> dict:
+    """Assemble the whole job on pipeline `p`; returns which spans are analysed and which come from cache.
+
+    `spans` maps a span name to its input ("" for a plain single input).  With
+    `cache_dir`, analysis runs per span through TFT's analyzer cache: a span
+    whose statistics are cached is not analysed again, though its rows are
+    still transformed and written.
+    """
+    splits, rejected, stats, side_table, side_rejected = {}, [], [], None, None
+    for name, layout in spans.items():
+        tag = f"[{name}]" if name else ""
+        rows, span_rejected, span_stats, span_side, span_side_rejected = (
+            p | f"ReadAndValidate{tag}" >> ReadAndValidate(spec, layout, chunk_bytes))
+        splits[name] = rows | f"SplitTrainEval{tag}" >> beam.ParDo(SplitTrainEval(spec)).with_outputs(
+            STATS, EVAL, main="train")
+        rejected += span_rejected
+        stats += span_stats + [splits[name][STATS]]
+        side_table, side_rejected = span_side, span_side_rejected  # the latest span's side table is current
 
     all_rejected = rejected | "AllRejected" >> beam.Flatten()
     _ = (all_rejected
@@ -222,48 +237,90 @@ def build_pipeline(p: beam.Pipeline, spec: FeatureSpec, layout: InputLayout, out
         _ = side_table | "WriteSideTable" >> beam.Map(
             lambda t: pq.write_table(t, FileSystems.create(os.path.join(output_dir, mf.SIDE_TABLE))))
     reason_counts = all_rejected | "RejectReasons" >> beam.Map(lambda r: (f"rejected:{r['reason']}", 1))
-    _ = ((stats + [split[STATS], reason_counts])
+    _ = ((stats + [reason_counts])
          | "AllCounts" >> beam.Flatten()
          | "SumCounts" >> beam.CombinePerKey(sum)
          | "CountsToDict" >> beam.combiners.ToDict()
          | "WriteCounts" >> beam.Map(_write_stats, os.path.join(temp_dir, "stats.json")))
 
+    def flat(name: str, pcolls: list):
+        return pcolls[0] if len(pcolls) == 1 else pcolls | name >> beam.Flatten()
+
+    train = flat("AllTrain", [s.train for s in splits.values()])
+    evaluation = flat("AllEval", [s[EVAL] for s in splits.values()])
+    analysis = {"spans_analyzed": sorted(spans), "spans_from_cache": []}
     with tft_beam.Context(temp_dir=os.path.join(temp_dir, "tft")):
         config = tensor_adapter_config(spec)
-        transform_fn = (split.train, config) | "Analyze" >> tft_beam.AnalyzeDataset(make_preprocessing_fn(spec))
-        for name, data in (("train", split.train), (EVAL, split[EVAL])):
+        preprocessing_fn = make_preprocessing_fn(spec)
+        if cache_dir:
+            transform_fn, analysis = _analyze_with_cache(p, splits, config, preprocessing_fn, cache_dir)
+        else:
+            transform_fn = (train, config) | "Analyze" >> tft_beam.AnalyzeDataset(preprocessing_fn)
+        for name, data in (("train", train), (EVAL, evaluation)):
             transformed, metadata = ((data, config), transform_fn) | f"Transform_{name}" >> tft_beam.TransformDataset(
                 output_record_batches=True)
             _ = (transformed
                  | f"Encode_{name}" >> EncodeBatches(metadata)
                  | f"Write_{name}" >> WriteTFRecordBatches(os.path.join(output_dir, name, "part"), mf.TFRECORD_SUFFIX))
         _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(output_dir)
+    return analysis
 
 
-def run(spec: FeatureSpec, input_path: str, output_dir: str, beam_args: list[str] | None = None,
+def _analyze_with_cache(p, splits: dict, config, preprocessing_fn, cache_dir: str):
+    """AnalyzeDatasetWithCache over per-span train data; spans fully covered by the cache are not read."""
+    keys = {name: analyzer_cache.DatasetKey(name) for name in splits}
+    on_disk = {}
+    for key in keys.values():
+        entries = analyzer_cache._ManifestFile(  # noqa: SLF001 - TFT's own cache manifest
+            analyzer_cache._get_dataset_cache_path(cache_dir, key)).read()  # noqa: SLF001
+        if entries:
+            on_disk[key] = analyzer_cache.DatasetCache({entry: True for entry in entries}, None)
+    specs = TensorAdapter(config).OriginalTypeSpecs()
+    needed = analysis_graph_builder.get_analysis_dataset_keys(
+        preprocessing_fn, specs, list(keys.values()), on_disk, force_tf_compat_v1=False)
+    data = {key: (splits[name].train if key in needed else None) for name, key in keys.items()}
+    input_cache = p | "ReadAnalysisCache" >> analyzer_cache.ReadAnalysisCacheFromFS(
+        cache_dir, [k for k in keys.values() if k in on_disk])
+    transform_fn, output_cache = (data, input_cache, config) | "Analyze" >> tft_beam.AnalyzeDatasetWithCache(
+        preprocessing_fn)
+    _ = output_cache | "WriteAnalysisCache" >> analyzer_cache.WriteAnalysisCacheToFS(
+        p, cache_dir, dataset_keys=list(keys.values()))
+    analyzed = sorted(name for name, key in keys.items() if key in needed)
+    log.info("Analysis: %d span(s) analysed (%s), %d from TFT's analyzer cache", len(analyzed),
+             ", ".join(analyzed), len(keys) - len(analyzed))
+    return transform_fn, {"spans_analyzed": analyzed,
+                          "spans_from_cache": sorted(name for name, key in keys.items() if key not in needed)}
+
+
+def run(spec: FeatureSpec, input_path: str | dict[str, str], output_dir: str, beam_args: list[str] | None = None,
         overwrite: bool = False, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-        max_rejected_fraction: float = DEFAULT_MAX_REJECTED_FRACTION) -> dict:
+        max_rejected_fraction: float = DEFAULT_MAX_REJECTED_FRACTION, cache_dir: str | None = None) -> dict:
     """Run the job to completion and return its manifest (with `--dry_run`: the built job instead).
 
+    `input_path` is one input, or a mapping of span name to input (scheduled
+    retraining); with `cache_dir`, TFT's analyzer cache there is read and updated.
     The output folder is usable only once `_SUCCESS` appears, after the manifest;
     a job that crashes, is killed or rejects too many rows leaves no marker.
     """
     options = pipeline_options(beam_args or [])
-    layout = table_layout(spec, input_path)
-    check_inputs(spec, layout)
+    inputs = input_path if isinstance(input_path, dict) else {"": input_path}
+    spans = {name: table_layout(spec, path) for name, path in inputs.items()}
+    for layout in spans.values():
+        check_inputs(spec, layout)
     mf.prepare_output(output_dir, overwrite)
     started = datetime.datetime.now(datetime.timezone.utc)
     temp_dir = os.path.join(output_dir, "_tmp")
-    log.info("Preprocessing %s (%s layout, %d file(s)) with spec '%s' on %s", input_path, layout.name,
-             len(layout.main), spec.name, runner_name(options))
+    log.info("Preprocessing %s (%s) with spec '%s' on %s", ", ".join(inputs.values()),
+             ", ".join(sorted({layout.name for layout in spans.values()})), spec.name, runner_name(options))
     p = beam.Pipeline(options=options)
-    build_pipeline(p, spec, layout, output_dir, temp_dir, chunk_bytes)
+    analysis = build_pipeline(p, spec, spans, output_dir, temp_dir, chunk_bytes, cache_dir)
     result = run_pipeline(p, options)
     if is_dry_run(options):
         log.info("Dry run: built the %s job without running it", runner_name(options))
         return {"dry_run": True, "job": getattr(result, "job", None), "pipeline": p}
     stats = mf.read_json(os.path.join(temp_dir, "stats.json"))
-    manifest = _manifest(spec, layout, input_path, output_dir, stats, options, started)
+    manifest = _manifest(spec, spans, inputs, output_dir, stats, options, started)
+    manifest["analysis"] = analysis
     tf.io.gfile.rmtree(temp_dir)
     mf.write_json(os.path.join(output_dir, mf.MANIFEST), manifest)
     counts = manifest["counts"]
@@ -290,8 +347,8 @@ def _check_rejected_fraction(counts: dict, output_dir: str, limit: float) -> Non
             f"to accept it; the output is left without {mf.SUCCESS}, so train will refuse it.")
 
 
-def _manifest(spec: FeatureSpec, layout: InputLayout, input_path: str, output_dir: str, stats: dict,
-              options, started: datetime.datetime) -> dict:
+def _manifest(spec: FeatureSpec, spans: dict[str, InputLayout], inputs: dict[str, str], output_dir: str,
+              stats: dict, options, started: datetime.datetime) -> dict:
     tft_output = tft.TFTransformOutput(output_dir)
     features = {}
     for feature in spec.features:
@@ -311,14 +368,16 @@ def _manifest(spec: FeatureSpec, layout: InputLayout, input_path: str, output_di
         "side_table_rejected": stats.get("side_table_rejected", 0),
     }
     if counts["read"] != kept["train"] + kept["eval"] + counts["rejected"]["total"]:
-        raise OutputError(f"Row accounting failed for {input_path}: read {counts['read']} rows but kept "
+        raise OutputError(f"Row accounting failed for {', '.join(inputs.values())}: read {counts['read']} rows but kept "
                           f"{kept['train'] + kept['eval']} and rejected {counts['rejected']['total']}.")
-    files = [fmt.path for fmt in layout.main if fmt.kind != "bigquery"] + [
-        s.table.path for s in layout.side_tables.values()]
+    files = [fmt.path for layout in spans.values() for fmt in layout.main if fmt.kind != "bigquery"] + [
+        s.table.path for layout in spans.values() for s in layout.side_tables.values()]
     return {
         "format_version": 1,
         "spec": spec.to_dict(),
-        "input": {"path": input_path, "layout": layout.name, "files": [_file_info(f) for f in files]},
+        "input": {"path": inputs[""] if list(inputs) == [""] else inputs,
+                  "layout": ", ".join(sorted({layout.name for layout in spans.values()})),
+                  "files": [_file_info(f) for f in files]},
         "counts": counts,
         "label": {"column": spec.label.column, "train_mean": stats.get("train_label_sum", 0.0) / max(kept["train"], 1)},
         "features": features,

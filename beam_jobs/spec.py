@@ -223,7 +223,7 @@ def categorical_cardinality(feature: Feature, vocabulary_size: int | None = None
     if feature.transform == "vocabulary":
         return int(vocabulary_size) + feature.num_oov_buckets
     if feature.transform == "quantile_bucketize":
-        return feature.num_buckets
+        return feature.num_buckets + 1  # the last bucket holds unknown values
     return feature.hash_buckets
 
 

@@ -84,36 +84,36 @@ def make_preprocessing_fn(spec: FeatureSpec) -> Callable[[dict], dict]:
 
 
 def _dense(tensor, column: Column) -> tf.Tensor:
-    """Optional columns arrive sparse: fill empty strings with '' and numbers per the spec."""
+    """Optional columns arrive sparse: empty strings become '', empty numbers NaN (or the spec's constant).
+
+    NaN means "unknown" from here on: z-scores map it to 0 (the mean) and
+    quantile buckets to a bucket of its own.  Filling with statistics inside
+    the transforms keeps every analyzer in TFT's first phase, where its
+    result can be cached per span.
+    """
     if not isinstance(tensor, tf.SparseTensor):
         return tf.cast(tensor, tf.float32) if column.type == "float" else tensor
     if column.type == "string":
         return tf.reshape(tf.sparse.to_dense(tensor, default_value=""), [-1])
-    values = tf.cast(tensor.values, tf.float32)
-    fill = tft.mean(values, name=f"fill_{column.name}") if column.missing == "mean" else tf.constant(float(column.missing))
-    sparse = tf.SparseTensor(tensor.indices, values, tensor.dense_shape)
+    fill = float("nan") if column.missing == "mean" else float(column.missing)
+    sparse = tf.SparseTensor(tensor.indices, tf.cast(tensor.values, tf.float32), tensor.dense_shape)
     return tf.reshape(tf.sparse.to_dense(sparse, default_value=fill), [-1])
 
 
-def _fill_non_finite(x: tf.Tensor, name: str) -> tf.Tensor:
-    """A derived value that cannot be computed (no year in a title, a ratio over zero) takes the mean."""
-    finite = tf.math.is_finite(x)
-    return tf.where(finite, x, tft.mean(tf.boolean_mask(x, finite), name=f"fill_{name}"))
+def _unknown_as_nan(x: tf.Tensor) -> tf.Tensor:
+    return tf.where(tf.math.is_finite(x), x, float("nan"))
 
 
 def _derive(derived: Derived, values: dict) -> tf.Tensor:
+    """A derived number; NaN where it cannot be computed (no year in a title, a ratio over zero)."""
     if derived.kind == "regex_extract":
         text = values[derived.inputs[0]]
         pattern = f".*?{derived.pattern}.*"
         matched = tf.strings.regex_full_match(text, pattern)
         captured = tf.strings.regex_replace(text, pattern, r"\1")
-        number = tf.strings.to_number(tf.where(matched, captured, "nan"), tf.float32)
-        return _fill_non_finite(number, derived.name)
+        return _unknown_as_nan(tf.strings.to_number(tf.where(matched, captured, "nan"), tf.float32))
     numerator, denominator = (tf.cast(values[name], tf.float32) for name in derived.inputs)
-    # A zero denominator gives 0, not the mean: a mean here would nest a third analyzer
-    # phase (fill a missing input -> fill the ratio -> z-score), and that graph left
-    # DirectRunner with "watermark-pending bundles" it never ran.
-    return tf.math.divide_no_nan(numerator, denominator)
+    return _unknown_as_nan(numerator / denominator)
 
 
 def _apply(feature: Feature, values: dict, outputs: dict):
@@ -132,6 +132,15 @@ def _apply(feature: Feature, values: dict, outputs: dict):
     x = tf.cast(x, tf.float32)
     if feature.log:
         x = tf.math.log1p(tf.maximum(x, 0.0))
+    known = tf.math.is_finite(x)
+    observed = tf.boolean_mask(x, known)
+    safe = tf.where(known, x, 0.0)
     if feature.transform == "quantile_bucketize":
-        return tft.bucketize(x, feature.num_buckets, name=feature.name)
-    return tft.scale_to_z_score(x, name=feature.name)
+        # Unknown values get bucket `num_buckets`, after the quantile buckets.
+        boundaries = tft.quantiles(observed, feature.num_buckets, epsilon=1.0 / (100 * feature.num_buckets),
+                                   name=feature.name)
+        return tf.where(known, tft.apply_buckets(safe, boundaries), tf.constant(feature.num_buckets, tf.int64))
+    with tf.name_scope(feature.name):
+        mean = tft.mean(observed, name="mean")
+        std = tf.sqrt(tft.var(observed, name="var"))
+    return tf.where(known, tf.math.divide_no_nan(safe - mean, std), 0.0)

@@ -25,7 +25,7 @@ def test_manifest_has_cross_with_fixed_table(housing_prep):
     location = manifest["features"]["location"]
     assert location == {"transform": "hashed_cross", "cardinality": 1000, "embedding_dim": 6}
     assert manifest["counts"]["rejected"]["total"] == 0
-    assert manifest["features"]["latitude_bucket"]["cardinality"] == 20
+    assert manifest["features"]["latitude_bucket"]["cardinality"] == 21  # 20 quantile buckets + unknown
 
 
 def test_cross_beats_no_cross_and_both_beat_the_mean(housing_prep):
