@@ -40,6 +40,7 @@ class RatingsSample:
     ratings: int = 150_000
     groups: int = 8
     seed: int = 7
+    ratings_seed: int | None = None  # another day of ratings from the same world (same users, movies, tastes)
 
 
 def _titles(rng: np.random.Generator, n: int, years: np.ndarray) -> list[str]:
@@ -94,6 +95,8 @@ def write_ratings_sample(out_dir: str, cfg: RatingsSample = RatingsSample()) -> 
     affinity[np.arange(cfg.users), liked[:, 1]] = 1.0
     movie_bias = rng.normal(0.0, 0.3, cfg.movies)
     activity = rng.lognormal(0.0, 0.8, cfg.users)
+    if cfg.ratings_seed is not None:
+        rng = np.random.default_rng([cfg.seed, cfg.ratings_seed])
 
     # Draw (user, movie) pairs: 60% from a liked group, 40% from the whole catalogue;
     # draw more than needed and drop repeated pairs, until there are enough.
@@ -235,12 +238,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--ratings", type=int, default=RatingsSample.ratings)
     parser.add_argument("--groups", type=int, default=RatingsSample.groups, help="planted taste groups")
     parser.add_argument("--seed", type=int, default=RatingsSample.seed)
+    parser.add_argument("--ratings-seed", type=int,
+                        help="draw another set of ratings (a new day) from the same users, movies and tastes")
 
 
 def main_from_args(args, _extra_args: list[str]) -> None:
     if args.kind == "housing":
         write_housing_sample(args.output, HousingSample(rows=args.rows, seed=args.seed))
     else:
-        write_ratings_sample(args.output, RatingsSample(users=args.users, movies=args.movies,
-                                                        ratings=args.ratings, groups=args.groups, seed=args.seed))
+        write_ratings_sample(args.output, RatingsSample(users=args.users, movies=args.movies, ratings=args.ratings,
+                                                        groups=args.groups, seed=args.seed,
+                                                        ratings_seed=args.ratings_seed))
     print(f"Wrote {args.kind} sample data to {args.output}")

@@ -32,6 +32,10 @@ SUBCOMMANDS = {
                                                  "go to Beam)", True),
     "projector": ("trainer.visualize:projector", "TensorBoard projector files for item and user embeddings", False),
     "map": ("trainer.visualize:map", "a PNG map of the item embeddings, coloured by genre", False),
+    "retrain": ("embedflow.retrain:retrain", "scheduled retraining: new spans -> checks -> preprocess -> train -> "
+                                             "promote only if not worse", False),
+    "rollback": ("embedflow.retrain:rollback", "point serving back at the previous model version", False),
+    "history": ("embedflow.retrain:history", "print the record of retrain runs", False),
     "demo": ("embedflow.demo", "sample data -> preprocess -> train -> export -> predictions "
                                 "(unknown flags go to Beam)", True),
 }

@@ -35,6 +35,7 @@ from trainer.topk import DEFAULT_BLOCK, DEFAULT_POPULARITY_WEIGHT, TopKScorer, r
 
 log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.json"
+WEIGHTS_DIR = "weights"  # Keras weights beside the SavedModel, for warm starts
 
 
 @dataclasses.dataclass
@@ -147,9 +148,31 @@ def _ranking(model: TwoTowerModel, vectors: dict, tr: dict, ev: dict, k: int = 1
     return result
 
 
+def _warm_start(model: keras.Model, manifest: dict, from_version: str, sample_batch: dict) -> bool:
+    """Start from a previous version's weights when every feature's table has the same shape."""
+    weights = os.path.join(from_version, WEIGHTS_DIR, "weights")
+    try:
+        previous = mf.read_json(os.path.join(from_version, mf.MANIFEST))
+    except (tf.errors.NotFoundError, FileNotFoundError):
+        return False
+    same_shapes = all(previous["features"].get(name, {}).get("cardinality") == info.get("cardinality")
+                      for name, info in manifest["features"].items())
+    if not same_shapes or not tf.io.gfile.glob(weights + "*"):
+        log.info("Not warm-starting from %s: vocabularies changed; training from scratch", from_version)
+        return False
+    model(sample_batch)  # build the variables before restoring them
+    model.load_weights(weights)
+    log.info("Warm-starting from %s", from_version)
+    return True
+
+
 def train(preprocess_dir: str, job_dir: str, model_dir: str | None = None, seed: int = 42,
-          args: argparse.Namespace | None = None) -> TrainResult:
-    """Fit, evaluate and export; returns where the model went and its metrics."""
+          args: argparse.Namespace | None = None, warm_start_from: str | None = None) -> TrainResult:
+    """Fit, evaluate and export; returns where the model went and its metrics.
+
+    `warm_start_from`: a model version folder whose weights seed this model when
+    the vocabularies allow (same table shapes); otherwise training starts fresh.
+    """
     manifest = mf.read_manifest(preprocess_dir)
     spec = _with_overrides(spec_from_dict(manifest["spec"]), args or argparse.Namespace())
     model_dir = model_dir or os.environ.get("AIP_MODEL_DIR") or os.path.join(job_dir, "model")
@@ -164,6 +187,7 @@ def train(preprocess_dir: str, job_dir: str, model_dir: str | None = None, seed:
     eval_ds = make_dataset(eval_files, feature_spec, label, max(cfg.batch_size, 4096))
 
     model = build_model(spec, manifest)
+    warm = bool(warm_start_from) and _warm_start(model, manifest, warm_start_from, next(iter(eval_ds))[0])
     callbacks = [
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.early_stopping_patience,
                                       restore_best_weights=True),
@@ -185,7 +209,7 @@ def train(preprocess_dir: str, job_dir: str, model_dir: str | None = None, seed:
     metrics.update({
         "task": spec.label.task, "epochs_trained": len(history.history["loss"]),
         "best_epoch": int(np.argmin(history.history["val_loss"])) + 1, "train_seconds": round(seconds, 2),
-        "train_examples": counts["train"], "seed": seed,
+        "train_examples": counts["train"], "seed": seed, "warm_started_from": warm_start_from if warm else None,
         "history": {k: [float(x) for x in v] for k, v in history.history.items()},
     })
     module = ServingModule(model, tft_output, spec, side_table)
@@ -193,7 +217,8 @@ def train(preprocess_dir: str, job_dir: str, model_dir: str | None = None, seed:
         module, spec, model_dir,
         extra_files={METRICS_FILE: json.dumps(metrics, indent=2) + "\n",
                      mf.MANIFEST: json.dumps(manifest, indent=2) + "\n"},
-        write_extras=lambda folder: write_embeddings(folder, model, tft_output, vectors))
+        write_extras=lambda folder: (write_embeddings(folder, model, tft_output, vectors),
+                                     model.save_weights(os.path.join(folder, WEIGHTS_DIR, "weights"))))
     return TrainResult(version_dir, metrics, model, tft_output, spec)
 
 
