@@ -1,0 +1,163 @@
+"""Scheduled retraining: three days, faults at every step, and overlapping runs."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pytest
+import tensorflow as tf
+
+from beam_jobs.sample_data import RatingsSample, write_ratings_sample
+from embedflow.retrain import (
+    EXIT_DATA_CHECK_FAILED, EXIT_LOCKED, FAULT_ENV, RetrainConfig, Retrainer, RetrainStop, RunLock, format_history,
+    rollback, serving_version)
+
+CONFIG = """
+input_root: spans
+work_dir: work
+model_dir: models
+spec: movielens
+keep_versions: 2
+tolerance: 0.02
+checks:
+  min_rows: 1000
+  max_rejected_fraction: 0.01
+  max_label_mean_shift: 0.5
+  label_std_ratio: [0.5, 2.0]
+  max_unseen_item_share: 0.5
+  min_item_label_correlation: 0.5
+train: {epochs: 3}
+"""
+
+
+def write_day(root, day: int, corrupt: bool = False) -> str:
+    folder = os.path.join(root, "spans", f"2026-11-0{day}")
+    write_ratings_sample(folder, RatingsSample(users=300, movies=150, ratings=8000, seed=3, ratings_seed=day))
+    if corrupt:  # every rating moved to another row: same distribution, no signal
+        path = os.path.join(folder, "ratings.csv")
+        table = pacsv.read_csv(path)
+        ratings = table.column("rating").to_numpy().copy()
+        np.random.default_rng(day).shuffle(ratings)
+        table = table.set_column(table.column_names.index("rating"), "rating", pa.array(ratings))
+        pacsv.write_csv(table, path, pacsv.WriteOptions(quoting_style="needed"))
+    return folder
+
+
+def make_root(tmp_path):
+    root = str(tmp_path)
+    with open(os.path.join(root, "retrain.yaml"), "w") as f:
+        f.write(CONFIG)
+    return root
+
+
+def config(root) -> RetrainConfig:
+    return RetrainConfig.load(os.path.join(root, "retrain.yaml"))
+
+
+def run_cli(root, fault=None, timeout=600):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    if fault:
+        env[FAULT_ENV] = fault
+    return subprocess.run([sys.executable, "-m", "embedflow.cli", "retrain", "--config", "retrain.yaml"],
+                          cwd=root, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="module")
+def day_one(tmp_path_factory):
+    """A root where day 1 has been trained and promoted; tests copy it."""
+    root = make_root(tmp_path_factory.mktemp("retrain_base"))
+    write_day(root, 1)
+    assert Retrainer(config(root)).run() == 0
+    return root
+
+
+def copy_of(day_one, tmp_path):
+    root = str(tmp_path / "root")
+    shutil.copytree(day_one, root)
+    return root
+
+
+def test_three_days_promote_promote_refuse(day_one, tmp_path):
+    root = copy_of(day_one, tmp_path)
+    cfg = config(root)
+    first = serving_version(cfg.model_dir)
+    assert first is not None
+
+    write_day(root, 2)
+    assert Retrainer(cfg).run() == 0
+    second = serving_version(cfg.model_dir)
+    assert second != first
+    record = [line for line in open(os.path.join(cfg.work_dir, "history.jsonl"))][-1]
+    assert '"spans_analyzed": ["2026-11-02"]' in record and '"spans_from_cache": ["2026-11-01"]' in record
+
+    write_day(root, 3, corrupt=True)
+    with pytest.raises(RetrainStop) as stop:
+        Retrainer(cfg).run()
+    assert stop.value.exit_code == EXIT_DATA_CHECK_FAILED
+    assert "item_label_correlation" in str(stop.value) and "2026-11-03" in str(stop.value)
+    assert serving_version(cfg.model_dir) == second
+    history = format_history(cfg)
+    assert "refused: data check" in history and history.count("promoted") == 2
+
+    assert Retrainer(cfg).run() == 0  # nothing new: the refused span is not retried
+    assert serving_version(cfg.model_dir) == second
+    assert rollback(cfg) == first and serving_version(cfg.model_dir) == first
+
+
+def latest_run_dir(root):
+    runs = os.path.join(root, "work", "runs")
+    return os.path.join(runs, sorted(os.listdir(runs))[-1]) if os.path.isdir(runs) else None
+
+
+def kill_when(root, marker: str) -> None:
+    """Start a retrain and SIGKILL it as soon as `marker` exists inside its run folder."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    before = latest_run_dir(root)
+    proc = subprocess.Popen([sys.executable, "-m", "embedflow.cli", "retrain", "--config", "retrain.yaml"],
+                            cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        run = latest_run_dir(root)
+        if run and run != before and os.path.exists(os.path.join(run, marker)):
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+
+
+@pytest.mark.parametrize("where", ["during_preprocess", "during_training", "between_export_and_switch"])
+def test_a_killed_run_leaves_serving_untouched_and_the_next_run_recovers(day_one, tmp_path, where):
+    root = copy_of(day_one, tmp_path)
+    cfg = config(root)
+    serving = serving_version(cfg.model_dir)
+    write_day(root, 2)
+    if where == "during_preprocess":
+        kill_when(root, os.path.join("prep", "_tmp"))
+    elif where == "during_training":
+        kill_when(root, os.path.join("job", "logs"))
+    else:
+        done = run_cli(root, fault="after_export")
+        assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+    assert serving_version(cfg.model_dir) == serving
+    tf.saved_model.load(os.path.join(cfg.model_dir, serving))  # still whole and loadable
+
+    done = run_cli(root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert serving_version(cfg.model_dir) != serving
+    assert not [d for d in os.listdir(cfg.model_dir) if d.startswith(".staging")]
+
+
+def test_overlapping_run_exits_at_once_with_the_lock_message(day_one, tmp_path):
+    root = copy_of(day_one, tmp_path)
+    cfg = config(root)
+    with RunLock(os.path.join(cfg.work_dir, "retrain.lock")):
+        done = run_cli(root, timeout=120)
+    assert done.returncode == EXIT_LOCKED
+    assert "holds the lock" in done.stderr and "Traceback" not in done.stderr
