@@ -36,6 +36,8 @@ SUBCOMMANDS = {
                                              "promote only if not worse", False),
     "rollback": ("embedflow.retrain:rollback", "point serving back at the previous model version", False),
     "history": ("embedflow.retrain:history", "print the record of retrain runs", False),
+    "tune": ("trainer.tune", "search embedding dimensions around the fourth-root rule; report and best params",
+             False),
     "demo": ("embedflow.demo", "sample data -> preprocess -> train -> export -> predictions "
                                 "(unknown flags go to Beam)", True),
 }

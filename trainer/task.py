@@ -47,9 +47,59 @@ class TrainResult:
     spec: FeatureSpec
 
 
+def read_params(path: str) -> dict:
+    """A params file written by `embedflow tune` (YAML or JSON): embedding_dims, hidden_units, learning_rate."""
+    import yaml
+
+    try:
+        with tf.io.gfile.GFile(path) as f:
+            params = yaml.safe_load(f) or {}
+    except tf.errors.NotFoundError:
+        raise UserError(f"Params file {path} does not exist.") from None
+    unknown = sorted(set(params) - {"embedding_dims", "hidden_units", "learning_rate", "epochs", "batch_size"})
+    if unknown:
+        raise UserError(f"Params file {path}: unknown key(s) {', '.join(unknown)}")
+    return params
+
+
+def apply_params(args: argparse.Namespace, manifest: dict, params: dict) -> argparse.Namespace:
+    """Apply tuned params: embedding dimensions go into the manifest copy, the rest into the overrides."""
+    for name, dim in (params.get("embedding_dims") or {}).items():
+        if name not in manifest["features"] or "embedding_dim" not in manifest["features"][name]:
+            raise UserError(f"Params: '{name}' is not a categorical feature of this preprocess output")
+        manifest["features"][name]["embedding_dim"] = int(dim)
+    merged = dict(vars(args))
+    for key in ("hidden_units", "learning_rate", "epochs", "batch_size"):
+        if params.get(key) is not None and merged.get(key) is None:
+            merged[key] = tuple(params[key]) if key == "hidden_units" else params[key]
+    return argparse.Namespace(**merged)
+
+
+def scale_embeddings(manifest: dict, scale: float) -> None:
+    """Multiply every auto-sized embedding dimension (the knob a hyperparameter tuning service turns)."""
+    spec = spec_from_dict(manifest["spec"])
+    for feature in spec.features:
+        if feature.is_categorical and feature.embedding_dim == "auto":
+            info = manifest["features"][feature.name]
+            info["embedding_dim"] = max(1, round(info["embedding_dim"] * scale))
+
+
+def report_to_vertex(metrics: dict, tag: str, epochs: int) -> None:
+    """Report the eval metric to Vertex AI hyperparameter tuning (package cloudml-hypertune)."""
+    try:
+        import hypertune
+    except ImportError:
+        raise UserError("--hypertune-metric needs the cloudml-hypertune package: pip install 'embedflow[vertex]'") from None
+    if tag not in metrics["model"]:
+        raise UserError(f"--hypertune-metric {tag}: the model reports {', '.join(metrics['model'])}")
+    hypertune.HyperTune().report_hyperparameter_tuning_metric(
+        hyperparameter_metric_tag=tag, metric_value=metrics["model"][tag], global_step=epochs)
+
+
 def _with_overrides(spec: FeatureSpec, args: argparse.Namespace) -> FeatureSpec:
     """The spec's model settings with command-line overrides applied."""
-    changes = {k: getattr(args, k) for k in ("epochs", "batch_size", "learning_rate") if getattr(args, k, None)}
+    changes = {k: getattr(args, k) for k in ("epochs", "batch_size", "learning_rate", "hidden_units")
+               if getattr(args, k, None)}
     excluded = getattr(args, "exclude_features", None)
     if excluded:
         if spec.model.type != "dnn":
@@ -155,8 +205,9 @@ def _warm_start(model: keras.Model, manifest: dict, from_version: str, sample_ba
         previous = mf.read_json(os.path.join(from_version, mf.MANIFEST))
     except (tf.errors.NotFoundError, FileNotFoundError):
         return False
-    same_shapes = all(previous["features"].get(name, {}).get("cardinality") == info.get("cardinality")
-                      for name, info in manifest["features"].items())
+    same_shapes = all(
+        previous["features"].get(name, {}).get(key) == info.get(key)
+        for name, info in manifest["features"].items() for key in ("cardinality", "embedding_dim"))
     if not same_shapes or not tf.io.gfile.glob(weights + "*"):
         log.info("Not warm-starting from %s: vocabularies changed; training from scratch", from_version)
         return False
@@ -174,7 +225,12 @@ def train(preprocess_dir: str, job_dir: str, model_dir: str | None = None, seed:
     the vocabularies allow (same table shapes); otherwise training starts fresh.
     """
     manifest = mf.read_manifest(preprocess_dir)
-    spec = _with_overrides(spec_from_dict(manifest["spec"]), args or argparse.Namespace())
+    args = args or argparse.Namespace()
+    if getattr(args, "params", None):
+        args = apply_params(args, manifest, read_params(args.params))
+    if getattr(args, "embedding_scale", None):
+        scale_embeddings(manifest, args.embedding_scale)
+    spec = _with_overrides(spec_from_dict(manifest["spec"]), args)
     model_dir = model_dir or os.environ.get("AIP_MODEL_DIR") or os.path.join(job_dir, "model")
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
@@ -247,11 +303,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--learning-rate", type=float, help="override the spec's model.learning_rate")
     parser.add_argument("--exclude-features", type=lambda text: [t for t in text.split(",") if t],
                         help="comma-separated features a dnn model leaves out (for ablations)")
+    parser.add_argument("--params", help="a params file from `embedflow tune` (embedding dims, hidden units, "
+                                          "learning rate)")
+    parser.add_argument("--embedding-scale", type=float,
+                        help="multiply every auto-sized embedding dimension (for hyperparameter tuning services)")
+    parser.add_argument("--hypertune-metric", help="report this eval metric (rmse, mae, auc) to Vertex AI "
+                                                   "hyperparameter tuning")
     parser.add_argument("--seed", type=int, default=42)
 
 
 def main_from_args(args: argparse.Namespace, _extra: list[str]) -> TrainResult:
     result = train(args.input, args.job_dir, args.model_dir, args.seed, args)
+    if args.hypertune_metric:
+        report_to_vertex(result.metrics, args.hypertune_metric, result.metrics["epochs_trained"])
     print(f"Exported {result.version_dir}")
     print("Eval metrics:")
     print("\n".join(summary_lines(result.metrics)))

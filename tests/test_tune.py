@@ -1,0 +1,48 @@
+"""The embedding-dimension search: report files, resumable trials, and params that train."""
+
+import argparse
+import json
+import os
+
+import yaml
+from PIL import Image
+
+from trainer import task
+from trainer.tune import BEST, TRIALS, trial_grid, tune
+
+
+def test_default_grid_is_forty_percent_around_the_fourth_root(preprocessed):
+    _, manifest = preprocessed
+    grid = trial_grid(manifest)
+    movie = manifest["features"]["movie_id"]["embedding_dim"]
+    dims = [g["embedding_dims"]["movie_id"] for g in grid]
+    assert min(dims) == round(movie * 0.6) and max(dims) == round(movie * 1.4) and movie in dims
+    assert set(grid[0]["embedding_dims"]) == {"user_id", "movie_id"}  # genres and year are set in the spec
+
+
+def test_search_writes_report_resumes_and_best_params_train(preprocessed, tmp_path):
+    prep, manifest = preprocessed
+    out = str(tmp_path / "tune")
+    best = tune(prep, out, dims=[2, 6], epochs=2)
+    for name in ("report.md", "report.csv", "report.png", BEST, TRIALS):
+        assert os.path.exists(os.path.join(out, name)), name
+    with Image.open(os.path.join(out, "report.png")) as image:
+        assert image.format == "PNG"
+    with open(os.path.join(out, "report.md")) as f:
+        report = f.read()
+    assert "**best**" in report and "parameters" in report and "model MB" in report
+    trials = [json.loads(line) for line in open(os.path.join(out, TRIALS))]
+    assert len(trials) == 2 and trials[0]["parameters"] < trials[1]["parameters"]
+    assert all(t["model_bytes"] > 0 and t["train_seconds"] > 0 for t in trials)
+
+    again = tune(prep, out, dims=[2, 6], epochs=2)  # everything done: nothing retrained
+    assert again["params"] == best["params"]
+    assert len(open(os.path.join(out, TRIALS)).readlines()) == 2
+
+    with open(os.path.join(out, BEST)) as f:
+        params = yaml.safe_load(f)
+    result = task.train(prep, str(tmp_path / "job"), str(tmp_path / "model"), seed=1,
+                        args=argparse.Namespace(params=os.path.join(out, BEST), epochs=1))
+    with open(os.path.join(result.version_dir, "manifest.json")) as f:
+        used = json.load(f)["features"]
+    assert {k: used[k]["embedding_dim"] for k in params["embedding_dims"]} == params["embedding_dims"]
