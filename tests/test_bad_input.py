@@ -5,7 +5,6 @@ import json
 import os
 import tempfile
 
-import numpy as np
 import pytest
 import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
