@@ -126,7 +126,8 @@ def tune(preprocess_dir: str, out_dir: str, factors=DEFAULT_FACTORS, dims: list[
         with tf.io.gfile.GFile(trials_path, "a") as f:
             f.write(json.dumps(trial, sort_keys=True) + "\n")
         done.append(trial)
-    done = [t for t in done if json.dumps(t["params"], sort_keys=True) in {json.dumps(p, sort_keys=True) for p in grid}]
+    wanted = {json.dumps(p, sort_keys=True) for p in grid}
+    done = [t for t in done if json.dumps(t["params"], sort_keys=True) in wanted]  # this grid's trials only
     best = write_report(done, out_dir, primary_feature(manifest))
     return best
 
