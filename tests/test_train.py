@@ -66,3 +66,24 @@ def test_top_k_scorer_is_exact_with_rated_items_excluded():
         want, want_scores = brute_force_top_k(users, items, bias, 10, rated)
         np.testing.assert_array_equal(got, want)
         np.testing.assert_allclose(got_scores, want_scores, rtol=1e-5)
+
+
+def test_same_data_and_seed_give_the_same_metrics(preprocessed, tmp_path):
+    import argparse
+
+    from trainer import task
+
+    runs = [task.train(preprocessed[0], str(tmp_path / f"job{i}"), str(tmp_path / f"model{i}"), seed=5,
+                       args=argparse.Namespace(epochs=1)).metrics for i in range(2)]
+    assert runs[0]["model"] == runs[1]["model"]
+    assert runs[0]["ranking"]["model"] == runs[1]["ranking"]["model"]
+
+
+def test_vertex_ai_model_dir_is_honoured(preprocessed, tmp_path, monkeypatch):
+    import argparse
+
+    from trainer import task
+
+    monkeypatch.setenv("AIP_MODEL_DIR", str(tmp_path / "vertex_model"))
+    result = task.train(preprocessed[0], str(tmp_path / "job"), seed=5, args=argparse.Namespace(epochs=1))
+    assert os.path.dirname(result.version_dir) == str(tmp_path / "vertex_model")
