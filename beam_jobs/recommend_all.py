@@ -45,8 +45,7 @@ def recommend_block(index: EmbeddingIndex, scorer, users: np.ndarray) -> pa.Reco
     k = top.shape[1]
     valid = np.isfinite(scores)
     rows = np.repeat(users, k).reshape(len(users), k)
-    rating = (np.einsum("ukd,ud->uk", index.items[top], index.users[users]) + index.item_bias[top]
-              + index.user_bias[users][:, None] + index.global_mean)
+    rating = index.predicted_ratings(users, top)
     user_ids, item_ids = np.asarray(index.user_ids, object), np.asarray(index.item_ids, object)
     columns = {
         "user_id": pa.array(user_ids[rows[valid]].tolist(), pa.string()),

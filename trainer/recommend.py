@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from beam_jobs.errors import UserError
 from trainer.embeddings import EMBEDDINGS_DIR, load_npy
+from trainer.evaluation import csr_rows
 from trainer.neighbours import normalize
 from trainer.topk import DEFAULT_POPULARITY_WEIGHT, TopKScorer, ranking_bias
 
@@ -143,13 +144,12 @@ class EmbeddingIndex:
 
     def rated_by(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """CSR (indptr, indices) of the items each of `users` (positions) already rated."""
-        counts = np.diff(self.rated_indptr)[users]
-        indptr = np.r_[0, np.cumsum(counts)]
-        parts = [self.rated_indices[self.rated_indptr[u]:self.rated_indptr[u + 1]] for u in users]
-        return indptr, (np.concatenate(parts) if parts else np.zeros(0, np.int32))
+        return csr_rows(self.rated_indptr, self.rated_indices, users)
 
-    def predicted_rating(self, user: int, items: np.ndarray) -> np.ndarray:
-        return self.items[items] @ self.users[user] + self.item_bias[items] + self.user_bias[user] + self.global_mean
+    def predicted_ratings(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """The model's rating of items[u, j] by users[u]: user . item + both biases + the global mean."""
+        return (np.einsum("ukd,ud->uk", self.items[items], self.users[users]) + self.item_bias[items]
+                + self.user_bias[users][:, None] + self.global_mean)
 
     def recommend(self, user_id: str, k: int = 10, popularity_weight: float | None = None,
                   scorer: TopKScorer | None = None) -> list[tuple[int, float]]:
@@ -162,7 +162,7 @@ class EmbeddingIndex:
         indptr, indices = self.rated_by(np.array([user]))
         top, scores = scorer.top_k(self.users[[user]], indptr, indices)
         items = top[0][np.isfinite(scores[0])]
-        return list(zip(items.tolist(), self.predicted_rating(user, items).tolist()))
+        return list(zip(items.tolist(), self.predicted_ratings(np.array([user]), items[None, :])[0].tolist()))
 
 
 def _normal(text: str) -> str:

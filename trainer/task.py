@@ -28,7 +28,8 @@ from beam_jobs.errors import UserError
 from beam_jobs.spec import FeatureSpec, spec_from_dict
 from trainer.data import make_dataset, split_files
 from trainer.embeddings import compute_vectors, write_embeddings
-from trainer.evaluation import BiasBaseline, binary_metrics, csr_from_pairs, ranking_metrics, regression_metrics
+from trainer.evaluation import (
+    BiasBaseline, binary_metrics, csr_from_pairs, csr_rows, ranking_metrics, regression_metrics)
 from trainer.export import ServingModule, export_model
 from trainer.model import TwoTowerModel, build_model
 from trainer.topk import DEFAULT_BLOCK, DEFAULT_POPULARITY_WEIGHT, TopKScorer, ranking_bias
@@ -75,13 +76,21 @@ def apply_params(args: argparse.Namespace, manifest: dict, params: dict) -> argp
     return argparse.Namespace(**merged)
 
 
-def scale_embeddings(manifest: dict, scale: float) -> None:
-    """Multiply every auto-sized embedding dimension (the knob a hyperparameter tuning service turns)."""
+def auto_sized(manifest: dict) -> dict[str, int]:
+    """Categorical features whose dimension comes from the fourth-root rule, with that dimension."""
     spec = spec_from_dict(manifest["spec"])
-    for feature in spec.features:
-        if feature.is_categorical and feature.embedding_dim == "auto":
-            info = manifest["features"][feature.name]
-            info["embedding_dim"] = max(1, round(info["embedding_dim"] * scale))
+    return {f.name: manifest["features"][f.name]["embedding_dim"]
+            for f in spec.features if f.is_categorical and f.embedding_dim == "auto"}
+
+
+def scaled_dims(manifest: dict, scale: float) -> dict[str, int]:
+    """Every auto-sized embedding dimension multiplied by `scale` (the knob tuning turns)."""
+    return {name: max(1, round(dim * scale)) for name, dim in auto_sized(manifest).items()}
+
+
+def scale_embeddings(manifest: dict, scale: float) -> None:
+    for name, dim in scaled_dims(manifest, scale).items():
+        manifest["features"][name]["embedding_dim"] = dim
 
 
 def report_to_vertex(metrics: dict, tag: str, epochs: int) -> None:
@@ -190,9 +199,7 @@ def _ranking(model: TwoTowerModel, vectors: dict, tr: dict, ev: dict, k: int = 1
         tops = []
         for start in range(0, len(users), DEFAULT_BLOCK):
             block = users[start:start + DEFAULT_BLOCK]
-            ptr = np.r_[0, np.cumsum(np.diff(train_ptr)[block])]
-            idx = np.concatenate([train_idx[train_ptr[b]:train_ptr[b + 1]] for b in block]) if len(block) else []
-            tops.append(scorer.top_k(user_vectors[block], ptr, np.asarray(idx, np.int64))[0])
+            tops.append(scorer.top_k(user_vectors[block], *csr_rows(train_ptr, train_idx, block))[0])
         top = np.concatenate(tops) if tops else np.zeros((0, k), np.int64)
         result[name] = ranking_metrics(top, eval_ptr, eval_idx, users, k)
     return result

@@ -28,18 +28,12 @@ import yaml
 from beam_jobs import manifest as mf
 from beam_jobs.errors import UserError
 from beam_jobs.spec import spec_from_dict
+from trainer.task import auto_sized, scaled_dims, train
 
 log = logging.getLogger(__name__)
 DEFAULT_FACTORS = (0.6, 0.8, 1.0, 1.2, 1.4)
 TRIALS = "trials.jsonl"
 BEST = "best_params.yaml"
-
-
-def auto_sized(manifest: dict) -> dict[str, int]:
-    """Categorical features whose dimension comes from the fourth-root rule, with that dimension."""
-    spec = spec_from_dict(manifest["spec"])
-    return {f.name: manifest["features"][f.name]["embedding_dim"]
-            for f in spec.features if f.is_categorical and f.embedding_dim == "auto"}
 
 
 def primary_feature(manifest: dict) -> str:
@@ -63,7 +57,7 @@ def trial_grid(manifest: dict, factors=DEFAULT_FACTORS, dims: list[int] | None =
     scales = [d / base for d in dims] if dims else list(factors)
     options = []
     for scale in scales:
-        embedding = {name: max(1, round(dim * scale)) for name, dim in sized.items()}
+        embedding = scaled_dims(manifest, scale)
         if embedding not in options:
             options.append(embedding)
     combos = itertools.product(options, hidden_units or [None], learning_rates or [None])
@@ -79,14 +73,12 @@ def _folder_bytes(path: str) -> int:
 
 
 def run_trial(preprocess_dir: str, trial_dir: str, params: dict, epochs: int | None, seed: int) -> dict:
-    from trainer import task
-
     params_path = os.path.join(trial_dir, "params.yaml")
     tf.io.gfile.makedirs(trial_dir)
     with tf.io.gfile.GFile(params_path, "w") as f:
         f.write(yaml.safe_dump(params))
     started = time.time()
-    result = task.train(preprocess_dir, os.path.join(trial_dir, "job"), os.path.join(trial_dir, "model"), seed=seed,
+    result = train(preprocess_dir, os.path.join(trial_dir, "job"), os.path.join(trial_dir, "model"), seed=seed,
                         args=argparse.Namespace(params=params_path, epochs=epochs))
     seconds = time.time() - started
     history = result.metrics["history"]
