@@ -37,6 +37,8 @@ import sys
 import time
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import yaml
 
 from beam_jobs.errors import UserError
@@ -53,6 +55,7 @@ EXIT_NOT_PROMOTED = 3
 EXIT_DATA_CHECK_FAILED = 4
 EXIT_LOCKED = 5
 SERVING_POINTER = "serving"
+EVAL_ROWS = "eval_rows.parquet"  # a span's raw eval rows, saved when it is checked
 FAULT_ENV = "EMBEDFLOW_FAULT_AT"  # tests: the run kills itself at this named step
 
 
@@ -211,26 +214,27 @@ class Retrainer:
                 log.info("Removing %s left by an interrupted run", path)
                 shutil.rmtree(path, ignore_errors=True)
 
-    def span_stats(self, name: str, history: list[tuple[dict, dict]]) -> tuple[dict, dict]:
+    def span_stats(self, name: str, history: list[tuple[dict, dict]]) -> tuple[dict, dict, pa.Table]:
+        """A new span's statistics and arrays, and its raw eval rows (kept for the evaluation gate)."""
         span = read_span(self.spec, os.path.join(self.cfg.input_root, name))
         stats, arrays = span_statistics(self.spec, span)
-        return compare_with_history(stats, arrays, history), arrays
+        return compare_with_history(stats, arrays, history), arrays, eval_rows(self.spec, span)
 
     def saved_stats(self, name: str) -> tuple[dict, dict]:
         folder = os.path.join(self.spans_dir, name)
         return _read_json(os.path.join(folder, "stats.json"), {}), load_arrays(os.path.join(folder, "arrays.npz"))
 
-    def save_stats(self, name: str, stats: dict, arrays: dict) -> None:
+    def save_stats(self, name: str, stats: dict, arrays: dict, evaluation: pa.Table) -> None:
         folder = os.path.join(self.spans_dir, name)
         os.makedirs(folder, exist_ok=True)
         save_arrays(os.path.join(folder, "arrays.npz"), arrays)
+        pq.write_table(evaluation, os.path.join(folder, EVAL_ROWS))
         _write_json(os.path.join(folder, "stats.json"), stats)
 
     def eval_set(self, spans: list[str]) -> dict[str, np.ndarray]:
-        """Raw eval rows of `spans` (the stable split), capped for speed: what both models are scored on."""
-        import pyarrow as pa
-
-        tables = [eval_rows(self.spec, read_span(self.spec, os.path.join(self.cfg.input_root, s))) for s in spans]
+        """Raw eval rows of `spans` (the stable split, saved when each span was checked), capped for speed:
+        what both models are scored on."""
+        tables = [pq.read_table(os.path.join(self.spans_dir, s, EVAL_ROWS)) for s in spans]
         table = pa.concat_tables([t for t in tables if t.num_rows])
         table = table.slice(0, self.cfg.max_eval_rows)
         return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
@@ -285,7 +289,7 @@ class Retrainer:
         history = [self.saved_stats(s) for s in state["used"]]
         checked = {}
         for name in new:
-            stats, arrays = self.span_stats(name, history)
+            stats, arrays, evaluation = self.span_stats(name, history)
             problems = failed_checks(stats, self.cfg.checks)
             checked[name] = stats
             if problems:
@@ -298,7 +302,7 @@ class Retrainer:
                 raise RetrainStop(f"Data check failed for span {name} under {self.cfg.input_root}: "
                                   + "; ".join(problems) + ". Serving is unchanged; the span is set aside "
                                   f"(see `embedflow history --config {self.cfg.path}`).", EXIT_DATA_CHECK_FAILED)
-            self.save_stats(name, stats, arrays)
+            self.save_stats(name, stats, arrays, evaluation)
             history.append((stats, arrays))
         record["span_stats"] = checked
         timings["data_check"] = round(time.time() - t, 2)
