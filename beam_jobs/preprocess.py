@@ -193,10 +193,14 @@ class ReadAndValidate(beam.PTransform):
         return rows, rejected, [parsed[STATS]], None, None
 
 
+def _to_json(row: dict) -> str:
+    return json.dumps(row, ensure_ascii=False, sort_keys=True)
+
+
 def _count_and_encode(row: dict) -> str:
     """A rejected row as a JSON line; its reason also counts in the job's metrics (Dataflow UI)."""
     beam.metrics.Metrics.counter("rejected_rows", row["reason"]).inc()
-    return json.dumps(row, ensure_ascii=False, sort_keys=True)
+    return _to_json(row)
 
 
 def _write_stats(stats: dict, path: str) -> None:
@@ -213,7 +217,7 @@ def build_pipeline(p: beam.Pipeline, spec: FeatureSpec, spans: dict[str, InputLa
     whose statistics are cached is not analysed again, though its rows are
     still transformed and written.
     """
-    splits, rejected, stats, side_table, side_rejected = {}, [], [], None, None
+    splits, rejected, stats, side_table, side_rejected = {}, [], [], None, []
     for name, layout in spans.items():
         tag = f"[{name}]" if name else ""
         rows, span_rejected, span_stats, span_side, span_side_rejected = (
@@ -222,16 +226,19 @@ def build_pipeline(p: beam.Pipeline, spec: FeatureSpec, spans: dict[str, InputLa
             STATS, EVAL, main="train")
         rejected += span_rejected
         stats += span_stats + [splits[name][STATS]]
-        side_table, side_rejected = span_side, span_side_rejected  # the latest span's side table is current
+        if span_side is not None:
+            side_table = span_side  # the latest span's side table is current
+            side_rejected.append(span_side_rejected)
 
     all_rejected = rejected | "AllRejected" >> beam.Flatten()
     _ = (all_rejected
          | "RejectedToJson" >> beam.Map(_count_and_encode)
          | "WriteRejected" >> beam.io.WriteToText(os.path.join(output_dir, mf.REJECTED_DIR, "rows"),
                                                   file_name_suffix=".jsonl"))
-    if side_rejected is not None:
+    if side_table is not None:
         _ = (side_rejected
-             | "SideRejectedToJson" >> beam.Map(lambda r: json.dumps(r, ensure_ascii=False, sort_keys=True))
+             | "AllSideRejected" >> beam.Flatten()
+             | "SideRejectedToJson" >> beam.Map(_to_json)
              | "WriteSideRejected" >> beam.io.WriteToText(
                  os.path.join(output_dir, mf.REJECTED_DIR, "side_table"), file_name_suffix=".jsonl"))
         _ = side_table | "WriteSideTable" >> beam.Map(
