@@ -20,39 +20,46 @@ import tensorflow as tf
 
 from beam_jobs.join import join_batch, read_side_table
 from beam_jobs.layouts import table_layout
-from beam_jobs.parse import LINE_COLUMN, parse_chunk, plan_chunks
+from beam_jobs.parse import DEFAULT_CHUNK_BYTES, LINE_COLUMN, parse_chunk, plan_chunks
 from beam_jobs.spec import FeatureSpec
 from beam_jobs.split import eval_mask
 
 
 @dataclasses.dataclass
 class SpanData:
-    """A span's kept rows and its row accounting."""
+    """A span's kept rows, its rejected rows (with reasons) and its layout."""
 
     rows: pa.Table
-    read: int
-    rejected: int
+    rejected_rows: list[dict]
+    layout: str
+
+    @property
+    def rejected(self) -> int:
+        return len(self.rejected_rows)
+
+    @property
+    def read(self) -> int:
+        return self.rows.num_rows + self.rejected
 
 
-def read_span(spec: FeatureSpec, path: str) -> SpanData:
+def read_span(spec: FeatureSpec, path: str, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> SpanData:
     """Parse, validate and join one span exactly as the preprocess job does (without deduplication)."""
     layout = table_layout(spec, path)
     side = None
     if spec.join:
         side, _ = read_side_table(layout.side_tables[spec.join.table or "join"], spec.column(spec.join.key),
                                   spec.joined_columns)
-    batches, read, rejected = [], 0, 0
+    batches, rejected = [], []
     for fmt in layout.main:
-        for chunk in plan_chunks(fmt):
+        for chunk in plan_chunks(fmt, chunk_bytes):
             batch, bad = parse_chunk(chunk, fmt, spec.main_columns)
             if side is not None:
                 batch, unjoined = join_batch(batch, side, spec.join, chunk.path)
                 bad = bad + unjoined
-            read += batch.num_rows + len(bad)
-            rejected += len(bad)
+            rejected += bad
             batches.append(batch.drop_columns([LINE_COLUMN]))
     table = pa.Table.from_batches(batches) if batches else pa.table({})
-    return SpanData(table, read, rejected)
+    return SpanData(table, rejected, layout.name)
 
 
 def eval_rows(spec: FeatureSpec, span: SpanData) -> pa.Table:

@@ -4,28 +4,17 @@ import pyarrow as pa
 import pytest
 
 from beam_jobs.errors import InputError
-from beam_jobs.join import join_batch, read_side_table
 from beam_jobs.layouts import detect_movielens
-from beam_jobs.parse import LINE_COLUMN, parse_chunk, plan_chunks
+from beam_jobs.span_stats import read_span
 from beam_jobs.spec import load_spec
 
 SPEC = load_spec("movielens")
 
 
 def read_folder(folder):
-    """Detect the layout, parse every chunk, join movies: what the pipeline does, without Beam."""
-    layout = detect_movielens(str(folder))
-    side = layout.side_tables["movies"]
-    movies, side_rejected = read_side_table(side, SPEC.column("movieId"), SPEC.joined_columns)
-    batches, rejected = [], []
-    for fmt in layout.main:
-        for chunk in plan_chunks(fmt, chunk_bytes=16):
-            batch, bad = parse_chunk(chunk, fmt, SPEC.main_columns)
-            joined, unjoined = join_batch(batch, movies, SPEC.join, chunk.path)
-            batches.append(joined)
-            rejected += bad + unjoined
-    table = pa.Table.from_batches(batches).drop_columns([LINE_COLUMN])
-    return layout.name, table.to_pylist(), rejected, side_rejected
+    """Detect the layout, parse every chunk (16-byte chunks, to cross chunk edges), join movies."""
+    span = read_span(SPEC, str(folder), chunk_bytes=16)
+    return span.layout, span.rows.to_pylist(), span.rejected_rows
 
 
 def test_ml_latest_csv_with_quoted_comma_title(tmp_path):
@@ -35,7 +24,7 @@ def test_ml_latest_csv_with_quoted_comma_title(tmp_path):
         'movieId,title,genres\n1,Toy Story (1995),Adventure|Animation|Children\n'
         '2,"Good, the Bad and the Ugly, The (Buono, il brutto, il cattivo, Il) (1966)",Action|Adventure|Western\n'
         "3,Amélie (Fabuleux destin d'Amélie Poulain; Le) (2001),(no genres listed)\n", encoding="utf-8")
-    name, rows, rejected, _ = read_folder(tmp_path)
+    name, rows, rejected = read_folder(tmp_path)
     assert name == "ml-latest" and not rejected
     by_movie = {r["movieId"]: r for r in rows}
     assert by_movie[2]["title"] == "Good, the Bad and the Ugly, The (Buono, il brutto, il cattivo, Il) (1966)"
@@ -49,7 +38,7 @@ def test_ml_1m_double_colon_latin1(tmp_path):
     (tmp_path / "movies.dat").write_bytes(
         "1193::One Flew Over the Cuckoo's Nest (1975)::Drama\n661::Caf\xe9 au lait (1994)::Comedy|Drama\n"
         .encode("latin-1"))
-    name, rows, rejected, _ = read_folder(tmp_path)
+    name, rows, rejected = read_folder(tmp_path)
     assert name == "ml-1m" and not rejected
     titles = {r["movieId"]: r["title"] for r in rows}
     assert titles[661] == "Café au lait (1994)"
@@ -64,7 +53,7 @@ def test_ml_100k_tabs_pipes_and_genre_flags(tmp_path):
     (tmp_path / "u.item").write_bytes(
         (f"242|Kolya (1996)|24-Jan-1997||http://us.imdb.com/M/title-exact?Kolya%20(1996)|{flags_242}\n"
          f"302|L\xe9on (1994)|01-Jan-1997||http://x|{flags_302}\n").encode("latin-1"))
-    name, rows, rejected, _ = read_folder(tmp_path)
+    name, rows, rejected = read_folder(tmp_path)
     assert name == "ml-100k" and not rejected
     by_movie = {r["movieId"]: r for r in rows}
     assert by_movie[242]["genres"] == "Comedy"
@@ -76,7 +65,7 @@ def test_bad_rows_are_set_aside_with_line_and_reason(tmp_path):
     (tmp_path / "ratings.csv").write_text(
         "userId,movieId,rating,timestamp\n1,1,4.0,1\n1,1\nx,1,3,4\n2,1,nan,5\n3,1,9.0,6\n4,99,4.0,7\n5,1,3.5,8\n")
     (tmp_path / "movies.csv").write_text("movieId,title,genres\n1,Toy Story (1995),Animation\n")
-    _, rows, rejected, _ = read_folder(tmp_path)
+    _, rows, rejected = read_folder(tmp_path)
     assert [r["userId"] for r in rows] == [1, 5]
     got = sorted((r["line"], r["reason"]) for r in rejected)
     assert got == [(3, "wrong_field_count"), (4, "unparsable_number"), (5, "not_finite"), (6, "out_of_range"),
