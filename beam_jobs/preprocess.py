@@ -267,7 +267,7 @@ def build_pipeline(p: beam.Pipeline, spec: FeatureSpec, spans: dict[str, InputLa
             transformed, metadata = ((data, config), transform_fn) | f"Transform_{name}" >> tft_beam.TransformDataset(
                 output_record_batches=True)
             _ = (transformed
-                 | f"Encode_{name}" >> EncodeBatches(metadata)
+                 | f"Encode_{name}" >> beam.ParDo(EncodeBatches(metadata.dataset_metadata.schema))
                  | f"Write_{name}" >> WriteTFRecordBatches(os.path.join(output_dir, name, "part"), mf.TFRECORD_SUFFIX))
         _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(output_dir)
     return analysis

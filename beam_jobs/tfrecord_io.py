@@ -19,19 +19,24 @@ from tfx_bsl.coders import example_coder
 GZIP_LEVEL = 1
 
 
-class EncodeBatches(beam.PTransform):
-    """(RecordBatch, passthrough) pairs from TransformDataset -> lists of serialized tf.Examples."""
+class EncodeBatches(beam.DoFn):
+    """(RecordBatch, passthrough) pairs from TransformDataset -> lists of serialized tf.Examples.
 
-    def __init__(self, transformed_metadata):
-        super().__init__()
-        self._metadata = transformed_metadata
+    Only the transformed schema's feature types matter for encoding, and they
+    are known when the job is built, so the encoder comes from the
+    construction-time schema rather than from a side input of the deferred
+    (post-analysis) metadata: no extra stage, no side-input fetch per bundle.
+    """
 
-    def expand(self, transformed):
-        encoder = (self._metadata.deferred_metadata
-                   | "Schema" >> beam.Map(lambda m: m.schema)
-                   | "Encoder" >> beam.Map(example_coder.RecordBatchToExamplesEncoder))
-        return transformed | "EncodeBatch" >> beam.Map(
-            lambda element, coder: coder.encode(element[0]), coder=beam.pvalue.AsSingleton(encoder))
+    def __init__(self, transformed_schema):
+        self._schema = transformed_schema
+        self._encoder = None
+
+    def setup(self):
+        self._encoder = example_coder.RecordBatchToExamplesEncoder(self._schema)
+
+    def process(self, batch_and_passthrough):
+        yield self._encoder.encode(batch_and_passthrough[0])
 
 
 class _TFRecordBatchSink(filebasedsink.FileBasedSink):

@@ -125,10 +125,13 @@ def _apply(feature: Feature, values: dict, outputs: dict):
         text = x if x.dtype == tf.string else tf.strings.as_string(x)
         if feature.is_multivalent:
             text = tf.strings.split(text, feature.separator).to_sparse()
-        return tft.compute_and_apply_vocabulary(
-            text, top_k=feature.top_k,
-            frequency_threshold=feature.frequency_threshold if feature.frequency_threshold > 1 else None,
-            num_oov_buckets=feature.num_oov_buckets, vocab_filename=feature.name, name=feature.name)
+        with tf.name_scope(feature.name):
+            tokens = text.values if isinstance(text, tf.SparseTensor) else text
+            vocabulary = tft.vocabulary(
+                tokens, top_k=feature.top_k, weights=tf.ones_like(tokens, tf.float32),
+                frequency_threshold=feature.frequency_threshold if feature.frequency_threshold > 1 else None,
+                vocab_filename=feature.name, name="vocabulary")
+            return tft.apply_vocabulary(text, vocabulary, num_oov_buckets=feature.num_oov_buckets)
     x = tf.cast(x, tf.float32)
     if feature.log:
         x = tf.math.log1p(tf.maximum(x, 0.0))

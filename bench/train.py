@@ -1,7 +1,8 @@
 """Training throughput (examples/s) on a preprocess output, at batch 1024 and 4096.
 
-Uses the trainer's own input pipeline (gzip TFRecords -> parse -> shuffle ->
-batch -> prefetch) and model.  Each batch size trains one warm-up epoch
+Uses the trainer's own input (in memory when the split fits, else streaming
+gzip TFRecords through a shuffle buffer; `--no-in-memory` forces streaming)
+and model.  Each batch size trains one warm-up epoch
 (tracing, shuffle buffer fill), then times the next epochs.
 
     python bench/train.py --input runs/prep          # an existing preprocess output
@@ -23,7 +24,7 @@ import tensorflow_transform as tft  # noqa: E402
 
 from beam_jobs import manifest as mf  # noqa: E402
 from beam_jobs.spec import spec_from_dict  # noqa: E402
-from trainer.data import make_dataset, split_files  # noqa: E402
+from trainer.data import split_files, training_input  # noqa: E402
 from trainer.model import build_model  # noqa: E402
 
 
@@ -44,6 +45,8 @@ def main() -> None:
     parser.add_argument("--input", help="a preprocess output (default: generate one)")
     parser.add_argument("--ratings", type=int, default=1_000_000, help="ratings to generate without --input")
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per batch size")
+    parser.add_argument("--in-memory", action=argparse.BooleanOptionalAction, default=None,
+                        help="force the in-memory or the streaming input (default: the trainer's choice)")
     args = parser.parse_args()
     prep = args.input or prepare(args.ratings)
     manifest = mf.read_manifest(prep)
@@ -53,14 +56,18 @@ def main() -> None:
     examples = manifest["counts"]["kept"]["train"]
     results = {}
     for batch in (1024, 4096):
-        ds = make_dataset(files, feature_spec, spec.label.column, batch, shuffle=True)
-        model = build_model(spec, manifest)
-        model.fit(ds, epochs=1, verbose=0)
         started = time.time()
-        model.fit(ds, epochs=args.epochs, verbose=0)
+        train = training_input(files, feature_spec, spec.label.column, batch, seed=0, num_examples=examples,
+                               in_memory=args.in_memory)
+        load_seconds = time.time() - started
+        model = build_model(spec, manifest)
+        model.fit(train.dataset, steps_per_epoch=train.steps_per_epoch, epochs=1, verbose=0)
+        started = time.time()
+        model.fit(train.dataset, steps_per_epoch=train.steps_per_epoch, epochs=args.epochs, verbose=0)
         results[batch] = examples * args.epochs / (time.time() - started)
+        how = f"in memory, loaded in {load_seconds:.1f}s" if train.in_memory else "streaming"
         print(f"batch {batch:>5}: {results[batch]:>10,.0f} examples/s  ({spec.model.type} model, "
-              f"{examples:,} train examples, {args.epochs} epochs)")
+              f"{examples:,} train examples, {args.epochs} epochs, {how})")
     print(json.dumps({"examples_per_second": results}))
 
 

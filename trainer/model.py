@@ -20,6 +20,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from beam_jobs.spec import Feature, FeatureSpec
+from trainer.optimizers import LazyAdam
 
 
 class FeatureEncoder(keras.layers.Layer):
@@ -125,7 +126,7 @@ def build_model(spec: FeatureSpec, manifest: dict) -> keras.Model:
     model = model_cls(spec, manifest, name=spec.model.type)
     binary = spec.label.task == "binary_classification"
     model.compile(
-        optimizer=keras.optimizers.Adam(spec.model.learning_rate),
+        optimizer=LazyAdam(spec.model.learning_rate),
         loss=keras.losses.BinaryCrossentropy() if binary else keras.losses.MeanSquaredError(),
         metrics=[keras.metrics.AUC(name="auc")] if binary else [keras.metrics.RootMeanSquaredError(name="rmse")],
     )

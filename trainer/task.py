@@ -26,7 +26,7 @@ import tf_keras as keras
 from beam_jobs import manifest as mf
 from beam_jobs.errors import UserError
 from beam_jobs.spec import FeatureSpec, spec_from_dict
-from trainer.data import make_dataset, split_files
+from trainer.data import make_dataset, split_files, training_input
 from trainer.embeddings import compute_vectors, write_embeddings
 from trainer.evaluation import (
     BiasBaseline, binary_metrics, csr_from_pairs, csr_rows, ranking_metrics, regression_metrics)
@@ -246,7 +246,9 @@ def train(preprocess_dir: str, job_dir: str, model_dir: str | None = None, seed:
     label = spec.label.column
     cfg = spec.model
     train_files, eval_files = split_files(preprocess_dir, mf.TRAIN_DIR), split_files(preprocess_dir, mf.EVAL_DIR)
-    train_ds = make_dataset(train_files, feature_spec, label, cfg.batch_size, shuffle=True, seed=seed)
+    counts = manifest["counts"]["kept"]
+    train_input = training_input(train_files, feature_spec, label, cfg.batch_size, seed, counts["train"],
+                                 getattr(args, "in_memory", None))
     eval_ds = make_dataset(eval_files, feature_spec, label, max(cfg.batch_size, 4096))
 
     model = build_model(spec, manifest)
@@ -258,16 +260,16 @@ def train(preprocess_dir: str, job_dir: str, model_dir: str | None = None, seed:
         keras.callbacks.ModelCheckpoint(os.path.join(job_dir, "checkpoints", "best"), monitor="val_loss",
                                         save_best_only=True, save_weights_only=True),
     ]
-    counts = manifest["counts"]["kept"]
     log.info("Training %s model on %d examples (eval %d), batch %d, up to %d epochs", cfg.type,
              counts["train"], counts["eval"], cfg.batch_size, cfg.epochs)
     started = time.time()
-    history = model.fit(train_ds, validation_data=eval_ds, epochs=cfg.epochs, callbacks=callbacks, verbose=2)
+    history = model.fit(train_input.dataset, steps_per_epoch=train_input.steps_per_epoch, validation_data=eval_ds,
+                        epochs=cfg.epochs, callbacks=callbacks, verbose=2)
     seconds = time.time() - started
 
     side_table = read_side_table(preprocess_dir, manifest)
     vectors = compute_vectors(model, spec, tft_output, side_table)
-    metrics = evaluate(model, spec, manifest, make_dataset(train_files, feature_spec, label, 65536), eval_ds,
+    metrics = evaluate(model, spec, manifest, train_input.one_pass, eval_ds,
                        vectors)
     metrics.update({
         "task": spec.label.task, "epochs_trained": len(history.history["loss"]),
@@ -316,6 +318,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="multiply every auto-sized embedding dimension (for hyperparameter tuning services)")
     parser.add_argument("--hypertune-metric", help="report this eval metric (rmse, mae, auc) to Vertex AI "
                                                    "hyperparameter tuning")
+    parser.add_argument("--in-memory", dest="in_memory", action=argparse.BooleanOptionalAction, default=None,
+                        help="hold the train split in memory (fast, reshuffled each epoch) or stream it through a "
+                             "shuffle buffer (default: in memory when it fits in a quarter of RAM)")
     parser.add_argument("--seed", type=int, default=42)
 
 

@@ -1,0 +1,83 @@
+"""The trainer's in-memory input and lazy optimizer: fast, but the same examples and the same maths."""
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+import tensorflow_transform as tft
+
+from beam_jobs import manifest as mf
+from trainer.data import ExampleColumns, make_dataset, read_columns, split_files
+from trainer.optimizers import LazyAdam
+
+
+def _columns(n: int) -> ExampleColumns:
+    ids = tf.range(n, dtype=tf.int64)
+    tags = tf.RaggedTensor.from_row_lengths(tf.range(n * 2, dtype=tf.int64) // 2, tf.fill([n], 2))
+    return ExampleColumns({"id": ids, "tags": tags}, tf.cast(ids, tf.float32) / 10)
+
+
+def _epochs(columns: ExampleColumns, batch: int, seed: int, epochs: int) -> list[np.ndarray]:
+    steps = columns.steps_per_epoch(batch)
+    out, current = [], []
+    for step, (features, label) in enumerate(columns.shuffled_batches(batch, seed).take(steps * epochs)):
+        ids = features["id"].numpy()
+        np.testing.assert_allclose(label.numpy(), ids / 10, rtol=1e-6)  # rows stay aligned across columns
+        tags = tf.sparse.to_dense(features["tags"]).numpy()
+        np.testing.assert_array_equal(tags, np.stack([ids, ids], axis=1))
+        current.append(ids)
+        if (step + 1) % steps == 0:
+            out.append(np.concatenate(current))
+            current = []
+    return out
+
+
+def test_each_in_memory_epoch_is_a_new_permutation_of_every_example():
+    columns = _columns(1000)
+    epochs = _epochs(columns, batch=96, seed=7, epochs=3)  # 11 steps an epoch, the last one partial
+    for order in epochs:
+        np.testing.assert_array_equal(np.sort(order), np.arange(1000))
+    assert not np.array_equal(epochs[0], epochs[1]) and not np.array_equal(epochs[1], epochs[2])
+    assert not np.array_equal(epochs[0], np.arange(1000))
+    again = _epochs(columns, batch=96, seed=7, epochs=3)
+    assert all(np.array_equal(a, b) for a, b in zip(epochs, again))
+    assert not np.array_equal(_epochs(columns, batch=96, seed=8, epochs=1)[0], epochs[0])
+
+
+def test_in_memory_columns_hold_the_same_examples_as_the_files(preprocessed):
+    prep = preprocessed[0]
+    spec = tft.TFTransformOutput(prep).transformed_feature_spec()
+    files = split_files(prep, mf.TRAIN_DIR)
+
+    def rows(batches) -> list[tuple]:
+        out = []
+        for features, label in batches:
+            genres = tf.sparse.to_dense(features["genres"], default_value=-1).numpy()
+            for i in range(len(label)):
+                out.append((int(features["user_id"][i]), int(features["movie_id"][i]), float(label[i]),
+                            tuple(g for g in genres[i] if g >= 0)))
+        return sorted(out)
+
+    columns = read_columns(files, spec, "rating")
+    streamed = rows(make_dataset(files, spec, "rating", 4096))
+    assert columns.num_examples == len(streamed)
+    assert rows(columns.batches(5000)) == streamed
+
+
+def _two_steps(optimizer) -> tuple[np.ndarray, np.ndarray]:
+    table = tf.Variable(np.ones((5, 2), np.float32))
+    after = []
+    for rows in ([0, 1], [2]):
+        gradient = tf.IndexedSlices(tf.ones((len(rows), 2)), tf.constant(rows), tf.constant([5, 2]))
+        optimizer.apply_gradients([(gradient, table)])
+        after.append(table.numpy().copy())
+    return after[0], after[1]
+
+
+def test_lazy_adam_matches_adam_on_touched_rows_and_leaves_the_others():
+    lazy_first, lazy_second = _two_steps(LazyAdam(0.1))
+    dense_first, dense_second = _two_steps(keras.optimizers.Adam(0.1))
+    np.testing.assert_allclose(lazy_first, dense_first, rtol=1e-6)  # first step: no history, same update
+    np.testing.assert_array_equal(lazy_second[:2], lazy_first[:2])  # rows 0-1 not in step 2: untouched
+    assert not np.allclose(dense_second[:2], dense_first[:2])  # dense Adam keeps moving them by momentum
+    np.testing.assert_allclose(lazy_second[2], dense_second[2], rtol=1e-6)  # row 2: first update either way
+    np.testing.assert_array_equal(lazy_second[3:], np.ones((2, 2)))
