@@ -40,7 +40,7 @@ from beam_jobs.options import describe_options, is_dry_run, pipeline_options, ru
 from beam_jobs.parse import DEFAULT_CHUNK_BYTES, LINE_COLUMN, parse_chunk, plan_chunks, validate_table
 from beam_jobs.spec import FeatureSpec, categorical_cardinality, embedding_dim_for, load_spec
 from beam_jobs.split import eval_mask
-from beam_jobs.tfrecord_io import EncodeBatches, WriteTFRecordBatches
+from beam_jobs.tfrecord_io import WriteTFRecordBatches
 from beam_jobs.transform import make_preprocessing_fn, tensor_adapter_config, to_tfxio_batch
 
 log = logging.getLogger(__name__)
@@ -266,9 +266,8 @@ def build_pipeline(p: beam.Pipeline, spec: FeatureSpec, spans: dict[str, InputLa
         for name, data in (("train", train), (EVAL, evaluation)):
             transformed, metadata = ((data, config), transform_fn) | f"Transform_{name}" >> tft_beam.TransformDataset(
                 output_record_batches=True)
-            _ = (transformed
-                 | f"Encode_{name}" >> beam.ParDo(EncodeBatches(metadata.dataset_metadata.schema))
-                 | f"Write_{name}" >> WriteTFRecordBatches(os.path.join(output_dir, name, "part"), mf.TFRECORD_SUFFIX))
+            _ = transformed | f"Write_{name}" >> WriteTFRecordBatches(
+                os.path.join(output_dir, name, "part"), metadata.dataset_metadata.schema, mf.TFRECORD_SUFFIX)
         _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(output_dir)
     return analysis
 
