@@ -73,6 +73,7 @@ def make_preprocessing_fn(spec: FeatureSpec, count_tokens_per_batch: bool = True
     of TFT's guide (the benchmark's reference).
     """
 
+    @tf.autograph.experimental.do_not_convert  # straight-line graph code: skip autograph's rewrite on each trace
     def preprocessing_fn(inputs: dict) -> dict:
         values = {c.name: _dense(inputs[c.name], c) for c in raw_columns(spec)}
         needed = spec.needed_values()

@@ -81,3 +81,14 @@ def test_lazy_adam_matches_adam_on_touched_rows_and_leaves_the_others():
     assert not np.allclose(dense_second[:2], dense_first[:2])  # dense Adam keeps moving them by momentum
     np.testing.assert_allclose(lazy_second[2], dense_second[2], rtol=1e-6)  # row 2: first update either way
     np.testing.assert_array_equal(lazy_second[3:], np.ones((2, 2)))
+
+
+def test_streaming_input_still_trains_when_the_split_is_not_held_in_memory(preprocessed, tmp_path):
+    import argparse
+
+    from trainer import task
+
+    metrics = task.train(preprocessed[0], str(tmp_path / "job"), str(tmp_path / "model"), seed=3,
+                         args=argparse.Namespace(epochs=2, in_memory=False)).metrics
+    assert metrics["epochs_trained"] == 2
+    assert metrics["model"]["rmse"] < metrics["baseline_mean"]["rmse"], metrics
