@@ -5,7 +5,8 @@ train, TransformDataset on eval, EncodeTransformedDataset (one Beam element
 per example), WriteToTFRecord.  It runs the project's preprocessing_fn with
 vocabularies counted as the guide does (`compute_and_apply_vocabulary`: one
 Beam element per token), so both pipelines compute the same vocabularies,
-buckets and cross; the plumbing and the vocabulary counting differ.  Used by bench/preprocess.py and by the equality test.
+buckets and cross; the plumbing and the vocabulary counting differ.  Used
+by bench/preprocess.py and by the equality test.
 """
 
 from __future__ import annotations

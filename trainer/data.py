@@ -5,7 +5,7 @@ Two ways to feed training:
 - **Streaming** (any size): records -> shuffle buffer -> batch -> `parse_example`.
   Records are batched before parsing so parsing runs once per batch, but
   tf.data's shuffle still handles every record on its own, and that bounds
-  the pipeline (~270K examples/s on two cores).
+  the pipeline (~180-270K examples/s on two cores).
 - **In memory** (when the split fits in a share of RAM): the split is read and
   parsed once into columns; each epoch is then a fresh seeded permutation
   (`index_shuffle`, stateless, so reproducible) taken one batch at a time
@@ -93,13 +93,13 @@ class ExampleColumns:
         [b*batch, (b+1)*batch) of that epoch's permutation, so the stream is
         the same for the same seed whatever the parallelism.
         """
-        n, per_epoch = self.num_examples, self.steps_per_epoch(batch_size)
+        per_epoch = self.steps_per_epoch(batch_size)
 
         def batch_at(step):
             epoch, index = step // per_epoch, step % per_epoch
-            positions = tf.range(index * batch_size, tf.minimum((index + 1) * batch_size, n))
-            rows = tf.random.experimental.index_shuffle(positions, tf.stack([tf.constant(seed, tf.int64), epoch]),
-                                                        n - 1)
+            rows = tf.random.experimental.index_shuffle(self._positions(index, batch_size),
+                                                        tf.stack([tf.constant(seed, tf.int64), epoch]),
+                                                        self.num_examples - 1)
             return self._take(rows)
 
         return (tf.data.Dataset.counter()
@@ -108,10 +108,13 @@ class ExampleColumns:
 
     def batches(self, batch_size: int) -> tf.data.Dataset:
         """One pass in stored order (for evaluation)."""
-        n = self.num_examples
         return (tf.data.Dataset.range(self.steps_per_epoch(batch_size))
-                .map(lambda index: self._take(tf.range(index * batch_size, tf.minimum((index + 1) * batch_size, n))))
+                .map(lambda index: self._take(self._positions(index, batch_size)))
                 .prefetch(tf.data.AUTOTUNE))
+
+    def _positions(self, index: tf.Tensor, batch_size: int) -> tf.Tensor:
+        """Positions [index*batch, (index+1)*batch) of an epoch; the last batch may be short."""
+        return tf.range(index * batch_size, tf.minimum((index + 1) * batch_size, self.num_examples))
 
     def _take(self, rows: tf.Tensor):
         features = {name: (tf.gather(column, rows).to_sparse() if isinstance(column, tf.RaggedTensor)
@@ -129,9 +132,10 @@ def read_columns(files: list[str], feature_spec: dict, label_key: str) -> Exampl
         for name, value in features.items():
             parts.setdefault(name, []).append(
                 tf.RaggedTensor.from_sparse(value) if isinstance(value, tf.SparseTensor) else value)
-    features = {name: tf.concat(values, axis=0) for name, values in parts.items()}
-    log.info("Loaded %d examples from %d file(s) into memory", sum(int(x.shape[0]) for x in labels), len(files))
-    return ExampleColumns(features, tf.concat(labels, axis=0))
+    columns = ExampleColumns({name: tf.concat(values, axis=0) for name, values in parts.items()},
+                             tf.concat(labels, axis=0))
+    log.info("Loaded %d examples from %d file(s) into memory", columns.num_examples, len(files))
+    return columns
 
 
 @dataclasses.dataclass(frozen=True)

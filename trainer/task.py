@@ -269,8 +269,7 @@ def train(preprocess_dir: str, job_dir: str, model_dir: str | None = None, seed:
 
     side_table = read_side_table(preprocess_dir, manifest)
     vectors = compute_vectors(model, spec, tft_output, side_table)
-    metrics = evaluate(model, spec, manifest, train_input.one_pass, eval_ds,
-                       vectors)
+    metrics = evaluate(model, spec, manifest, train_input.one_pass, eval_ds, vectors)
     metrics.update({
         "task": spec.label.task, "epochs_trained": len(history.history["loss"]),
         "best_epoch": int(np.argmin(history.history["val_loss"])) + 1, "train_seconds": round(seconds, 2),
