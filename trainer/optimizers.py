@@ -18,7 +18,7 @@ import tf_keras as keras
 @keras.utils.register_keras_serializable(package="embedflow")
 class LazyAdam(keras.optimizers.Adam):
     def update_step(self, gradient, variable):
-        if not isinstance(gradient, tf.IndexedSlices):
+        if not isinstance(gradient, tf.IndexedSlices) or self.amsgrad:  # amsgrad needs every row's max: dense
             return super().update_step(gradient, variable)
         # The base optimizer has already summed duplicate indices.
         lr = tf.cast(self.learning_rate, variable.dtype)
