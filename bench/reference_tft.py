@@ -32,7 +32,7 @@ def run_reference(spec: FeatureSpec, train_csv: str, eval_csv: str, column_names
                                     skip_header_lines=1, telemetry_descriptors=["bench"])
             sources[name] = (p | f"Read_{name}" >> source.BeamSource(), source.TensorAdapterConfig())
         (train, metadata), transform_fn = sources["train"] | tft_beam.AnalyzeAndTransformDataset(
-            make_preprocessing_fn(spec, count_tokens_per_batch=False))
+            make_preprocessing_fn(spec, tft_vocabularies=True))
         eval_data = (sources["eval"], transform_fn) | tft_beam.TransformDataset()
         for name, data in (("train", (train, metadata)), ("eval", eval_data)):
             _ = (data
