@@ -5,7 +5,7 @@ and sends each through a chain of about a dozen steps (sum per key, filter,
 top-k, sort, write); with 70,000 distinct users and movies per batch that
 chain costs more than everything else in a 1M-row job.  Here the graph
 reduces each batch to its distinct tokens and their counts, Beam carries
-that as one Arrow table, tables merge by a group-by sum in Arrow's C++, and
+that as one Arrow table, tables merge by a hash of the tokens in Arrow's C++, and
 the final table is filtered, ranked and written as the very file TFT writes:
 one token per line, most frequent first, ties broken by the larger token,
 empty tokens and tokens with a line break left out, a placeholder token
@@ -110,17 +110,27 @@ def count_table(arrays: tuple[np.ndarray, np.ndarray]) -> pa.Table:
 
 
 def sum_counts(tables: list[pa.Table]) -> pa.Table:
-    """One table with each token once and its counts summed (Arrow's hash group-by)."""
+    """One table with each token once and its counts summed.
+
+    Dictionary-encoding the tokens (Arrow's C++ hash) and a bincount of the
+    counts is about three times faster than Arrow's group-by here, and its
+    output is freshly allocated: a group-by's output chunks are slices of
+    shared buffers, and pickling a slice (how Beam moves the table between
+    steps) writes the whole shared buffer, some 25 times the table's size.
+    """
     if len(tables) == 1:
         return tables[0]
     if not tables:
         return COUNTS_SCHEMA.empty_table()
-    summed = pa.concat_tables(tables).group_by("token").aggregate([("count", "sum")])
-    return pa.table([summed["token"], summed["count_sum"]], schema=COUNTS_SCHEMA)
+    merged = pa.concat_tables(tables)
+    tokens = merged["token"].combine_chunks().dictionary_encode()
+    counts = np.bincount(tokens.indices.to_numpy(), weights=merged["count"].to_numpy(),
+                         minlength=len(tokens.dictionary))
+    return pa.table([tokens.dictionary, pa.array(counts.astype(np.int64))], schema=COUNTS_SCHEMA)
 
 
 class _SumCountsFn(beam.CombineFn):
-    """Keeps a list of count tables and sums them once there are a few (bounded memory, few group-bys)."""
+    """Keeps a list of count tables and sums them once there are a few (bounded memory, few merges)."""
 
     def create_accumulator(self) -> list[pa.Table]:
         return []
