@@ -26,7 +26,7 @@ from beam_jobs.errors import InputError
 from beam_jobs.layouts import TableFormat
 from beam_jobs.spec import Column
 
-DEFAULT_CHUNK_BYTES = 32 << 20
+DEFAULT_CHUNK_BYTES = 16 << 20
 LINE_COLUMN = "__line__"  # each kept row's line number, carried until the transform
 _ALT_DELIMITER = "\x1f"  # stands in for a multi-character delimiter such as "::"
 _INT_PATTERN = r"^\s*[+-]?\d+\s*$"
