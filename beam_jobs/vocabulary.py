@@ -3,10 +3,10 @@
 TFT's `tft.vocabulary` hands Beam one element per distinct token per batch
 and sends each through a chain of about a dozen steps (sum per key, filter,
 top-k, sort, write); with 70,000 distinct users and movies per batch that
-chain costs more than everything else in a 1M-row job.  Here the graph
-reduces each batch to its distinct tokens and their counts, Beam carries
-that as one Arrow table, tables merge by a hash of the tokens in Arrow's C++, and
-the final table is filtered, ranked and written as the very file TFT writes:
+chain took 40% of a 1M-row job.  Here the graph reduces each batch to its
+distinct tokens and their counts, Beam carries that as one Arrow table,
+tables merge by hashing the tokens in Arrow's C++, and the final table is
+filtered, ranked and written as the very file TFT writes:
 one token per line, most frequent first, ties broken by the larger token,
 empty tokens and tokens with a line break left out, a placeholder token
 when nothing is left.  `tft.apply_vocabulary`, `TFTransformOutput`'s
@@ -31,6 +31,7 @@ from tensorflow_transform import analyzers as tft_analyzers
 UNWRITABLE_TOKEN = r"^$|\C*[\n\r]\C*"
 COUNTS_SCHEMA = pa.schema([("token", pa.large_binary()), ("count", pa.int64())])
 TABLES_BEFORE_MERGE = 8
+PLACEHOLDER_TOKEN = tft_analyzers.get_empy_vocabulary_dummy_value(tf.string)[1]  # TFT's, for a vocabulary with no token
 
 
 def vocabulary(tokens: tf.Tensor, name: str, top_k: int | None = None,
@@ -50,10 +51,9 @@ def vocabulary(tokens: tf.Tensor, name: str, top_k: int | None = None,
             merge_accumulators_ptransform=SumCountTables(),
             extract_output_ptransform=WriteVocabularyFile(filename, top_k, frequency_threshold or 0),
             cache_coder=CountTableCoder())
-        placeholder = tft_analyzers.get_empy_vocabulary_dummy_value(tf.string)[1]
         (path,) = tft.experimental.ptransform_analyzer(
             [distinct, counts], analyzer, output_dtypes=[tf.string], output_shapes=[[]],
-            output_asset_default_values=[placeholder], name="count_tables")
+            output_asset_default_values=[PLACEHOLDER_TOKEN], name="count_tables")
     tft_analyzers.register_vocab(filename)
     return path
 
@@ -105,6 +105,7 @@ class CountTableCoder(tft.experimental.PTransformAnalyzerCacheCoder):
 
 
 def count_table(arrays: tuple[np.ndarray, np.ndarray]) -> pa.Table:
+    """One batch's distinct tokens and counts, as TFT hands them over, as a table."""
     tokens, counts = arrays
     return pa.table([pa.array(tokens, pa.large_binary()), pa.array(counts, pa.int64())], schema=COUNTS_SCHEMA)
 
@@ -157,8 +158,7 @@ def ranked_tokens(table: pa.Table, top_k: int | None, frequency_threshold: int) 
 
 
 def write_vocabulary(table: pa.Table, path: str, top_k: int | None, frequency_threshold: int) -> np.ndarray:
-    tokens = ranked_tokens(table, top_k, frequency_threshold) or [
-        tft_analyzers.get_empy_vocabulary_dummy_value(tf.string)[1]]
+    tokens = ranked_tokens(table, top_k, frequency_threshold) or [PLACEHOLDER_TOKEN]
     tf.io.gfile.makedirs(os.path.dirname(path))
     with tf.io.gfile.GFile(path, "wb") as f:
         f.write(b"\n".join(tokens) + b"\n")

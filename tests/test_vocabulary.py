@@ -9,7 +9,7 @@ import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.beam import analyzer_cache
 
-from beam_jobs.vocabulary import CountTableCoder, CountTables, SumCountTables, vocabulary
+from beam_jobs.vocabulary import PLACEHOLDER_TOKEN, CountTableCoder, CountTables, SumCountTables, vocabulary
 
 # Ties in count (b, c, d), an empty token, tokens with line breaks, a token seen once.
 SPANS = {
@@ -51,7 +51,7 @@ def test_same_files_as_tft_vocabulary_and_from_the_analyzer_cache(tmp_path):
     for name in SETTINGS:
         assert fresh.vocabulary_by_name(f"ours_{name}") == fresh.vocabulary_by_name(f"tft_{name}"), name
     assert fresh.vocabulary_by_name("ours_all") == [b"a", b"d", b"c", b"b", b"zz"]
-    assert fresh.vocabulary_by_name("ours_none_left") == [b"49d0cd50-04bb-48c0-bc6f-5b575dce351a"]
+    assert fresh.vocabulary_by_name("ours_none_left") == [PLACEHOLDER_TOKEN]
 
     # span-a's rows are not given: its counts can only come from the cache written above.
     cached = analyze(str(tmp_path / "cached"), cache, {"span-a": None, "span-b": SPANS["span-b"]})
