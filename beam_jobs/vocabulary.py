@@ -27,8 +27,8 @@ import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform import analyzers as tft_analyzers
 
-# TFT leaves these out of text vocabularies: a line break would split a line, an empty line means nothing.
-UNWRITABLE_TOKEN = r"^$|\C*[\n\r]\C*"
+# The tokens TFT leaves out of text vocabularies (empty, or holding a line break), by TFT's own pattern.
+UNWRITABLE_TOKEN = tft_analyzers.get_vocab_newline_characters_regex(tf.string, "text")
 COUNTS_SCHEMA = pa.schema([("token", pa.large_binary()), ("count", pa.int64())])
 TABLES_BEFORE_MERGE = 8
 PLACEHOLDER_TOKEN = tft_analyzers.get_empy_vocabulary_dummy_value(tf.string)[1]  # TFT's, for a vocabulary with no token
