@@ -1,9 +1,6 @@
-"""Quiet TensorFlow's C++ start-up chatter and pin Keras 2 (tf_keras), which TFT's Keras layer needs.
+"""The Beam jobs: readers and validation, the preprocess pipeline, batch recommendations, sample data.
 
-Set before TensorFlow is first imported; a user's own setting wins.
+`features` is imported first: it sets TensorFlow's environment before TensorFlow loads.
 """
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import features  # noqa: F401

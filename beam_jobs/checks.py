@@ -12,10 +12,10 @@ import difflib
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from beam_jobs.errors import InputError
+from features.errors import InputError
 from beam_jobs.layouts import InputLayout, TableFormat
 from beam_jobs.parse import read_header
-from beam_jobs.spec import Column, FeatureSpec
+from features.spec import Column, FeatureSpec
 
 
 def check_inputs(spec: FeatureSpec, layout: InputLayout) -> None:

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from beam_jobs.parse import DUPLICATE_KEY, LINE_COLUMN, rejection
-from beam_jobs.spec import Deduplicate
+from features.spec import Deduplicate
 from beam_jobs.split import row_hash
 
 SOURCE_COLUMN = "__source__"

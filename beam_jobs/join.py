@@ -17,7 +17,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs.layouts import SideFormat, TableFormat
 from beam_jobs.parse import LINE_COLUMN, UNKNOWN_JOIN_KEY, Chunk, parse_chunk, plan_chunks, read_header, rejection
-from beam_jobs.spec import Column, Join
+from features.spec import Column, Join
 
 
 def read_side_table(side: SideFormat, key: Column, columns: tuple[Column, ...]) -> tuple[pa.Table, list[dict]]:

@@ -13,8 +13,8 @@ import re
 
 from apache_beam.io.filesystems import FileSystems
 
-from beam_jobs.errors import InputError
-from beam_jobs.spec import FeatureSpec
+from features.errors import InputError
+from features.spec import FeatureSpec
 
 ML100K_GENRES = (
     "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",

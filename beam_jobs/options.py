@@ -15,7 +15,7 @@ from apache_beam.options.pipeline_options import (
     GoogleCloudOptions, PipelineOptions, SetupOptions, StandardOptions, TestOptions)
 from apache_beam.runners.runner import PipelineState
 
-from beam_jobs.errors import UserError
+from features.errors import UserError
 
 KNOWN_RUNNERS = ("DirectRunner", "DataflowRunner", "PrismRunner", "FlinkRunner", "SparkRunner",
                  "PortableRunner", "InteractiveRunner")

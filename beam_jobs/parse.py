@@ -22,9 +22,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from beam_jobs.errors import InputError
+from features.errors import InputError
 from beam_jobs.layouts import TableFormat
-from beam_jobs.spec import Column
+from features.spec import Column
 
 DEFAULT_CHUNK_BYTES = 16 << 20
 LINE_COLUMN = "__line__"  # each kept row's line number, carried until the transform

@@ -30,18 +30,18 @@ from tensorflow_transform.beam import analysis_graph_builder, analyzer_cache
 from tfx_bsl.tfxio.tensor_adapter import TensorAdapter
 from apache_beam.io.filesystems import FileSystems
 
-from beam_jobs import manifest as mf
+from features import manifest as mf
 from beam_jobs.checks import check_inputs
 from beam_jobs.dedupe import keep_latest, shard_batch
-from beam_jobs.errors import InputError, OutputError, UserError
+from features.errors import InputError, OutputError, UserError
 from beam_jobs.join import join_batch, read_side_table
 from beam_jobs.layouts import InputLayout, table_layout
 from beam_jobs.options import describe_options, is_dry_run, pipeline_options, run_pipeline, runner_name
 from beam_jobs.parse import DEFAULT_CHUNK_BYTES, LINE_COLUMN, parse_chunk, plan_chunks, validate_table
-from beam_jobs.spec import FeatureSpec, categorical_cardinality, embedding_dim_for, load_spec
+from features.spec import FeatureSpec, load_spec
 from beam_jobs.split import eval_mask
 from beam_jobs.tfrecord_io import WriteTFRecordBatches
-from beam_jobs.transform import make_preprocessing_fn, tensor_adapter_config, to_tfxio_batch
+from beam_jobs.transform import preprocessing_fn_for, tensor_adapter_config, to_tfxio_batch
 
 log = logging.getLogger(__name__)
 REJECTED = "rejected"
@@ -126,22 +126,61 @@ class SplitTrainEval(beam.DoFn):
             if part.num_rows:
                 yield beam.pvalue.TaggedOutput(STATS, (f"kept_{name}", part.num_rows))
                 if name == "train":
-                    label = part.column(self._spec.label.column).to_numpy(zero_copy_only=False)
-                    if self._spec.label.transform == "log":  # the mean of what the model predicts
-                        label = np.log(np.maximum(label, 1e-6))
+                    label = self._spec.label.to_model_scale(  # the mean of what the model predicts
+                        part.column(self._spec.label.column).to_numpy(zero_copy_only=False))
                     yield beam.pvalue.TaggedOutput(STATS, ("train_label_sum", float(label.sum())))
                 tfxio_batch = to_tfxio_batch(part, self._spec)
                 yield tfxio_batch if name == "train" else beam.pvalue.TaggedOutput(EVAL, tfxio_batch)
 
 
 class ReadAndValidate(beam.PTransform):
-    """Files -> (source, typed batch) of valid, joined rows, plus rejected rows and counts."""
+    """One input's files -> valid, deduplicated, joined rows, with what was set aside and counted on the way.
+
+    Named outputs (a dict, as Beam's own multi-output composites return):
+    `rows` ((source, typed Arrow batch)), `rejected` (rejected-row dicts),
+    `counts` ((name, n) pairs summed into the manifest) and, for a spec with
+    a join, `side_table` (the one side table) and `side_rejected` (its bad rows).
+    """
 
     def __init__(self, spec: FeatureSpec, layout: InputLayout, chunk_bytes: int):
         super().__init__()
         self._spec, self._layout, self._chunk_bytes = spec, layout, chunk_bytes
 
-    def expand(self, pbegin):
+    def expand(self, pbegin) -> dict[str, beam.PCollection]:
+        spec = self._spec
+        parsed = self._parse(pbegin)
+        rows, rejected = parsed.rows, [parsed[REJECTED]]
+        outputs = {"counts": parsed[STATS]}
+        if spec.deduplicate:
+            deduped = (
+                rows
+                | "ShardByUniqueKey" >> beam.FlatMap(shard_batch, spec.deduplicate, DEDUPE_SHARDS)
+                | "GatherKeys" >> beam.GroupByKey()
+                | "KeepLatest" >> beam.ParDo(KeepLatest(spec)).with_outputs(REJECTED, main="rows")
+            )
+            rows = deduped.rows
+            rejected.append(deduped[REJECTED])
+        if spec.join:
+            side = self._layout.side_tables[spec.join.table or "join"]
+            side_read = (
+                pbegin
+                | "SideTableFile" >> beam.Create([side])
+                | "ReadSideTable" >> beam.Map(read_side_table, spec.column(spec.join.key), spec.joined_columns)
+            )
+            table = side_read | "SideTableRows" >> beam.Map(lambda t: t[0])
+            joined = rows | "JoinSideTable" >> beam.ParDo(
+                JoinSideTable(spec), beam.pvalue.AsSingleton(table)).with_outputs(REJECTED, main="rows")
+            rows = joined.rows
+            rejected.append(joined[REJECTED])
+            side_rejected = side_read | "SideTableRejected" >> beam.FlatMap(lambda t: t[1])
+            side_count = side_rejected | "CountSideRejected" >> beam.Map(lambda r: ("side_table_rejected", 1))
+            outputs.update(side_table=table, side_rejected=side_rejected,
+                           counts=(outputs["counts"], side_count) | "AllCounts" >> beam.Flatten())
+        outputs.update(rows=rows, rejected=rejected | "AllRejected" >> beam.Flatten())
+        return outputs
+
+    def _parse(self, pbegin):
+        """Typed batches of one input's rows (main output `rows`), its rejected rows and its row count."""
         spec, chunk_bytes = self._spec, self._chunk_bytes
         if self._layout.name == "bigquery":
             table = self._layout.main[0].path
@@ -162,35 +201,7 @@ class ReadAndValidate(beam.PTransform):
                 | "SpreadChunks" >> beam.Reshuffle()
             )
             parser = ParseChunks(spec)
-        parsed = chunks | "ParseAndValidate" >> beam.ParDo(parser).with_outputs(REJECTED, STATS, main="rows")
-        rows, rejected = parsed.rows, [parsed[REJECTED]]
-        if spec.deduplicate:
-            deduped = (
-                rows
-                | "ShardByUniqueKey" >> beam.FlatMap(shard_batch, spec.deduplicate, DEDUPE_SHARDS)
-                | "GatherKeys" >> beam.GroupByKey()
-                | "KeepLatest" >> beam.ParDo(KeepLatest(spec)).with_outputs(REJECTED, main="rows")
-            )
-            rows = deduped.rows
-            rejected.append(deduped[REJECTED])
-        if spec.join:
-            side_name = spec.join.table or "join"
-            side = self._layout.side_tables[side_name]
-            key = spec.column(spec.join.key)
-            side_read = (
-                pbegin
-                | "SideTableFile" >> beam.Create([side])
-                | "ReadSideTable" >> beam.Map(read_side_table, key, spec.joined_columns)
-            )
-            table = side_read | "SideTableRows" >> beam.Map(lambda t: t[0])
-            joined = rows | "JoinSideTable" >> beam.ParDo(
-                JoinSideTable(spec), beam.pvalue.AsSingleton(table)).with_outputs(REJECTED, main="rows")
-            rows = joined.rows
-            rejected.append(joined[REJECTED])
-            side_rejected = side_read | "SideTableRejected" >> beam.FlatMap(lambda t: t[1])
-            side_count = side_rejected | "CountSideRejected" >> beam.Map(lambda r: ("side_table_rejected", 1))
-            return rows, rejected, [parsed[STATS], side_count], table, side_rejected
-        return rows, rejected, [parsed[STATS]], None, None
+        return chunks | "ParseAndValidate" >> beam.ParDo(parser).with_outputs(REJECTED, STATS, main="rows")
 
 
 def _to_json(row: dict) -> str:
@@ -220,16 +231,42 @@ def build_pipeline(p: beam.Pipeline, spec: FeatureSpec, spans: dict[str, InputLa
     splits, rejected, stats, side_table, side_rejected = {}, [], [], None, []
     for name, layout in spans.items():
         tag = f"[{name}]" if name else ""
-        rows, span_rejected, span_stats, span_side, span_side_rejected = (
-            p | f"ReadAndValidate{tag}" >> ReadAndValidate(spec, layout, chunk_bytes))
-        splits[name] = rows | f"SplitTrainEval{tag}" >> beam.ParDo(SplitTrainEval(spec)).with_outputs(
+        read = p | f"ReadAndValidate{tag}" >> ReadAndValidate(spec, layout, chunk_bytes)
+        splits[name] = read["rows"] | f"SplitTrainEval{tag}" >> beam.ParDo(SplitTrainEval(spec)).with_outputs(
             STATS, EVAL, main="train")
-        rejected += span_rejected
-        stats += span_stats + [splits[name][STATS]]
-        if span_side is not None:
-            side_table = span_side  # the latest span's side table is current
-            side_rejected.append(span_side_rejected)
+        rejected.append(read["rejected"])
+        stats += [read["counts"], splits[name][STATS]]
+        if "side_table" in read:
+            side_table = read["side_table"]  # the latest span's side table is current
+            side_rejected.append(read["side_rejected"])
 
+    _write_rejected_and_counts(rejected, side_rejected, side_table, stats, output_dir, temp_dir)
+
+    def flat(name: str, pcolls: list):
+        return pcolls[0] if len(pcolls) == 1 else pcolls | name >> beam.Flatten()
+
+    train = flat("AllTrain", [s.train for s in splits.values()])
+    evaluation = flat("AllEval", [s[EVAL] for s in splits.values()])
+    analysis = {"spans_analyzed": sorted(spans), "spans_from_cache": []}
+    with tft_beam.Context(temp_dir=os.path.join(temp_dir, "tft")):
+        config = tensor_adapter_config(spec)
+        preprocessing_fn = preprocessing_fn_for(spec)
+        if cache_dir:
+            transform_fn, analysis = _analyze_with_cache(p, splits, config, preprocessing_fn, cache_dir)
+        else:
+            transform_fn = (train, config) | "Analyze" >> tft_beam.AnalyzeDataset(preprocessing_fn)
+        for name, data in (("train", train), (EVAL, evaluation)):
+            transformed, metadata = ((data, config), transform_fn) | f"Transform_{name}" >> tft_beam.TransformDataset(
+                output_record_batches=True)
+            _ = transformed | f"Write_{name}" >> WriteTFRecordBatches(
+                os.path.join(output_dir, name, "part"), metadata.dataset_metadata.schema, mf.TFRECORD_SUFFIX)
+        _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(output_dir)
+    return analysis
+
+
+def _write_rejected_and_counts(rejected: list, side_rejected: list, side_table, stats: list, output_dir: str,
+                               temp_dir: str) -> None:
+    """Rejected rows as JSON lines (and counted per reason), the side table, and every count summed for the manifest."""
     all_rejected = rejected | "AllRejected" >> beam.Flatten()
     _ = (all_rejected
          | "RejectedToJson" >> beam.Map(_count_and_encode)
@@ -249,27 +286,6 @@ def build_pipeline(p: beam.Pipeline, spec: FeatureSpec, spans: dict[str, InputLa
          | "SumCounts" >> beam.CombinePerKey(sum)
          | "CountsToDict" >> beam.combiners.ToDict()
          | "WriteCounts" >> beam.Map(_write_stats, os.path.join(temp_dir, "stats.json")))
-
-    def flat(name: str, pcolls: list):
-        return pcolls[0] if len(pcolls) == 1 else pcolls | name >> beam.Flatten()
-
-    train = flat("AllTrain", [s.train for s in splits.values()])
-    evaluation = flat("AllEval", [s[EVAL] for s in splits.values()])
-    analysis = {"spans_analyzed": sorted(spans), "spans_from_cache": []}
-    with tft_beam.Context(temp_dir=os.path.join(temp_dir, "tft")):
-        config = tensor_adapter_config(spec)
-        preprocessing_fn = make_preprocessing_fn(spec)
-        if cache_dir:
-            transform_fn, analysis = _analyze_with_cache(p, splits, config, preprocessing_fn, cache_dir)
-        else:
-            transform_fn = (train, config) | "Analyze" >> tft_beam.AnalyzeDataset(preprocessing_fn)
-        for name, data in (("train", train), (EVAL, evaluation)):
-            transformed, metadata = ((data, config), transform_fn) | f"Transform_{name}" >> tft_beam.TransformDataset(
-                output_record_batches=True)
-            _ = transformed | f"Write_{name}" >> WriteTFRecordBatches(
-                os.path.join(output_dir, name, "part"), metadata.dataset_metadata.schema, mf.TFRECORD_SUFFIX)
-        _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(output_dir)
-    return analysis
 
 
 def _analyze_with_cache(p, splits: dict, config, preprocessing_fn, cache_dir: str):
@@ -356,15 +372,7 @@ def _check_rejected_fraction(counts: dict, output_dir: str, limit: float) -> Non
 def _manifest(spec: FeatureSpec, spans: dict[str, InputLayout], inputs: dict[str, str], output_dir: str,
               stats: dict, options, started: datetime.datetime) -> dict:
     tft_output = tft.TFTransformOutput(output_dir)
-    features = {}
-    for feature in spec.features:
-        entry: dict = {"transform": feature.transform}
-        if feature.transform == "vocabulary":
-            entry["vocabulary_size"] = tft_output.vocabulary_size_by_name(feature.name)
-        if feature.is_categorical:
-            entry["cardinality"] = categorical_cardinality(feature, entry.get("vocabulary_size"))
-            entry["embedding_dim"] = embedding_dim_for(feature, entry["cardinality"])
-        features[feature.name] = entry
+    features = {f.name: f.manifest_entry(tft_output.vocabulary_size_by_name) for f in spec.features}
     rejected_by_reason = {k.split(":", 1)[1]: v for k, v in sorted(stats.items()) if k.startswith("rejected:")}
     kept = {"train": stats.get("kept_train", 0), "eval": stats.get("kept_eval", 0)}
     counts = {

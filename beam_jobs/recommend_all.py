@@ -21,9 +21,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from beam_jobs import manifest as mf
+from features import manifest as mf
 from beam_jobs.options import describe_options, is_dry_run, pipeline_options, run_pipeline, runner_name
-from trainer.recommend import EmbeddingIndex, resolve_version
+from trainer.model_dir import resolve_version
+from trainer.recommend import EmbeddingIndex
 from trainer.topk import DEFAULT_BLOCK
 
 log = logging.getLogger(__name__)

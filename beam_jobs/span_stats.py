@@ -21,7 +21,7 @@ import tensorflow as tf
 from beam_jobs.join import join_batch, read_side_table
 from beam_jobs.layouts import table_layout
 from beam_jobs.parse import DEFAULT_CHUNK_BYTES, LINE_COLUMN, parse_chunk, plan_chunks
-from beam_jobs.spec import FeatureSpec
+from features.spec import FeatureSpec
 from beam_jobs.split import eval_mask
 
 
@@ -71,13 +71,6 @@ def eval_rows(spec: FeatureSpec, span: SpanData) -> pa.Table:
     return span.rows.filter(pa.array(mask))
 
 
-def _id_columns(spec: FeatureSpec) -> dict[str, str]:
-    """Role -> raw column of the ids a two-tower model embeds (user, item)."""
-    if spec.model.type != "two_tower":
-        return {}
-    return {"user": spec.feature(spec.model.user_id).source, "item": spec.feature(spec.model.item_id).source}
-
-
 def span_statistics(spec: FeatureSpec, span: SpanData) -> tuple[dict, dict[str, np.ndarray]]:
     """Scalar statistics (JSON) and arrays (ids, per-item label sums) of one span."""
     rows = span.rows
@@ -91,7 +84,7 @@ def span_statistics(spec: FeatureSpec, span: SpanData) -> tuple[dict, dict[str, 
                       for c in spec.main_columns if not c.required and c.name in rows.column_names},
     }
     arrays: dict[str, np.ndarray] = {}
-    for role, column in _id_columns(spec).items():
+    for role, column in spec.model.id_columns(spec).items():
         ids = rows.column(column).to_numpy(zero_copy_only=False).astype(str)
         arrays[f"{role}_ids"] = ids
         if role == "item":

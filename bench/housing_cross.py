@@ -19,8 +19,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from beam_jobs import preprocess  # noqa: E402
 from beam_jobs.sample_data import HousingSample, write_housing_sample  # noqa: E402
-from beam_jobs.spec import load_spec  # noqa: E402
+from features.spec import load_spec  # noqa: E402
 from trainer import task  # noqa: E402
+from trainer.config import TrainConfig  # noqa: E402
 
 
 def main() -> None:
@@ -34,8 +35,8 @@ def main() -> None:
     preprocess.run(load_spec("housing"), os.path.join(root, "data", "housing.csv"), prep)
     results = {}
     for name, excluded in (("with lat x lon cross", None), ("without the cross", ["location"])):
-        result = task.train(prep, os.path.join(root, name.replace(" ", "_")), seed=args.seed,
-                            args=argparse.Namespace(exclude_features=excluded))
+        result = task.train(TrainConfig(input=prep, job_dir=os.path.join(root, name.replace(" ", "_")),
+                                        seed=args.seed, exclude_features=excluded))
         results[name] = result.metrics
     print(f"\nEval on {args.rows} planted housing rows (20% held out):")
     print(f"  {'model':<22} {'RMSE log(price)':>16} {'RMSE price':>12} {'MAE price':>12}")

@@ -75,7 +75,7 @@ def write_bench_inputs(root: str, ratings: int, users: int, movies: int, seed: i
 
 def child(kind: str, root: str, beam_args: list[str]) -> None:
     """Run one pipeline and print its timing as JSON (in a child process)."""
-    from beam_jobs.spec import load_spec
+    from features.spec import load_spec
 
     spec = load_spec(os.path.join(root, "bench_spec.yaml"))
     started = time.time()

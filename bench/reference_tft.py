@@ -19,8 +19,9 @@ import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import schema_utils
 from tfx_bsl.public import tfxio
 
-from beam_jobs.spec import FeatureSpec
-from beam_jobs.transform import make_preprocessing_fn, raw_feature_spec
+from features.spec import FeatureSpec
+from beam_jobs.transform import preprocessing_fn_for
+from features.graph import raw_feature_spec
 
 
 def run_reference(spec: FeatureSpec, train_csv: str, eval_csv: str, column_names: list[str], output_dir: str) -> None:
@@ -32,7 +33,7 @@ def run_reference(spec: FeatureSpec, train_csv: str, eval_csv: str, column_names
                                     skip_header_lines=1, telemetry_descriptors=["bench"])
             sources[name] = (p | f"Read_{name}" >> source.BeamSource(), source.TensorAdapterConfig())
         (train, metadata), transform_fn = sources["train"] | tft_beam.AnalyzeAndTransformDataset(
-            make_preprocessing_fn(spec, tft_vocabularies=True))
+            preprocessing_fn_for(spec, tft_vocabularies=True))
         eval_data = (sources["eval"], transform_fn) | tft_beam.TransformDataset()
         for name, data in (("train", (train, metadata)), ("eval", eval_data)):
             _ = (data

@@ -22,8 +22,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import tensorflow_transform as tft  # noqa: E402
 
-from beam_jobs import manifest as mf  # noqa: E402
-from beam_jobs.spec import spec_from_dict  # noqa: E402
+from features import manifest as mf  # noqa: E402
+from features.spec import spec_from_dict  # noqa: E402
 from trainer.data import split_files, training_input  # noqa: E402
 from trainer.model import build_model  # noqa: E402
 
@@ -31,7 +31,7 @@ from trainer.model import build_model  # noqa: E402
 def prepare(ratings: int) -> str:
     from beam_jobs import preprocess
     from beam_jobs.sample_data import RatingsSample, write_ratings_sample
-    from beam_jobs.spec import load_spec
+    from features.spec import load_spec
 
     root = tempfile.mkdtemp(prefix="bench_train_")
     write_ratings_sample(os.path.join(root, "data"), RatingsSample(users=50_000, movies=20_000, ratings=ratings,

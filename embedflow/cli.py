@@ -53,7 +53,7 @@ def setup_logging() -> None:
 
 def run_command(action: Callable[[], object]) -> int:
     """Run one command; a UserError becomes a readable message and its exit code."""
-    from beam_jobs.errors import UserError
+    from features.errors import UserError
 
     setup_logging()
     try:

@@ -28,8 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main_from_args(args: argparse.Namespace, beam_args: list[str]) -> None:
     from beam_jobs import preprocess, sample_data
-    from beam_jobs.spec import load_spec
+    from features.spec import load_spec
     from trainer import task
+    from trainer.config import TrainConfig
 
     root = os.path.abspath(args.output)
     if os.path.exists(root):
@@ -42,8 +43,8 @@ def main_from_args(args: argparse.Namespace, beam_args: list[str]) -> None:
     print(f"[2/3] Preprocessing with Beam + TFT into {prep}")
     manifest = preprocess.run(load_spec("movielens"), data, prep, beam_args)
     print(f"[3/3] Training the two-tower model; exporting under {os.path.join(root, 'model')}")
-    result = task.train(prep, job, os.path.join(root, "model"), seed=args.seed,
-                        args=argparse.Namespace(epochs=args.epochs))
+    result = task.train(TrainConfig(input=prep, job_dir=job, model_dir=os.path.join(root, "model"), seed=args.seed,
+                                    epochs=args.epochs))
     counts = manifest["counts"]
     print(f"\nRows: read {counts['read']}, train {counts['kept']['train']}, eval {counts['kept']['eval']}, "
           f"rejected {counts['rejected']['total']}")

@@ -28,7 +28,7 @@ def ratings_sample(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def movielens_spec():
-    from beam_jobs.spec import load_spec
+    from features.spec import load_spec
 
     return load_spec("movielens")
 
@@ -45,9 +45,10 @@ def preprocessed(ratings_sample, movielens_spec, tmp_path_factory):
 @pytest.fixture(scope="session")
 def trained(preprocessed, tmp_path_factory):
     from trainer import task
+    from trainer.config import TrainConfig
 
     job = str(tmp_path_factory.mktemp("job"))
-    return task.train(preprocessed[0], job, os.path.join(job, "model"), seed=3)
+    return task.train(TrainConfig(input=preprocessed[0], job_dir=job, model_dir=os.path.join(job, "model"), seed=3))
 
 
 def read_planted_groups(sample_dir: str) -> dict[str, int]:

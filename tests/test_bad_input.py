@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from beam_jobs import preprocess
-from beam_jobs.errors import UserError
-from beam_jobs.spec import load_spec
+from features.errors import UserError
+from features.spec import load_spec
 
 SPEC = """
 name: accounting

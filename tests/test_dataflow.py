@@ -85,9 +85,9 @@ def test_flex_template_parameters_are_preprocess_flags():
 
 
 def test_bigquery_input_builds_a_dataflow_job(tmp_path):
-    from beam_jobs.spec import load_spec
+    from features.spec import load_spec
 
-    spec_text = open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "beam_jobs", "specs",
+    spec_text = open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "features", "specs",
                                   "housing.yaml")).read().replace("format: csv", "format: bigquery")
     (tmp_path / "bq.yaml").write_text(spec_text)
     result = preprocess.run(load_spec(str(tmp_path / "bq.yaml")), "my-project:real_estate.sales",

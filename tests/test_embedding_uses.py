@@ -8,9 +8,10 @@ import pytest
 from PIL import Image
 
 from beam_jobs import recommend_all
-from beam_jobs.errors import UserError
+from features.errors import UserError
 from conftest import read_planted_groups
-from trainer.recommend import EmbeddingIndex, resolve_version
+from trainer.model_dir import resolve_version
+from trainer.recommend import EmbeddingIndex
 from trainer.visualize import draw_map, write_projector
 
 

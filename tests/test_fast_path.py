@@ -13,7 +13,7 @@ from preprocess import COLUMNS, write_bench_inputs  # noqa: E402  (bench/preproc
 from reference_tft import run_reference  # noqa: E402
 
 from beam_jobs import preprocess as project  # noqa: E402
-from beam_jobs.spec import load_spec  # noqa: E402
+from features.spec import load_spec  # noqa: E402
 
 
 def transformed_rows(out_dir: str) -> list[tuple]:

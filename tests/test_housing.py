@@ -1,14 +1,14 @@
 """Real-estate: quantile buckets and the hashed latitude x longitude cross earn their keep."""
 
-import argparse
 import os
 
 import pytest
 
 from beam_jobs import preprocess
 from beam_jobs.sample_data import HousingSample, write_housing_sample
-from beam_jobs.spec import load_spec
+from features.spec import load_spec
 from trainer import task
+from trainer.config import TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +32,8 @@ def test_cross_beats_no_cross_and_both_beat_the_mean(housing_prep):
     out, _, root = housing_prep
     runs = {}
     for name, excluded in (("cross", None), ("no_cross", ["location"])):
-        result = task.train(out, str(root / name), seed=1,
-                            args=argparse.Namespace(exclude_features=excluded, epochs=25))
+        result = task.train(TrainConfig(input=out, job_dir=str(root / name), seed=1, exclude_features=excluded,
+                                        epochs=25))
         runs[name] = result.metrics
         assert os.path.basename(result.version_dir).isdigit()
     cross, plain = runs["cross"]["model"]["rmse"], runs["no_cross"]["model"]["rmse"]

@@ -17,8 +17,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from beam_jobs import preprocess
-from beam_jobs.spec import load_spec
+from features.spec import load_spec
 from trainer import task
+from trainer.config import TrainConfig
 
 SPEC = """
 name: churn
@@ -78,7 +79,7 @@ def churn_model(tmp_path_factory):
     (root / "churn.yaml").write_text(SPEC)
     spec = load_spec(str(root / "churn.yaml"))
     manifest = preprocess.run(spec, str(root / "data"), str(root / "prep"))
-    result = task.train(str(root / "prep"), str(root / "job"), seed=0)
+    result = task.train(TrainConfig(input=str(root / "prep"), job_dir=str(root / "job"), seed=0))
     return manifest, result
 
 

@@ -9,7 +9,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from beam_jobs import preprocess
-from beam_jobs.errors import OutputError
+from features.errors import OutputError
 
 
 def eval_pairs(out_dir):

@@ -3,10 +3,10 @@
 import pyarrow as pa
 import pytest
 
-from beam_jobs.errors import InputError
+from features.errors import InputError
 from beam_jobs.layouts import detect_movielens
 from beam_jobs.span_stats import read_span
-from beam_jobs.spec import load_spec
+from features.spec import load_spec
 
 SPEC = load_spec("movielens")
 

@@ -16,7 +16,8 @@ import tensorflow as tf
 from beam_jobs.sample_data import RatingsSample, write_ratings_sample
 from embedflow.retrain import (
     EXIT_DATA_CHECK_FAILED, EXIT_LOCKED, FAULT_ENV, RetrainConfig, Retrainer, RetrainStop, RunLock, format_history,
-    rollback, serving_version)
+    rollback)
+from trainer.model_dir import serving_version
 
 CONFIG = """
 input_root: spans
@@ -161,3 +162,46 @@ def test_overlapping_run_exits_at_once_with_the_lock_message(day_one, tmp_path):
         done = run_cli(root, timeout=120)
     assert done.returncode == EXIT_LOCKED
     assert "holds the lock" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_unknown_key_under_train_is_an_error_naming_it(tmp_path):
+    from features.errors import UserError
+
+    (tmp_path / "retrain.yaml").write_text(CONFIG.replace("train: {epochs: 3}", "train: {epochs: 3, epoch: 3}"))
+    with pytest.raises(UserError) as err:
+        RetrainConfig.load(str(tmp_path / "retrain.yaml"))
+    assert err.value.exit_code == 2 and "unknown key(s) epoch" in str(err.value) and "retrain.yaml" in str(err.value)
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL in-process: nothing after the fault point runs, and nothing cleans up."""
+
+
+def test_a_kill_at_every_step_boundary_converges_to_the_state_of_an_uninterrupted_run(day_one, tmp_path,
+                                                                                    monkeypatch):
+    import json
+
+    from embedflow import retrain
+
+    root = copy_of(day_one, tmp_path)
+    cfg = config(root)
+    first = serving_version(cfg.model_dir)
+    write_day(root, 2)
+    for point in retrain.FAULT_POINTS:  # each run gets one step further than the one before
+        def fault(name, point=point):
+            if name == point:
+                raise Killed(name)
+        monkeypatch.setattr(retrain, "_fault_point", fault)
+        with pytest.raises(Killed):
+            Retrainer(cfg).run()
+        serving = serving_version(cfg.model_dir)
+        assert (serving != first) == (point == "after_switch"), point
+        tf.saved_model.load(os.path.join(cfg.model_dir, serving))  # whatever serves is whole
+    monkeypatch.setattr(retrain, "_fault_point", lambda name: None)
+    assert Retrainer(cfg).run() == 0  # records the promotion the last killed run could not; nothing new after it
+    with open(os.path.join(cfg.work_dir, "state.json")) as f:
+        state = json.load(f)
+    assert state["used"] == ["2026-11-01", "2026-11-02"]
+    assert state["promoted_versions"] == [first, serving_version(cfg.model_dir)]
+    assert sorted(os.listdir(cfg.model_dir)) == sorted(state["promoted_versions"] + ["serving"])
+    assert Retrainer(cfg).run() == 0 and serving_version(cfg.model_dir) == state["promoted_versions"][-1]

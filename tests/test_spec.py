@@ -4,8 +4,8 @@ import textwrap
 
 import pytest
 
-from beam_jobs.errors import SpecError
-from beam_jobs.spec import categorical_cardinality, embedding_dim_for, load_spec
+from features.errors import SpecError
+from features.spec import load_spec
 
 GOOD = """
     name: shop
@@ -50,9 +50,9 @@ def test_user_spec_loads(tmp_path):
 def test_fourth_root_rule_and_override():
     spec = load_spec("movielens")
     movie = spec.feature("movie_id")
-    assert embedding_dim_for(movie, 500_000) == 27  # round(500000 ** 0.25) = round(26.6)
-    assert embedding_dim_for(movie, categorical_cardinality(movie, 9_999)) == 10
-    assert embedding_dim_for(spec.feature("genres"), 21) == 4  # overridden in the spec
+    assert movie.embedding_size(500_000) == 27  # round(500000 ** 0.25) = round(26.6)
+    assert movie.embedding_size(movie.cardinality(9_999)) == 10
+    assert spec.feature("genres").embedding_size(21) == 4  # overridden in the spec
 
 
 @pytest.mark.parametrize("old,new,feature,problem", [

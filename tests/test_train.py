@@ -69,21 +69,19 @@ def test_top_k_scorer_is_exact_with_rated_items_excluded():
 
 
 def test_same_data_and_seed_give_the_same_metrics(preprocessed, tmp_path):
-    import argparse
-
     from trainer import task
+    from trainer.config import TrainConfig
 
-    runs = [task.train(preprocessed[0], str(tmp_path / f"job{i}"), str(tmp_path / f"model{i}"), seed=5,
-                       args=argparse.Namespace(epochs=1)).metrics for i in range(2)]
+    runs = [task.train(TrainConfig(input=preprocessed[0], job_dir=str(tmp_path / f"job{i}"),
+                                   model_dir=str(tmp_path / f"model{i}"), seed=5, epochs=1)).metrics for i in range(2)]
     assert runs[0]["model"] == runs[1]["model"]
     assert runs[0]["ranking"]["model"] == runs[1]["ranking"]["model"]
 
 
 def test_vertex_ai_model_dir_is_honoured(preprocessed, tmp_path, monkeypatch):
-    import argparse
-
     from trainer import task
+    from trainer.config import TrainConfig
 
     monkeypatch.setenv("AIP_MODEL_DIR", str(tmp_path / "vertex_model"))
-    result = task.train(preprocessed[0], str(tmp_path / "job"), seed=5, args=argparse.Namespace(epochs=1))
+    result = task.train(TrainConfig(input=preprocessed[0], job_dir=str(tmp_path / "job"), seed=5, epochs=1))
     assert os.path.dirname(result.version_dir) == str(tmp_path / "vertex_model")

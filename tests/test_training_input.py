@@ -5,7 +5,7 @@ import tensorflow as tf
 import tf_keras as keras
 import tensorflow_transform as tft
 
-from beam_jobs import manifest as mf
+from features import manifest as mf
 from trainer.data import ExampleColumns, make_dataset, read_columns, split_files
 from trainer.optimizers import LazyAdam
 
@@ -84,11 +84,10 @@ def test_lazy_adam_matches_adam_on_touched_rows_and_leaves_the_others():
 
 
 def test_streaming_input_still_trains_when_the_split_is_not_held_in_memory(preprocessed, tmp_path):
-    import argparse
-
     from trainer import task
+    from trainer.config import TrainConfig
 
-    metrics = task.train(preprocessed[0], str(tmp_path / "job"), str(tmp_path / "model"), seed=3,
-                         args=argparse.Namespace(epochs=2, in_memory=False)).metrics
+    metrics = task.train(TrainConfig(input=preprocessed[0], job_dir=str(tmp_path / "job"),
+                                     model_dir=str(tmp_path / "model"), seed=3, epochs=2, in_memory=False)).metrics
     assert metrics["epochs_trained"] == 2
     assert metrics["model"]["rmse"] < metrics["baseline_mean"]["rmse"], metrics

@@ -1,6 +1,5 @@
 """The embedding-dimension search: report files, resumable trials, and params that train."""
 
-import argparse
 import json
 import os
 
@@ -8,6 +7,7 @@ import yaml
 from PIL import Image
 
 from trainer import task
+from trainer.config import TrainConfig
 from trainer.tune import BEST, TRIALS, trial_grid, tune
 
 
@@ -41,8 +41,8 @@ def test_search_writes_report_resumes_and_best_params_train(preprocessed, tmp_pa
 
     with open(os.path.join(out, BEST)) as f:
         params = yaml.safe_load(f)
-    result = task.train(prep, str(tmp_path / "job"), str(tmp_path / "model"), seed=1,
-                        args=argparse.Namespace(params=os.path.join(out, BEST), epochs=1))
+    result = task.train(TrainConfig(input=prep, job_dir=str(tmp_path / "job"), model_dir=str(tmp_path / "model"),
+                                    seed=1, params=os.path.join(out, BEST), epochs=1))
     with open(os.path.join(result.version_dir, "manifest.json")) as f:
         used = json.load(f)["features"]
     assert {k: used[k]["embedding_dim"] for k in params["embedding_dims"]} == params["embedding_dims"]

@@ -22,7 +22,7 @@ import os
 
 import tensorflow as tf
 
-from beam_jobs.manifest import split_pattern
+from features.manifest import split_pattern
 
 log = logging.getLogger(__name__)
 READ_BATCH = 65536

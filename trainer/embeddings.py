@@ -23,12 +23,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import tensorflow as tf
 import tensorflow_transform as tft
-import tf_keras as keras
 
-from beam_jobs.spec import FeatureSpec
-from beam_jobs.transform import raw_columns
-from trainer.model import TwoTowerModel, embedding_tables
+from features.spec import FeatureSpec
+from features.graph import raw_columns
+from trainer.model import SpecModel
 from trainer.topk import DEFAULT_POPULARITY_WEIGHT
+from trainer.vectors import Interactions, TowerVectors
 
 log = logging.getLogger(__name__)
 EMBEDDINGS_DIR = "embeddings"
@@ -82,11 +82,11 @@ def _batched(fn, features: dict, n: int) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
-def compute_vectors(model: keras.Model, spec: FeatureSpec, tft_output: tft.TFTransformOutput,
-                    side_table: pa.Table | None) -> dict:
-    """Tower outputs for every known user and item (two-tower models only)."""
-    if not isinstance(model, TwoTowerModel):
-        return {}
+def compute_vectors(model: SpecModel, spec: FeatureSpec, tft_output: tft.TFTransformOutput,
+                    side_table: pa.Table | None) -> TowerVectors | None:
+    """Tower outputs for every known user and item (models that learn user and item ids; else None)."""
+    if not model.id_features:
+        return None
     rows = item_rows(spec, tft_output, side_table)
     n_items = len(next(iter(rows.values())))
     item_features = _transform(tft_output, spec, rows)
@@ -101,53 +101,54 @@ def compute_vectors(model: keras.Model, spec: FeatureSpec, tft_output: tft.TFTra
     item_meta = {spec.feature(model.item_id).source: [str(v) for v in rows[spec.feature(model.item_id).source]]}
     for name in (spec.join.columns if spec.join else ()):
         item_meta[name] = [str(v) for v in rows[name]]
-    return {"items": items, "item_meta": item_meta, "users": users,
-            "user_meta": {spec.feature(model.user_id).source: user_ids},
-            "item_bias": model.item_bias.embeddings.numpy()[:n_items, 0],
-            "user_bias": model.user_bias.embeddings.numpy()[:len(user_ids), 0],
-            "global_mean": float(model.global_mean.numpy())}
+    return TowerVectors(items=items, item_meta=item_meta, users=users,
+                        user_meta={spec.feature(model.user_id).source: user_ids},
+                        item_bias=model.item_bias.embeddings.numpy()[:n_items, 0],
+                        user_bias=model.user_bias.embeddings.numpy()[:len(user_ids), 0],
+                        global_mean=float(model.global_mean.numpy()))
 
 
-def write_embeddings(folder: str, model: keras.Model, tft_output: tft.TFTransformOutput, vectors: dict) -> None:
-    """Write `embeddings/`: raw tables, tower vectors, biases, rated pairs, and Parquet copies."""
+def write_embeddings(folder: str, model: SpecModel, tft_output: tft.TFTransformOutput,
+                     vectors: TowerVectors | None, interactions: Interactions | None) -> None:
+    """Write `embeddings/`: raw tables, and for id-learning models tower vectors, biases, rated pairs, Parquet."""
     root = os.path.join(folder, EMBEDDINGS_DIR)
     tf.io.gfile.makedirs(os.path.join(root, "tables"))
     tf.io.gfile.makedirs(os.path.join(root, PARQUET_DIR))
-    for name, table in embedding_tables(model).items():
-        weights = table.numpy()
-        _save_npy(os.path.join(root, "tables", f"{name}.npy"), weights)
-        try:
-            words = vocabulary(tft_output, name)
-        except (ValueError, tf.errors.NotFoundError):
-            words = None  # buckets and crosses have no vocabulary: rows are bucket ids
-        else:
-            with tf.io.gfile.GFile(os.path.join(root, "tables", f"{name}.vocab"), "w") as f:
-                f.write("\n".join(words) + "\n")
-        ids = (words or []) + [f"<oov-{i}>" for i in range(len(weights) - len(words or []))] if words \
-            else [str(i) for i in range(len(weights))]
-        _save_parquet(os.path.join(root, PARQUET_DIR, f"{name}.parquet"), ids, weights)
-    for kind in ("items", "users"):
-        if kind in vectors:
-            meta = vectors[f"{kind[:-1]}_meta"]
-            _save_npy(os.path.join(root, f"{kind}.npy"), vectors[kind])
-            _save_npy(os.path.join(root, f"{kind[:-1]}_bias.npy"), vectors[f"{kind[:-1]}_bias"])
+    for name, table in model.embedding_tables().items():
+        _write_table(root, name, table.numpy(), tft_output)
+    if vectors is not None:
+        for kind, array, meta, bias in (("items", vectors.items, vectors.item_meta, vectors.item_bias),
+                                        ("users", vectors.users, vectors.user_meta, vectors.user_bias)):
+            _save_npy(os.path.join(root, f"{kind}.npy"), array)
+            _save_npy(os.path.join(root, f"{kind[:-1]}_bias.npy"), bias)
             _save_tsv(os.path.join(root, f"{kind}.tsv"), meta)
-            _save_parquet(os.path.join(root, PARQUET_DIR, f"{kind}.parquet"), next(iter(meta.values())),
-                          vectors[kind])
-    if "rated" in vectors:
-        indptr, indices = vectors["rated"]
-        buf = io.BytesIO()
-        np.savez_compressed(buf, indptr=indptr, indices=indices.astype(np.int32))
-        with tf.io.gfile.GFile(os.path.join(root, "rated.npz"), "wb") as f:
-            f.write(buf.getvalue())
-    if "item_count" in vectors:
-        _save_npy(os.path.join(root, "item_count.npy"), vectors["item_count"])
-    if "global_mean" in vectors:
+            _save_parquet(os.path.join(root, PARQUET_DIR, f"{kind}.parquet"), next(iter(meta.values())), array)
         with tf.io.gfile.GFile(os.path.join(root, "scoring.json"), "w") as f:
             f.write(json.dumps({
-                "global_mean": vectors["global_mean"], "popularity_weight": DEFAULT_POPULARITY_WEIGHT,
+                "global_mean": vectors.global_mean, "popularity_weight": DEFAULT_POPULARITY_WEIGHT,
                 "rating": "user . item + user_bias + item_bias + global_mean",
                 "ranking": "user . item + item_bias + popularity_weight * log1p(item_count)"}, indent=2) + "\n")
+    if interactions is not None:
+        buf = io.BytesIO()
+        np.savez_compressed(buf, indptr=interactions.rated_indptr, indices=interactions.rated_indices.astype(np.int32))
+        with tf.io.gfile.GFile(os.path.join(root, "rated.npz"), "wb") as f:
+            f.write(buf.getvalue())
+        _save_npy(os.path.join(root, "item_count.npy"), interactions.item_count)
+
+
+def _write_table(root: str, name: str, weights: np.ndarray, tft_output: tft.TFTransformOutput) -> None:
+    """One feature's embedding table as .npy (+ .vocab) and Parquet, rows named by value, OOV bucket or number."""
+    _save_npy(os.path.join(root, "tables", f"{name}.npy"), weights)
+    try:
+        words = vocabulary(tft_output, name)
+    except (ValueError, tf.errors.NotFoundError):
+        words = None  # buckets and crosses have no vocabulary: rows are bucket ids
+    else:
+        with tf.io.gfile.GFile(os.path.join(root, "tables", f"{name}.vocab"), "w") as f:
+            f.write("\n".join(words) + "\n")
+    ids = (words or []) + [f"<oov-{i}>" for i in range(len(weights) - len(words or []))] if words \
+        else [str(i) for i in range(len(weights))]
+    _save_parquet(os.path.join(root, PARQUET_DIR, f"{name}.parquet"), ids, weights)
 
 
 def _save_parquet(path: str, ids: list[str], vectors: np.ndarray) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 
 import numpy as np
 import pyarrow as pa
@@ -24,8 +23,9 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 
-from beam_jobs.spec import FeatureSpec
-from beam_jobs.transform import TF_TYPES, raw_columns, raw_feature_spec
+from features.spec import FeatureSpec
+from features.graph import TF_TYPES, raw_columns, raw_feature_spec
+from trainer.model_dir import new_version
 
 log = logging.getLogger(__name__)
 PREDICTION_KEY = "prediction"
@@ -95,11 +95,6 @@ def _signatures(module: ServingModule, spec: FeatureSpec) -> dict:
         return {PREDICTION_KEY: module.predict_raw(features)}
 
     return {"serving_default": serve_examples, "predict": serve_tensors.get_concrete_function()}
-
-
-def new_version() -> int:
-    """A TF Serving version number: seconds since the epoch, so newer is larger."""
-    return int(time.time())
 
 
 def export_model(module: ServingModule, spec: FeatureSpec, model_dir: str, extra_files: dict[str, str],

@@ -19,8 +19,22 @@ from __future__ import annotations
 import tensorflow as tf
 import tf_keras as keras
 
-from beam_jobs.spec import Feature, FeatureSpec
+from features.model_types import DNN, ModelType, TwoTower
+from features.spec import FeatureSpec
+from features.transforms import Feature
 from trainer.optimizers import LazyAdam
+
+_KERAS_MODELS: dict[type[ModelType], type["SpecModel"]] = {}
+
+
+def builds(model_type: type[ModelType]):
+    """Register the Keras model that a spec's model type (features/model_types.py) builds."""
+
+    def register(cls: type["SpecModel"]) -> type["SpecModel"]:
+        _KERAS_MODELS[model_type] = cls
+        return cls
+
+    return register
 
 
 class FeatureEncoder(keras.layers.Layer):
@@ -66,7 +80,21 @@ def _tower(units: tuple[int, ...], output_dim: int | None, dropout: float, name:
     return keras.Sequential(layers, name=name)
 
 
-class TwoTowerModel(keras.Model):
+class SpecModel(keras.Model):
+    """A model built from a spec: it says which embedding tables it has and whether it learns user and item ids."""
+
+    id_features: tuple[str, str] | None = None  # (user id, item id) features, for models that learn per-id vectors
+
+    def encoders(self) -> list[FeatureEncoder]:
+        raise NotImplementedError
+
+    def embedding_tables(self) -> dict[str, tf.Variable]:
+        """Each categorical feature's trained embedding table, by feature name."""
+        return {name: layer.embeddings for enc in self.encoders() for name, layer in enc.embeddings.items()}
+
+
+@builds(TwoTower)
+class TwoTowerModel(SpecModel):
     """rating = <user_tower(u), item_tower(i)> + user_bias + item_bias + global mean."""
 
     def __init__(self, spec: FeatureSpec, manifest: dict, **kwargs):
@@ -76,6 +104,7 @@ class TwoTowerModel(keras.Model):
         self.user_features = list(cfg.user_features)
         self.item_features = list(cfg.item_features)
         self.user_id, self.item_id = cfg.user_id, cfg.item_id
+        self.id_features = (cfg.user_id, cfg.item_id)
         self.user_encoder = FeatureEncoder([spec.feature(n) for n in cfg.user_features], mf, cfg.l2, name="user_features")
         self.item_encoder = FeatureEncoder([spec.feature(n) for n in cfg.item_features], mf, cfg.l2, name="item_features")
         self.user_tower = _tower(cfg.hidden_units, cfg.output_dim, cfg.dropout, "user_tower")
@@ -88,6 +117,9 @@ class TwoTowerModel(keras.Model):
         self.global_mean = self.add_weight(
             name="global_mean", shape=(), trainable=False,
             initializer=keras.initializers.Constant(manifest["label"]["train_mean"]))
+
+    def encoders(self) -> list[FeatureEncoder]:
+        return [self.user_encoder, self.item_encoder]
 
     def user_vectors(self, features: dict, training: bool = False) -> tf.Tensor:
         return self.user_tower(self.user_encoder(features), training=training)
@@ -103,7 +135,8 @@ class TwoTowerModel(keras.Model):
         return tf.reduce_sum(u * v, axis=1) + ub + ib + self.global_mean
 
 
-class DNNModel(keras.Model):
+@builds(DNN)
+class DNNModel(SpecModel):
     """All features -> DNN -> one value (a probability for binary classification)."""
 
     def __init__(self, spec: FeatureSpec, manifest: dict, **kwargs):
@@ -112,28 +145,25 @@ class DNNModel(keras.Model):
         chosen = [spec.feature(n) for n in cfg.features] if cfg.features else list(spec.features)
         self.encoder = FeatureEncoder(chosen, manifest["features"], cfg.l2, name="features")
         self.body = _tower(cfg.hidden_units, None, cfg.dropout, "dnn")
-        binary = spec.label.task == "binary_classification"
+        binary = spec.label.is_binary
         self.head = keras.layers.Dense(
             1, activation="sigmoid" if binary else None, name="output",
             bias_initializer=keras.initializers.Constant(0.0 if binary else manifest["label"]["train_mean"]))
+
+    def encoders(self) -> list[FeatureEncoder]:
+        return [self.encoder]
 
     def call(self, features: dict, training: bool = False) -> tf.Tensor:
         return tf.reshape(self.head(self.body(self.encoder(features), training=training)), [-1])
 
 
-def build_model(spec: FeatureSpec, manifest: dict) -> keras.Model:
-    model_cls = TwoTowerModel if spec.model.type == "two_tower" else DNNModel
-    model = model_cls(spec, manifest, name=spec.model.type)
-    binary = spec.label.task == "binary_classification"
+def build_model(spec: FeatureSpec, manifest: dict) -> SpecModel:
+    """The Keras model the spec's model type builds, compiled with its loss and metric."""
+    model = _KERAS_MODELS[type(spec.model)](spec, manifest, name=spec.model.type)
+    binary = spec.label.is_binary
     model.compile(
         optimizer=LazyAdam(spec.model.learning_rate),
         loss=keras.losses.BinaryCrossentropy() if binary else keras.losses.MeanSquaredError(),
         metrics=[keras.metrics.AUC(name="auc")] if binary else [keras.metrics.RootMeanSquaredError(name="rmse")],
     )
     return model
-
-
-def embedding_tables(model: keras.Model) -> dict[str, tf.Variable]:
-    """Each categorical feature's trained embedding table, by feature name."""
-    encoders = [model.user_encoder, model.item_encoder] if isinstance(model, TwoTowerModel) else [model.encoder]
-    return {name: layer.embeddings for enc in encoders for name, layer in enc.embeddings.items()}

@@ -17,30 +17,12 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from beam_jobs.errors import UserError
+from features.errors import UserError
 from trainer.embeddings import EMBEDDINGS_DIR, load_npy
-from trainer.evaluation import csr_rows
+from trainer.metrics import csr_rows
+from trainer.model_dir import resolve_version
 from trainer.neighbours import normalize
 from trainer.topk import DEFAULT_POPULARITY_WEIGHT, TopKScorer, ranking_bias
-
-SERVING_POINTER = "serving"
-
-
-def resolve_version(path: str) -> str:
-    """A model version folder from a version folder, a model dir (its serving pointer, else its latest version)."""
-    if tf.io.gfile.exists(os.path.join(path, "saved_model.pb")):
-        return path
-    if not tf.io.gfile.isdir(path):
-        raise UserError(f"Model {path} does not exist. Give a model version folder or a model dir holding them.")
-    pointer = os.path.join(path, SERVING_POINTER)
-    if tf.io.gfile.exists(pointer):
-        with tf.io.gfile.GFile(pointer) as f:
-            return os.path.join(path, f.read().strip())
-    versions = sorted((int(v.rstrip("/")) for v in tf.io.gfile.listdir(path) if v.rstrip("/").isdigit()))
-    if not versions:
-        raise UserError(f"Model dir {path} holds no version folders (integer names) and no '{SERVING_POINTER}' pointer.")
-    return os.path.join(path, str(versions[-1]))
-
 
 def _read_tsv(path: str) -> dict[str, list[str]]:
     with tf.io.gfile.GFile(path) as f:

@@ -25,10 +25,12 @@ import numpy as np
 import tensorflow as tf
 import yaml
 
-from beam_jobs import manifest as mf
-from beam_jobs.errors import UserError
-from beam_jobs.spec import spec_from_dict
-from trainer.task import auto_sized, scaled_dims, train
+from features import manifest as mf
+from features.errors import UserError
+from features.spec import spec_from_dict
+from trainer.config import TrainConfig
+from trainer.settings import auto_sized, scaled_dims
+from trainer.task import train
 
 log = logging.getLogger(__name__)
 DEFAULT_FACTORS = (0.6, 0.8, 1.0, 1.2, 1.4)
@@ -38,9 +40,9 @@ BEST = "best_params.yaml"
 
 def primary_feature(manifest: dict) -> str:
     """The feature a trial is labelled by: the item id of a two-tower model, else the largest table."""
-    spec = spec_from_dict(manifest["spec"])
-    if spec.model.type == "two_tower":
-        return spec.model.item_id
+    primary = spec_from_dict(manifest["spec"]).model.primary_feature
+    if primary:
+        return primary
     sized = auto_sized(manifest)
     return max(sized, key=lambda n: manifest["features"][n]["cardinality"])
 
@@ -78,12 +80,12 @@ def run_trial(preprocess_dir: str, trial_dir: str, params: dict, epochs: int | N
     with tf.io.gfile.GFile(params_path, "w") as f:
         f.write(yaml.safe_dump(params))
     started = time.time()
-    result = train(preprocess_dir, os.path.join(trial_dir, "job"), os.path.join(trial_dir, "model"), seed=seed,
-                        args=argparse.Namespace(params=params_path, epochs=epochs))
+    result = train(TrainConfig(input=preprocess_dir, job_dir=os.path.join(trial_dir, "job"),
+                               model_dir=os.path.join(trial_dir, "model"), seed=seed, params=params_path, epochs=epochs))
     seconds = time.time() - started
     history = result.metrics["history"]
     best = int(np.argmin(history["val_loss"]))
-    main = "auc" if result.spec.label.task == "binary_classification" else "rmse"
+    main = "auc" if result.spec.label.is_binary else "rmse"
     return {
         "params": params,
         "eval_" + main: result.metrics["model"][main],

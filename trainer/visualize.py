@@ -17,7 +17,8 @@ import tensorflow as tf
 from google.protobuf import text_format
 from tensorboard.plugins.projector import projector_config_pb2
 
-from trainer.recommend import EmbeddingIndex, resolve_version
+from trainer.model_dir import resolve_version
+from trainer.recommend import EmbeddingIndex
 
 PROJECTOR_CONFIG = "projector_config.pbtxt"
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from beam_jobs.errors import OutputError
+from features.errors import OutputError
 
 MANIFEST = "manifest.json"
 SUCCESS = "_SUCCESS"

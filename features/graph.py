@@ -1,0 +1,86 @@
+"""The TensorFlow side of a spec that both stages share: the raw schema and the preprocessing function.
+
+Everything that must also happen at serving time lives in this graph:
+derived values, splitting of multivalent strings, vocabularies, buckets,
+z-scores and hashed crosses (each feature kind's own `apply`).  The exported
+model replays exactly this graph on raw requests.  No Beam here: the
+preprocess job hands in its vocabulary analyzer (beam_jobs/transform.py),
+and the trainer only needs the raw schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import tensorflow as tf
+
+from features.spec import LOG_FLOOR, Column, FeatureSpec
+from features.transforms import GraphContext, Vocabulary
+
+TF_TYPES = {"int": tf.int64, "float": tf.float32, "string": tf.string}
+
+
+def raw_columns(spec: FeatureSpec) -> tuple[Column, ...]:
+    """The columns the transform reads: what features and the label need, nothing else."""
+    needed = spec.needed_values() | {spec.label.column}
+    return tuple(c for c in spec.columns if c.name in needed)
+
+
+def raw_feature_spec(spec: FeatureSpec, include_label: bool = True) -> dict:
+    """tf.io feature spec of the raw columns: optional columns are VarLen (0 or 1 value)."""
+    out = {}
+    for column in raw_columns(spec):
+        if column.name == spec.label.column and not include_label:
+            continue
+        dtype = TF_TYPES[column.type]
+        out[column.name] = tf.io.FixedLenFeature([], dtype) if column.required else tf.io.VarLenFeature(dtype)
+    return out
+
+
+VocabularyFn = Callable[[Any, Vocabulary], tf.Tensor]
+
+
+def make_preprocessing_fn(spec: FeatureSpec, vocabulary: VocabularyFn) -> Callable[[dict], dict]:
+    """Build the TFT preprocessing_fn that a spec describes.
+
+    `vocabulary(text, feature)` counts a vocabulary feature's tokens on the
+    train split and maps text to ids: the preprocess job's analyzer counts a
+    batch at a time (beam_jobs/transform.py), the reference pipeline uses
+    TFT's `compute_and_apply_vocabulary`.
+    """
+
+    @tf.autograph.experimental.do_not_convert  # straight-line graph code: skip autograph's rewrite on each trace
+    def preprocessing_fn(inputs: dict) -> dict:
+        values = {c.name: _dense(inputs[c.name], c) for c in raw_columns(spec)}
+        needed = spec.needed_values()
+        for derived in spec.derived:
+            if derived.name in needed:
+                values[derived.name] = derived.apply(values)
+        outputs: dict = {}
+        context = GraphContext(values, outputs, vocabulary)
+        for feature in spec.features:
+            outputs[feature.name] = feature.apply(context)
+        label = tf.cast(values[spec.label.column], tf.float32)
+        if spec.label.transform == "log":
+            label = tf.math.log(tf.maximum(label, LOG_FLOOR))
+        outputs[spec.label.column] = label
+        return outputs
+
+    return preprocessing_fn
+
+
+def _dense(tensor, column: Column) -> tf.Tensor:
+    """Optional columns arrive sparse: empty strings become '', empty numbers NaN (or the spec's constant).
+
+    NaN means "unknown" from here on: z-scores map it to 0 (the mean) and
+    quantile buckets to a bucket of its own.  Filling with statistics inside
+    the transforms keeps every analyzer in TFT's first phase, where its
+    result can be cached per span.
+    """
+    if not isinstance(tensor, tf.SparseTensor):
+        return tf.cast(tensor, tf.float32) if column.type == "float" else tensor
+    if column.type == "string":
+        return tf.reshape(tf.sparse.to_dense(tensor, default_value=""), [-1])
+    fill = float("nan") if column.missing == "mean" else float(column.missing)
+    sparse = tf.SparseTensor(tensor.indices, tf.cast(tensor.values, tf.float32), tensor.dense_shape)
+    return tf.reshape(tf.sparse.to_dense(sparse, default_value=fill), [-1])

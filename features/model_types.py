@@ -1,0 +1,191 @@
+"""Model types: the `model:` section of a spec, one class per type.
+
+A type owns its YAML options and their validation, the features it reads,
+its `describe` line and what it tells other stages about itself (which raw
+columns identify users and items, which feature a tuning trial is labelled
+by).  The Keras model that a type builds lives in trainer/model.py,
+registered against this class; the spec never imports the trainer.
+Adding a type is one class here (with `@model_type("name")`) and its Keras
+model there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
+
+from features.errors import UserError
+from features.spec_reader import SpecReader
+from features.transforms import Feature
+
+if TYPE_CHECKING:
+    from features.spec import FeatureSpec
+
+_TRAINING_KEYS = ("type", "hidden_units", "dropout", "l2", "learning_rate", "batch_size", "epochs",
+                  "early_stopping_patience")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelType:
+    """Settings every model type has: the hidden layers, regularisation and the training loop."""
+
+    type: ClassVar[str] = ""
+    option_keys: ClassVar[tuple[str, ...]] = ()
+
+    hidden_units: tuple[int, ...] = (64, 32)
+    dropout: float = 0.0
+    l2: float = 0.0
+    learning_rate: float = 0.005
+    batch_size: int = 1024
+    epochs: int = 10
+    early_stopping_patience: int = 2
+
+    @classmethod
+    def read(cls, r: SpecReader, features: tuple[Feature, ...]) -> "ModelType":
+        kwargs: dict[str, Any] = cls.read_options(r, features)
+        if r.has("hidden_units"):
+            units = r.raw["hidden_units"]
+            if not isinstance(units, list) or not all(isinstance(u, int) and u > 0 for u in units):
+                r.fail(f"'hidden_units' must be a list of positive integers, got {units!r}")
+            kwargs["hidden_units"] = tuple(units)
+        for key in ("batch_size", "epochs", "early_stopping_patience"):
+            if r.has(key):
+                kwargs[key] = r.positive_int(key)
+        for key in ("dropout", "l2", "learning_rate"):
+            if r.has(key):
+                kwargs[key] = r.non_negative(key, 0.0)
+        return cls(**kwargs)
+
+    @classmethod
+    def read_options(cls, r: SpecReader, features: tuple[Feature, ...]) -> dict:
+        return {}
+
+    def to_dict(self) -> dict:
+        return {"type": self.type, **dataclasses.asdict(self)}
+
+    def with_training(self, **changes: Any) -> "ModelType":
+        """These settings with some replaced (command-line overrides, tuned params)."""
+        return dataclasses.replace(self, **changes)
+
+    def without_features(self, excluded: list[str], spec: "FeatureSpec") -> "ModelType":
+        """The model leaving some features out (ablations); only types with a flat feature list allow it."""
+        raise UserError(f"--exclude-features applies to dnn models; a {self.type} model's inputs are in its spec")
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def describe_training(self) -> str:
+        return (f"Training: learning rate {self.learning_rate}, batch {self.batch_size}, up to {self.epochs} epochs, "
+                f"early stopping after {self.early_stopping_patience}")
+
+    def id_columns(self, spec: "FeatureSpec") -> dict[str, str]:
+        """Role ("user", "item") -> raw column of the ids the model learns a vector for; data checks watch them."""
+        return {}
+
+    @property
+    def primary_feature(self) -> str | None:
+        """The feature a tuning trial is labelled by, if the type has one (else the largest table)."""
+        return None
+
+
+_TYPES: dict[str, type[ModelType]] = {}
+
+
+def model_type(name: str) -> Callable[[type[ModelType]], type[ModelType]]:
+    def register(cls: type[ModelType]) -> type[ModelType]:
+        cls.type = name
+        _TYPES[name] = cls
+        return cls
+
+    return register
+
+
+def read_model(raw: Any, path: str, features: tuple[Feature, ...]) -> ModelType:
+    """The `model:` section; `type` (default dnn) picks the class, which reads the rest."""
+    first = SpecReader(path, "model", raw, tuple(raw) if isinstance(raw, Mapping) else ())
+    cls = _TYPES[first.choice("type", tuple(_TYPES), "dnn")]
+    return cls.read(SpecReader(path, "model", raw, _TRAINING_KEYS + cls.option_keys), features)
+
+
+def model_from_dict(data: Mapping[str, Any]) -> ModelType:
+    """Rebuild model settings saved in a manifest (only the type's own fields are taken)."""
+    cls = _TYPES[data.get("type", "dnn")]
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names})
+
+
+def _feature_names(r: SpecReader, key: str, features: tuple[Feature, ...]) -> tuple[str, ...]:
+    names = r.names(key)
+    known = {f.name for f in features}
+    for name in names:
+        if name not in known:
+            r.fail(f"'{key}' names unknown feature '{name}'")
+    return names
+
+
+@model_type("two_tower")
+@dataclasses.dataclass(frozen=True)
+class TwoTower(ModelType):
+    """A user tower and an item tower; their dot product plus biases predicts the rating."""
+
+    option_keys: ClassVar[tuple[str, ...]] = ("user_features", "item_features", "user_id", "item_id", "output_dim")
+
+    user_features: tuple[str, ...] = ()
+    item_features: tuple[str, ...] = ()
+    user_id: str = ""
+    item_id: str = ""
+    output_dim: int = 32
+
+    @classmethod
+    def read_options(cls, r: SpecReader, features: tuple[Feature, ...]) -> dict:
+        kwargs: dict[str, Any] = {}
+        for key in ("user_features", "item_features"):
+            if r.has(key):
+                kwargs[key] = _feature_names(r, key, features)
+        by_name = {f.name: f for f in features}
+        for key in ("user_id", "item_id"):
+            if r.has(key):
+                value = r.get(key, None, str)
+                if value not in by_name or not by_name[value].is_lookup:
+                    r.fail(f"'{key}' must name a vocabulary feature, got '{value}'")
+                kwargs[key] = value
+        for key in ("user_features", "item_features", "user_id", "item_id"):
+            if key not in kwargs:
+                r.fail(f"a two_tower model needs '{key}'")
+        if r.has("output_dim"):
+            kwargs["output_dim"] = r.positive_int("output_dim")
+        return kwargs
+
+    def describe(self) -> str:
+        return (f"Model: two_tower; user tower {list(self.user_features)}, item tower {list(self.item_features)}, "
+                f"hidden {list(self.hidden_units)}, output {self.output_dim}")
+
+    def id_columns(self, spec: "FeatureSpec") -> dict[str, str]:
+        return {"user": spec.feature(self.user_id).source, "item": spec.feature(self.item_id).source}
+
+    @property
+    def primary_feature(self) -> str | None:
+        return self.item_id
+
+
+@model_type("dnn")
+@dataclasses.dataclass(frozen=True)
+class DNN(ModelType):
+    """All (or the listed) features into a DNN with one output: a value, or a probability."""
+
+    option_keys: ClassVar[tuple[str, ...]] = ("features",)
+
+    features: tuple[str, ...] = ()  # default: every feature of the spec
+
+    @classmethod
+    def read_options(cls, r: SpecReader, features: tuple[Feature, ...]) -> dict:
+        return {"features": _feature_names(r, "features", features)} if r.has("features") else {}
+
+    def without_features(self, excluded: list[str], spec: "FeatureSpec") -> "DNN":
+        unknown = sorted(set(excluded) - {f.name for f in spec.features})
+        if unknown:
+            raise UserError(f"--exclude-features names unknown feature(s) {', '.join(unknown)}")
+        return dataclasses.replace(self, features=tuple(f.name for f in spec.features if f.name not in excluded))
+
+    def describe(self) -> str:
+        return f"Model: dnn on {list(self.features) or 'all features'}, hidden {list(self.hidden_units)}"

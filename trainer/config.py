@@ -1,0 +1,60 @@
+"""`TrainConfig`: everything one training run is told, as the trainer's library API.
+
+The command line (`embedflow train`, `python -m trainer.task`), scheduled
+retraining, tuning, the demo, benchmarks and tests all build one of these;
+in a notebook: `train(TrainConfig(input="runs/prep", job_dir="runs/job"))`.
+Settings left as None keep the spec's value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Mapping
+
+from features.errors import UserError
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """One training run: the preprocess output it reads, where it writes, and overrides of the spec's settings."""
+
+    input: str  # a complete preprocess output folder
+    job_dir: str = "runs/train"  # checkpoints and TensorBoard logs
+    model_dir: str | None = None  # where version folders go (default $AIP_MODEL_DIR, else <job_dir>/model)
+    seed: int = 42
+    epochs: int | None = None
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    hidden_units: tuple[int, ...] | None = None
+    exclude_features: tuple[str, ...] = ()  # dnn: features left out (ablations)
+    params: str | None = None  # a params file written by `embedflow tune`
+    embedding_scale: float | None = None  # multiplies every auto-sized embedding dimension
+    in_memory: bool | None = None  # None: in memory when the train split fits in a quarter of RAM
+    warm_start_from: str | None = None  # a model version folder whose weights seed this run when shapes allow
+
+    def __post_init__(self) -> None:
+        if self.hidden_units is not None:
+            object.__setattr__(self, "hidden_units", tuple(self.hidden_units))
+        object.__setattr__(self, "exclude_features", tuple(self.exclude_features or ()))
+
+    @property
+    def resolved_model_dir(self) -> str:
+        return self.model_dir or os.environ.get("AIP_MODEL_DIR") or os.path.join(self.job_dir, "model")
+
+    def overrides(self) -> dict[str, Any]:
+        """Model settings given here, which replace the spec's."""
+        return {k: getattr(self, k) for k in ("epochs", "batch_size", "learning_rate", "hidden_units")
+                if getattr(self, k) is not None}
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], where: str, **fixed: Any) -> "TrainConfig":
+        """A config from user-written settings (a retrain config's `train:`); an unknown key is an error naming it.
+
+        `fixed` are the settings the caller decides (input, job_dir, ...), which the mapping may not set.
+        """
+        allowed = sorted(f.name for f in dataclasses.fields(cls) if f.name not in fixed)
+        unknown = sorted(set(values) - set(allowed))
+        if unknown:
+            raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(allowed)}")
+        return cls(**{**values, **fixed})

@@ -1,0 +1,110 @@
+"""Evaluate a trained model on the eval split against its baselines: what `metrics.json` reports.
+
+Every number comes from the same numpy code (trainer/metrics.py) applied to
+predictions over the whole eval split: the model, the global mean and, for
+models that learn user and item ids, the bias-only baseline and top-K
+ranking against popularity.  Those models also get `Interactions`, every
+known user x item pair, which the version folder keeps so recommendations
+exclude what a user already rated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from features.spec import FeatureSpec
+from trainer.metrics import BiasBaseline, binary_metrics, csr_from_pairs, csr_rows, ranking_metrics, regression_metrics
+from trainer.model import SpecModel
+from trainer.topk import DEFAULT_BLOCK, DEFAULT_POPULARITY_WEIGHT, TopKScorer, ranking_bias
+from trainer.vectors import Interactions, TowerVectors
+
+RANKING_K = 10
+POSITIVE_RATING = 4.0  # held-out ratings at or above this are what a top-K list should find
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    """metrics.json's content, and the interactions the version folder keeps (models that learn ids only)."""
+
+    metrics: dict
+    interactions: Interactions | None
+
+
+def collect(model: SpecModel | None, dataset: tf.data.Dataset, keys: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """Labels, predictions (None: the label itself) and the named transformed features over a whole dataset."""
+    out: dict[str, list] = {"label": [], "prediction": [], **{k: [] for k in keys}}
+    for features, label in dataset:
+        out["label"].append(label.numpy())
+        out["prediction"].append(model(features, training=False).numpy() if model is not None else label.numpy())
+        for k in keys:
+            out[k].append(tf.reshape(features[k], [-1]).numpy())
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def evaluate(model: SpecModel, spec: FeatureSpec, manifest: dict, train_ds: tf.data.Dataset,
+             eval_ds: tf.data.Dataset, vectors: TowerVectors | None) -> Evaluation:
+    """Model and baseline metrics on the eval split, all computed by the same numpy code."""
+    keys = model.id_features or ()
+    ev = collect(model, eval_ds, keys)
+    score = binary_metrics if spec.label.is_binary else regression_metrics
+    train_mean = manifest["label"]["train_mean"]
+    metrics = {"model": score(ev["label"], ev["prediction"]),
+               "baseline_mean": score(ev["label"], np.full_like(ev["label"], train_mean))}
+    if spec.label.transform == "log":
+        metrics["model_label_units"] = score(np.exp(ev["label"]), np.exp(ev["prediction"]))
+        metrics["baseline_mean_label_units"] = score(np.exp(ev["label"]), np.full_like(ev["label"], np.exp(train_mean)))
+    interactions = None
+    if model.id_features:
+        user, item = model.id_features
+        tr = collect(None, train_ds, keys)
+        n_users, n_items = (manifest["features"][name]["cardinality"] for name in (user, item))
+        baseline = BiasBaseline().fit(tr[user], tr[item], tr["label"], n_users, n_items)
+        metrics["baseline_bias"] = score(ev["label"], baseline.predict(ev[user], ev[item]))
+        if vectors is not None:
+            n_users, n_items = len(vectors.users), len(vectors.items)
+            train = csr_from_pairs(tr[user], tr[item], n_users, n_items)
+            interactions = Interactions(
+                *csr_from_pairs(np.r_[tr[user], ev[user]], np.r_[tr[item], ev[item]], n_users, n_items),
+                item_count=np.bincount(train[1], minlength=n_items))
+            metrics["ranking"] = ranking(vectors, interactions.item_count, train, (ev[user], ev[item], ev["label"]))
+    metrics["eval_examples"] = int(len(ev["label"]))
+    return Evaluation(metrics, interactions)
+
+
+def ranking(vectors: TowerVectors, item_count: np.ndarray, train: tuple[np.ndarray, np.ndarray],
+            held_out: tuple[np.ndarray, np.ndarray, np.ndarray], k: int = RANKING_K,
+            positive: float = POSITIVE_RATING) -> dict:
+    """recall@k / NDCG@k on held-out positives (eval ratings >= `positive`), model vs popularity.
+
+    `train` is the CSR of train pairs.  Candidates are all items the user did not rate in train; the model ranks
+    by predicted rating plus the popularity prior (and by rating alone), the
+    baseline by train popularity.
+    """
+    n_users, n_items = len(vectors.users), len(vectors.items)
+    train_ptr, train_idx = train
+    users_ev, items_ev, label = held_out
+    good = label >= positive
+    eval_ptr, eval_idx = csr_from_pairs(users_ev[good], items_ev[good], n_users, n_items)
+    users = np.flatnonzero(np.diff(eval_ptr) > 0)
+    counts = item_count
+    no_users = np.zeros((n_users, 1), np.float32)
+    scorers = {
+        "model": (TopKScorer(vectors.items, ranking_bias(vectors.item_bias, counts, DEFAULT_POPULARITY_WEIGHT), k),
+                  vectors.users),
+        "model_rating_only": (TopKScorer(vectors.items, vectors.item_bias, k), vectors.users),
+        "popularity": (TopKScorer(np.zeros((n_items, 1), np.float32), ranking_bias(0 * counts, counts, 1.0), k),
+                       no_users),
+    }
+    result: dict = {"users": int(len(users)), "positive_rating": positive, "k": k,
+                    "popularity_weight": DEFAULT_POPULARITY_WEIGHT}
+    for name, (scorer, user_vectors) in scorers.items():
+        tops = []
+        for start in range(0, len(users), DEFAULT_BLOCK):
+            block = users[start:start + DEFAULT_BLOCK]
+            tops.append(scorer.top_k(user_vectors[block], *csr_rows(train_ptr, train_idx, block))[0])
+        top = np.concatenate(tops) if tops else np.zeros((0, k), np.int64)
+        result[name] = ranking_metrics(top, eval_ptr, eval_idx, users, k)
+    return result

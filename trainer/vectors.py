@@ -1,0 +1,34 @@
+"""What a model that learns user and item ids hands to its uses: tower vectors, biases, and who rated what.
+
+Computed once after training (trainer/embeddings.py, trainer/evaluate.py),
+written into the version folder's `embeddings/`, and read back by similar
+items, recommendations, the projector and the map.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class TowerVectors:
+    """Tower outputs for every known item and user, with their ids/attributes and the model's biases."""
+
+    items: np.ndarray
+    item_meta: dict[str, list[str]]  # id column first, then side-table attributes (title, genres)
+    users: np.ndarray
+    user_meta: dict[str, list[str]]
+    item_bias: np.ndarray
+    user_bias: np.ndarray
+    global_mean: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Interactions:
+    """Who rated what in either split (CSR over user x item ids), and how many train users rated each item."""
+
+    rated_indptr: np.ndarray
+    rated_indices: np.ndarray
+    item_count: np.ndarray
