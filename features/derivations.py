@@ -10,8 +10,9 @@ here, registered with `@derivation_kind("name")`.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, ClassVar, Mapping
 
+from features.registry import Registry
 from features.spec_reader import SpecReader
 
 
@@ -39,25 +40,17 @@ class Derived:
         raise NotImplementedError
 
 
-_KINDS: dict[str, type[Derived]] = {}
-
-
-def derivation_kind(name: str) -> Callable[[type[Derived]], type[Derived]]:
-    def register(cls: type[Derived]) -> type[Derived]:
-        cls.kind = name
-        _KINDS[name] = cls
-        return cls
-
-    return register
+KINDS: Registry[Derived] = Registry("kind")
+derivation_kind = KINDS.register  # @derivation_kind("name") on a Derived subclass
 
 
 def read_derived(name: str, body: Any, path: str, known: list[str]) -> Derived:
     """One `derived:` entry: exactly one derivation kind, reading names already known."""
-    r = SpecReader(path, f"derived '{name}'", body, tuple(_KINDS))
+    r = SpecReader(path, f"derived '{name}'", body, KINDS.names())
     if len(body) != 1:
-        r.fail(f"give exactly one derivation, one of {', '.join(_KINDS)}")
+        r.fail(f"give exactly one derivation, one of {', '.join(KINDS.names())}")
     kind = next(iter(body))
-    derived = _KINDS[kind].read(str(name), SpecReader(path, f"derived '{name}'", body, (kind,)))
+    derived = KINDS.get(kind).read(str(name), SpecReader(path, f"derived '{name}'", body, (kind,)))
     for inp in derived.inputs:
         if inp not in known:
             r.fail(f"unknown column '{inp}'")
@@ -65,9 +58,7 @@ def read_derived(name: str, body: Any, path: str, known: list[str]) -> Derived:
 
 
 def derived_from_dict(data: Mapping[str, Any]) -> Derived:
-    cls = _KINDS[data["kind"]]
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names})
+    return KINDS.from_dict(data)
 
 
 def _unknown_as_nan(x):

@@ -12,9 +12,10 @@ model there.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 from features.errors import UserError
+from features.registry import Registry
 from features.spec_reader import SpecReader
 from features.transforms import Feature
 
@@ -88,30 +89,20 @@ class ModelType:
         return None
 
 
-_TYPES: dict[str, type[ModelType]] = {}
-
-
-def model_type(name: str) -> Callable[[type[ModelType]], type[ModelType]]:
-    def register(cls: type[ModelType]) -> type[ModelType]:
-        cls.type = name
-        _TYPES[name] = cls
-        return cls
-
-    return register
+TYPES: Registry[ModelType] = Registry("type")
+model_type = TYPES.register  # @model_type("name") on a ModelType subclass
 
 
 def read_model(raw: Any, path: str, features: tuple[Feature, ...]) -> ModelType:
     """The `model:` section; `type` (default dnn) picks the class, which reads the rest."""
     first = SpecReader(path, "model", raw, tuple(raw) if isinstance(raw, Mapping) else ())
-    cls = _TYPES[first.choice("type", tuple(_TYPES), "dnn")]
+    cls = TYPES.get(first.choice("type", TYPES.names(), "dnn"))
     return cls.read(SpecReader(path, "model", raw, _TRAINING_KEYS + cls.option_keys), features)
 
 
 def model_from_dict(data: Mapping[str, Any]) -> ModelType:
-    """Rebuild model settings saved in a manifest (only the type's own fields are taken)."""
-    cls = _TYPES[data.get("type", "dnn")]
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names})
+    """Rebuild model settings saved in a manifest."""
+    return TYPES.from_dict(data, default="dnn")
 
 
 def _feature_names(r: SpecReader, key: str, features: tuple[Feature, ...]) -> tuple[str, ...]:

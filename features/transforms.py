@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, ClassVar, Mapping
 
+from features.registry import Registry
 from features.spec_reader import SpecReader, suggest
 
 CROSS_SEPARATOR = "_x_"
@@ -132,40 +133,20 @@ class Feature:
         raise NotImplementedError
 
 
-_KINDS: dict[str, type[Feature]] = {}
-
-
-def transform_kind(name: str) -> Callable[[type[Feature]], type[Feature]]:
-    """Register a Feature subclass under the name a spec's `transform:` uses."""
-
-    def register(cls: type[Feature]) -> type[Feature]:
-        cls.kind = name
-        _KINDS[name] = cls
-        return cls
-
-    return register
-
-
-def kind_names() -> tuple[str, ...]:
-    return tuple(_KINDS)
+KINDS: Registry[Feature] = Registry("kind")
+transform_kind = KINDS.register  # @transform_kind("name") on a Feature subclass
 
 
 def read_feature(raw: Any, path: str, where: str, ctx: ParseContext) -> Feature:
     """A feature from its YAML record: the `transform:` key picks the kind, which reads the rest."""
     first = SpecReader(path, where, raw, tuple(raw) if isinstance(raw, Mapping) else ())
-    cls = _KINDS[first.choice("transform", kind_names())]
+    cls = KINDS.get(first.choice("transform", KINDS.names()))
     return cls.read(SpecReader(path, where, raw, _COMMON_KEYS + cls.option_keys), ctx)
 
 
 def feature_from_dict(data: Mapping[str, Any]) -> Feature:
-    """Rebuild a feature saved in a manifest (validated when it was written).
-
-    Only the kind's own fields are taken: manifests written before kinds were
-    classes carry every option of every kind.
-    """
-    cls = _KINDS[data["transform"]]
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names})
+    """Rebuild a feature saved in a manifest (its `transform` key names the kind)."""
+    return KINDS.from_dict({**data, "kind": data["transform"]})
 
 
 # ---------------------------------------------------------------------------- kinds
