@@ -88,6 +88,11 @@ class ModelType:
         """The feature a tuning trial is labelled by, if the type has one (else the largest table)."""
         return None
 
+    @property
+    def label_weight(self) -> float:
+        """Weight of the label's loss (the rating, the price, ...) among the model's objectives."""
+        return 1.0
+
 
 TYPES: Registry[ModelType] = Registry("type")
 model_type = TYPES.register  # @model_type("name") on a ModelType subclass
@@ -119,13 +124,20 @@ def _feature_names(r: SpecReader, key: str, features: tuple[Feature, ...]) -> tu
 class TwoTower(ModelType):
     """A user tower and an item tower; their dot product plus biases predicts the rating."""
 
-    option_keys: ClassVar[tuple[str, ...]] = ("user_features", "item_features", "user_id", "item_id", "output_dim")
+    option_keys: ClassVar[tuple[str, ...]] = ("user_features", "item_features", "user_id", "item_id", "output_dim",
+                                              "rating_weight", "retrieval_weight", "retrieval_negatives",
+                                              "user_history")
+    NEGATIVES: ClassVar[tuple[str, ...]] = ("auto", "full", "in_batch")
 
     user_features: tuple[str, ...] = ()
     item_features: tuple[str, ...] = ()
     user_id: str = ""
     item_id: str = ""
     output_dim: int = 32
+    rating_weight: float = 1.0  # the rating objective: squared error of the predicted rating
+    retrieval_weight: float = 1.0  # the retrieval objective: softmax over items of what the user picked
+    retrieval_negatives: str = "auto"  # full softmax over the catalogue, in-batch (log-Q corrected), or by size
+    user_history: bool = False  # the user tower also reads the mean embedding of the items the user rated
 
     @classmethod
     def read_options(cls, r: SpecReader, features: tuple[Feature, ...]) -> dict:
@@ -145,11 +157,22 @@ class TwoTower(ModelType):
                 r.fail(f"a two_tower model needs '{key}'")
         if r.has("output_dim"):
             kwargs["output_dim"] = r.positive_int("output_dim")
+        for key in ("rating_weight", "retrieval_weight"):
+            if r.has(key):
+                kwargs[key] = r.non_negative(key, 1.0)
+        if kwargs.get("rating_weight", 1.0) == 0 and kwargs.get("retrieval_weight", 1.0) == 0:
+            r.fail("'rating_weight' and 'retrieval_weight' are both 0: the model would learn nothing")
+        if r.has("user_history"):
+            kwargs["user_history"] = bool(r.get("user_history", False, bool))
+        if r.has("retrieval_negatives"):
+            kwargs["retrieval_negatives"] = r.choice("retrieval_negatives", cls.NEGATIVES)
         return kwargs
 
     def describe(self) -> str:
         return (f"Model: two_tower; user tower {list(self.user_features)}, item tower {list(self.item_features)}, "
-                f"hidden {list(self.hidden_units)}, output {self.output_dim}")
+                f"hidden {list(self.hidden_units)}, output {self.output_dim}; objectives: rating x{self.rating_weight:g}, "
+                f"retrieval x{self.retrieval_weight:g} ({self.retrieval_negatives} negatives)"
+                + ("; user tower reads the user's history" if self.user_history else ""))
 
     def id_columns(self, spec: "FeatureSpec") -> dict[str, str]:
         return {"user": spec.feature(self.user_id).source, "item": spec.feature(self.item_id).source}
@@ -157,6 +180,10 @@ class TwoTower(ModelType):
     @property
     def primary_feature(self) -> str | None:
         return self.item_id
+
+    @property
+    def label_weight(self) -> float:
+        return self.rating_weight
 
 
 @model_type("dnn")

@@ -25,7 +25,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from features.spec import FeatureSpec
-from features.graph import raw_columns
+from trainer.catalogue import item_rows, transform_rows, vocabulary
 from trainer.model import SpecModel
 from trainer.topk import DEFAULT_POPULARITY_WEIGHT
 from trainer.vectors import Interactions, TowerVectors
@@ -34,43 +34,6 @@ log = logging.getLogger(__name__)
 EMBEDDINGS_DIR = "embeddings"
 PARQUET_DIR = "parquet"
 _BATCH = 8192
-
-
-def vocabulary(tft_output: tft.TFTransformOutput, name: str) -> list[str]:
-    return [v.decode("utf-8", errors="replace") for v in tft_output.vocabulary_by_name(name)]
-
-
-def item_rows(spec: FeatureSpec, tft_output: tft.TFTransformOutput, side_table: pa.Table | None) -> dict:
-    """Raw rows for every item in the item-id vocabulary, with their side-table attributes."""
-    item_feature = spec.feature(spec.model.item_id)
-    ids = vocabulary(tft_output, item_feature.name)
-    column = spec.column(item_feature.source)
-    raw_ids = np.array([int(i) for i in ids], np.int64) if column.type == "int" else np.array(ids, object)
-    rows = {item_feature.source: raw_ids}
-    if spec.join and side_table is not None:
-        keys = side_table.column(spec.join.key).to_numpy()
-        position = {k: i for i, k in enumerate(keys.tolist())}
-        index = [position.get(k, -1) for k in raw_ids.tolist()]
-        for name in spec.join.columns:
-            values = side_table.column(name).fill_null("").to_pylist() + [""]
-            rows[name] = np.array([values[i] for i in index], dtype=object)
-    return rows
-
-
-def _transform(tft_output: tft.TFTransformOutput, spec: FeatureSpec, raw: dict) -> dict:
-    """Run raw rows through the transform graph in memory (label and unused columns filled)."""
-    n = len(next(iter(raw.values())))
-    tensors = {}
-    for column in raw_columns(spec):
-        if column.name in raw:
-            values = tf.constant(raw[column.name])
-        else:
-            values = tf.zeros([n], tf.string if column.type == "string" else tf.float32)
-            values = values if column.type != "int" else tf.zeros([n], tf.int64)
-        if not column.required:
-            values = tf.sparse.from_dense(tf.expand_dims(values, 1))
-        tensors[column.name] = values
-    return tft_output.transform_raw_features(tensors, drop_unused_features=True)
 
 
 def _batched(fn, features: dict, n: int) -> np.ndarray:
@@ -89,7 +52,7 @@ def compute_vectors(model: SpecModel, spec: FeatureSpec, tft_output: tft.TFTrans
         return None
     rows = item_rows(spec, tft_output, side_table)
     n_items = len(next(iter(rows.values())))
-    item_features = _transform(tft_output, spec, rows)
+    item_features = transform_rows(tft_output, spec, rows)
     items = _batched(model.item_vectors, {k: item_features[k] for k in model.item_features}, n_items)
     user_ids = vocabulary(tft_output, model.user_id)
     user_features = {model.user_id: tf.range(len(user_ids), dtype=tf.int64)}
@@ -101,15 +64,19 @@ def compute_vectors(model: SpecModel, spec: FeatureSpec, tft_output: tft.TFTrans
     item_meta = {spec.feature(model.item_id).source: [str(v) for v in rows[spec.feature(model.item_id).source]]}
     for name in (spec.join.columns if spec.join else ()):
         item_meta[name] = [str(v) for v in rows[name]]
+    item_bias = model.item_bias.embeddings.numpy()[:n_items, 0]
+    retrieval = model.retrieval
     return TowerVectors(items=items, item_meta=item_meta, users=users,
                         user_meta={spec.feature(model.user_id).source: user_ids},
-                        item_bias=model.item_bias.embeddings.numpy()[:n_items, 0],
-                        user_bias=model.user_bias.embeddings.numpy()[:len(user_ids), 0],
-                        global_mean=float(model.global_mean.numpy()))
+                        item_bias=item_bias, user_bias=model.user_bias.embeddings.numpy()[:len(user_ids), 0],
+                        global_mean=float(model.global_mean.numpy()),
+                        ranking_bias=retrieval.pick_bias.embeddings.numpy()[:n_items, 0] if retrieval else item_bias,
+                        ranking_scale=float(retrieval.scale.numpy()) if retrieval else 1.0)
 
 
 def write_embeddings(folder: str, model: SpecModel, tft_output: tft.TFTransformOutput,
-                     vectors: TowerVectors | None, interactions: Interactions | None) -> None:
+                     vectors: TowerVectors | None, interactions: Interactions | None,
+                     popularity_weight: float = DEFAULT_POPULARITY_WEIGHT) -> None:
     """Write `embeddings/`: raw tables, and for id-learning models tower vectors, biases, rated pairs, Parquet."""
     root = os.path.join(folder, EMBEDDINGS_DIR)
     tf.io.gfile.makedirs(os.path.join(root, "tables"))
@@ -123,11 +90,14 @@ def write_embeddings(folder: str, model: SpecModel, tft_output: tft.TFTransformO
             _save_npy(os.path.join(root, f"{kind[:-1]}_bias.npy"), bias)
             _save_tsv(os.path.join(root, f"{kind}.tsv"), meta)
             _save_parquet(os.path.join(root, PARQUET_DIR, f"{kind}.parquet"), next(iter(meta.values())), array)
+        _save_npy(os.path.join(root, "ranking_bias.npy"), vectors.ranking_bias)
         with tf.io.gfile.GFile(os.path.join(root, "scoring.json"), "w") as f:
             f.write(json.dumps({
-                "global_mean": vectors.global_mean, "popularity_weight": DEFAULT_POPULARITY_WEIGHT,
+                "global_mean": vectors.global_mean, "popularity_weight": popularity_weight,
+                "ranking_scale": vectors.ranking_scale,
                 "rating": "user . item + user_bias + item_bias + global_mean",
-                "ranking": "user . item + item_bias + popularity_weight * log1p(item_count)"}, indent=2) + "\n")
+                "ranking": "ranking_scale * user . item + ranking_bias + popularity_weight * log1p(item_count)"},
+                indent=2) + "\n")
     if interactions is not None:
         buf = io.BytesIO()
         np.savez_compressed(buf, indptr=interactions.rated_indptr, indices=interactions.rated_indices.astype(np.int32))

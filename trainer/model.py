@@ -16,13 +16,26 @@ Models are tf_keras (Keras 2), as TFT's transform layer requires.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import logging
+
+import numpy as np
+import pyarrow as pa
 import tensorflow as tf
+import tensorflow_transform as tft
 import tf_keras as keras
 
 from features.model_types import DNN, ModelType, TwoTower
 from features.spec import FeatureSpec
 from features.transforms import Feature
 from trainer.optimizers import LazyAdam
+from trainer.catalogue import item_rows, transform_rows
+from trainer.history import UserHistory
+from trainer.metrics import csr_from_pairs
+from trainer.retrieval import FULL_SOFTMAX_MAX_ITEMS, Candidates, RetrievalTask
+
+log = logging.getLogger(__name__)
 
 _KERAS_MODELS: dict[type[ModelType], type["SpecModel"]] = {}
 
@@ -80,10 +93,23 @@ def _tower(units: tuple[int, ...], output_dim: int | None, dropout: float, name:
     return keras.Sequential(layers, name=name)
 
 
+@dataclasses.dataclass(frozen=True)
+class TrainingData:
+    """What a model may look at before `fit`, besides its spec: the transform output and the train split."""
+
+    spec: FeatureSpec
+    tft_output: tft.TFTransformOutput
+    side_table: pa.Table | None
+    train_one_pass: tf.data.Dataset
+
+
 class SpecModel(keras.Model):
     """A model built from a spec: it says which embedding tables it has and whether it learns user and item ids."""
 
     id_features: tuple[str, str] | None = None  # (user id, item id) features, for models that learn per-id vectors
+
+    def prepare(self, data: TrainingData) -> None:
+        """Anything the model needs from the data before `fit` (nothing, unless a model says otherwise)."""
 
     def encoders(self) -> list[FeatureEncoder]:
         raise NotImplementedError
@@ -95,7 +121,12 @@ class SpecModel(keras.Model):
 
 @builds(TwoTower)
 class TwoTowerModel(SpecModel):
-    """rating = <user_tower(u), item_tower(i)> + user_bias + item_bias + global mean."""
+    """rating = <user_tower(u), item_tower(i)> + user_bias + item_bias + global mean; and, with a retrieval
+    weight, which item a user picks: a softmax over items of scale * <u, i> + pick_bias (trainer/retrieval.py).
+
+    The retrieval loss joins the rating loss only inside `fit` (its train and
+    validation steps), so predictions, evaluation and serving trace no loss.
+    """
 
     def __init__(self, spec: FeatureSpec, manifest: dict, **kwargs):
         super().__init__(**kwargs)
@@ -117,12 +148,47 @@ class TwoTowerModel(SpecModel):
         self.global_mean = self.add_weight(
             name="global_mean", shape=(), trainable=False,
             initializer=keras.initializers.Constant(manifest["label"]["train_mean"]))
+        self.retrieval_weight, self.retrieval_negatives = cfg.retrieval_weight, cfg.retrieval_negatives
+        self.user_history = (UserHistory(mf[cfg.item_id]["cardinality"], cfg.output_dim, cfg.l2, name="user_history")
+                        if cfg.user_history else None)
+        self.retrieval = RetrievalTask(mf[cfg.item_id]["cardinality"], name="retrieval") if cfg.retrieval_weight else None
+        self._in_fit = False
 
     def encoders(self) -> list[FeatureEncoder]:
         return [self.user_encoder, self.item_encoder]
 
+    def prepare(self, data: TrainingData) -> None:
+        """Retrieval's negatives: how often each item is picked in train, and (small catalogues) every item."""
+        if self.retrieval is None and self.user_history is None:
+            return
+        users, items = [], []
+        for features, _ in data.train_one_pass:
+            users.append(tf.reshape(features[self.user_id], [-1]).numpy())
+            items.append(tf.reshape(features[self.item_id], [-1]).numpy())
+        users, items = np.concatenate(users), np.concatenate(items)
+        if self.user_history is not None:
+            n_users = int(users.max()) + 1 if len(users) else 0
+            self.user_history.remember(*csr_from_pairs(users, items, n_users, self.user_history.num_items))
+        if self.retrieval is None:
+            return
+        counts = np.bincount(items, minlength=self.retrieval.num_items).astype(np.float64)
+        catalogue = None
+        n_known = data.tft_output.vocabulary_size_by_name(self.item_id)
+        negatives = self.retrieval_negatives
+        if negatives == "full" or (negatives == "auto" and n_known <= FULL_SOFTMAX_MAX_ITEMS):
+            every_item = transform_rows(data.tft_output, data.spec, item_rows(data.spec, data.tft_output,
+                                                                               data.side_table))
+            catalogue = {name: every_item[name] for name in self.item_features}
+        log.info("Retrieval objective: %s negatives over %d items", "full-softmax" if catalogue else "in-batch",
+                 n_known)
+        self.retrieval.candidates = Candidates.from_counts(counts, catalogue)
+
     def user_vectors(self, features: dict, training: bool = False) -> tf.Tensor:
-        return self.user_tower(self.user_encoder(features), training=training)
+        inputs = self.user_encoder(features)
+        if self.user_history is not None:  # while fitting, the example's own item is left out of its user's history
+            leave_out = features[self.item_id] if self._in_fit and training else None
+            inputs = tf.concat([inputs, self.user_history(features[self.user_id], leave_out)], axis=1)
+        return self.user_tower(inputs, training=training)
 
     def item_vectors(self, features: dict, training: bool = False) -> tf.Tensor:
         return self.item_tower(self.item_encoder(features), training=training)
@@ -132,7 +198,27 @@ class TwoTowerModel(SpecModel):
         v = self.item_vectors(features, training)
         ub = tf.reshape(self.user_bias(tf.reshape(features[self.user_id], [-1])), [-1])
         ib = tf.reshape(self.item_bias(tf.reshape(features[self.item_id], [-1])), [-1])
+        if self._in_fit and self.retrieval is not None:
+            self.add_loss(self.retrieval_weight * self.retrieval.loss(
+                u, features[self.item_id], v, lambda items: self.item_vectors(items, training)))
         return tf.reduce_sum(u * v, axis=1) + ub + ib + self.global_mean
+
+    @contextlib.contextmanager
+    def _fitting(self):
+        """Mark the steps `fit` traces, whose loss includes the retrieval objective."""
+        self._in_fit = True
+        try:
+            yield
+        finally:
+            self._in_fit = False
+
+    def train_step(self, data):
+        with self._fitting():
+            return super().train_step(data)
+
+    def test_step(self, data):
+        with self._fitting():
+            return super().test_step(data)
 
 
 @builds(DNN)
@@ -164,6 +250,7 @@ def build_model(spec: FeatureSpec, manifest: dict) -> SpecModel:
     model.compile(
         optimizer=LazyAdam(spec.model.learning_rate),
         loss=keras.losses.BinaryCrossentropy() if binary else keras.losses.MeanSquaredError(),
+        loss_weights=[spec.model.label_weight],
         metrics=[keras.metrics.AUC(name="auc")] if binary else [keras.metrics.RootMeanSquaredError(name="rmse")],
     )
     return model

@@ -50,6 +50,7 @@ class EmbeddingIndex:
         index.item_count = np.zeros(len(items), np.float32) if item_count is None else item_count
         index.rated_indptr, index.rated_indices = rated_indptr, rated_indices
         index.global_mean, index.popularity_weight = 0.0, DEFAULT_POPULARITY_WEIGHT
+        index.ranking_items, index.ranking_bias = items, index.item_bias
         index._item_position = {v: i for i, v in enumerate(index.item_ids)}
         index._user_position = {v: i for i, v in enumerate(index.user_ids)}
         index._unit = None
@@ -76,6 +77,10 @@ class EmbeddingIndex:
             scoring = json.load(f)
         self.global_mean = scoring["global_mean"]
         self.popularity_weight = scoring.get("popularity_weight", DEFAULT_POPULARITY_WEIGHT)
+        # Versions trained before the retrieval objective rank by the rating's item bias, unscaled.
+        self.ranking_items = self.items * np.float32(scoring.get("ranking_scale", 1.0))
+        ranking_bias_path = os.path.join(root, "ranking_bias.npy")
+        self.ranking_bias = load_npy(ranking_bias_path) if tf.io.gfile.exists(ranking_bias_path) else self.item_bias
         self._item_position = {v: i for i, v in enumerate(self.item_ids)}
         self._user_position = {v: i for i, v in enumerate(self.user_ids)}
         self._unit = None
@@ -122,7 +127,7 @@ class EmbeddingIndex:
 
     def scorer(self, k: int, popularity_weight: float | None = None) -> TopKScorer:
         weight = self.popularity_weight if popularity_weight is None else popularity_weight
-        return TopKScorer(self.items, ranking_bias(self.item_bias, self.item_count, weight), k)
+        return TopKScorer(self.ranking_items, ranking_bias(self.ranking_bias, self.item_count, weight), k)
 
     def rated_by(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """CSR (indptr, indices) of the items each of `users` (positions) already rated."""

@@ -34,7 +34,7 @@ from trainer.data import make_dataset, split_files, training_input
 from trainer.embeddings import compute_vectors, write_embeddings
 from trainer.evaluate import evaluate
 from trainer.export import ServingModule, export_model
-from trainer.model import SpecModel, build_model
+from trainer.model import SpecModel, TrainingData, build_model
 
 log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.json"
@@ -123,7 +123,9 @@ def train(config: TrainConfig) -> TrainResult:
     eval_ds = make_dataset(split_files(config.input, mf.EVAL_DIR), feature_spec, spec.label.column,
                            max(cfg.batch_size, 4096))
 
+    side_table = read_side_table(config.input, manifest)
     model = build_model(spec, manifest)
+    model.prepare(TrainingData(spec, tft_output, side_table, train_input.one_pass))
     warm = bool(config.warm_start_from) and _warm_start(model, manifest, config.warm_start_from,
                                                         next(iter(eval_ds))[0])
     log.info("Training %s model on %d examples (eval %d), batch %d, up to %d epochs", cfg.type,
@@ -134,7 +136,6 @@ def train(config: TrainConfig) -> TrainResult:
                         verbose=2).history
     seconds = time.time() - started
 
-    side_table = read_side_table(config.input, manifest)
     vectors = compute_vectors(model, spec, tft_output, side_table)
     evaluation = evaluate(model, spec, manifest, train_input.one_pass, eval_ds, vectors)
     metrics = {
@@ -149,7 +150,8 @@ def train(config: TrainConfig) -> TrainResult:
         ServingModule(model, tft_output, spec, side_table), spec, config.resolved_model_dir,
         extra_files={METRICS_FILE: json.dumps(metrics, indent=2) + "\n",
                      mf.MANIFEST: json.dumps(manifest, indent=2) + "\n"},
-        write_extras=lambda folder: (write_embeddings(folder, model, tft_output, vectors, evaluation.interactions),
+        write_extras=lambda folder: (write_embeddings(folder, model, tft_output, vectors, evaluation.interactions,
+                                                      evaluation.popularity_weight),
                                      model.save_weights(os.path.join(folder, WEIGHTS_DIR, "weights"))))
     return TrainResult(version_dir, metrics, model, tft_output, spec)
 

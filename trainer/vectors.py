@@ -23,6 +23,13 @@ class TowerVectors:
     item_bias: np.ndarray
     user_bias: np.ndarray
     global_mean: float
+    ranking_bias: np.ndarray  # per-item term of the ranking score: the pick bias (retrieval), else item_bias
+    ranking_scale: float = 1.0  # the ranking score is ranking_scale * <user, item> + ranking_bias (+ popularity)
+
+    @property
+    def ranking_items(self) -> np.ndarray:
+        """Item vectors with the ranking scale folded in, for top-K scoring."""
+        return (self.items * self.ranking_scale).astype(np.float32)
 
 
 @dataclasses.dataclass(frozen=True)

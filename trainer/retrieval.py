@@ -1,0 +1,73 @@
+"""The retrieval objective: learn which items a user picks, as a softmax over items (TensorFlow Recommenders' way).
+
+For each (user, item) example the item is the positive and other items the
+negatives.  Logits are `scale * <user, item> + pick_bias[item]`: the pick
+bias carries how often an item is picked at all, the dot product what this
+user picks more than others.  Negatives come from one of two places:
+
+- the full catalogue (every item through the item tower each step): exact,
+  for catalogues up to FULL_SOFTMAX_MAX_ITEMS;
+- the other items of the batch, with the log-Q correction (subtract
+  log(share of examples holding the item)) so popular items, which appear
+  as in-batch negatives more often, are not pushed down for it; repeats of
+  the positive in the batch are not negatives ("accidental hits").
+
+Items are ranked for a user by the same logit, so recommendations, the
+ranking metrics and this loss agree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+FULL_SOFTMAX_MAX_ITEMS = 20_000
+_MASKED = -1e9
+
+
+@dataclasses.dataclass
+class Candidates:
+    """Where negatives come from: every item's transformed features (full softmax) or the items' train shares."""
+
+    log_q: tf.Tensor  # log(share of train examples) per item id; in-batch correction
+    features: dict | None = None  # item features of ids 0..n-1 for a full softmax, or None for in-batch negatives
+
+    @classmethod
+    def from_counts(cls, counts: np.ndarray, features: dict | None) -> "Candidates":
+        share = (counts + 1.0) / (counts.sum() + len(counts))  # smoothed: an item never seen still has a share
+        return cls(tf.constant(np.log(share), tf.float32), features)
+
+
+class RetrievalTask(keras.layers.Layer):
+    """The pick bias and logit scale, and the softmax loss over items."""
+
+    def __init__(self, num_items: int, **kwargs):
+        super().__init__(**kwargs)
+        self.num_items = num_items
+        self.pick_bias = keras.layers.Embedding(num_items, 1, embeddings_initializer="zeros", name="pick_bias")
+        self.scale = self.add_weight(name="scale", shape=(), initializer=keras.initializers.Constant(1.0))
+        self.candidates: Candidates | None = None  # set by the trainer before fit
+
+    def logits(self, users: tf.Tensor, items: tf.Tensor, item_ids: tf.Tensor) -> tf.Tensor:
+        """[users, items] logits of picking each item."""
+        bias = tf.reshape(self.pick_bias(item_ids), [1, -1])
+        return self.scale * tf.matmul(users, items, transpose_b=True) + bias
+
+    def loss(self, users: tf.Tensor, item_ids: tf.Tensor, items: tf.Tensor, item_tower) -> tf.Tensor:
+        """Mean softmax cross-entropy of each example's item among its negatives."""
+        ids = tf.reshape(item_ids, [-1])
+        if self.candidates.features is not None:
+            every_item = item_tower(self.candidates.features)
+            logits = self.logits(users, every_item, tf.range(tf.shape(every_item)[0], dtype=ids.dtype))
+            known = ids < tf.cast(tf.shape(every_item)[0], ids.dtype)  # out-of-vocabulary items are not candidates
+            losses = tf.nn.sparse_softmax_cross_entropy_with_logits(tf.where(known, ids, 0), logits)
+            return tf.math.divide_no_nan(tf.reduce_sum(tf.where(known, losses, 0.0)),
+                                         tf.reduce_sum(tf.cast(known, tf.float32)))
+        logits = self.logits(users, items, ids) - tf.reshape(tf.gather(self.candidates.log_q, ids), [1, -1])
+        same = tf.equal(ids[:, None], ids[None, :])
+        accidental = tf.logical_and(same, tf.logical_not(tf.eye(tf.shape(ids)[0], dtype=tf.bool)))
+        logits = tf.where(accidental, _MASKED, logits)
+        return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(tf.range(tf.shape(ids)[0]), logits))
