@@ -14,7 +14,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs.errors import InputError
 from beam_jobs.layouts import InputLayout, TableFormat
-from beam_jobs.parse import column_positions, read_header, read_parquet
+from beam_jobs.parse import column_positions, read_header, read_parquet, shown_names
 from beam_jobs.spec import Column, FeatureSpec
 
 
@@ -51,7 +51,7 @@ def _check_table(fmt: TableFormat, columns: tuple[Column, ...]) -> None:
     if fmt.header and _looks_like_data(header.columns):
         raise InputError(
             f"Input file {fmt.path} has no header line: its first line starts with values "
-            f"({', '.join(header.columns[:4])}). Add a header naming the columns "
+            f"({shown_names(header.columns[:4])}). Add a header naming the columns "
             f"({', '.join(c.name for c in columns)}), or set source.header: false in the spec.")
     _check_columns(fmt.path, header.columns, columns)
     if header.data_start and size <= header.data_start + 1:
@@ -84,10 +84,10 @@ def _check_columns(path: str, present: tuple[str, ...], columns: tuple[Column, .
     """Every column the spec reads is in the file once; a missing one comes with the file column it may now be."""
     missing = [c.name for c in columns if c.name not in present]
     if missing:
-        hints = [f"'{name}' may have been renamed to '{new}'" for name, new in renamed(missing, present, columns)]
+        hints = [f"'{name}' may have been renamed to {_quoted(new)}" for name, new in renamed(missing, present, columns)]
         hint = f" ({'; '.join(hints)})" if hints else ""
         raise InputError(f"Input file {path} lacks column(s) {', '.join(missing)}{hint}. It has: "
-                         f"{', '.join(present)}. Rename the columns in the file or in the spec.")
+                         f"{shown_names(present)}. Rename the columns in the file or in the spec.")
     column_positions(path, present, columns)  # a column named twice
 
 
@@ -113,6 +113,11 @@ def renamed(missing: list[str], present: tuple[str, ...], columns: tuple[Column,
             used_missing.add(name)
             used_present.add(candidate)
     return sorted(pairs, key=lambda pair: missing.index(pair[0]))
+
+
+def _quoted(name: str) -> str:
+    shown = shown_names((name,))
+    return f"'{name}'" if shown == name else shown
 
 
 def _normal(name: str) -> str:

@@ -78,10 +78,10 @@ def rejection(source: str, line: int, raw: str, reason: str, detail: str) -> dic
 def read_header(fmt: TableFormat) -> Header:
     """The file's column names (its first record, or the layout's names) and where its data starts."""
     _check_encoding(fmt)
-    if fmt.file_columns is not None and not fmt.header:
-        return Header(fmt.file_columns, 0, 1)
     with FileSystems.open(fmt.path) as f:
         head = f.read(MAX_HEADER_BYTES + 1)
+    if fmt.file_columns is not None and not fmt.header:  # a byte-order mark is not data
+        return Header(fmt.file_columns, len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0, 1)
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise InputError(f"Input file {fmt.path} is UTF-16 text (it starts with a UTF-16 byte-order mark). "
                          f"Save it as UTF-8, or as {fmt.encoding} as the spec's source.encoding says.")
@@ -154,17 +154,28 @@ def parse_chunk(chunk: Chunk, fmt: TableFormat, columns: tuple[Column, ...],
     return validate_table(table, lines, columns, chunk.path, text, chunk.first_line, rejected)
 
 
+def shown_names(names: tuple[str, ...], limit: int = 12) -> str:
+    """Column names for a message: odd or long ones quoted and cut short, so junk cannot flood it."""
+    def one(name: str) -> str:
+        if name.isprintable() and len(name) <= 40:
+            return name
+        return repr(name[:40]) + ("..." if len(name) > 40 else "")
+
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(one(n) for n in names[:limit]) + more
+
+
 def column_positions(path: str, file_columns: tuple[str, ...], columns: tuple[Column, ...]) -> list[int]:
     """Where each of `columns` is in the file; a missing or twice-named column is an input error."""
     missing = [c.name for c in columns if c.name not in file_columns]
     if missing:
         raise InputError(
             f"Input file {path} lacks column(s) {', '.join(missing)}; it has "
-            f"{', '.join(file_columns)}. Rename the columns in the file or in the spec.")
+            f"{shown_names(file_columns)}. Rename the columns in the file or in the spec.")
     twice = [c.name for c in columns if file_columns.count(c.name) > 1]
     if twice:
         raise InputError(f"Input file {path} names column(s) {', '.join(twice)} more than once in its header "
-                         f"({', '.join(file_columns)}), so which one to read is unclear. Rename or drop the copies.")
+                         f"({shown_names(file_columns)}), so which one to read is unclear. Rename or drop the copies.")
     return [file_columns.index(c.name) for c in columns]
 
 
@@ -233,6 +244,8 @@ def _fields_with_arrow(data: bytes, records: Records, delimiter: bytes, expected
             previous = records.end[i]
         pieces.append(data[previous:])
         body = b"".join(pieces)
+    if body.startswith(codecs.BOM_UTF8):  # pyarrow would drop it as a byte-order mark; it is data here
+        body = b"\n" + body
     names = [f"f{i}" for i in range(expected)]
     try:
         table = pacsv.read_csv(
@@ -361,6 +374,7 @@ def _validate_text(arr: pa.Array, column: Column) -> tuple[pa.Array, list[tuple[
     non_finite = none if column.type == "int" else _mask(pc.match_substring_regex(arr, _NON_FINITE_PATTERN))
     unparsable = ~ok & ~empty & ~non_finite
     text = pc.utf8_trim_whitespace(pc.if_else(pa.array(ok), arr, pa.scalar(b"0")).cast(pa.string()))
+    text = pc.replace_substring_regex(text, r"^\+", "")  # Arrow's casts take "-7" but not "+7"
     if column.type == "int":
         too_big = ok & _int64_overflow(text)
         ok &= ~too_big

@@ -249,11 +249,14 @@ def load_spec(name_or_path: str) -> FeatureSpec:
             "file",
             f"no such spec file, and not a built-in spec (built-in: {', '.join(builtin_spec_names())})",
         )
-    with open(path, encoding="utf-8") as f:
-        try:
-            raw = yaml.safe_load(f)
-        except yaml.YAMLError as e:
-            raise SpecError(path, "YAML", str(e)) from None
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        raw = yaml.safe_load(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise SpecError(path, "file", f"not UTF-8 text: byte {data[e.start]:#04x} at offset {e.start}") from None
+    except yaml.YAMLError as e:
+        raise SpecError(path, "YAML", str(e)) from None
     return parse_spec(raw, path)
 
 
@@ -275,7 +278,8 @@ class _Reader:
         raise SpecError(self.path, self.where, problem)
 
     def get(self, key: str, default: Any = None, kind: type | tuple[type, ...] | None = None) -> Any:
-        value = self.raw.get(key, default)
+        value = self.raw.get(key)
+        value = default if value is None else value  # an explicit null means "not given"
         if kind is not None and value is not None and not isinstance(value, kind):
             names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
             self.fail(f"'{key}' must be {names}, got {value!r}")
@@ -556,7 +560,7 @@ def _parse_model(raw: Any, path: str, features: tuple[Feature, ...]) -> ModelCon
             kwargs[key] = r.positive_int(key)
     for key in ("dropout", "l2", "learning_rate"):
         if key in raw:
-            value = r.get(key, None, (int, float))
+            value = r.require(key, (int, float))
             if value < 0:
                 r.fail(f"'{key}' must be >= 0, got {value}")
             kwargs[key] = float(value)
