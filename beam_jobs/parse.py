@@ -223,27 +223,35 @@ def _parse_delimited(data: bytes, chunk: Chunk, fmt: TableFormat, positions: lis
 
 def _fields_with_arrow(data: bytes, records: Records, delimiter: bytes, expected: int,
                        positions: list[int]) -> tuple[list[pa.Array] | None, np.ndarray]:
-    """Quote-free records: count fields with numpy, parse the well-formed ones with pyarrow in one call.
+    """Quote-free records parsed by pyarrow in one call; (None, ...) when pyarrow and `records` disagree.
 
-    Records with a wrong field count are cut out of the bytes first, so
-    pyarrow never sees one (it would decode its text as UTF-8).  None when
-    pyarrow's rows do not match the records found (never expected; the
-    Python parser then decides).
+    Most chunks are clean and parse at once.  Otherwise fields are counted
+    with numpy and records with a wrong count are cut out of the bytes, so
+    pyarrow never sees one (it would decode its text as UTF-8, and may not
+    be able to).  A disagreement is never expected; the Python parser then
+    decides.
     """
+    found = np.full(len(records), expected, dtype=np.int64)
+    arrays = _arrow_parse(data, delimiter, expected, positions, len(records))
+    if arrays is not None:
+        return arrays, found
     a = np.frombuffer(data, np.uint8)
     separators = np.flatnonzero(a == delimiter[0])
     found = np.searchsorted(separators, records.stop) - np.searchsorted(separators, records.start) + 1
     good = found == expected
-    if not good.any():
-        return [pa.array([], pa.binary()) for _ in positions], found
-    body = data
-    if not good.all():
-        pieces, previous = [], 0
-        for i in np.flatnonzero(~good):
-            pieces.append(data[previous:records.start[i]])
-            previous = records.end[i]
-        pieces.append(data[previous:])
-        body = b"".join(pieces)
+    pieces, previous = [], 0
+    for i in np.flatnonzero(~good):
+        pieces.append(data[previous:records.start[i]])
+        previous = records.end[i]
+    pieces.append(data[previous:])
+    return _arrow_parse(b"".join(pieces), delimiter, expected, positions, int(good.sum())), found
+
+
+def _arrow_parse(body: bytes, delimiter: bytes, expected: int, positions: list[int],
+                 rows: int) -> list[pa.Array] | None:
+    """The `positions` columns of `body` as binary arrays, if it parses into exactly `rows` rows."""
+    if not rows:
+        return [pa.array([], pa.binary()) for _ in positions]
     if body.startswith(codecs.BOM_UTF8):  # pyarrow would drop it as a byte-order mark; it is data here
         body = b"\n" + body
     names = [f"f{i}" for i in range(expected)]
@@ -259,11 +267,11 @@ def _fields_with_arrow(data: bytes, records: Records, delimiter: bytes, expected
                 column_types={names[p]: pa.binary() for p in positions},
                 strings_can_be_null=False, quoted_strings_can_be_null=False),
         )
-    except pa.ArrowInvalid:
-        return None, found
-    if table.num_rows != int(good.sum()):
-        return None, found
-    return [table.column(names[p]).combine_chunks() for p in positions], found
+    except pa.ArrowInvalid:  # a row with a wrong field count
+        return None
+    if table.num_rows != rows:
+        return None
+    return [table.column(names[p]).combine_chunks() for p in positions]
 
 
 def _fields_with_python(data: bytes, records: Records, delimiter: bytes, expected: int,
@@ -374,7 +382,7 @@ def _validate_text(arr: pa.Array, column: Column) -> tuple[pa.Array, list[tuple[
     non_finite = none if column.type == "int" else _mask(pc.match_substring_regex(arr, _NON_FINITE_PATTERN))
     unparsable = ~ok & ~empty & ~non_finite
     text = pc.utf8_trim_whitespace(pc.if_else(pa.array(ok), arr, pa.scalar(b"0")).cast(pa.string()))
-    text = pc.replace_substring_regex(text, r"^\+", "")  # Arrow's casts take "-7" but not "+7"
+    text = pc.ascii_ltrim(text, "+")  # Arrow's casts take "-7" but not "+7"; the pattern allows one sign
     if column.type == "int":
         too_big = ok & _int64_overflow(text)
         ok &= ~too_big
@@ -391,6 +399,8 @@ def _validate_text(arr: pa.Array, column: Column) -> tuple[pa.Array, list[tuple[
 
 def _int64_overflow(text: pa.Array) -> np.ndarray:
     """Which integer strings (sign and digits, trimmed) lie outside the 64-bit range."""
+    if len(text) == 0 or pc.max(pc.utf8_length(text)).as_py() <= 18:
+        return np.zeros(len(text), dtype=bool)
     digits = pc.replace_substring_regex(text, r"^[+-]?0*", "")
     length = pc.utf8_length(digits)
     limit = pc.if_else(pc.starts_with(text, "-"), pa.scalar(INT64_LIMITS[1]), pa.scalar(INT64_LIMITS[0]))

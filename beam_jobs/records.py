@@ -81,7 +81,10 @@ def line_spans(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def count_line_ends(data: bytes, stop: int) -> int:
     """Line ends in data[:stop] (LF, CRLF, lone CR), where data[:stop] does not end inside a CRLF."""
-    return data.count(b"\n", 0, stop) + data.count(b"\r", 0, stop) - data.count(b"\r\n", 0, stop)
+    lone_cr = data.count(b"\r", 0, stop)
+    if lone_cr:
+        lone_cr -= data.count(b"\r\n", 0, stop)
+    return data.count(b"\n", 0, stop) + lone_cr
 
 
 def find_records(data: bytes, delimiter: str, quoted: bool) -> Records:
