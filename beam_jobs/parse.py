@@ -26,7 +26,8 @@ from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs.errors import InputError
 from beam_jobs.layouts import TableFormat
-from beam_jobs.records import MAX_HEADER_BYTES, HeaderTooLong, Records, find_records, plan_ranges, split_header
+from beam_jobs.records import (MAX_HEADER_BYTES, HeaderTooLong, Records, find_records, has_quotes, plan_ranges,
+                               quote_positions, split_header)
 from beam_jobs.spec import Column
 
 T = TypeVar("T")
@@ -206,7 +207,7 @@ def _parse_delimited(data: bytes, chunk: Chunk, fmt: TableFormat, positions: lis
     arrays, found = None, None
     if records.fields is None and (len(delimiter) == 1 or stand_in):
         arrays, found = _fields_with_arrow(data, records, _ALT_DELIMITER.encode() if stand_in else delimiter,
-                                           expected, positions)
+                                           expected, positions, has_quotes(data, fmt.quoted))
     if arrays is None:
         arrays, found = _fields_with_python(data, records, delimiter, expected, positions)
     good = found == expected
@@ -221,9 +222,11 @@ def _parse_delimited(data: bytes, chunk: Chunk, fmt: TableFormat, positions: lis
     return table, records.line[good] + chunk.first_line, rejected, text
 
 
-def _fields_with_arrow(data: bytes, records: Records, delimiter: bytes, expected: int,
-                       positions: list[int]) -> tuple[list[pa.Array] | None, np.ndarray]:
-    """Quote-free records parsed by pyarrow in one call; (None, ...) when pyarrow and `records` disagree.
+def _fields_with_arrow(data: bytes, records: Records, delimiter: bytes, expected: int, positions: list[int],
+                       quotes: bool) -> tuple[list[pa.Array] | None, np.ndarray]:
+    """Records without quotes, or with well-formed ones, parsed by pyarrow in one call.
+
+    (None, ...) when pyarrow and `records` disagree.
 
     Most chunks are clean and parse at once.  Otherwise fields are counted
     with numpy and records with a wrong count are cut out of the bytes, so
@@ -232,11 +235,12 @@ def _fields_with_arrow(data: bytes, records: Records, delimiter: bytes, expected
     decides.
     """
     found = np.full(len(records), expected, dtype=np.int64)
-    arrays = _arrow_parse(data, delimiter, expected, positions, len(records))
+    arrays = _arrow_parse(data, delimiter, expected, positions, len(records), quotes)
     if arrays is not None:
         return arrays, found
-    a = np.frombuffer(data, np.uint8)
-    separators = np.flatnonzero(a == delimiter[0])
+    separators = np.flatnonzero(np.frombuffer(data, np.uint8) == delimiter[0])
+    if quotes:  # a delimiter inside a (well-formed) quoted field has an odd number of quotes before it
+        separators = separators[np.searchsorted(quote_positions(data), separators) % 2 == 0]
     found = np.searchsorted(separators, records.stop) - np.searchsorted(separators, records.start) + 1
     good = found == expected
     pieces, previous = [], 0
@@ -244,11 +248,11 @@ def _fields_with_arrow(data: bytes, records: Records, delimiter: bytes, expected
         pieces.append(data[previous:records.start[i]])
         previous = records.end[i]
     pieces.append(data[previous:])
-    return _arrow_parse(b"".join(pieces), delimiter, expected, positions, int(good.sum())), found
+    return _arrow_parse(b"".join(pieces), delimiter, expected, positions, int(good.sum()), quotes), found
 
 
-def _arrow_parse(body: bytes, delimiter: bytes, expected: int, positions: list[int],
-                 rows: int) -> list[pa.Array] | None:
+def _arrow_parse(body: bytes, delimiter: bytes, expected: int, positions: list[int], rows: int,
+                 quotes: bool) -> list[pa.Array] | None:
     """The `positions` columns of `body` as binary arrays, if it parses into exactly `rows` rows."""
     if not rows:
         return [pa.array([], pa.binary()) for _ in positions]
@@ -260,8 +264,9 @@ def _arrow_parse(body: bytes, delimiter: bytes, expected: int, positions: list[i
             io.BytesIO(body),
             read_options=pacsv.ReadOptions(column_names=names, use_threads=False,
                                            block_size=max(len(body) + 1, 1 << 20)),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter.decode("latin-1"), quote_char=False,
-                                             ignore_empty_lines=True),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter.decode("latin-1"),
+                                             quote_char='"' if quotes else False, double_quote=True,
+                                             newlines_in_values=quotes, ignore_empty_lines=True),
             convert_options=pacsv.ConvertOptions(
                 include_columns=[names[p] for p in positions],
                 column_types={names[p]: pa.binary() for p in positions},
@@ -277,13 +282,14 @@ def _arrow_parse(body: bytes, delimiter: bytes, expected: int, positions: list[i
 def _fields_with_python(data: bytes, records: Records, delimiter: bytes, expected: int,
                         positions: list[int]) -> tuple[list[pa.Array], np.ndarray]:
     """Fields as csv found them (quoted data), or split at the delimiter (unquoted data)."""
-    if records.fields is not None:
-        rows = [[field.encode("latin-1") for field in row] for row in records.fields]
+    if records.fields is not None:  # csv's text, one character per byte: ASCII text is its own UTF-8
+        rows = records.fields if data.isascii() else [[f.encode("latin-1") for f in row] for row in records.fields]
     else:
         rows = [data[s:e].split(delimiter) for s, e in zip(records.start, records.stop)]
     found = np.array([len(row) for row in rows], dtype=np.int64)
     good = [row for row in rows if len(row) == expected]
-    return [pa.array([row[p] for row in good], pa.binary()) for p in positions], found
+    return [pa.array([row[p] for row in good]).cast(pa.binary()) if good else pa.array([], pa.binary())
+            for p in positions], found
 
 
 def _to_utf8(arr: pa.Array, encoding: str) -> pa.Array:

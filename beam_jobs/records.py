@@ -14,8 +14,11 @@ where it cannot differ, a vectorised equivalent:
   characters at all) is not a record: it is neither counted nor rejected;
 - a record's line number is the 1-based line it starts on.
 
-Data without a quote character (or a format without quoting) is cut at
-line ends with numpy; data holding quotes goes through `csv.reader`.
+Data without quote characters (or in a format without quoting) is cut at
+line ends with numpy.  Data whose quotes are all well formed (RFC 4180:
+each quoted field is whole, "" inside) is cut at line ends outside quotes,
+found from the parity of the quotes before them: there every CSV reader
+agrees with `csv`.  Anything else goes through `csv.reader` itself.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from __future__ import annotations
 import codecs
 import csv
 import dataclasses
+import functools
 import io
+import re
 from typing import BinaryIO, Iterator
 
 import numpy as np
@@ -53,9 +58,32 @@ def csv_options(delimiter: str) -> dict:
                 skipinitialspace=False, escapechar=None)
 
 
-def needs_csv(data: bytes, quoted: bool) -> bool:
-    """Whether quote rules can change where records end in `data`."""
+def has_quotes(data: bytes, quoted: bool) -> bool:
+    """Whether quote rules apply to `data` at all."""
     return quoted and QUOTE in data
+
+
+@functools.lru_cache(maxsize=None)
+def _well_formed_records(delimiter: str) -> re.Pattern:
+    """Records whose quoted fields are whole (a field is "..." with "" inside, or has no quote), each ended."""
+    d = re.escape(delimiter.encode())
+    unquoted = rb'[^"\r\n' + d + rb"]*+" if len(delimiter) == 1 else rb"(?:(?!" + d + rb')[^"\r\n])*+'
+    field = rb'(?:"(?:[^"]++|"")*+"|' + unquoted + rb")"
+    return re.compile(rb"(?:" + field + rb"(?:" + d + field + rb")*+(?:\r\n|\n|\r))*+")
+
+
+def well_formed_prefix(data: bytes, delimiter: str) -> int:
+    """The length of the longest run of whole, well-formed records at the start of `data`.
+
+    A CR as the last byte is not taken as a line end: its LF may follow.
+    """
+    body = data[:-1] if data.endswith(b"\r") else data
+    return _well_formed_records(delimiter).match(body).end()
+
+
+def _is_well_formed(data: bytes, delimiter: str) -> bool:
+    end = well_formed_prefix(data + b"\n", delimiter)  # the last record may lack its line end
+    return end >= len(data)
 
 
 def line_spans(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -88,11 +116,33 @@ def count_line_ends(data: bytes, stop: int) -> int:
 
 
 def find_records(data: bytes, delimiter: str, quoted: bool) -> Records:
-    """The records of `data`, which starts at a record boundary and does not end inside a CRLF."""
+    """The records of `data`, which starts at a record boundary and does not end inside a CRLF.
+
+    `fields` is set only when `csv.reader` had to decide (quotes that are not
+    well formed); otherwise records hold no quotes, or only whole quoted fields.
+    """
     starts, stops, ends = line_spans(data)
-    if not needs_csv(data, quoted):
-        keep = np.flatnonzero(stops > starts)
-        return Records(starts[keep], stops[keep], ends[keep], keep)
+    if has_quotes(data, quoted):
+        if not _is_well_formed(data, delimiter):
+            return _records_by_csv(data, delimiter, starts, stops, ends)
+        quotes = quote_positions(data)
+        closed = np.searchsorted(quotes, stops) % 2 == 0  # an even number of quotes before it: a record ends
+        closed[-1] = True
+        last = np.flatnonzero(closed)
+        first = np.concatenate([[0], last[:-1] + 1])
+        keep = (stops[last] > starts[first]) | (last > first)
+        first, last = first[keep], last[keep]
+        return Records(starts[first], stops[last], ends[last], first)
+    keep = np.flatnonzero(stops > starts)
+    return Records(starts[keep], stops[keep], ends[keep], keep)
+
+
+def quote_positions(data: bytes) -> np.ndarray:
+    return np.flatnonzero(np.frombuffer(data, np.uint8) == QUOTE[0])
+
+
+def _records_by_csv(data: bytes, delimiter: str, starts: np.ndarray, stops: np.ndarray,
+                    ends: np.ndarray) -> Records:
     reader = csv.reader(io.StringIO(data.decode("latin-1"), newline=""), **csv_options(delimiter))
     first, last, fields = [], [], []
     consumed = 0
@@ -125,10 +175,12 @@ def split_header(head: bytes, delimiter: str, quoted: bool, whole_file: bool) ->
     end = int(records.end[0])
     if end == len(body) and not whole_file:
         raise HeaderTooLong()
-    if records.fields is not None:
-        fields = [f.encode("latin-1") for f in records.fields[0]]
+    text = body[records.start[0]:records.stop[0]]
+    if has_quotes(text, quoted):
+        row = next(csv.reader(io.StringIO(text.decode("latin-1"), newline=""), **csv_options(delimiter)))
+        fields = [f.encode("latin-1") for f in row]
     else:
-        fields = body[records.start[0]:records.stop[0]].split(delimiter.encode())
+        fields = text.split(delimiter.encode())
     return fields, bom + end, count_line_ends(body, end)
 
 
@@ -136,33 +188,39 @@ def plan_ranges(f: BinaryIO, delimiter: str, quoted: bool, start: int, line: int
                 chunk_bytes: int) -> Iterator[tuple[int, int, int]]:
     """Cut a file from `start` into (start, end, first line) ranges of about `chunk_bytes`, at record ends.
 
-    Quote-free data is cut at its last line end.  From the first block that
-    holds a quote on, the rest of the file streams through `csv.reader` so
-    that no cut falls inside a quoted field.
+    A block is cut after its last line end, or with quotes after its last
+    whole well-formed record.  Where quotes leave no such cut (a quoted
+    field longer than a block, or quotes that are not well formed),
+    `csv.reader` reads on to the first record end past `chunk_bytes`.
     """
     f.seek(start)
-    carry = b""
+    data = b""
     while True:
         block = f.read(chunk_bytes)
-        data = carry + block
+        data += block
         if not block:
             if data:
                 yield start, start + len(data), line
             return
-        if needs_csv(data, quoted):
-            yield from _plan_with_csv(f, delimiter, start, line, chunk_bytes)
-            return
-        cut = max(data.rfind(b"\n"), data.rfind(b"\r", 0, len(data) - 1)) + 1
-        if cut == 0:  # no line end yet: the record goes on
-            carry = data
-            continue
+        if has_quotes(data, quoted):
+            cut = well_formed_prefix(data, delimiter)
+            if cut == 0:
+                end, lines = _csv_range(f, delimiter, start, chunk_bytes)
+                yield start, end, line
+                start, line, data = end, line + lines, b""
+                f.seek(start)
+                continue
+        else:
+            cut = max(data.rfind(b"\n"), data.rfind(b"\r", 0, len(data) - 1)) + 1
+            if cut == 0:  # no line end yet: the record goes on
+                continue
         yield start, start + cut, line
         line += count_line_ends(data, cut)
-        start, carry = start + cut, data[cut:]
+        start, data = start + cut, data[cut:]
 
 
-def _plan_with_csv(f: BinaryIO, delimiter: str, start: int, line: int,
-                   chunk_bytes: int) -> Iterator[tuple[int, int, int]]:
+def _csv_range(f: BinaryIO, delimiter: str, start: int, chunk_bytes: int) -> tuple[int, int]:
+    """The end of the first record that ends `chunk_bytes` or more past `start`, and the lines up to it."""
     f.seek(start)
     text = io.TextIOWrapper(f, encoding="latin-1", newline="")  # one character per byte
     consumed = 0
@@ -174,11 +232,8 @@ def _plan_with_csv(f: BinaryIO, delimiter: str, start: int, line: int,
             yield physical
 
     reader = csv.reader(lines(), **csv_options(delimiter))
-    chunk_start, chunk_line = 0, 0
     for _ in reader:
-        if consumed - chunk_start >= chunk_bytes:
-            yield start + chunk_start, start + consumed, line + chunk_line
-            chunk_start, chunk_line = consumed, reader.line_num
-    if consumed > chunk_start:
-        yield start + chunk_start, start + consumed, line + chunk_line
+        if consumed >= chunk_bytes:
+            break
     text.detach()
+    return start + consumed, reader.line_num
