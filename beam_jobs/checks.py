@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import difflib
 
-import pyarrow.parquet as pq
+import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
 from features.errors import InputError
 from beam_jobs.layouts import InputLayout, TableFormat
-from beam_jobs.parse import read_header
+from beam_jobs.parse import column_positions, read_header, read_parquet, shown_names
 from features.spec import Column, FeatureSpec
 
 
@@ -40,21 +40,33 @@ def _check_table(fmt: TableFormat, columns: tuple[Column, ...]) -> None:
     if size == 0:
         raise InputError(f"Input file {fmt.path} is empty (0 bytes).")
     if fmt.kind == "parquet":
-        with FileSystems.open(fmt.path) as f:
-            meta = pq.ParquetFile(f).metadata
-        _check_columns(fmt.path, tuple(meta.schema.names), columns)
-        if meta.num_rows == 0:
+        num_rows, schema = read_parquet(fmt.path, lambda f: (f.metadata.num_rows, f.schema_arrow))
+        _check_columns(fmt.path, tuple(schema.names), columns)
+        for column in columns:
+            _check_parquet_type(fmt.path, column, schema.field(column.name).type)
+        if num_rows == 0:
             raise InputError(f"Input file {fmt.path} has no rows.")
         return
-    names, header_bytes = read_header(fmt)
-    if fmt.header and _looks_like_data(names):
+    header = read_header(fmt)
+    if fmt.header and _looks_like_data(header.columns):
         raise InputError(
             f"Input file {fmt.path} has no header line: its first line starts with values "
-            f"({', '.join(names[:4])}). Add a header naming the columns ({', '.join(c.name for c in columns)}), "
-            f"or set source.header: false in the spec.")
-    _check_columns(fmt.path, names, columns)
-    if header_bytes and size <= header_bytes + 1:
+            f"({shown_names(header.columns[:4])}). Add a header naming the columns "
+            f"({', '.join(c.name for c in columns)}), or set source.header: false in the spec.")
+    _check_columns(fmt.path, header.columns, columns)
+    if header.data_start and size <= header.data_start + 1:
         raise InputError(f"Input file {fmt.path} has a header but no rows.")
+
+
+def _check_parquet_type(path: str, column: Column, arrow_type: pa.DataType) -> None:
+    if pa.types.is_dictionary(arrow_type):
+        arrow_type = arrow_type.value_type
+    readable = (pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean, pa.types.is_null,
+                pa.types.is_decimal, pa.types.is_string, pa.types.is_large_string, pa.types.is_binary,
+                pa.types.is_large_binary)
+    if not any(is_type(arrow_type) for is_type in readable):
+        raise InputError(f"Input file {path}: column {column.name} holds values of type {arrow_type}, which "
+                         f"cannot be read as {column.type}. Store it as a number or a string.")
 
 
 def _looks_like_data(names: tuple[str, ...]) -> bool:
@@ -69,14 +81,44 @@ def _looks_like_data(names: tuple[str, ...]) -> bool:
 
 
 def _check_columns(path: str, present: tuple[str, ...], columns: tuple[Column, ...]) -> None:
+    """Every column the spec reads is in the file once; a missing one comes with the file column it may now be."""
     missing = [c.name for c in columns if c.name not in present]
-    if not missing:
-        return
-    hints = []
+    if missing:
+        hints = [f"'{name}' may have been renamed to {_quoted(new)}" for name, new in renamed(missing, present, columns)]
+        hint = f" ({'; '.join(hints)})" if hints else ""
+        raise InputError(f"Input file {path} lacks column(s) {', '.join(missing)}{hint}. It has: "
+                         f"{shown_names(present)}. Rename the columns in the file or in the spec.")
+    column_positions(path, present, columns)  # a column named twice
+
+
+def renamed(missing: list[str], present: tuple[str, ...], columns: tuple[Column, ...]) -> list[tuple[str, str]]:
+    """Pairs (missing spec column, file column it was probably renamed to), each file column used at most once.
+
+    Only file columns the spec does not read are candidates (a column the
+    spec finds is not a renamed one).  Names are compared ignoring case and
+    punctuation (movie_id ~ movieId); the closest pairs are matched first.
+    """
+    read = {c.name for c in columns}
+    candidates = [name for name in dict.fromkeys(present) if name not in read]
+    scored = []
     for name in missing:
-        close = difflib.get_close_matches(name, present, n=1, cutoff=0.6)
-        if close:
-            hints.append(f"'{name}' may have been renamed to '{close[0]}'")
-    hint = f" ({'; '.join(hints)})" if hints else ""
-    raise InputError(f"Input file {path} lacks column(s) {', '.join(missing)}{hint}. It has: {', '.join(present)}. "
-                     f"Rename the columns in the file or in the spec.")
+        for candidate in candidates:
+            score = difflib.SequenceMatcher(None, _normal(name), _normal(candidate)).ratio()
+            if score >= 0.6:
+                scored.append((-score, missing.index(name), candidate, name))
+    pairs, used_missing, used_present = [], set(), set()
+    for _, _, candidate, name in sorted(scored):
+        if name not in used_missing and candidate not in used_present:
+            pairs.append((name, candidate))
+            used_missing.add(name)
+            used_present.add(candidate)
+    return sorted(pairs, key=lambda pair: missing.index(pair[0]))
+
+
+def _quoted(name: str) -> str:
+    shown = shown_names((name,))
+    return f"'{name}'" if shown == name else shown
+
+
+def _normal(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())

@@ -7,15 +7,14 @@ columns.  Rows whose key is not in the side table are set aside.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from apache_beam.io.filesystems import FileSystems
 
-from beam_jobs.layouts import SideFormat, TableFormat
+from beam_jobs.layouts import SideFormat
+from features.errors import InputError
 from beam_jobs.parse import LINE_COLUMN, UNKNOWN_JOIN_KEY, Chunk, parse_chunk, plan_chunks, read_header, rejection
 from features.spec import Column, Join
 
@@ -23,43 +22,34 @@ from features.spec import Column, Join
 def read_side_table(side: SideFormat, key: Column, columns: tuple[Column, ...]) -> tuple[pa.Table, list[dict]]:
     """The side table's key and joined columns, validated; the first row wins for a repeated key."""
     fmt = side.table
+    genres = next((c for c in columns if side.genre_flags and c.name == "genres"), None)
+    flags = tuple(Column(f"genre_{i}", "string", required=False) for i in range(len(side.genre_flags)))
+    read = (key, *(c for c in columns if c is not genres), *(flags if genres else ()))
     if fmt.kind == "parquet":
-        parts = [parse_chunk(chunk, fmt, (key, *columns)) for chunk in plan_chunks(fmt)]
-        batches = [b for b, _ in parts]
-        rejected = [r for _, rows in parts for r in rows]
+        parts = [parse_chunk(chunk, fmt, read) for chunk in plan_chunks(fmt)]
     else:
-        file_columns, header_bytes = read_header(fmt)
-        chunk = Chunk(fmt.path, header_bytes, -1, 2 if header_bytes else 1, file_columns)
+        header = read_header(fmt)
         with FileSystems.open(fmt.path) as f:
-            f.seek(header_bytes)
+            f.seek(header.data_start)
             data = f.read()
-        if side.genre_flags:
-            data = _flags_to_genres(data, fmt, file_columns, side.genre_flags)
-            fmt = dataclasses.replace(fmt, delimiter="\t")
-            chunk = Chunk(fmt.path, header_bytes, -1, chunk.first_line, file_columns[:5] + ("genres",))
-        batch, rejected = parse_chunk(chunk, fmt, (key, *columns), data=data)
-        batches = [batch]
-    table = pa.Table.from_batches(batches).combine_chunks().drop_columns([LINE_COLUMN])
+        chunk = Chunk(fmt.path, header.data_start, header.data_start + len(data), header.first_line, header.columns)
+        parts = [parse_chunk(chunk, fmt, read, data=data)]
+    if not parts:
+        raise InputError(f"Side table {fmt.path} has no rows.")
+    table = pa.Table.from_batches([b for b, _ in parts]).combine_chunks()
+    rejected = [r for _, rows in parts for r in rows]
+    if genres:
+        table = table.append_column("genres", _genres_from_flags(table, flags, side.genre_flags))
+    table = table.select([key.name, *(c.name for c in columns)])
     _, first = np.unique(table.column(key.name).to_numpy(), return_index=True)
     return table.take(pa.array(np.sort(first))), rejected
 
 
-def _flags_to_genres(data: bytes, fmt: TableFormat, file_columns: tuple[str, ...], genres: tuple[str, ...]) -> bytes:
-    """ml-100k's u.item keeps 19 genre flags; rewrite each line, tab-separated, with one genres field.
-
-    The genres field is pipe-separated like the other layouts, so the line's own
-    '|' delimiter gives way to tabs.
-    """
-    sep = fmt.delimiter.encode()
-    out = []
-    for line in data.split(b"\n"):
-        fields = line.rstrip(b"\r").split(sep)
-        if len(fields) != len(file_columns):
-            out.append(b"\t".join(fields))  # left for the parser to reject with its field count
-            continue
-        names = [genres[i] for i, flag in enumerate(fields[5:]) if flag.strip() == b"1"]
-        out.append(b"\t".join(fields[:5] + ["|".join(names).encode(fmt.encoding)]))
-    return b"\n".join(out)
+def _genres_from_flags(table: pa.Table, flags: tuple[Column, ...], names: tuple[str, ...]) -> pa.Array:
+    """ml-100k's u.item keeps one 0/1 column per genre: the genres column the other layouts have, '|'-separated."""
+    on = np.stack([pc.equal(pc.utf8_trim_whitespace(table.column(f.name)), "1").fill_null(False)
+                   .to_numpy(zero_copy_only=False) for f in flags], axis=1)
+    return pa.array(["|".join(n for n, flag in zip(names, row) if flag) for row in on], pa.string())
 
 
 def join_batch(batch: pa.RecordBatch, side: pa.Table, join: Join, source: str

@@ -27,8 +27,9 @@ ML100K_GENRES = (
 class TableFormat:
     """How to read one delimited file.
 
-    `file_columns` are the file's columns in order when it has no header;
-    with a header they are taken from it.  A multi-character delimiter
+    `file_columns` are the file's columns in order when it has no header
+    (a spec's `source.header: false`: the spec's columns, in order); with a
+    header they are taken from it.  A multi-character delimiter
     (MovieLens "::") is rewritten to a control character before parsing.
     """
 
@@ -123,8 +124,9 @@ def table_layout(spec: FeatureSpec, input_path: str) -> InputLayout:
     matches = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
     if not matches:
         raise InputError(f"Input {input_path} matches no {kind} files (looked for {pattern}).")
+    no_header = None if spec.source.header else tuple(c.name for c in spec.main_columns)  # columns in spec order
     main = tuple(TableFormat(path, delimiter=spec.source.delimiter, encoding=spec.source.encoding,
-                             header=spec.source.header, kind=kind) for path in matches)
+                             header=spec.source.header, file_columns=no_header, kind=kind) for path in matches)
     side: dict[str, SideFormat] = {}
     if spec.join and spec.join.path:
         side_path = spec.join.path

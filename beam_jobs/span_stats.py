@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import tensorflow as tf
 
+from beam_jobs.checks import check_inputs
 from beam_jobs.join import join_batch, read_side_table
 from beam_jobs.layouts import table_layout
 from beam_jobs.parse import DEFAULT_CHUNK_BYTES, LINE_COLUMN, parse_chunk, plan_chunks
@@ -45,6 +46,7 @@ class SpanData:
 def read_span(spec: FeatureSpec, path: str, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> SpanData:
     """Parse, validate and join one span exactly as the preprocess job does (without deduplication)."""
     layout = table_layout(spec, path)
+    check_inputs(spec, layout)
     side = None
     if spec.join:
         side, _ = read_side_table(layout.side_tables[spec.join.table or "join"], spec.column(spec.join.key),

@@ -54,7 +54,7 @@ class ModelType:
                 kwargs[key] = r.positive_int(key)
         for key in ("dropout", "l2", "learning_rate"):
             if r.has(key):
-                kwargs[key] = r.non_negative(key, 0.0)
+                kwargs[key] = r.non_negative(key)
         return cls(**kwargs)
 
     @classmethod
@@ -159,7 +159,7 @@ class TwoTower(ModelType):
             kwargs["output_dim"] = r.positive_int("output_dim")
         for key in ("rating_weight", "retrieval_weight"):
             if r.has(key):
-                kwargs[key] = r.non_negative(key, 1.0)
+                kwargs[key] = r.non_negative(key)
         if kwargs.get("rating_weight", 1.0) == 0 and kwargs.get("retrieval_weight", 1.0) == 0:
             r.fail("'rating_weight' and 'retrieval_weight' are both 0: the model would learn nothing")
         if r.has("user_history"):

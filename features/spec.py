@@ -196,11 +196,14 @@ def load_spec(name_or_path: str) -> FeatureSpec:
             "file",
             f"no such spec file, and not a built-in spec (built-in: {', '.join(builtin_spec_names())})",
         )
-    with open(path, encoding="utf-8") as f:
-        try:
-            raw = yaml.safe_load(f)
-        except yaml.YAMLError as e:
-            raise SpecError(path, "YAML", str(e)) from None
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        raw = yaml.safe_load(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise SpecError(path, "file", f"not UTF-8 text: byte {data[e.start]:#04x} at offset {e.start}") from None
+    except yaml.YAMLError as e:
+        raise SpecError(path, "YAML", str(e)) from None
     return parse_spec(raw, path)
 
 

@@ -35,7 +35,8 @@ class SpecReader:
         return key in self.raw
 
     def get(self, key: str, default: Any = None, kind: type | tuple[type, ...] | None = None) -> Any:
-        value = self.raw.get(key, default)
+        value = self.raw.get(key)
+        value = default if value is None else value  # an explicit null means "not given"
         if kind is not None and value is not None and not isinstance(value, kind):
             names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
             self.fail(f"'{key}' must be {names}, got {value!r}")
@@ -62,8 +63,8 @@ class SpecReader:
             self.fail(f"'{key}' must be an integer >= {minimum}, got {value!r}")
         return value
 
-    def non_negative(self, key: str, default: float) -> float:
-        value = self.get(key, default, (int, float))
+    def non_negative(self, key: str) -> float:
+        value = self.require(key, (int, float))
         if isinstance(value, bool) or value < 0:
             self.fail(f"'{key}' must be >= 0, got {value}")
         return float(value)
