@@ -35,12 +35,49 @@ _WORDS = (
 
 @dataclasses.dataclass(frozen=True)
 class RatingsSample:
-    users: int = 2000
-    movies: int = 1000
-    ratings: int = 150_000
+    """Sizes of a ratings sample; the default is MovieLens latest-small's (671 users, 9,066 movies)."""
+
+    users: int = 671
+    movies: int = 9_066
+    ratings: int = 100_000
     groups: int = 8
     seed: int = 7
     ratings_seed: int | None = None  # another day of ratings from the same world (same users, movies, tastes)
+    taste: float = 1.0  # strength of the planted tastes (1: as in real ratings; more for checks of the structure)
+
+
+# The shape of real ratings, calibrated so that a sample of ml-latest-small's size has its statistics
+# (see beam_jobs/ratings_stats.py) and EASE beats a popularity list by about as much as on the real data.
+MIN_RATINGS_PER_USER = 20      # MovieLens keeps only users with 20+ ratings
+ACTIVITY_SIGMA = 1.4           # lognormal spread of each user's ratings above the minimum
+MAX_USER_SHARE = 0.5           # no user rates more than this share of the catalogue
+POPULARITY_SIGMA = 2.15        # lognormal spread of movie popularity...
+POPULARITY_KNEE = 2.0          # ...flattened above this many sds, so no movie is rated by everyone
+POPULARITY_HEAD_SLOPE = 0.5
+ONBOARDING_RATINGS = 15        # a user's first ratings lean to popular movies...
+ONBOARDING_EXPONENT = 1.8      # ...drawn by popularity ** this
+TASTE_EXPOSURE = 1.85          # log-odds boost for rating a movie of a liked group
+TASTE_RATING = 0.6             # stars added for a movie of a liked group
+RATING_CENTRE = 2.82
+USER_BIAS_SD = 0.52
+MOVIE_BIAS_SD = 0.6
+POPULAR_IS_LIKED = 0.6         # correlation of a movie's popularity with its rating bias
+RATING_NOISE_SD = 0.8
+WHOLE_STAR_USERS = 0.40        # share of users who never give half stars
+
+
+@dataclasses.dataclass(frozen=True)
+class _World:
+    """What stays fixed from day to day: the catalogue, the users and their tastes."""
+
+    movie_group: np.ndarray
+    popularity: np.ndarray     # relative chance of being rated, before taste
+    movie_bias: np.ndarray
+    liked: np.ndarray          # (users, 2): the two planted groups each user likes
+    user_bias: np.ndarray
+    whole_stars: np.ndarray    # users who rate in whole stars only
+    per_user: np.ndarray       # ratings each user gives
+    taste_exposure: float      # log-odds boost for rating a movie of a liked group
 
 
 def _titles(rng: np.random.Generator, n: int, years: np.ndarray) -> list[str]:
@@ -63,61 +100,24 @@ def _titles(rng: np.random.Generator, n: int, years: np.ndarray) -> list[str]:
 def write_ratings_sample(out_dir: str, cfg: RatingsSample = RatingsSample()) -> dict[str, str]:
     """Write ratings.csv and movies.csv (ml-latest layout) plus the planted truth.
 
-    Ratings = global mean + user bias + movie bias + affinity(user, movie group) + noise,
-    clipped to 0.5..5 in half stars.  Movie groups map to pairs of signature genres,
-    users like two groups, and movie popularity is long-tailed.
+    Which movies a user rates: chance ~ popularity x exp(TASTE_EXPOSURE if the
+    movie's planted group is one of the user's two liked groups); popularity is
+    long-tailed and activity per user heavy-tailed with a minimum of 20, as in
+    MovieLens.  How they rate: global centre + user bias + movie bias (higher
+    for popular movies) + TASTE_RATING for a liked group + noise, in half stars
+    (whole stars for about half the users), clipped to 0.5..5.
     """
     rng = np.random.default_rng(cfg.seed)
     os.makedirs(out_dir, exist_ok=True)
-    n_genres = len(GENRES)
-
-    # Movies: a planted group, genres mostly the group's signature pair.
-    movie_group = rng.integers(0, cfg.groups, size=cfg.movies)
-    signature = np.stack([np.arange(cfg.groups) % n_genres, (np.arange(cfg.groups) * 7 + 3) % n_genres], axis=1)
-    years = rng.integers(1930, 2024, size=cfg.movies)
-    movie_ids = np.sort(rng.choice(np.arange(1, cfg.movies * 3 + 1), size=cfg.movies, replace=False))
-    genres_text = []
-    for m in range(cfg.movies):
-        chosen = {int(g) for g in signature[movie_group[m]] if rng.random() < 0.85}
-        if rng.random() < 0.3:
-            chosen.add(int(rng.integers(0, n_genres)))
-        if rng.random() < 0.01:
-            chosen = set()
-        genres_text.append("|".join(GENRES[g] for g in sorted(chosen)) if chosen else NO_GENRES)
-    titles = _titles(rng, cfg.movies, years)
-    popularity = 1.0 / (rng.permutation(cfg.movies) + 10.0)
-
-    # Users: bias, two liked groups, long-tailed activity.
-    user_bias = rng.normal(0.0, 0.3, cfg.users)
-    liked = np.stack([rng.integers(0, cfg.groups, cfg.users), rng.integers(0, cfg.groups, cfg.users)], axis=1)
-    affinity = np.full((cfg.users, cfg.groups), -0.5)
-    affinity[np.arange(cfg.users), liked[:, 0]] = 1.0
-    affinity[np.arange(cfg.users), liked[:, 1]] = 1.0
-    movie_bias = rng.normal(0.0, 0.3, cfg.movies)
-    activity = rng.lognormal(0.0, 0.8, cfg.users)
+    movie_ids, titles, genres_text, world = _world(rng, cfg)
     if cfg.ratings_seed is not None:
         rng = np.random.default_rng([cfg.seed, cfg.ratings_seed])
-
-    # Draw (user, movie) pairs: 60% from a liked group, 40% from the whole catalogue;
-    # draw more than needed and drop repeated pairs, until there are enough.
-    users = np.empty(0, dtype=np.int64)
-    movies = np.empty(0, dtype=np.int64)
-    for _ in range(8):
-        more_users = rng.choice(cfg.users, size=cfg.ratings + 100, p=activity / activity.sum())
-        more_movies = _draw_movies(rng, more_users, liked, movie_group, popularity, cfg.groups)
-        users, movies = np.concatenate([users, more_users]), np.concatenate([movies, more_movies])
-        _, first = np.unique(users * cfg.movies + movies, return_index=True)
-        users, movies = users[np.sort(first)], movies[np.sort(first)]
-        if len(users) >= cfg.ratings:
-            break
-    if len(users) < cfg.ratings:
-        log.warning("Only %d distinct (user, movie) pairs could be drawn; asked for %d", len(users), cfg.ratings)
-    keep = np.sort(rng.permutation(len(users))[: cfg.ratings])
-    users, movies = users[keep], movies[keep]
-
-    score = (3.5 + user_bias[users] + movie_bias[movies] + affinity[users, movie_group[movies]]
-             + rng.normal(0.0, 0.5, len(users)))
-    half_stars = np.clip(np.rint(score * 2), 1, 10).astype(np.int64)
+    users, movies = _draw_pairs(rng, world, cfg.groups)
+    liked = (world.movie_group[movies] == world.liked[users, 0]) | (world.movie_group[movies] == world.liked[users, 1])
+    score = (RATING_CENTRE + world.user_bias[users] + world.movie_bias[movies] + cfg.taste * TASTE_RATING * liked
+             + rng.normal(0.0, RATING_NOISE_SD / cfg.taste, len(users)))
+    half_stars = np.where(world.whole_stars[users], 2 * np.rint(score), np.rint(2 * score))
+    half_stars = np.clip(half_stars, 1, 10).astype(np.int64)
     timestamps = rng.integers(946_684_800, 1_672_531_200, size=len(users))
     order = np.lexsort((timestamps, users))
 
@@ -133,34 +133,174 @@ def write_ratings_sample(out_dir: str, cfg: RatingsSample = RatingsSample()) -> 
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(["movieId", "title", "genres"])
         writer.writerows(zip(movie_ids.tolist(), titles, genres_text))
-    with open(os.path.join(out_dir, "planted_movie_groups.csv"), "w", encoding="utf-8") as f:
-        f.write("movieId,group\n")
-        f.writelines(f"{m},{g}\n" for m, g in zip(movie_ids.tolist(), movie_group.tolist()))
-    with open(os.path.join(out_dir, "planted_user_groups.csv"), "w", encoding="utf-8") as f:
-        f.write("userId,liked_group_a,liked_group_b\n")
-        f.writelines(f"{u + 1},{a},{b}\n" for u, (a, b) in enumerate(liked.tolist()))
+    _write_csv(pa.table({"movieId": pa.array(movie_ids), "group": pa.array(world.movie_group)}),
+               os.path.join(out_dir, "planted_movie_groups.csv"))
+    _write_csv(pa.table({"userId": pa.array(np.arange(1, cfg.users + 1)),
+                         "liked_group_a": pa.array(world.liked[:, 0]), "liked_group_b": pa.array(world.liked[:, 1])}),
+               os.path.join(out_dir, "planted_user_groups.csv"))
     log.info("Wrote %d ratings by %d users of %d movies to %s", len(users), cfg.users, cfg.movies, out_dir)
     return paths
 
 
-def _draw_movies(rng: np.random.Generator, users: np.ndarray, liked: np.ndarray, movie_group: np.ndarray,
-                 popularity: np.ndarray, groups: int) -> np.ndarray:
-    """For each draw, a movie by popularity: from one of the user's liked groups, or from all."""
-    movies = np.empty(len(users), dtype=np.int64)
-    from_liked = rng.random(len(users)) < 0.6
-    target_group = liked[users, rng.integers(0, 2, len(users))]
-    everything = np.cumsum(popularity) / popularity.sum()
-    rest = ~from_liked
-    movies[rest] = np.searchsorted(everything, rng.random(rest.sum()))
-    for g in range(groups):
-        members = np.flatnonzero(movie_group == g)
-        pick = from_liked & (target_group == g)
-        if len(members) == 0:
-            movies[pick] = np.searchsorted(everything, rng.random(pick.sum()))
-            continue
-        cum = np.cumsum(popularity[members]) / popularity[members].sum()
-        movies[pick] = members[np.minimum(np.searchsorted(cum, rng.random(pick.sum())), len(members) - 1)]
-    return np.minimum(movies, len(popularity) - 1)
+def _world(rng: np.random.Generator, cfg: RatingsSample) -> tuple[np.ndarray, list[str], list[str], _World]:
+    """Movies (ids, titles, genres, planted group, popularity, bias) and users (bias, tastes, activity)."""
+    n_genres = len(GENRES)
+    movie_group = rng.integers(0, cfg.groups, size=cfg.movies)
+    signature = np.stack([np.arange(cfg.groups) % n_genres, (np.arange(cfg.groups) * 7 + 3) % n_genres], axis=1)
+    years = rng.integers(1930, 2024, size=cfg.movies)
+    movie_ids = np.sort(rng.choice(np.arange(1, cfg.movies * 3 + 1), size=cfg.movies, replace=False))
+    genres_text = _genres(rng, signature[movie_group])
+    titles = _titles(rng, cfg.movies, years)
+    z = rng.normal(0.0, 1.0, cfg.movies)
+    log_popularity = POPULARITY_SIGMA * np.where(z > POPULARITY_KNEE, POPULARITY_KNEE
+                                                 + POPULARITY_HEAD_SLOPE * (z - POPULARITY_KNEE), z)
+    popularity = np.exp(log_popularity)
+    z = (log_popularity - log_popularity.mean()) / log_popularity.std()
+    movie_bias = MOVIE_BIAS_SD * (POPULAR_IS_LIKED * z
+                                  + np.sqrt(1 - POPULAR_IS_LIKED**2) * rng.normal(0.0, 1.0, cfg.movies))
+    first = rng.integers(0, cfg.groups, cfg.users)
+    second = (first + rng.integers(1, max(cfg.groups, 2), cfg.users)) % cfg.groups
+    world = _World(movie_group=movie_group, popularity=popularity, movie_bias=movie_bias,
+                   liked=np.stack([first, second], axis=1), user_bias=rng.normal(0.0, USER_BIAS_SD, cfg.users),
+                   whole_stars=rng.random(cfg.users) < WHOLE_STAR_USERS,
+                   per_user=_ratings_per_user(rng, cfg), taste_exposure=cfg.taste * TASTE_EXPOSURE)
+    return movie_ids, titles, genres_text, world
+
+
+def _genres(rng: np.random.Generator, signature: np.ndarray) -> list[str]:
+    """Mostly the movie's group's two signature genres, sometimes one more, rarely none."""
+    n = len(signature)
+    chosen = np.zeros((n, len(GENRES)), bool)
+    keep = rng.random((n, 2)) < 0.85
+    rows = np.repeat(np.arange(n), 2)
+    chosen[rows[keep.ravel()], signature.ravel()[keep.ravel()]] = True
+    extra = rng.random(n) < 0.3
+    chosen[np.flatnonzero(extra), rng.integers(0, len(GENRES), extra.sum())] = True
+    chosen[rng.random(n) < 0.01] = False
+    names = np.array(GENRES)
+    return ["|".join(names[row]) if row.any() else NO_GENRES for row in chosen]
+
+
+def _ratings_per_user(rng: np.random.Generator, cfg: RatingsSample) -> np.ndarray:
+    """A minimum plus a lognormal excess, scaled so the counts add up to cfg.ratings exactly.
+
+    The minimum is MovieLens's 20 unless the sample has fewer ratings per user
+    than that allows; no user rates more than MAX_USER_SHARE of the catalogue.
+    """
+    floor = max(1, min(MIN_RATINGS_PER_USER, int(0.75 * cfg.ratings / cfg.users)))
+    cap = max(floor, int(MAX_USER_SHARE * cfg.movies))
+    excess = rng.lognormal(0.0, ACTIVITY_SIGMA, cfg.users)
+    budget = min(cfg.ratings, cap * cfg.users) - floor * cfg.users
+    low, high = 0.0, budget / excess.min() + 1.0
+    for _ in range(60):  # the scale at which the capped excesses add up to the budget
+        mid = (low + high) / 2
+        low, high = (mid, high) if np.minimum(mid * excess, cap - floor).sum() < budget else (low, mid)
+    wanted = np.minimum(high * excess, cap - floor)
+    counts = np.floor(wanted).astype(np.int64)
+    short = budget - counts.sum()
+    if short > 0:  # largest remainders get the last ratings
+        counts[np.argsort(counts - wanted, kind="stable")[:short]] += 1
+    return floor + np.minimum(counts, cap - floor)
+
+
+class _Exposure:
+    """Who rates what: P(movie | user) ~ weight(movie) x exp(TASTE_EXPOSURE if its group is one the user likes).
+
+    Sampled in two steps, never per (user, movie) pair: a group by the user's
+    exposure to it (the group's weight mass x taste boost), then a movie of
+    that group by weight.
+    """
+
+    def __init__(self, weight: np.ndarray, world: _World, groups: int):
+        n_users = len(world.per_user)
+        self.movie_group, self.groups = world.movie_group, groups
+        self.by_group = np.argsort(world.movie_group, kind="stable")
+        self.group_start = np.r_[0, np.cumsum(np.bincount(world.movie_group, minlength=groups))]
+        group_mass = np.bincount(world.movie_group, weight, minlength=groups)
+        self.within = weight / group_mass[world.movie_group]                  # P(movie | its group)
+        self.movie_cum = np.cumsum(self.within[self.by_group])                 # group g spans (g, g + 1]
+        boost = np.ones((n_users, groups))
+        np.put_along_axis(boost, world.liked, np.exp(world.taste_exposure), axis=1)
+        self.p_group = group_mass * boost
+        self.p_group /= self.p_group.sum(axis=1, keepdims=True)
+        self.group_cum = (np.cumsum(self.p_group, axis=1) + np.arange(n_users)[:, None]).ravel()  # u: (u, u + 1]
+
+    def draw(self, rng: np.random.Generator, users: np.ndarray) -> np.ndarray:
+        """One movie for each entry of `users`, with replacement."""
+        group = np.searchsorted(self.group_cum, users + rng.random(len(users)), side="right")
+        group = np.minimum(group, users * self.groups + self.groups - 1) - users * self.groups
+        pos = np.searchsorted(self.movie_cum, group + rng.random(len(users)), side="right")
+        return self.by_group[np.clip(pos, self.group_start[group], self.group_start[group + 1] - 1)]
+
+    def probability(self, users: np.ndarray, movies: np.ndarray) -> np.ndarray:
+        return self.p_group[users, self.movie_group[movies]] * self.within[movies]
+
+
+def _draw_pairs(rng: np.random.Generator, world: _World, groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (user, movie) pairs, world.per_user[u] of them for user u.
+
+    Every movie gets one rating first (MovieLens lists only rated movies), by
+    a user drawn by activity and taste.  A user's first ONBOARDING_RATINGS
+    come from a steeper popularity (popularity ** ONBOARDING_EXPONENT), as
+    MovieLens shows new users popular movies to rate; the rest by popularity.
+    """
+    users, movies = _first_ratings(rng, world, groups)
+    onboarding = np.minimum(world.per_user, ONBOARDING_RATINGS)
+    users, movies = _fill(rng, _Exposure(world.popularity ** ONBOARDING_EXPONENT, world, groups), users, movies,
+                          np.maximum(onboarding, np.bincount(users, minlength=len(world.per_user))))
+    users, movies = _fill(rng, _Exposure(world.popularity, world, groups), users, movies, world.per_user)
+    if len(users) < world.per_user.sum():
+        log.warning("Only %d distinct (user, movie) pairs could be drawn; asked for %d",
+                    len(users), world.per_user.sum())
+    return users, movies
+
+
+def _fill(rng: np.random.Generator, exposure: _Exposure, users: np.ndarray, movies: np.ndarray,
+          per_user: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Add distinct pairs drawn by `exposure` until user u has per_user[u] of them.
+
+    Draws are with replacement, so each round draws the missing count divided
+    by the exposure mass a user has not rated yet, keeps the new distinct
+    pairs, and trims each user to their count.
+    """
+    n_users, n_movies = len(per_user), len(exposure.within)
+    for _ in range(30):
+        need = per_user - np.bincount(users, minlength=n_users)
+        if not need.any():
+            break
+        seen = np.bincount(users, exposure.probability(users, movies), minlength=n_users)
+        new_users = np.repeat(np.arange(n_users), np.ceil(need * 1.2 / np.maximum(1.0 - seen, 0.02)).astype(np.int64))
+        users, movies = _keep_distinct(rng, np.r_[users, new_users], np.r_[movies, exposure.draw(rng, new_users)],
+                                       len(users), per_user, n_movies)
+    return users, movies
+
+
+def _first_ratings(rng: np.random.Generator, world: _World, groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """One rating of each movie, by a user drawn by activity x taste for the movie's group."""
+    n_movies = len(world.movie_group)
+    if n_movies > world.per_user.sum() // 2:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    users = np.empty(n_movies, np.int64)
+    likes = np.exp(world.taste_exposure) - 1.0
+    for group in range(groups):
+        members = np.flatnonzero(world.movie_group == group)
+        weight = np.cumsum(world.per_user * (1.0 + likes * (world.liked == group).any(axis=1)))
+        users[members] = np.searchsorted(weight, rng.random(len(members)) * weight[-1], side="right")
+    order = np.lexsort((np.arange(n_movies), users))
+    return users[order], order
+
+
+def _keep_distinct(rng: np.random.Generator, users: np.ndarray, movies: np.ndarray, kept: int,
+                   per_user: np.ndarray, n_movies: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct pairs, at most per_user[u] for user u: the first `kept` pairs always, then new ones at random."""
+    priority = np.r_[np.full(kept, -1.0), rng.random(len(users) - kept)]
+    code = users * n_movies + movies
+    order = np.lexsort((priority, code))
+    order = order[np.r_[True, code[order][1:] != code[order][:-1]]]      # first of each pair: kept ones win
+    order = order[np.lexsort((priority[order], users[order]))]
+    rank = np.arange(len(order)) - np.searchsorted(users[order], users[order])
+    order = np.sort(order[rank < per_user[users[order]]])
+    return users[order], movies[order]
 
 
 def _write_csv(table: pa.Table, path: str) -> None:
@@ -250,3 +390,7 @@ def main_from_args(args, _extra_args: list[str]) -> None:
                                                         groups=args.groups, seed=args.seed,
                                                         ratings_seed=args.ratings_seed))
     print(f"Wrote {args.kind} sample data to {args.output}")
+    if args.kind == "movielens":
+        from beam_jobs.ratings_stats import folder_stats, stats_table
+
+        print("\n" + stats_table(folder_stats(args.output), names=("written", "ml-latest-small")))

@@ -1,0 +1,152 @@
+"""Reference recommenders a model's top-K lists must beat: most popular, and EASE.
+
+EASE (Steck 2019, "Embarrassingly Shallow Autoencoders") is a closed-form
+item-item model: B = I - P / diag(P) with P = (X^T X + lambda I)^-1 for the
+binary user x item matrix X; a user's scores are their row of X times B.  It
+is among the strongest top-K baselines on MovieLens and costs one dense
+inverse of an items x items matrix, so it suits catalogues up to ~20K items.
+Numpy only: no Beam, no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import numpy as np
+
+from trainer.metrics import csr_from_pairs, csr_rows, ranking_metrics
+
+EASE_MAX_ITEMS = 20_000   # a float32 items x items matrix of this size is 1.6 GB, and the inverse needs two
+EASE_L2_GRID = (150.0, 400.0, 1000.0)
+POSITIVE_RATING = 4.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Interactions:
+    """Ratings as parallel arrays of 0-based user and item indices."""
+
+    users: np.ndarray
+    items: np.ndarray
+    ratings: np.ndarray
+    n_users: int
+    n_items: int
+
+    def subset(self, mask: np.ndarray) -> "Interactions":
+        return Interactions(self.users[mask], self.items[mask], self.ratings[mask], self.n_users, self.n_items)
+
+    def csr(self) -> tuple[np.ndarray, np.ndarray]:
+        return csr_from_pairs(self.users, self.items, self.n_users, self.n_items)
+
+
+def holdout_split(n: int, fraction: float, seed: int) -> np.ndarray:
+    """A seeded random mask choosing `fraction` of n ratings."""
+    return np.random.default_rng(seed).random(n) < fraction
+
+
+def popularity_counts(train: Interactions) -> np.ndarray:
+    """Ratings per item: the most-popular list ranks by this."""
+    return np.bincount(train.items, minlength=train.n_items).astype(np.float32)
+
+
+def gram(train: Interactions, block: int = 2048) -> np.ndarray:
+    """X^T X of the binary user x item matrix, in float32, built from dense blocks of users."""
+    indptr, indices = train.csr()
+    result = np.zeros((train.n_items, train.n_items), np.float32)
+    for start in range(0, train.n_users, block):
+        rows = _dense_rows(indptr, indices, np.arange(start, min(start + block, train.n_users)), train.n_items)
+        result += rows.T @ rows
+    return result
+
+
+def ease_weights(gram_matrix: np.ndarray, l2: float) -> np.ndarray:
+    """EASE's item x item weights B (diagonal zero) for regularisation `l2`."""
+    if len(gram_matrix) > EASE_MAX_ITEMS:
+        raise ValueError(f"EASE needs a dense {len(gram_matrix)} x {len(gram_matrix)} inverse; "
+                         f"catalogues up to {EASE_MAX_ITEMS:,} items are supported")
+    p = gram_matrix.copy()
+    p[np.diag_indices_from(p)] += l2
+    p = np.linalg.inv(p)
+    weights = p / -np.diag(p)
+    weights[np.diag_indices_from(weights)] = 0.0
+    return weights
+
+
+def top_k_unrated(scores: Callable[[np.ndarray], np.ndarray], train: Interactions, users: np.ndarray,
+                  k: int = 10, block: int = 1024) -> np.ndarray:
+    """(len(users), k) item indices by descending score, items the user rated in `train` left out.
+
+    `scores(user_block)` returns a (len(user_block), n_items) float array.
+    """
+    indptr, indices = train.csr()
+    top = np.empty((len(users), k), np.int64)
+    for start in range(0, len(users), block):
+        chunk = users[start:start + block]
+        s = np.array(scores(chunk), np.float32)
+        rated_indptr, rated = csr_rows(indptr, indices, chunk)
+        s[np.repeat(np.arange(len(chunk)), np.diff(rated_indptr)), rated] = -np.inf
+        part = np.argpartition(-s, k - 1, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(s, part, axis=1), axis=1, kind="stable")
+        top[start:start + len(chunk)] = np.take_along_axis(part, order, axis=1)
+    return top
+
+
+def popularity_scorer(train: Interactions) -> Callable[[np.ndarray], np.ndarray]:
+    counts = popularity_counts(train)
+    return lambda users: np.broadcast_to(counts, (len(users), len(counts)))
+
+
+def ease_scorer(train: Interactions, weights: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    indptr, indices = train.csr()
+    return lambda users: _dense_rows(indptr, indices, users, train.n_items) @ weights
+
+
+def evaluate_top_k(top: np.ndarray, users: np.ndarray, test: Interactions, k: int = 10) -> dict[str, float]:
+    """recall@k and NDCG@k of `top` (rows for `users`) against `test` ratings >= POSITIVE_RATING."""
+    positive = test.ratings >= POSITIVE_RATING
+    indptr, indices = csr_from_pairs(test.users[positive], test.items[positive], test.n_users, test.n_items)
+    return ranking_metrics(top, indptr, indices, users, k)
+
+
+def capped_recall(top: np.ndarray, users: np.ndarray, test: Interactions, k: int = 10) -> float:
+    """Mean of hits / min(k, relevant): recall that a perfect list reaches even for users with more than k.
+
+    Many published MovieLens figures use this form (EASE's paper among them);
+    `evaluate_top_k`'s recall divides by all relevant items, as metrics.json does.
+    """
+    positive = test.ratings >= POSITIVE_RATING
+    indptr, indices = csr_from_pairs(test.users[positive], test.items[positive], test.n_users, test.n_items)
+    sub_indptr, relevant = csr_rows(indptr, indices, users)
+    counts = np.diff(sub_indptr)
+    owner = np.repeat(np.arange(len(users)), counts)
+    hits = np.zeros(len(users))
+    found = (top[owner] == relevant[:, None]).any(axis=1)
+    np.add.at(hits, owner[found], 1.0)
+    return float(np.mean(hits / np.minimum(k, counts)))
+
+
+def users_to_score(test: Interactions) -> np.ndarray:
+    """Users with at least one held-out positive rating: the users a ranking is scored on."""
+    return np.unique(test.users[test.ratings >= POSITIVE_RATING])
+
+
+def choose_ease_l2(train: Interactions, grid: tuple[float, ...] = EASE_L2_GRID, fraction: float = 0.2,
+                   seed: int = 0, k: int = 10) -> tuple[float, dict[float, float]]:
+    """The l2 of `grid` with the best recall@k on a validation slice of `train` (recall by l2 too)."""
+    held = holdout_split(len(train.users), fraction, seed)
+    fit, validation = train.subset(~held), train.subset(held)
+    users = users_to_score(validation)
+    g = gram(fit)
+    recall = {}
+    for l2 in grid:
+        top = top_k_unrated(ease_scorer(fit, ease_weights(g, l2)), fit, users, k)
+        recall[l2] = evaluate_top_k(top, users, validation, k)[f"recall@{k}"]
+    return max(recall, key=recall.get), recall
+
+
+def _dense_rows(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray, n_cols: int) -> np.ndarray:
+    """The given CSR rows as a dense 0/1 float32 matrix."""
+    dense = np.zeros((len(rows), n_cols), np.float32)
+    row_indptr, cols = csr_rows(indptr, indices, rows)
+    dense[np.repeat(np.arange(len(rows)), np.diff(row_indptr)), cols] = 1.0
+    return dense
