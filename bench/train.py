@@ -25,16 +25,17 @@ import tensorflow_transform as tft  # noqa: E402
 from features import manifest as mf  # noqa: E402
 from features.spec import spec_from_dict  # noqa: E402
 from trainer.data import split_files, training_input  # noqa: E402
-from trainer.model import build_model  # noqa: E402
+from trainer.model import TrainingData, build_model  # noqa: E402
+from trainer.task import read_side_table  # noqa: E402
 
 
-def prepare(ratings: int) -> str:
+def prepare(ratings: int, users: int, movies: int) -> str:
     from beam_jobs import preprocess
     from beam_jobs.sample_data import RatingsSample, write_ratings_sample
     from features.spec import load_spec
 
     root = tempfile.mkdtemp(prefix="bench_train_")
-    write_ratings_sample(os.path.join(root, "data"), RatingsSample(users=50_000, movies=20_000, ratings=ratings,
+    write_ratings_sample(os.path.join(root, "data"), RatingsSample(users=users, movies=movies, ratings=ratings,
                                                                    groups=20))
     preprocess.run(load_spec("movielens"), os.path.join(root, "data"), os.path.join(root, "prep"))
     return os.path.join(root, "prep")
@@ -44,14 +45,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input", help="a preprocess output (default: generate one)")
     parser.add_argument("--ratings", type=int, default=1_000_000, help="ratings to generate without --input")
+    parser.add_argument("--users", type=int, default=50_000, help="users to generate without --input")
+    parser.add_argument("--movies", type=int, default=20_000, help="movies to generate without --input")
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per batch size")
     parser.add_argument("--in-memory", action=argparse.BooleanOptionalAction, default=None,
                         help="force the in-memory or the streaming input (default: the trainer's choice)")
     args = parser.parse_args()
-    prep = args.input or prepare(args.ratings)
+    prep = args.input or prepare(args.ratings, args.users, args.movies)
     manifest = mf.read_manifest(prep)
     spec = spec_from_dict(manifest["spec"])
-    feature_spec = tft.TFTransformOutput(prep).transformed_feature_spec()
+    tft_output = tft.TFTransformOutput(prep)
+    feature_spec = tft_output.transformed_feature_spec()
     files = split_files(prep, mf.TRAIN_DIR)
     examples = manifest["counts"]["kept"]["train"]
     results = {}
@@ -61,6 +65,7 @@ def main() -> None:
                                in_memory=args.in_memory)
         load_seconds = time.time() - started
         model = build_model(spec, manifest)
+        model.prepare(TrainingData(spec, tft_output, read_side_table(prep, manifest), train.one_pass))
         model.fit(train.dataset, steps_per_epoch=train.steps_per_epoch, epochs=1, verbose=0)
         started = time.time()
         model.fit(train.dataset, steps_per_epoch=train.steps_per_epoch, epochs=args.epochs, verbose=0)

@@ -1,6 +1,7 @@
 """The demo: sample data -> preprocess -> train -> export -> predictions, in one command.
 
-Everything goes under one folder (default `demo_output/`), replaced on each run:
+Everything goes under one folder (default `demo_output/`; a folder that holds files is replaced only with
+`--overwrite`, as every command's output):
 `data/` (sample MovieLens files), `preprocessed/`, `job/` (logs, checkpoints)
 and `model/<version>/` (the SavedModel).
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import shutil
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from beam_jobs.sample_data import RatingsSample
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", default="demo_output", help="folder for everything the demo writes")
+    parser.add_argument("--overwrite", action="store_true", help="replace what an earlier demo left in --output")
     parser.add_argument("--users", type=int, default=RatingsSample.users)
     parser.add_argument("--movies", type=int, default=RatingsSample.movies)
     parser.add_argument("--ratings", type=int, default=RatingsSample.ratings)
@@ -28,13 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main_from_args(args: argparse.Namespace, beam_args: list[str]) -> None:
     from beam_jobs import preprocess, sample_data
+    from features.manifest import prepare_output
     from features.spec import load_spec
     from trainer import task
     from trainer.config import TrainConfig
 
     root = os.path.abspath(args.output)
-    if os.path.exists(root):
-        shutil.rmtree(root)
+    prepare_output(root, args.overwrite)
     data, prep, job = (os.path.join(root, name) for name in ("data", "preprocessed", "job"))
     print(f"[1/3] Writing sample MovieLens data ({args.ratings} ratings, {args.users} users, "
           f"{args.movies} movies) to {data}")

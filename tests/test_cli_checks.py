@@ -68,6 +68,13 @@ def test_non_empty_output_needs_overwrite(tmp_path, capsys):
     assert code == 2 and "--overwrite" in err and str(tmp_path / "out") in err.replace("\n  ", " ")
 
 
+def test_demo_refuses_a_folder_that_holds_files(tmp_path, capsys):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.txt").write_text("x")
+    code, err = run_cli(capsys, "demo", "--output", str(tmp_path / "out"))
+    assert code == 2 and "--overwrite" in err and (tmp_path / "out" / "keep.txt").read_text() == "x"
+
+
 def test_spec_error_exits_2_naming_file_and_feature(tmp_path, capsys):
     spec = tmp_path / "bad.yaml"
     spec.write_text("source: {format: csv}\ncolumns: {a: {type: int}}\n"

@@ -73,3 +73,13 @@ def test_request_missing_a_feature_gets_an_error_naming_it(trained):
         assert "movieId" in str(e) and "required" in str(e)
     else:
         raise AssertionError("a request without movieId was accepted")
+
+
+def test_request_with_columns_of_different_lengths_is_an_error_not_a_broadcast(trained):
+    predict = tf.saved_model.load(trained.version_dir).signatures["predict"]
+    try:
+        predict(userId=tf.constant([1, 2, 3], tf.int64), movieId=tf.constant([3], tf.int64))
+    except tf.errors.InvalidArgumentError as e:
+        assert "differ in length" in str(e)
+    else:
+        raise AssertionError("three users and one movie were answered")

@@ -56,7 +56,7 @@ class ServingModule(tf.Module):
 
     def predict_raw(self, raw: dict) -> tf.Tensor:
         raw = dict(raw)
-        batch = tf.shape(next(iter(raw.values())))[0]
+        batch = _rows_of_one_request(raw)
         if self._spec.join:
             index = self.side_index.lookup(tf.cast(raw[self._spec.join.key], tf.int64))
             missing_row = tf.shape(next(iter(self.side_values.values())), out_type=tf.int64)[0] - 1
@@ -70,6 +70,16 @@ class ServingModule(tf.Module):
         transformed = self.tft_layer(raw)
         transformed.pop(self._label, None)
         return self.model(transformed, training=False)
+
+
+def _rows_of_one_request(raw: dict) -> tf.Tensor:
+    """The request's row count, after checking every column has it: a short column is an error, never broadcast."""
+    sizes = {name: tf.shape(value, out_type=tf.int64)[0] for name, value in raw.items()}
+    first, batch = next(iter(sizes.items()))
+    for name, size in sizes.items():
+        tf.debugging.assert_equal(size, batch, message=f"request columns differ in length: {name} has a different "
+                                                       f"number of values than {first}")
+    return tf.cast(batch, tf.int32)
 
 
 def _dense_to_sparse(values: tf.Tensor, column_type: str) -> tf.SparseTensor:
