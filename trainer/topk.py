@@ -130,7 +130,7 @@ class TopKScorer:
         """Item indices and scores, best first, for each user row; rated items (CSR rows) excluded.
 
         A user who has rated nearly everything may get fewer than K real items; the
-        remaining slots hold score -inf.  Equal scores rank the lower item index first.
+        remaining slots hold item -1 and score -inf.  Equal scores rank the lower item index first.
         """
         users = np.ascontiguousarray(users, np.float32)
         n = len(users)
@@ -161,6 +161,7 @@ class TopKScorer:
             top[part], scores[part] = self._rerank(augmented[part], part, hits, counts, rows, items)
         for row in np.flatnonzero(exhaustive):
             top[row], scores[row] = self._exhaustive(augmented[row], items[rows == row])
+        top[~np.isfinite(scores)] = -1
         return top, scores
 
     def _rerank(self, users: np.ndarray, part: np.ndarray, hits: np.ndarray, counts: np.ndarray,
