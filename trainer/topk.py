@@ -34,11 +34,12 @@ import tensorflow as tf
 
 DEFAULT_BLOCK = 1024
 DEFAULT_GROUP = 16
-DEFAULT_CHUNK = 2048
+DEFAULT_CHUNK = 1024
 DEFAULT_PROBE = 8192
 DEFAULT_POPULARITY_WEIGHT = 1.0
 _FP32_TERMS_ERROR = 2.0 ** -24
 _RERANK_ROWS = 128
+_PROBE_GROUP = 8
 _MAX_KEPT_GROUPS = 512
 
 
@@ -99,14 +100,20 @@ class TopKScorer:
             else np.arange(self.n_items)
         self._probe_position = np.full(self.n_items, -1, np.int64)
         self._probe_position[probe] = np.arange(len(probe))
-        self._probe_items = tf.constant(self._items64[probe], tf.float32)
+        # Padded with -inf items to whole probe groups (see _scan_block).
+        self._probe_group = max(1, min(_PROBE_GROUP, len(probe) // self.k))
+        padded = np.full(-(-len(probe) // self._probe_group) * self._probe_group, self._filler_group * self.group_size)
+        padded[:len(probe)] = probe
+        self._probe_items = tf.constant(self._items64[padded], tf.float32)
 
     def _scan_block(self, users: tf.Tensor, margin: tf.Tensor, probe_rated: tf.Tensor) -> tf.Tensor:
         """(user, group) pairs whose group maximum reaches the probe's threshold."""
         b, g, stride = tf.shape(users)[0], self.group_size, self._stride
         probe = tf.matmul(users, self._probe_items, transpose_b=True)
         probe = tf.tensor_scatter_nd_update(probe, probe_rated, tf.fill([tf.shape(probe_rated)[0]], -np.inf))
-        kth = tf.reduce_min(tf.math.top_k(probe, self.k, sorted=False).values, axis=1)
+        # The K-th largest of the maxima of K or more groups: K distinct unrated items reach it.
+        maxima = tf.reduce_max(tf.reshape(probe, [b, -1, self._probe_group]), axis=2)
+        kth = tf.reduce_min(tf.math.top_k(maxima, self.k, sorted=False).values, axis=1)
         threshold = kth - 2 * margin
 
         def scan_chunk(chunk, hits):
