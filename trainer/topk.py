@@ -25,7 +25,7 @@ score >= T - margin in float64, so every item of the true top K scores at
 least that, hence at least T - 2 * margin in float32, so its group is kept.
 Rated items need no mask in the scan: they only add candidates, dropped at
 the re-rank.  Users the probe bounds badly (fewer than K unrated probe
-items: T = -inf) keep more than 512 groups; they are scored exhaustively
+items: T = -inf) keep every group; past 512 groups they are scored exhaustively
 in float64 instead.
 """
 
