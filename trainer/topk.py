@@ -2,19 +2,31 @@
 
 Scores are user . item + item bias (the two-tower model's rating, less the
 user's constant terms), so the order is the model's predicted-rating order.
-For a block of users the work is, in one TensorFlow graph:
+Every score is computed, so the work is one float32 matrix product of the
+block against all items (27 multiply-adds per pair at dimension 26); what
+makes it fast is never writing that product to memory and never sorting it:
 
-1. one matrix product: block x all items;
-2. already-rated items set to -inf by a scatter (cost: the block's ratings);
-3. items cut into groups of `group_size`; each group's maximum; the top K
-   groups by maximum;
-4. the exact top K among the K x group_size items of those groups.
+1. Probe (1 and 2 are one TensorFlow call): the block against the P items
+   with the largest score bound (item norm x typical user norm + bias),
+   rated items masked.  The K-th largest maximum of groups of 8 probe items
+   is a threshold T per user: K distinct unrated items already reach it.
+2. Scan: the block against all items, `chunk_size` items at a time (the
+   block x chunk tile stays in cache); each tile is reduced at once to the
+   maxima of its groups of `group_size` consecutive items, and only the
+   (user, group) pairs whose maximum reaches T are kept: about 16 per user
+   on random vectors.
+3. Re-rank (numpy): the items of those groups are scored again in float64,
+   rated items dropped, and the K best taken (ties: lower item index first).
 
-Step 3 is exact, not an approximation: each of the true top K items lies in
-a group whose maximum is at least its score, so if one of them sat outside
-the top K groups, those K groups' maxima would be K other items scoring at
-least as high.  Selecting among K groups instead of all items turns the
-expensive full top-K into a cheap reduction.
+Why it is exact: the float32 product differs from the float64 score by at
+most `margin` (twice the rounding bound of 27 terms: 2 * 27 * 2^-24 *
+|user| * max |item|).  The K unrated probe items reaching T in float32
+score >= T - margin in float64, so every item of the true top K scores at
+least that, hence at least T - 2 * margin in float32, so its group is kept.
+Rated items need no mask in the scan: they only add candidates, dropped at
+the re-rank.  Users the probe bounds badly (fewer than K unrated probe
+items: T = -inf) keep every group; past 512 groups they are scored exhaustively
+in float64 instead.
 """
 
 from __future__ import annotations
@@ -23,8 +35,14 @@ import numpy as np
 import tensorflow as tf
 
 DEFAULT_BLOCK = 1024
-DEFAULT_GROUP = 128
+DEFAULT_GROUP = 16
+DEFAULT_CHUNK = 1024
+DEFAULT_PROBE = 8192
 DEFAULT_POPULARITY_WEIGHT = 1.0
+_FP32_TERMS_ERROR = 2.0 ** -24
+_RERANK_ROWS = 128
+_PROBE_GROUP = 8
+_MAX_KEPT_GROUPS = 512
 
 
 def ranking_bias(item_bias: np.ndarray, item_counts: np.ndarray, popularity_weight: float) -> np.ndarray:
@@ -42,50 +60,153 @@ class TopKScorer:
     """Holds the item matrix once; `top_k` scores a block of user vectors against it."""
 
     def __init__(self, item_vectors: np.ndarray, item_bias: np.ndarray | None = None, k: int = 10,
-                 group_size: int = DEFAULT_GROUP):
+                 group_size: int = DEFAULT_GROUP, chunk_size: int = DEFAULT_CHUNK, probe_size: int = DEFAULT_PROBE):
         n_items, dim = item_vectors.shape
-        self.n_items, self.k = n_items, min(k, n_items)
-        self.group_size = min(group_size, max(1, n_items // max(self.k, 1)))
-        padded = -(-n_items // self.group_size) * self.group_size
+        self.n_items, self.k, self.group_size = n_items, min(k, n_items), group_size
         bias = np.zeros(n_items, np.float32) if item_bias is None else item_bias.astype(np.float32)
-        # Augmented items [v, b] against users [u, 1] put the bias inside the product; padding
-        # items score -inf so they are never chosen.
-        items = np.zeros((padded, dim + 1), np.float32)
+        # Groups are runs of group_size consecutive items; a chunk holds chunk // group_size of them.
+        self._chunk = min(chunk_size, -(-n_items // group_size) * group_size) // group_size * group_size
+        self._stride = self._chunk // group_size
+        self._n_chunks = -(-n_items // self._chunk)
+        padded = self._n_chunks * self._chunk
+        # Augmented items [v, b] against users [u, 1] put the bias inside the product.  Padding
+        # items, and one spare group at the end (a filler for ragged rows), score -inf.
+        items = np.zeros((padded + group_size, dim + 1), np.float32)
         items[:n_items, :dim] = item_vectors
         items[:n_items, dim] = bias
-        self._pad_mask = tf.constant(np.r_[np.zeros(n_items), np.full(padded - n_items, -np.inf)].astype(np.float32))
-        self._items = tf.constant(items)
-        self._groups = padded // self.group_size
+        items[n_items:, dim] = -np.inf
+        self._filler_group = padded // group_size
+        norms = np.linalg.norm(items[:n_items].astype(np.float64), axis=1)
+        # |float32 product - float64 score| <= margin_per_norm * |user|: (dim + 1) rounded terms,
+        # bounded by |user| * |item| (Cauchy-Schwarz); doubled for the float64 side and headroom.
+        terms = dim + 1
+        self._margin_per_norm = (2 * terms * _FP32_TERMS_ERROR / (1 - terms * _FP32_TERMS_ERROR)
+                                 * (float(norms.max()) if n_items else 0.0))
+        self._item_norms, self._bias = norms, bias
+        self._probe_size = max(self.k, min(probe_size, n_items))
+        self._probe_items = None
+        self._items64 = items.astype(np.float64)
+        # Within a chunk the scan holds item r of every group, then item r + 1, ...: a group's
+        # maximum is then a vertical (SIMD) maximum over group_size rows of the score tile.
+        self._chunks = tf.constant(items[:padded].reshape(self._n_chunks, self._stride, group_size, dim + 1)
+                                   .transpose(0, 2, 1, 3).reshape(self._n_chunks, self._chunk, dim + 1))
+        self._scan = tf.function(self._scan_block, input_signature=[
+            tf.TensorSpec([None, dim + 1], tf.float32), tf.TensorSpec([None], tf.float32),
+            tf.TensorSpec([None, 2], tf.int32)])
 
-    @tf.function(reduce_retracing=True)
-    def _block(self, users: tf.Tensor, rated_rows: tf.Tensor, rated_items: tf.Tensor):
-        b = tf.shape(users)[0]
-        ones = tf.ones([b, 1], tf.float32)
-        scores = tf.matmul(tf.concat([users, ones], axis=1), self._items, transpose_b=True) + self._pad_mask
-        rated = tf.stack([rated_rows, rated_items], axis=1)
-        scores = tf.tensor_scatter_nd_update(scores, rated, tf.fill([tf.shape(rated)[0]], -np.inf))
-        grouped = tf.reshape(scores, [b, self._groups, self.group_size])
-        _, best_groups = tf.math.top_k(tf.reduce_max(grouped, axis=2), self.k)
-        candidates = tf.reshape(tf.gather(grouped, best_groups, batch_dims=1), [b, -1])
-        top_scores, position = tf.math.top_k(candidates, self.k)
-        group_of = tf.gather(best_groups, position // self.group_size, batch_dims=1)
-        return group_of * self.group_size + position % self.group_size, top_scores
+    def _choose_probe(self, users: np.ndarray) -> None:
+        """The items with the largest score bound for a typical user of the first block, once."""
+        typical = float(np.median(np.linalg.norm(users, axis=1)))
+        bound = self._item_norms * typical + self._bias
+        probe = np.argpartition(-bound, self._probe_size - 1)[:self._probe_size] if self._probe_size < self.n_items \
+            else np.arange(self.n_items)
+        self._probe_position = np.full(self.n_items, -1, np.int64)
+        self._probe_position[probe] = np.arange(len(probe))
+        # Padded with -inf items to whole probe groups (see _scan_block).
+        self._probe_group = max(1, min(_PROBE_GROUP, len(probe) // self.k))
+        padded = np.full(-(-len(probe) // self._probe_group) * self._probe_group, self._filler_group * self.group_size)
+        padded[:len(probe)] = probe
+        self._probe_items = tf.constant(self._items64[padded], tf.float32)
+
+    def _scan_block(self, users: tf.Tensor, margin: tf.Tensor, probe_rated: tf.Tensor) -> tf.Tensor:
+        """(user, group) pairs whose group maximum reaches the probe's threshold."""
+        b, g, stride = tf.shape(users)[0], self.group_size, self._stride
+        probe = tf.matmul(users, self._probe_items, transpose_b=True)
+        probe = tf.tensor_scatter_nd_update(probe, probe_rated, tf.fill([tf.shape(probe_rated)[0]], -np.inf))
+        # The K-th largest of the maxima of K or more groups: K distinct unrated items reach it.
+        maxima = tf.reduce_max(tf.reshape(probe, [b, -1, self._probe_group]), axis=2)
+        kth = tf.reduce_min(tf.math.top_k(maxima, self.k, sorted=False).values, axis=1)
+        threshold = kth - 2 * margin
+
+        def scan_chunk(chunk, hits):
+            tile = tf.matmul(users, self._chunks[chunk], transpose_b=True)
+            maxima = tf.reduce_max(tf.reshape(tile, [b, g, stride]), axis=1)
+            # Few users reach the threshold in a chunk: find them first, then their groups.
+            reached = tf.where(tf.reduce_max(maxima, axis=1) >= threshold)[:, 0]
+            found = tf.where(tf.gather(maxima, reached) >= tf.gather(threshold, reached)[:, None])
+            group = found[:, 1] + tf.cast(chunk * stride, tf.int64)
+            return chunk + 1, hits.write(chunk, tf.stack([tf.gather(reached, found[:, 0]), group], axis=1))
+
+        hits = tf.TensorArray(tf.int64, size=self._n_chunks, element_shape=[None, 2], infer_shape=False)
+        # One chunk at a time: its matrix product already uses every core, and two tiles in flight
+        # would no longer fit in cache.
+        _, hits = tf.while_loop(lambda chunk, _: chunk < self._n_chunks, scan_chunk, (tf.constant(0), hits),
+                                parallel_iterations=1)
+        return hits.concat()
 
     def top_k(self, users: np.ndarray, rated_indptr: np.ndarray | None = None,
               rated_indices: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Item indices and scores, best first, for each user row; rated items (CSR rows) excluded.
 
         A user who has rated nearly everything may get fewer than K real items; the
-        remaining slots hold score -inf.
+        remaining slots hold item -1 and score -inf.  Equal scores rank the lower item index first.
         """
+        users = np.ascontiguousarray(users, np.float32)
+        n = len(users)
         if rated_indptr is None:
-            rows = items = np.zeros(0, np.int32)
+            rows = items = np.zeros(0, np.int64)
         else:
-            counts = np.diff(rated_indptr)
-            rows = np.repeat(np.arange(len(counts), dtype=np.int32), counts)
-            items = rated_indices[rated_indptr[0]:rated_indptr[-1]].astype(np.int32)
-        idx, scores = self._block(tf.constant(users, tf.float32), tf.constant(rows), tf.constant(items))
-        return idx.numpy(), scores.numpy()
+            rows = np.repeat(np.arange(n), np.diff(rated_indptr))
+            items = rated_indices[rated_indptr[0]:rated_indptr[-1]].astype(np.int64)
+        if self._probe_items is None:
+            self._choose_probe(users)
+        augmented = np.hstack([users, np.ones((n, 1), np.float32)])
+        margin = self._margin_per_norm * np.linalg.norm(augmented.astype(np.float64), axis=1)
+        position = self._probe_position[items]
+        probe_rated = np.stack([rows[position >= 0], position[position >= 0]], axis=1).astype(np.int32)
+        hits = self._scan(tf.constant(augmented), tf.constant(margin, tf.float32), tf.constant(probe_rated)).numpy()
+        hits = hits[np.argsort(hits[:, 0] * (self._filler_group + 1) + hits[:, 1])]
+        counts = np.bincount(hits[:, 0], minlength=n)
+        top = np.zeros((n, self.k), np.int64)
+        scores = np.full((n, self.k), -np.inf, np.float32)
+        # Users keep many groups only when the probe bounds them badly (it holds < K unrated
+        # items, say): those are cheaper to score exhaustively.  The others are re-ranked in
+        # slices of users with similar numbers of kept groups, so little padding is scored.
+        exhaustive = counts > _MAX_KEPT_GROUPS
+        by_count = np.argsort(counts, kind="stable")
+        by_count = by_count[~exhaustive[by_count]]
+        for start in range(0, len(by_count), _RERANK_ROWS):
+            part = by_count[start:start + _RERANK_ROWS]
+            top[part], scores[part] = self._rerank(augmented[part], part, hits, counts, rows, items)
+        for row in np.flatnonzero(exhaustive):
+            top[row], scores[row] = self._exhaustive(augmented[row], items[rows == row])
+        top[~np.isfinite(scores)] = -1
+        return top, scores
+
+    def _rerank(self, users: np.ndarray, part: np.ndarray, hits: np.ndarray, counts: np.ndarray,
+                rated_rows: np.ndarray, rated_items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Top K among the items of the kept groups of users `part`, scored in float64.
+
+        `hits` (user, group) is sorted by user, then group, so each user's candidates are in
+        ascending item order, and the stable top_k ranks equal scores by lower item index.
+        """
+        g, n = self.group_size, len(part)
+        local = np.full(len(counts), -1)
+        local[part] = np.arange(n)
+        mine = np.flatnonzero(local[hits[:, 0]] >= 0)
+        row = local[hits[mine, 0]]
+        groups = np.full((n, max(int(counts[part].max()), -(-self.k // g))), self._filler_group, np.int64)
+        groups[row, mine - (np.cumsum(counts) - counts)[hits[mine, 0]]] = hits[mine, 1]
+        candidates = (groups[:, :, None] * g + np.arange(g)).reshape(n, -1)
+        # Whole groups are contiguous rows of the item matrix: gather them as blocks.
+        vectors = np.take(self._items64.reshape(-1, g, self._items64.shape[1]), groups, axis=0)
+        scores = np.einsum("ncd,nd->nc", vectors.reshape(n, candidates.shape[1], -1), users.astype(np.float64))
+        # Rated items out: the row-major (row, item) keys of the candidates are sorted, so search them.
+        stride = len(self._items64)
+        keys = (np.arange(n)[:, None] * stride + candidates).ravel()
+        rated = local[rated_rows] >= 0
+        rated_keys = local[rated_rows[rated]] * stride + rated_items[rated]
+        at = np.minimum(np.searchsorted(keys, rated_keys), len(keys) - 1)
+        scores.ravel()[at[keys[at] == rated_keys]] = -np.inf
+        best, column = tf.math.top_k(scores, self.k)
+        return np.take_along_axis(candidates, column.numpy(), axis=1), best.numpy().astype(np.float32)
+
+    def _exhaustive(self, user: np.ndarray, rated: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One user's top K over all items in float64: for users the probe cannot bound."""
+        scores = self._items64[:self.n_items] @ user.astype(np.float64)
+        scores[rated] = -np.inf
+        top = np.argsort(-scores, kind="stable")[:self.k]
+        return top, scores[top].astype(np.float32)
 
 
 def brute_force_top_k(users: np.ndarray, items: np.ndarray, item_bias: np.ndarray, k: int,
