@@ -117,7 +117,7 @@ def _write_sample(folder: str) -> str:
     return folder
 
 
-def _interactions(table: pa.Table, held: np.ndarray) -> tuple[ref.Interactions, ref.Interactions, np.ndarray,
+def _interactions(table: pa.Table, held: np.ndarray) -> tuple[ref.RatingArrays, ref.RatingArrays, np.ndarray,
                                                                 np.ndarray]:
     """Train and held-out interactions over one index: users of the whole table, items of the train part.
 
@@ -131,7 +131,7 @@ def _interactions(table: pa.Table, held: np.ndarray) -> tuple[ref.Interactions, 
     users = np.searchsorted(user_ids, raw_users)
     pos = np.minimum(np.searchsorted(item_ids, raw_items), len(item_ids) - 1)
     items = np.where(item_ids[pos] == raw_items, pos, len(item_ids))
-    everything = ref.Interactions(users, items, ratings, len(user_ids), len(item_ids) + 1)
+    everything = ref.RatingArrays(users, items, ratings, len(user_ids), len(item_ids) + 1)
     return everything.subset(~held), everything.subset(held), user_ids, item_ids
 
 
@@ -156,7 +156,7 @@ def _run_product(train_dir: str, work: str, epochs: int | None) -> float:
     return time.time() - t
 
 
-def _product_lists(recs_dir: str, user_ids: np.ndarray, item_ids: np.ndarray, train: ref.Interactions,
+def _product_lists(recs_dir: str, user_ids: np.ndarray, item_ids: np.ndarray, train: ref.RatingArrays,
                    users: np.ndarray) -> tuple[np.ndarray, int]:
     """recommend-all's lists as a (len(users), K) index matrix (-1 where a list is short or missing).
 
@@ -177,14 +177,14 @@ def _product_lists(recs_dir: str, user_ids: np.ndarray, item_ids: np.ndarray, tr
     return lists[users], leaked
 
 
-def _score(top: np.ndarray, users: np.ndarray, test: ref.Interactions) -> dict[str, float]:
+def _score(top: np.ndarray, users: np.ndarray, test: ref.RatingArrays) -> dict[str, float]:
     metrics = ref.evaluate_top_k(top, users, test, K)
     return {"recall": metrics[f"recall@{K}"], "ndcg": metrics[f"ndcg@{K}"],
             "recall_capped": ref.capped_recall(top, users, test, K)}
 
 
-def _print_rmse(work: str, table: pa.Table, held: np.ndarray, train: ref.Interactions,
-                test: ref.Interactions) -> None:
+def _print_rmse(work: str, table: pa.Table, held: np.ndarray, train: ref.RatingArrays,
+                test: ref.RatingArrays) -> None:
     """RMSE of the exported SavedModel's `predict` on the held-out ratings, from raw ids."""
     import tensorflow as tf
 

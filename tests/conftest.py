@@ -14,9 +14,9 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-# Planted tastes stronger than real ratings' (taste=2.5), so the tests can check the structure the model finds;
+# Planted tastes stronger than real ratings' (taste=2), so the tests can check the structure the model finds;
 # tests/test_ranking.py checks retrieval on the realistic shape (taste=1).
-SAMPLE = dict(users=800, movies=400, ratings=60_000, groups=6, seed=11, taste=2.5)
+SAMPLE = dict(users=800, movies=400, ratings=60_000, groups=6, seed=11, taste=2.0)
 
 
 @pytest.fixture(scope="session")

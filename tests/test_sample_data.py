@@ -76,7 +76,7 @@ def test_ease_clearly_beats_popularity_on_the_sample(small_sample):
     table = pacsv.read_csv(os.path.join(small_sample, "ratings.csv"))
     users = np.unique(table.column("userId").to_numpy(), return_inverse=True)[1]
     items = np.unique(table.column("movieId").to_numpy(), return_inverse=True)[1]
-    everything = ref.Interactions(users, items, table.column("rating").to_numpy(), users.max() + 1, items.max() + 1)
+    everything = ref.RatingArrays(users, items, table.column("rating").to_numpy(), users.max() + 1, items.max() + 1)
     held = ref.holdout_split(len(users), 0.2, seed=0)
     train, test = everything.subset(~held), everything.subset(held)
     scored = ref.users_to_score(test)

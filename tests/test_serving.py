@@ -83,3 +83,34 @@ def test_request_with_columns_of_different_lengths_is_an_error_not_a_broadcast(t
         assert "differ in length" in str(e)
     else:
         raise AssertionError("three users and one movie were answered")
+
+
+def test_malformed_requests_get_an_error_or_a_prediction_per_row_never_a_crash(trained):
+    """Seeded fuzz of `predict` requests: lengths, dtypes, shapes, extreme ids."""
+    predict = tf.saved_model.load(trained.version_dir).signatures["predict"]
+    rng = np.random.default_rng(0)
+    refused = answered = 0
+    for _ in range(60):
+        sizes = rng.integers(0, 5, size=2)
+        columns = {}
+        for name, size in zip(("userId", "movieId"), sizes):
+            kind = rng.integers(0, 5)
+            values = rng.choice([0, 1, -1, 2**63 - 1, -2**63, 7, 123456789], size=size)
+            if kind == 0:
+                columns[name] = tf.constant(values, tf.int64)
+            elif kind == 1:
+                columns[name] = tf.constant(values.astype(np.float64))  # wrong dtype
+            elif kind == 2:
+                columns[name] = tf.constant(values.reshape(-1, 1), tf.int64)  # wrong rank
+            elif kind == 3:
+                columns[name] = tf.constant([str(v) for v in values], tf.string)  # wrong dtype
+            else:
+                columns[name] = tf.constant(values, tf.int32)
+        try:
+            out = predict(**columns)["prediction"].numpy()
+        except (tf.errors.InvalidArgumentError, TypeError, ValueError):
+            refused += 1
+            continue
+        answered += 1
+        assert sizes[0] == sizes[1] and out.shape == (sizes[0],) and np.all(np.isfinite(out)), (columns, out)
+    assert refused and answered

@@ -23,7 +23,7 @@ POSITIVE_RATING = 4.0
 
 
 @dataclasses.dataclass(frozen=True)
-class Interactions:
+class RatingArrays:
     """Ratings as parallel arrays of 0-based user and item indices."""
 
     users: np.ndarray
@@ -32,8 +32,8 @@ class Interactions:
     n_users: int
     n_items: int
 
-    def subset(self, mask: np.ndarray) -> "Interactions":
-        return Interactions(self.users[mask], self.items[mask], self.ratings[mask], self.n_users, self.n_items)
+    def subset(self, mask: np.ndarray) -> "RatingArrays":
+        return RatingArrays(self.users[mask], self.items[mask], self.ratings[mask], self.n_users, self.n_items)
 
     def csr(self) -> tuple[np.ndarray, np.ndarray]:
         return csr_from_pairs(self.users, self.items, self.n_users, self.n_items)
@@ -44,12 +44,12 @@ def holdout_split(n: int, fraction: float, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).random(n) < fraction
 
 
-def popularity_counts(train: Interactions) -> np.ndarray:
+def popularity_counts(train: RatingArrays) -> np.ndarray:
     """Ratings per item: the most-popular list ranks by this."""
     return np.bincount(train.items, minlength=train.n_items).astype(np.float32)
 
 
-def gram(train: Interactions, block: int = 2048) -> np.ndarray:
+def gram(train: RatingArrays, block: int = 2048) -> np.ndarray:
     """X^T X of the binary user x item matrix, in float32, built from dense blocks of users."""
     indptr, indices = train.csr()
     result = np.zeros((train.n_items, train.n_items), np.float32)
@@ -72,7 +72,7 @@ def ease_weights(gram_matrix: np.ndarray, l2: float) -> np.ndarray:
     return weights
 
 
-def top_k_unrated(scores: Callable[[np.ndarray], np.ndarray], train: Interactions, users: np.ndarray,
+def top_k_unrated(scores: Callable[[np.ndarray], np.ndarray], train: RatingArrays, users: np.ndarray,
                   k: int = 10, block: int = 1024) -> np.ndarray:
     """(len(users), k) item indices by descending score, items the user rated in `train` left out.
 
@@ -91,24 +91,24 @@ def top_k_unrated(scores: Callable[[np.ndarray], np.ndarray], train: Interaction
     return top
 
 
-def popularity_scorer(train: Interactions) -> Callable[[np.ndarray], np.ndarray]:
+def popularity_scorer(train: RatingArrays) -> Callable[[np.ndarray], np.ndarray]:
     counts = popularity_counts(train)
     return lambda users: np.broadcast_to(counts, (len(users), len(counts)))
 
 
-def ease_scorer(train: Interactions, weights: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+def ease_scorer(train: RatingArrays, weights: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     indptr, indices = train.csr()
     return lambda users: _dense_rows(indptr, indices, users, train.n_items) @ weights
 
 
-def evaluate_top_k(top: np.ndarray, users: np.ndarray, test: Interactions, k: int = 10) -> dict[str, float]:
+def evaluate_top_k(top: np.ndarray, users: np.ndarray, test: RatingArrays, k: int = 10) -> dict[str, float]:
     """recall@k and NDCG@k of `top` (rows for `users`) against `test` ratings >= POSITIVE_RATING."""
     positive = test.ratings >= POSITIVE_RATING
     indptr, indices = csr_from_pairs(test.users[positive], test.items[positive], test.n_users, test.n_items)
     return ranking_metrics(top, indptr, indices, users, k)
 
 
-def capped_recall(top: np.ndarray, users: np.ndarray, test: Interactions, k: int = 10) -> float:
+def capped_recall(top: np.ndarray, users: np.ndarray, test: RatingArrays, k: int = 10) -> float:
     """Mean of hits / min(k, relevant): recall that a perfect list reaches even for users with more than k.
 
     Many published MovieLens figures use this form (EASE's paper among them);
@@ -125,12 +125,12 @@ def capped_recall(top: np.ndarray, users: np.ndarray, test: Interactions, k: int
     return float(np.mean(hits / np.minimum(k, counts)))
 
 
-def users_to_score(test: Interactions) -> np.ndarray:
+def users_to_score(test: RatingArrays) -> np.ndarray:
     """Users with at least one held-out positive rating: the users a ranking is scored on."""
     return np.unique(test.users[test.ratings >= POSITIVE_RATING])
 
 
-def choose_ease_l2(train: Interactions, grid: tuple[float, ...] = EASE_L2_GRID, fraction: float = 0.2,
+def choose_ease_l2(train: RatingArrays, grid: tuple[float, ...] = EASE_L2_GRID, fraction: float = 0.2,
                    seed: int = 0, k: int = 10) -> tuple[float, dict[float, float]]:
     """The l2 of `grid` with the best recall@k on a validation slice of `train` (recall by l2 too)."""
     held = holdout_split(len(train.users), fraction, seed)
