@@ -180,8 +180,8 @@ def add_recommend_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="a model version folder, or a model dir (uses its latest)")
     parser.add_argument("-k", type=int, default=10, help="how many items")
     parser.add_argument("--popularity-weight", type=float,
-                        help=f"weight of log(1 + ratings) in the ranking (default {DEFAULT_POPULARITY_WEIGHT}; "
-                             f"0 = by predicted rating alone)")
+                        help="weight of log(1 + ratings) added to the ranking score (default: the weight chosen "
+                             "by evaluation when the model was trained, in embeddings/scoring.json)")
 
 
 def recommend_main(args: argparse.Namespace, _extra: list[str]) -> None:
