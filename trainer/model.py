@@ -149,8 +149,8 @@ class TwoTowerModel(SpecModel):
             name="global_mean", shape=(), trainable=False,
             initializer=keras.initializers.Constant(manifest["label"]["train_mean"]))
         self.retrieval_weight, self.retrieval_negatives = cfg.retrieval_weight, cfg.retrieval_negatives
-        self.user_history = (UserHistory(mf[cfg.item_id]["cardinality"], cfg.output_dim, cfg.l2, name="user_history")
-                        if cfg.user_history else None)
+        self.user_history = (UserHistory(mf[cfg.item_id]["cardinality"], cfg.output_dim, cfg.l2,
+                                         name="user_history") if cfg.user_history else None)
         self.retrieval = RetrievalTask(mf[cfg.item_id]["cardinality"], name="retrieval") if cfg.retrieval_weight else None
         self._in_fit = False
 
@@ -158,7 +158,8 @@ class TwoTowerModel(SpecModel):
         return [self.user_encoder, self.item_encoder]
 
     def prepare(self, data: TrainingData) -> None:
-        """Retrieval's negatives: how often each item is picked in train, and (small catalogues) every item."""
+        """From one pass over the train split: each user's history (with `user_history`), and retrieval's
+        negatives (how often each item is picked, and every item's features when the catalogue is small)."""
         if self.retrieval is None and self.user_history is None:
             return
         users, items = [], []
