@@ -108,6 +108,11 @@ class SpecModel(keras.Model):
 
     id_features: tuple[str, str] | None = None  # (user id, item id) features, for models that learn per-id vectors
 
+    @property
+    def serves_new_users(self) -> bool:
+        """Whether `new_user_vector(items)` can describe a user unknown at training by the items they rated."""
+        return False
+
     def prepare(self, data: TrainingData) -> None:
         """Anything the model needs from the data before `fit` (nothing, unless a model says otherwise)."""
 
@@ -135,6 +140,7 @@ class TwoTowerModel(SpecModel):
         self.user_features = list(cfg.user_features)
         self.item_features = list(cfg.item_features)
         self.user_id, self.item_id = cfg.user_id, cfg.item_id
+        self.unknown_user_index = mf[cfg.user_id]["vocabulary_size"]  # the first out-of-vocabulary row
         self.id_features = (cfg.user_id, cfg.item_id)
         self.user_encoder = FeatureEncoder([spec.feature(n) for n in cfg.user_features], mf, cfg.l2, name="user_features")
         self.item_encoder = FeatureEncoder([spec.feature(n) for n in cfg.item_features], mf, cfg.l2, name="item_features")
@@ -156,6 +162,10 @@ class TwoTowerModel(SpecModel):
 
     def encoders(self) -> list[FeatureEncoder]:
         return [self.user_encoder, self.item_encoder]
+
+    @property
+    def serves_new_users(self) -> bool:
+        return self.user_history is not None
 
     def prepare(self, data: TrainingData) -> None:
         """From one pass over the train split: each user's history (with `user_history`), and retrieval's
@@ -190,6 +200,17 @@ class TwoTowerModel(SpecModel):
             leave_out = features[self.item_id] if self._in_fit and training else None
             inputs = tf.concat([inputs, self.user_history(features[self.user_id], leave_out)], axis=1)
         return self.user_tower(inputs, training=training)
+
+    def new_user_vector(self, items: tf.Tensor) -> tf.Tensor:
+        """(1, dim): the vector of a user unknown at training who rated `items` (item indices).
+
+        The user's own features take the values an unseen user gets from the
+        transform: the id's out-of-vocabulary row, zero for other features.
+        """
+        features = {name: tf.zeros([1], tf.int64) for name in self.user_features}
+        features[self.user_id] = tf.constant([self.unknown_user_index], tf.int64)
+        history = self.user_history.mean_of(tf.RaggedTensor.from_tensor(tf.reshape(tf.cast(items, tf.int64), [1, -1])))
+        return self.user_tower(tf.concat([self.user_encoder(features), history], axis=1), training=False)
 
     def item_vectors(self, features: dict, training: bool = False) -> tf.Tensor:
         return self.item_tower(self.item_encoder(features), training=training)

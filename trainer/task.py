@@ -164,9 +164,13 @@ def summary_lines(metrics: dict) -> list[str]:
             lines.append(f"  {name:<26} {values}")
     if "ranking" in metrics:
         r = metrics["ranking"]
-        for name in ("model", "model_rating_only", "popularity"):
-            values = ", ".join(f"{k} {v:.4f}" for k, v in r[name].items())
-            lines.append(f"  ranking {name:<18} {values} ({r['users']} users, held-out ratings >= {r['positive_rating']})")
+        for name in ("model", "model_rating_only", "popularity", "ease"):
+            if name in r:
+                values = ", ".join(f"{k} {v:.4f}" for k, v in r[name].items() if k != "l2")
+                lines.append(f"  ranking {name:<18} {values} ({r['users']} users, held-out ratings >= "
+                             f"{r['positive_rating']})")
+        if "ease_skipped" in r:
+            lines.append(f"  ranking ease               not computed: {r['ease_skipped']}")
     return lines
 
 
