@@ -78,8 +78,8 @@ def evaluate(model: SpecModel, spec: FeatureSpec, manifest: dict, train_ds: tf.d
                 *csr_from_pairs(np.r_[tr[user], ev[user]], np.r_[tr[item], ev[item]], n_users, n_items),
                 item_count=np.bincount(train[1], minlength=n_items))
             metrics["ranking"] = ranking(vectors, interactions.item_count, train, (ev[user], ev[item], ev["label"]))
-            metrics["ranking"].update(ease_reference(ref.RatingArrays(tr[user], tr[item], tr["label"], n_users, n_items),
-                                                     ref.RatingArrays(ev[user], ev[item], ev["label"], n_users, n_items)))
+            metrics["ranking"].update(ease_reference(*(ref.RatingArrays(d[user], d[item], d["label"], n_users, n_items)
+                                                       for d in (tr, ev))))
     metrics["eval_examples"] = int(len(ev["label"]))
     return Evaluation(metrics, interactions)
 
@@ -135,6 +135,7 @@ def ease_reference(train: ref.RatingArrays, held_out: ref.RatingArrays, k: int =
     if train.n_items > EASE_IN_METRICS_MAX_ITEMS:
         return {"ease_skipped": f"{train.n_items} items > {EASE_IN_METRICS_MAX_ITEMS}: bench/ranking.py computes "
                                 f"EASE for catalogues up to {ref.EASE_MAX_ITEMS}"}
+    train, held_out = train.known(), held_out.known()  # the model's out-of-vocabulary rows are not ranked
     l2, _ = ref.choose_ease_l2(train, k=k)
     users = ref.users_to_score(held_out)
     top = ref.top_k_unrated(ref.ease_scorer(train, ref.ease_weights(ref.gram(train), l2)), train, users, k)

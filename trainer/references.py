@@ -35,6 +35,10 @@ class RatingArrays:
     def subset(self, mask: np.ndarray) -> "RatingArrays":
         return RatingArrays(self.users[mask], self.items[mask], self.ratings[mask], self.n_users, self.n_items)
 
+    def known(self) -> "RatingArrays":
+        """Only ratings of users and items inside the sizes (a model's out-of-vocabulary rows are past them)."""
+        return self.subset((self.users < self.n_users) & (self.items < self.n_items))
+
     def csr(self) -> tuple[np.ndarray, np.ndarray]:
         return csr_from_pairs(self.users, self.items, self.n_users, self.n_items)
 
