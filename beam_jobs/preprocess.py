@@ -40,6 +40,7 @@ from beam_jobs.options import describe_options, is_dry_run, pipeline_options, ru
 from beam_jobs.parse import DEFAULT_CHUNK_BYTES, LINE_COLUMN, parse_chunk, plan_chunks, validate_table
 from features.spec import FeatureSpec, load_spec
 from beam_jobs.split import eval_mask
+from beam_jobs.statistics import DatasetStatistics, write_statistics
 from beam_jobs.tfrecord_io import WriteTFRecordBatches
 from beam_jobs.transform import preprocessing_fn_for, tensor_adapter_config, to_tfxio_batch
 
@@ -220,13 +221,15 @@ def _write_stats(stats: dict, path: str) -> None:
 
 
 def build_pipeline(p: beam.Pipeline, spec: FeatureSpec, spans: dict[str, InputLayout], output_dir: str,
-                   temp_dir: str, chunk_bytes: int = DEFAULT_CHUNK_BYTES, cache_dir: str | None = None) -> dict:
+                   temp_dir: str, chunk_bytes: int = DEFAULT_CHUNK_BYTES, cache_dir: str | None = None,
+                   statistics: bool = True) -> dict:
     """Assemble the whole job on pipeline `p`; returns which spans are analysed and which come from cache.
 
     `spans` maps a span name to its input ("" for a plain single input).  With
     `cache_dir`, analysis runs per span through TFT's analyzer cache: a span
     whose statistics are cached is not analysed again, though its rows are
-    still transformed and written.
+    still transformed and written.  With `statistics`, each split's
+    statistics are written in TFDV's format (beam_jobs/statistics.py).
     """
     splits, rejected, stats, side_table, side_rejected = {}, [], [], None, []
     for name, layout in spans.items():
@@ -255,12 +258,18 @@ def build_pipeline(p: beam.Pipeline, spec: FeatureSpec, spans: dict[str, InputLa
             transform_fn, analysis = _analyze_with_cache(p, splits, config, preprocessing_fn, cache_dir)
         else:
             transform_fn = (train, config) | "Analyze" >> tft_beam.AnalyzeDataset(preprocessing_fn)
-        for name, data in (("train", train), (EVAL, evaluation)):
-            transformed, metadata = ((data, config), transform_fn) | f"Transform_{name}" >> tft_beam.TransformDataset(
-                output_record_batches=True)
-            _ = transformed | f"Write_{name}" >> WriteTFRecordBatches(
+        raw, transformed = {"train": train, EVAL: evaluation}, {}
+        for name, data in raw.items():
+            transformed[name], metadata = ((data, config), transform_fn) | f"Transform_{name}" >> (
+                tft_beam.TransformDataset(output_record_batches=True))
+            _ = transformed[name] | f"Write_{name}" >> WriteTFRecordBatches(
                 os.path.join(output_dir, name, "part"), metadata.dataset_metadata.schema, mf.TFRECORD_SUFFIX)
         _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(output_dir)
+    if statistics:
+        batches = {name: pcoll | f"Batches_{name}" >> beam.Map(lambda batch_and_keys: batch_and_keys[0])
+                   for name, pcoll in transformed.items()}
+        _ = (raw | "Statistics" >> DatasetStatistics(spec, batches, transform_fn[0])
+             | "WriteStatistics" >> beam.Map(write_statistics, output_dir))
     return analysis
 
 
@@ -316,11 +325,13 @@ def _analyze_with_cache(p, splits: dict, config, preprocessing_fn, cache_dir: st
 
 def run(spec: FeatureSpec, input_path: str | dict[str, str], output_dir: str, beam_args: list[str] | None = None,
         overwrite: bool = False, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-        max_rejected_fraction: float = DEFAULT_MAX_REJECTED_FRACTION, cache_dir: str | None = None) -> dict:
+        max_rejected_fraction: float = DEFAULT_MAX_REJECTED_FRACTION, cache_dir: str | None = None,
+        statistics: bool = True) -> dict:
     """Run the job to completion and return its manifest (with `--dry_run`: the built job instead).
 
     `input_path` is one input, or a mapping of span name to input (scheduled
-    retraining); with `cache_dir`, TFT's analyzer cache there is read and updated.
+    retraining); with `cache_dir`, TFT's analyzer cache there is read and updated;
+    with `statistics`, the splits' statistics go to `statistics/` (TFDV's format).
     The output folder is usable only once `_SUCCESS` appears, after the manifest;
     a job that crashes, is killed or rejects too many rows leaves no marker.
     """
@@ -335,7 +346,7 @@ def run(spec: FeatureSpec, input_path: str | dict[str, str], output_dir: str, be
     log.info("Preprocessing %s (%s) with spec '%s' on %s", ", ".join(inputs.values()),
              ", ".join(sorted({layout.name for layout in spans.values()})), spec.name, runner_name(options))
     p = beam.Pipeline(options=options)
-    analysis = build_pipeline(p, spec, spans, output_dir, temp_dir, chunk_bytes, cache_dir)
+    analysis = build_pipeline(p, spec, spans, output_dir, temp_dir, chunk_bytes, cache_dir, statistics)
     result = run_pipeline(p, options)
     if is_dry_run(options):
         log.info("Dry run: built the %s job without running it", runner_name(options))
@@ -430,6 +441,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bytes of input per parsing work item")
     parser.add_argument("--max-rejected-fraction", type=float, default=DEFAULT_MAX_REJECTED_FRACTION,
                         help="fail when more than this share of rows is rejected (default 0.01)")
+    parser.add_argument("--statistics", action=argparse.BooleanOptionalAction, default=True,
+                        help="write the splits' statistics in TFDV's format to <output>/statistics (default: on)")
 
 
 def main_from_args(args: argparse.Namespace, beam_args: list[str]) -> dict:
@@ -440,7 +453,7 @@ def main_from_args(args: argparse.Namespace, beam_args: list[str]) -> dict:
     if not input_path:
         raise InputError(f"No --input given and spec {spec.path} has no source.path.")
     return run(spec, input_path, args.output, beam_args, overwrite=args.overwrite, chunk_bytes=args.chunk_bytes,
-               max_rejected_fraction=args.max_rejected_fraction)
+               max_rejected_fraction=args.max_rejected_fraction, statistics=args.statistics)
 
 
 if __name__ == "__main__":
