@@ -47,13 +47,13 @@ def load_statistics(preprocess_dir: str) -> statistics_pb2.DatasetFeatureStatist
     return statistics_pb2.DatasetFeatureStatisticsList.FromString(record)
 
 
-def _common(feature: statistics_pb2.FeatureNameStatistics) -> statistics_pb2.CommonStatistics:
+def common_statistics(feature: statistics_pb2.FeatureNameStatistics) -> statistics_pb2.CommonStatistics:
     kind = feature.WhichOneof("stats")
     return getattr(feature, kind).common_stats if kind else statistics_pb2.CommonStatistics()
 
 
 def missing_share(feature: statistics_pb2.FeatureNameStatistics) -> float:
-    common = _common(feature)
+    common = common_statistics(feature)
     rows = common.num_missing + common.num_non_missing
     return common.num_missing / rows if rows else 0.0
 
