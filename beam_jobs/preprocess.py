@@ -32,6 +32,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from features import manifest as mf
 from beam_jobs.checks import check_inputs
+from beam_jobs.config import DEFAULT_MAX_REJECTED_FRACTION, PreprocessConfig
 from beam_jobs.dedupe import keep_latest, shard_batch
 from features.errors import InputError, OutputError, UserError
 from beam_jobs.join import join_batch, read_side_table
@@ -49,7 +50,6 @@ REJECTED = "rejected"
 STATS = "stats"
 EVAL = "eval"
 DEDUPE_SHARDS = 32
-DEFAULT_MAX_REJECTED_FRACTION = 0.01
 
 
 class ParseChunks(beam.DoFn):
@@ -445,15 +445,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write the splits' statistics in TFDV's format to <output>/statistics (default: on)")
 
 
-def main_from_args(args: argparse.Namespace, beam_args: list[str]) -> dict:
-    spec = load_spec(args.spec)
-    if args.seed is not None:
-        spec = dataclasses.replace(spec, split=dataclasses.replace(spec.split, seed=args.seed))
-    input_path = args.input or spec.source.path
+def run_config(config: PreprocessConfig) -> dict:
+    """Run the job a PreprocessConfig describes; returns its manifest."""
+    spec = load_spec(config.spec)
+    if config.seed is not None:
+        spec = dataclasses.replace(spec, split=dataclasses.replace(spec.split, seed=config.seed))
+    input_path = config.input or spec.source.path
     if not input_path:
         raise InputError(f"No --input given and spec {spec.path} has no source.path.")
-    return run(spec, input_path, args.output, beam_args, overwrite=args.overwrite, chunk_bytes=args.chunk_bytes,
-               max_rejected_fraction=args.max_rejected_fraction, statistics=args.statistics)
+    return run(spec, input_path, config.output, list(config.beam_args), overwrite=config.overwrite,
+               chunk_bytes=config.chunk_bytes or DEFAULT_CHUNK_BYTES,
+               max_rejected_fraction=config.max_rejected_fraction, statistics=config.statistics)
+
+
+def main_from_args(args: argparse.Namespace, beam_args: list[str]) -> dict:
+    return run_config(PreprocessConfig(
+        output=args.output, input=args.input, spec=args.spec, overwrite=args.overwrite, seed=args.seed,
+        chunk_bytes=args.chunk_bytes, max_rejected_fraction=args.max_rejected_fraction, statistics=args.statistics,
+        beam_args=tuple(beam_args)))
 
 
 if __name__ == "__main__":
