@@ -46,7 +46,12 @@ class Preprocessed:
 
 @dataclasses.dataclass(frozen=True)
 class Item:
-    """One item of a result list: its id, the score it was ranked by, and its attributes (title, genres, ...)."""
+    """One item of a result list, in ranking order: its id, a figure, and its attributes (title, genres, ...).
+
+    `score` is the cosine similarity for `similar` and the predicted rating for
+    `recommend` (whose order is the model's ranking score, which also weighs
+    what a user is likely to pick).
+    """
 
     id: str
     score: float
@@ -106,7 +111,7 @@ def similar(model: str, item: str, k: int = 10) -> list[Item]:
 
 
 def recommend(model: str, user: str, k: int = 10, popularity_weight: float | None = None) -> list[Item]:
-    """Top-k items `user` has not rated, with their predicted ratings as `score`."""
+    """Top-k items `user` has not rated, in the model's ranking order, with their predicted ratings as `score`."""
     index = _index(model)
     return [_item(index, i, rating) for i, rating in index.recommend(str(user), k, popularity_weight)]
 

@@ -43,7 +43,7 @@ def test_combiner_figures_match_numpy_and_merge_like_one_pass():
     assert num.mean == pytest.approx(income.mean(), rel=1e-6)
     assert num.std_dev == pytest.approx(income.std(), rel=1e-5)
     assert (num.min, num.max) == pytest.approx((income.min(), income.max()), rel=1e-6)
-    assert num.median == pytest.approx(np.median(income), abs=0.5)  # quantile sketch, eps 0.001 of the range
+    assert num.median == pytest.approx(np.median(income), abs=2.0)  # quantile sketch: rank within 1% (of 99)
     quantiles = next(h for h in num.histograms if h.type == statistics_pb2.Histogram.QUANTILES)
     assert len(quantiles.buckets) == 10
     standard = next(h for h in num.histograms if h.type == statistics_pb2.Histogram.STANDARD)
