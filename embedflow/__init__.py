@@ -1,7 +1,8 @@
 """embedflow: Beam/TFT feature engineering and embedding models; the Python API (see embedflow/api.py).
 
 Names load on first use, so `import embedflow` stays fast and imports neither
-TensorFlow nor Beam.
+TensorFlow nor Beam.  No submodule shares a name with an API function (a
+submodule's import would replace the function on the package).
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ def train(config: "TrainConfig") -> "TrainResult":
 def describe(spec: str = "movielens", preprocessed: str | None = None) -> str:
     """A spec as resolved (features, transforms, embedding dimensions); with a preprocess output, its actual
     sizes and its splits' statistics."""
-    from embedflow.describe import describe as describe_spec, describe_statistics
+    from embedflow.describe_spec import describe as describe_spec, describe_statistics
     from features.spec import load_spec
 
     if preprocessed is None:
@@ -124,5 +124,5 @@ def _index(model: str):
 
 
 def _item(index, i: int, score: float) -> Item:
-    attributes = index.describe_item(i)
-    return Item(str(index.item_ids[i]), float(score), {k: v for k, v in attributes.items() if v != index.item_ids[i]})
+    _, *attributes = index.describe_item(i).items()  # the id column first, then the side table's attributes
+    return Item(str(index.item_ids[i]), float(score), dict(attributes))
