@@ -35,6 +35,7 @@ from trainer.embeddings import compute_vectors, write_embeddings
 from trainer.evaluate import evaluate
 from trainer.export import ServingModule, export_model
 from trainer.model import SpecModel, TrainingData, build_model
+from trainer.report import REPORT_FILE, write_report
 
 log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.json"
@@ -152,8 +153,19 @@ def train(config: TrainConfig) -> TrainResult:
                      mf.MANIFEST: json.dumps(manifest, indent=2) + "\n"},
         write_extras=lambda folder: (write_embeddings(folder, model, tft_output, vectors, evaluation.interactions,
                                                       evaluation.popularity_weight),
-                                     model.save_weights(os.path.join(folder, WEIGHTS_DIR, "weights"))))
+                                     model.save_weights(os.path.join(folder, WEIGHTS_DIR, "weights")),
+                                     _write_report(folder, metrics, spec, model, tft_output, config.input, vectors,
+                                                   evaluation.interactions)))
     return TrainResult(version_dir, metrics, model, tft_output, spec)
+
+
+def _write_report(folder: str, metrics: dict, spec: FeatureSpec, model: SpecModel,
+                  tft_output: tft.TFTransformOutput, preprocess_dir: str, vectors, interactions) -> None:
+    started = time.time()
+    tables = {name: table.numpy() for name, table in model.embedding_tables().items()}
+    write_report(folder, metrics, spec, tables, tft_output, preprocess_dir, vectors,
+                 interactions.item_count if interactions is not None else None)
+    log.info("Drew the run report (%s) in %.1f s", REPORT_FILE, time.time() - started)
 
 
 def summary_lines(metrics: dict) -> list[str]:
