@@ -110,10 +110,19 @@ def similar(model: str, item: str, k: int = 10) -> list[Item]:
     return [_item(index, i, score) for i, score in index.similar(index.find_item(str(item)), k)]
 
 
-def recommend(model: str, user: str, k: int = 10, popularity_weight: float | None = None) -> list[Item]:
-    """Top-k items `user` has not rated, in the model's ranking order, with their predicted ratings as `score`."""
+def recommend(model: str, user: str | None = None, k: int = 10, popularity_weight: float | None = None,
+              history: list[str] | None = None) -> list[Item]:
+    """Top-k items `user` has not rated, in the model's ranking order, with their predicted ratings as `score`.
+
+    For a user the model never saw, pass `history` (the ids of the items they
+    rated) instead of `user`: their vector comes from the model's user tower.
+    """
+    if (user is None) == (history is None):
+        raise ValueError("give either user or history")
     index = _index(model)
-    return [_item(index, i, rating) for i, rating in index.recommend(str(user), k, popularity_weight)]
+    recs = (index.recommend(str(user), k, popularity_weight) if history is None
+            else index.recommend_for_history([str(i) for i in history], k, popularity_weight))
+    return [_item(index, i, rating) for i, rating in recs]
 
 
 def _index(model: str):

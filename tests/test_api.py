@@ -45,3 +45,5 @@ def test_describe_similar_and_recommend_on_a_trained_model(preprocessed, trained
     assert neighbours[0].score >= neighbours[-1].score and "title" in neighbours[0].attributes
     recs = ef.recommend(trained.version_dir, user, k=5)
     assert len(recs) == 5 and all(0 < r.score < 6 for r in recs)
+    new_user = ef.recommend(trained.version_dir, history=[n.id for n in neighbours], k=4)
+    assert len(new_user) == 4 and not {n.id for n in neighbours} & {r.id for r in new_user}
