@@ -374,7 +374,7 @@ def add_arguments(parser) -> None:
 
     parser.add_argument("--output", required=True, help="folder to write")
     parser.add_argument("--kind", choices=("movielens", "housing", "housing-wide"), default="movielens",
-                        help="housing: the California-housing layout; housing-wide: an Ames-like table of 75 "
+                        help="housing: the California-housing layout; housing-wide: an Ames-like table of 81 "
                              "columns")
     parser.add_argument("--rows", type=int, help=f"housing rows (default {HousingSample.rows:,}; housing-wide "
                                                  f"{WideHousingSample.rows:,})")

@@ -1,8 +1,8 @@
 """A wide house-sales table shaped like the Ames housing data: many columns, few rows, and a price that
 rewards a model for finding interactions.
 
-About 2,930 sales and 75 columns: ~43 text categories (neighbourhood, materials, quality grades) with rare
-levels and "NA"/"None" meaning "no basement / no garage / no pool", ~30 integer counts, areas and years
+About 2,930 sales and 81 columns: 43 text categories (neighbourhood, materials, quality grades) with rare
+levels and "NA"/"None" meaning "no basement / no garage / no pool", 33 integer counts, areas and years
 (skewed areas, many zeros, gaps where a house has no garage or the frontage was not measured), an id-like
 parcel number, latitude/longitude in neighbourhood clusters, and the label SalePrice.
 

@@ -132,7 +132,7 @@ def train(config: TrainConfig) -> TrainResult:
              counts["train"], counts["eval"], cfg.batch_size, cfg.epochs)
     started = time.time()
     history = model.fit(train_input.dataset, steps_per_epoch=train_input.steps_per_epoch, validation_data=eval_ds,
-                        epochs=cfg.epochs, callbacks=_callbacks(config.job_dir, cfg.early_stopping_patience),
+                        epochs=cfg.epochs, callbacks=[*_callbacks(config.job_dir, cfg.early_stopping_patience), *model.callbacks()],
                         verbose=2).history
     seconds = time.time() - started
 
