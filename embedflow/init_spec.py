@@ -132,9 +132,9 @@ def read_sample(path: str, fmt: str, delimiter: str, rows: int) -> pa.Table:
     """Up to `rows` rows; CSV columns as text, typed below the way the preprocess job's parser types them."""
     try:
         if fmt == "parquet":
-            batches = pq.ParquetFile(path).iter_batches(batch_size=rows)
-            table = pa.Table.from_batches([next(batches)]) if pq.ParquetFile(path).metadata.num_rows else None
-            return table if table is not None else pq.read_schema(path).empty_table()
+            table = pq.ParquetFile(path)
+            first = next(table.iter_batches(batch_size=rows), None)
+            return pa.Table.from_batches([first]) if first is not None else table.schema_arrow.empty_table()
         parse = pacsv.ParseOptions(delimiter=delimiter)
         names = pacsv.open_csv(path, parse_options=parse).schema.names
         reader = pacsv.open_csv(path, parse_options=parse, convert_options=pacsv.ConvertOptions(
@@ -146,7 +146,7 @@ def read_sample(path: str, fmt: str, delimiter: str, rows: int) -> pa.Table:
             if count >= rows:
                 break
         return pa.Table.from_batches(batches, schema=reader.schema).slice(0, rows)
-    except (pa.ArrowInvalid, OSError, StopIteration, UnicodeDecodeError) as e:
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as e:
         raise InputError(f"Input {path} could not be read as {fmt.upper()}: {str(e).splitlines()[0]}. "
                          f"Check that it is a {fmt.upper()} table with a header row.") from None
 

@@ -83,7 +83,7 @@ def test_drafted_spec_preprocesses_trains_and_serves_raw_rows(mixed_csv, tmp_pat
     model = tf.saved_model.load(result.version_dir)
     prediction = model.signatures["predict"](
         plan=tf.constant(["basic", "unseen"]), tags=tf.constant(["music|news", ""]),
-        tenure_months=tf.constant([3.0, float("nan")]), floor_area=tf.constant([400.0, 900.0]),
+        tenure_months=tf.constant([3, 40], tf.int64), floor_area=tf.constant([400, 900], tf.int64),
         latitude=tf.constant([40.5, 40.1]), longitude=tf.constant([-74.0, -73.9]))["prediction"].numpy()
     assert prediction.shape == (2,) and np.all((prediction > 0) & (prediction < 1))
 
