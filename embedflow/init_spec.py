@@ -47,6 +47,7 @@ RARE_SHARE = 0.002                  # vocabulary frequency threshold: 0.2% of th
 PIECEWISE_BINS = 16                 # quantile bins of the piecewise-linear encoding of numbers
 LOCATION_BUCKETS = 20               # quantile buckets of latitude and of longitude, crossed...
 LOCATION_CROSS_BUCKETS = 1000       # ...and hashed into this many cells
+NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 LABEL_NAMES = re.compile(r"(price|target|label|churn(ed)?|y|class|outcome)$", re.IGNORECASE)
 LATITUDE = re.compile(r"(lat|latitude)$", re.IGNORECASE)
 LONGITUDE = re.compile(r"(lon|lng|long|longitude)$", re.IGNORECASE)
@@ -224,6 +225,16 @@ def _separator(p: Profile) -> str | None:
     return None
 
 
+def _numbers_with_text(p: Profile) -> str | None:
+    """The text that keeps a mostly numeric column from being read as a number ("NA"), if that is the case."""
+    numeric = pc.match_substring_regex(p.text, NUMBER)
+    share = (pc.sum(numeric).as_py() or 0) / max(p.present, 1)
+    if not 0.8 <= share < 1:
+        return None
+    counts = pc.value_counts(p.text.filter(pc.invert(numeric)))
+    return counts[int(np.argmax(counts.field("counts").to_numpy()))]["values"].as_py()
+
+
 def _is_id(p: Profile) -> bool:
     return p.type in ("int", "string") and p.present >= 20 and p.distinct_share >= ID_SHARE
 
@@ -322,6 +333,10 @@ def draft_spec(profiles: list[Profile], label: Profile, source: dict, name: str)
                 record["separator"] = sep
             comment = (f"{p.distinct} values" + (f" in lists split on {sep!r}" if sep else "")
                        + f"; rarer than {threshold} rows: out of vocabulary")
+            stray = _numbers_with_text(p)
+            if stray is not None:
+                comment += (f". Mostly numbers, but {stray!r} is text, so the column is read as categories; "
+                            f"leave unknown numbers empty to read it as a number")
         else:
             record = {"name": fname, "source": p.name, "transform": "z_score"}
             skewed = p.distinct > 2 and p.values.min() >= 0 and p.skew > SKEWED
