@@ -78,7 +78,7 @@ class InitSpecConfig:
     sample_rows: int = SAMPLE_ROWS
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Profile:
     """What the sample shows of one column."""
 
@@ -264,9 +264,9 @@ def choose_label(profiles: list[Profile], label: str | None) -> Profile:
     if match.type not in ("int", "float"):
         raise InputError(f"Label column {match.name} holds text (e.g. {match.text[0].as_py() if match.present else ''!r});"
                          f" the label must be a number: 0/1 for a yes/no outcome, or a value to predict.")
-    if match.missing:
-        raise InputError(f"Label column {match.name} is empty in {match.missing} of {match.rows} sampled rows; "
-                         f"every row needs a label. Drop those rows or choose another --label.")
+    if match.present == 0:
+        raise InputError(f"Label column {match.name} is empty in all {match.rows} sampled rows; choose another "
+                         f"--label.")
     return match
 
 
@@ -285,7 +285,9 @@ def _label_lines(p: Profile) -> list[str]:
 def _column_line(p: Profile, label: bool, location_bound: float | None, note: str | None = None) -> str:
     body: dict = {"type": p.type}
     notes = []
-    if p.missing and not label:
+    if p.missing and label:
+        notes.append(f"empty in {p.missing} of {p.rows:,} rows: rows without a label are set aside")
+    elif p.missing:
         body["required"] = False
         notes.append(f"{p.missing / p.rows:.0%} empty" if p.missing >= 0.01 * p.rows else
                      f"{p.missing} of {p.rows:,} empty")
