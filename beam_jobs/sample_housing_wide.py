@@ -155,7 +155,7 @@ def write_wide_housing_sample(out_dir: str, cfg: WideHousingSample = WideHousing
                                                                (30, 20, 20, 15, 10, 4, 1), n))
     columns = {
         "Order": pa.array(np.arange(1, n + 1)),
-        "PID": pa.array(np.sort(rng.choice(np.arange(526_301_100, 1_007_100_110), n, replace=False))[rng.permutation(n)]),
+        "PID": pa.array(np.sort(526_301_100 + rng.choice(480_799_010, n, replace=False))[rng.permutation(n)]),
         "MS_SubClass": pa.array(np.where(two_storey, rng.choice([60, 70, 75, 160, 190], n, p=[.8, .1, .02, .06, .02]),
                                          rng.choice([20, 30, 40, 45, 50, 80, 85, 90, 120, 150, 180], n,
                                                     p=[.56, .07, .005, .01, .14, .06, .025, .05, .07, .002, .008]))),
