@@ -57,6 +57,7 @@ class FeatureEncoder(keras.layers.Layer):
         super().__init__(**kwargs)
         self.feature_names = [f.name for f in features]
         self._multivalent = {f.name for f in features if f.is_multivalent}
+        self._widths = {f.name: f.width for f in features}
         self.embeddings = {}
         for f in features:
             if f.is_categorical:
@@ -78,7 +79,7 @@ class FeatureEncoder(keras.layers.Layer):
                 else:
                     parts.append(layer(tf.reshape(value, [-1])))
             else:
-                parts.append(tf.reshape(tf.cast(value, tf.float32), [-1, 1]))
+                parts.append(tf.reshape(tf.cast(value, tf.float32), [-1, self._widths[name]]))
         return tf.concat(parts, axis=1)
 
 
@@ -118,6 +119,10 @@ class SpecModel(keras.Model):
 
     def encoders(self) -> list[FeatureEncoder]:
         raise NotImplementedError
+
+    def callbacks(self) -> list[keras.callbacks.Callback]:
+        """Callbacks of the model's own training recipe, beside the trainer's (none unless a model says)."""
+        return []
 
     def embedding_tables(self) -> dict[str, tf.Variable]:
         """Each categorical feature's trained embedding table, by feature name."""
@@ -245,24 +250,55 @@ class TwoTowerModel(SpecModel):
 
 @builds(DNN)
 class DNNModel(SpecModel):
-    """All features -> DNN -> one value (a probability for binary classification)."""
+    """All features -> DNN -> one value (a probability for binary classification); with `ensemble: K`, K such
+    networks from different initial weights, each trained on its own loss, their outputs averaged.
+
+    The members are trained side by side on the same batches (one `fit`, early stopping on the averaged
+    prediction's eval loss), and the average is the model's output, so the exported SavedModel serves the
+    ensemble as one model.
+    """
 
     def __init__(self, spec: FeatureSpec, manifest: dict, **kwargs):
         super().__init__(**kwargs)
         cfg = spec.model
         chosen = [spec.feature(n) for n in cfg.features] if cfg.features else list(spec.features)
-        self.encoder = FeatureEncoder(chosen, manifest["features"], cfg.l2, name="features")
-        self.body = _tower(cfg.hidden_units, None, cfg.dropout, "dnn")
         binary = spec.label.is_binary
-        self.head = keras.layers.Dense(
-            1, activation="sigmoid" if binary else None, name="output",
-            bias_initializer=keras.initializers.Constant(0.0 if binary else manifest["label"]["train_mean"]))
+        self.members = []
+        for k in range(cfg.ensemble):
+            suffix = f"_{k}" if k else ""  # the first member keeps a single model's layer names (warm starts)
+            encoder = FeatureEncoder(chosen, manifest["features"], cfg.l2, name=f"features{suffix}")
+            body = _tower(cfg.hidden_units, None, cfg.dropout, f"dnn{suffix}")
+            head = keras.layers.Dense(
+                1, activation="sigmoid" if binary else None, name=f"output{suffix}",
+                bias_initializer=keras.initializers.Constant(0.0 if binary else manifest["label"]["train_mean"]))
+            self.members.append((encoder, body, head))
+        self._plateau_patience = max(2, cfg.early_stopping_patience // 4)
 
     def encoders(self) -> list[FeatureEncoder]:
-        return [self.encoder]
+        return [self.members[0][0]]  # one member's tables stand for the model's (embeddings/, pictures)
+
+    def callbacks(self) -> list[keras.callbacks.Callback]:
+        """The learning rate halves when the eval loss stalls, well before early stopping gives up."""
+        return [keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=self._plateau_patience,
+                                                  min_delta=1e-4, verbose=0)]
+
+    def member_outputs(self, features: dict, training: bool = False) -> tf.Tensor:
+        """Each member's prediction, [batch, members]."""
+        return tf.concat([tf.reshape(head(body(encoder(features), training=training)), [-1, 1])
+                          for encoder, body, head in self.members], axis=1)
 
     def call(self, features: dict, training: bool = False) -> tf.Tensor:
-        return tf.reshape(self.head(self.body(self.encoder(features), training=training)), [-1])
+        return tf.reduce_mean(self.member_outputs(features, training), axis=1)
+
+    def train_step(self, data):
+        """Each member learns from its own loss (an ensemble, not one wide network); metrics are the average's."""
+        features, label = data
+        with tf.GradientTape() as tape:
+            each = self.member_outputs(features, training=True)
+            label_each = tf.repeat(tf.reshape(tf.cast(label, each.dtype), [-1, 1]), len(self.members), axis=1)
+            loss = self.compute_loss(features, label_each, each)
+        self.optimizer.minimize(loss, self.trainable_variables, tape=tape)
+        return self.compute_metrics(features, label, tf.reduce_mean(each, axis=1), None)
 
 
 def build_model(spec: FeatureSpec, manifest: dict) -> SpecModel:
@@ -270,7 +306,7 @@ def build_model(spec: FeatureSpec, manifest: dict) -> SpecModel:
     model = _KERAS_MODELS[type(spec.model)](spec, manifest, name=spec.model.type)
     binary = spec.label.is_binary
     model.compile(
-        optimizer=LazyAdam(spec.model.learning_rate),
+        optimizer=LazyAdam(spec.model.learning_rate, weight_decay=spec.model.weight_decay or None),
         loss=keras.losses.BinaryCrossentropy() if binary else keras.losses.MeanSquaredError(),
         loss_weights=[spec.model.label_weight],
         metrics=[keras.metrics.AUC(name="auc")] if binary else [keras.metrics.RootMeanSquaredError(name="rmse")],

@@ -132,9 +132,9 @@ def train(config: TrainConfig) -> TrainResult:
     log.info("Training %s model on %d examples (eval %d), batch %d, up to %d epochs", cfg.type,
              counts["train"], counts["eval"], cfg.batch_size, cfg.epochs)
     started = time.time()
+    callbacks = [*_callbacks(config.job_dir, cfg.early_stopping_patience), *model.callbacks()]
     history = model.fit(train_input.dataset, steps_per_epoch=train_input.steps_per_epoch, validation_data=eval_ds,
-                        epochs=cfg.epochs, callbacks=_callbacks(config.job_dir, cfg.early_stopping_patience),
-                        verbose=2).history
+                        epochs=cfg.epochs, callbacks=callbacks, verbose=2).history
     seconds = time.time() - started
 
     vectors = compute_vectors(model, spec, tft_output, side_table)
