@@ -11,7 +11,7 @@ import tensorflow as tf
 from beam_jobs import preprocess
 from beam_jobs.sample_data import write_csv
 from embedflow.cli import main
-from embedflow.describe import describe
+from embedflow.describe_spec import describe
 from embedflow.init_spec import InitSpecConfig, init_spec
 from features.spec import load_spec
 from trainer import task
