@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 SAMPLE_ROWS = 100_000
 SEPARATORS = ("|", ";", ",")        # list separators looked for inside text fields
 DELIMITERS = (",", ";", "\t", "|")  # CSV delimiters looked for in the header line
-ID_SHARE = 0.95                     # a text or integer column this distinct is an identifier, not a category
+ID_SHARE = 0.95                     # a text column this distinct is an identifier (or free text), not a category
+ID_WORDS = {"id", "pid", "uid", "uuid", "guid", "key", "order", "index", "idx", "no", "number", "code"}
 SKEWED = 1.0                        # sample skewness above which a positive number is log-scaled
 LABEL_SKEWED = 0.5                  # ... and a positive regression label predicted as log(label)
 RARE_SHARE = 0.002                  # vocabulary frequency threshold: 0.2% of the (train) rows, at least 2
@@ -236,7 +237,18 @@ def _numbers_with_text(p: Profile) -> str | None:
 
 
 def _is_id(p: Profile) -> bool:
-    return p.type in ("int", "string") and p.present >= 20 and p.distinct_share >= ID_SHARE
+    """Text nearly all distinct, or integers nearly all distinct that are named like an id or count rows.
+
+    Distinct integers alone are not enough: an area or a price measured in
+    whole units is often distinct in every row and is the most useful feature.
+    """
+    if p.type not in ("int", "string") or p.present < 20 or p.distinct_share < ID_SHARE:
+        return False
+    if p.type == "string":
+        return True
+    words = re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", p.name)
+    counter = p.values.max() - p.values.min() + 1 <= 2 * p.distinct  # 1..n, possibly with gaps
+    return bool(words and words[-1].lower() in ID_WORDS) or bool(counter)
 
 
 def _location_pair(profiles: list[Profile], label: str) -> tuple[Profile, Profile] | None:

@@ -19,7 +19,8 @@ from trainer.config import TrainConfig
 
 
 def mixed_table(n: int, seed: int = 0) -> pa.Table:
-    """Text, a multivalent list, numbers with gaps, a skewed area, lat/lon, an id and a 0/1 label."""
+    """Text, a multivalent list, numbers with gaps, skewed areas (one distinct in every row, one named with a
+    space), lat/lon, an id and a 0/1 label."""
     rng = np.random.default_rng(seed)
     plan = rng.choice(["basic", "plus", "pro", "rare-plan"], n, p=[0.5, 0.3, 0.199, 0.001])
     tags = ["|".join(sorted(set(rng.choice(["music", "news", "sports", "games"], rng.integers(1, 3)))))
@@ -31,7 +32,8 @@ def mixed_table(n: int, seed: int = 0) -> pa.Table:
     churned = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(np.int64)
     return pa.table({
         "account": [f"acct-{i:05d}" for i in range(n)], "plan": plan.tolist(), "tags": tags,
-        "tenure_months": pa.array(tenure, mask=rng.random(n) < 0.1), "floor_area": area,
+        "tenure_months": pa.array(tenure, mask=rng.random(n) < 0.1), "Floor Area": area,
+        "lot_sqft": rng.choice(np.arange(1_000, 200_000), n, replace=False),
         "latitude": lat.round(5), "longitude": lon.round(5), "churned": churned})
 
 
@@ -50,7 +52,8 @@ def test_draft_of_every_shape(mixed_csv, tmp_path):
     assert features["plan"].kind == "vocabulary" and features["plan"].frequency_threshold >= 2
     assert features["tags"].separator == "|"
     assert spec.column("tenure_months").missing == "mean" and not spec.column("tenure_months").required
-    assert features["floor_area"].log and features["floor_area"].piecewise_linear > 1
+    assert features["Floor Area"].log and features["Floor Area"].piecewise_linear > 1
+    assert "lot_sqft" in features  # distinct in every row, but a measurement, not an id
     assert features["location"].cross == ("latitude_bucket", "longitude_bucket")
     assert spec.column("latitude").max == 90 and spec.column("longitude").min == -180
     assert spec.label.column == "churned" and spec.label.is_binary  # guessed by name, 0/1 values
@@ -83,7 +86,8 @@ def test_drafted_spec_preprocesses_trains_and_serves_raw_rows(mixed_csv, tmp_pat
     model = tf.saved_model.load(result.version_dir)
     prediction = model.signatures["predict"](
         plan=tf.constant(["basic", "unseen"]), tags=tf.constant(["music|news", ""]),
-        tenure_months=tf.constant([3, 40], tf.int64), floor_area=tf.constant([400, 900], tf.int64),
+        tenure_months=tf.constant([3, 40], tf.int64), Floor_Area=tf.constant([400, 900], tf.int64),
+        lot_sqft=tf.constant([5000, 90_000], tf.int64),
         latitude=tf.constant([40.5, 40.1]), longitude=tf.constant([-74.0, -73.9]))["prediction"].numpy()
     assert prediction.shape == (2,) and np.all((prediction > 0) & (prediction < 1))
 

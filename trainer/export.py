@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -115,7 +116,10 @@ def _signatures(module: ServingModule, spec: FeatureSpec) -> dict:
         raw = tf.io.parse_example(examples, example_spec)
         return {PREDICTION_KEY: module.predict_raw(raw)}
 
-    @tf.function(input_signature=[{c.name: tf.TensorSpec([None], TF_TYPES[c.type], name=c.name) for c in serving}])
+    names = signature_input_names([c.name for c in serving])
+
+    @tf.function(input_signature=[{c.name: tf.TensorSpec([None], TF_TYPES[c.type], name=names[c.name])
+                                   for c in serving}])
     def serve_tensors(features):
         return {PREDICTION_KEY: module.predict_raw(features)}
 
@@ -124,6 +128,20 @@ def _signatures(module: ServingModule, spec: FeatureSpec) -> dict:
         signatures["user_vector"] = tf.function(
             module.new_user_vector, input_signature=[tf.TensorSpec([None], tf.string, name="item_ids")])
     return signatures
+
+
+def signature_input_names(columns: list[str]) -> dict[str, str]:
+    """Each column's input name in the `predict` signature: SavedModel input names allow only letters, digits
+    and `_.-/` (a real table's "Lot Area" becomes "Lot_Area"); a clash gets a numeric suffix."""
+    names: dict[str, str] = {}
+    for column in columns:
+        base = re.sub(r"[^A-Za-z0-9_.\-/]", "_", column)
+        base = base if re.match(r"[A-Za-z0-9.]", base) else "x" + base
+        name, n = base, 2
+        while name.lower() in {v.lower() for v in names.values()}:
+            name, n = f"{base}_{n}", n + 1
+        names[column] = name
+    return names
 
 
 def export_model(module: ServingModule, spec: FeatureSpec, model_dir: str, extra_files: dict[str, str],
