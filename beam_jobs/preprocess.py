@@ -11,8 +11,6 @@ every flag this job does not know goes to Beam's PipelineOptions.
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import datetime
 import json
 import logging
@@ -38,7 +36,7 @@ from beam_jobs.join import join_batch, read_side_table
 from beam_jobs.layouts import InputLayout, table_layout
 from beam_jobs.options import describe_options, is_dry_run, pipeline_options, run_pipeline, runner_name
 from beam_jobs.parse import DEFAULT_CHUNK_BYTES, LINE_COLUMN, parse_chunk, plan_chunks, validate_table
-from features.spec import FeatureSpec, load_spec
+from features.spec import FeatureSpec
 from beam_jobs.split import eval_mask
 from beam_jobs.tfrecord_io import WriteTFRecordBatches
 from beam_jobs.transform import preprocessing_fn_for, tensor_adapter_config, to_tfxio_batch
@@ -417,30 +415,6 @@ def _versions() -> dict:
 
     return {"python": sys.version.split()[0], "apache_beam": beam.__version__, "tensorflow": tf.__version__,
             "tensorflow_transform": tft.__version__, "tfx_bsl": tfx_bsl.__version__, "pyarrow": pa.__version__}
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", help="MovieLens folder, or CSV/Parquet file, glob or folder "
-                                        "(default: the spec's source.path)")
-    parser.add_argument("--output", required=True, help="output folder (local or gs://)")
-    parser.add_argument("--spec", default="movielens", help="built-in spec name or path to a spec YAML")
-    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
-    parser.add_argument("--seed", type=int, help="split seed (overrides the spec's split.seed)")
-    parser.add_argument("--chunk-bytes", type=int, default=DEFAULT_CHUNK_BYTES,
-                        help="bytes of input per parsing work item")
-    parser.add_argument("--max-rejected-fraction", type=float, default=DEFAULT_MAX_REJECTED_FRACTION,
-                        help="fail when more than this share of rows is rejected (default 0.01)")
-
-
-def main_from_args(args: argparse.Namespace, beam_args: list[str]) -> dict:
-    spec = load_spec(args.spec)
-    if args.seed is not None:
-        spec = dataclasses.replace(spec, split=dataclasses.replace(spec.split, seed=args.seed))
-    input_path = args.input or spec.source.path
-    if not input_path:
-        raise InputError(f"No --input given and spec {spec.path} has no source.path.")
-    return run(spec, input_path, args.output, beam_args, overwrite=args.overwrite, chunk_bytes=args.chunk_bytes,
-               max_rejected_fraction=args.max_rejected_fraction)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ before redoing the work.  Every run appends a record to `history.jsonl`.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime
 import fcntl
@@ -479,32 +478,6 @@ def format_history(config: RetrainConfig) -> str:
             lines.append(f"{r.get('finished_at', '?'):<26} {r['decision']:<26} {spans:<22} {cand:>10} {serv:>10}  "
                          f"{r.get('version', '-'):<8} {note}")
     return "\n".join(lines)
-
-
-# ------------------------------------------------------------------ commands
-def add_retrain_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="retrain YAML (see README: Scheduled retraining)")
-
-
-def retrain_main(args: argparse.Namespace, _extra: list[str]) -> None:
-    config = RetrainConfig.load(args.config)
-    retrainer = Retrainer(config)
-    with RunLock(os.path.join(config.work_dir, "retrain.lock")):
-        retrainer.run()
-
-
-add_rollback_arguments = add_retrain_arguments
-add_history_arguments = add_retrain_arguments
-
-
-def rollback_main(args: argparse.Namespace, _extra: list[str]) -> None:
-    config = RetrainConfig.load(args.config)
-    with RunLock(os.path.join(config.work_dir, "retrain.lock")):
-        print(f"Serving now points at version {rollback(config)} in {config.model_dir}.")
-
-
-def history_main(args: argparse.Namespace, _extra: list[str]) -> None:
-    print(format_history(RetrainConfig.load(args.config)))
 
 
 if __name__ == "__main__":

@@ -77,8 +77,10 @@ def test_flex_template_parameters_are_preprocess_flags():
     root = os.path.dirname(os.path.dirname(__file__))
     with open(os.path.join(root, "flex_template", "metadata.json")) as f:
         metadata = json.load(f)
+    from embedflow.commands import preprocess as preprocess_command
+
     parser = argparse.ArgumentParser()
-    preprocess.add_arguments(parser)
+    preprocess_command.add_arguments(parser)
     flags = {option for action in parser._actions for option in action.option_strings}  # noqa: SLF001
     for parameter in metadata["parameters"]:
         assert f"--{parameter['name']}" in flags, parameter["name"]

@@ -62,7 +62,7 @@ def config(root) -> RetrainConfig:
 
 
 def run_cli(root, fault=None, timeout=600):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = dict(os.environ)
     if fault:
         env[FAULT_ENV] = fault
     return subprocess.run([sys.executable, "-m", "embedflow.cli", "retrain", "--config", "retrain.yaml"],
@@ -118,7 +118,7 @@ def latest_run_dir(root):
 
 def kill_when(root, marker: str) -> None:
     """Start a retrain and SIGKILL it as soon as `marker` exists inside its run folder."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = dict(os.environ)
     before = latest_run_dir(root)
     proc = subprocess.Popen([sys.executable, "-m", "embedflow.cli", "retrain", "--config", "retrain.yaml"],
                             cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)

@@ -1,0 +1,35 @@
+"""`embedflow preprocess` (and `python -m beam_jobs.preprocess`): the job's own flags; the rest go to Beam."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", help="MovieLens folder, or CSV/Parquet file, glob or folder "
+                                        "(default: the spec's source.path)")
+    parser.add_argument("--output", required=True, help="output folder (local or gs://)")
+    parser.add_argument("--spec", default="movielens", help="built-in spec name or path to a spec YAML")
+    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    parser.add_argument("--seed", type=int, help="split seed (overrides the spec's split.seed)")
+    parser.add_argument("--chunk-bytes", type=int, help="bytes of input per parsing work item (default 16 MiB)")
+    parser.add_argument("--max-rejected-fraction", type=float,
+                        help="fail when more than this share of rows is rejected (default 0.01)")
+
+
+def main_from_args(args: argparse.Namespace, beam_args: list[str]) -> dict:
+    import dataclasses
+
+    from beam_jobs import preprocess
+    from features.errors import InputError
+    from features.spec import load_spec
+
+    spec = load_spec(args.spec)
+    if args.seed is not None:
+        spec = dataclasses.replace(spec, split=dataclasses.replace(spec.split, seed=args.seed))
+    input_path = args.input or spec.source.path
+    if not input_path:
+        raise InputError(f"No --input given and spec {spec.path} has no source.path.")
+    given = {"chunk_bytes": args.chunk_bytes, "max_rejected_fraction": args.max_rejected_fraction}
+    return preprocess.run(spec, input_path, args.output, beam_args, overwrite=args.overwrite,
+                          **{k: v for k, v in given.items() if v is not None})

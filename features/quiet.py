@@ -1,0 +1,74 @@
+"""TensorFlow's environment, set before TensorFlow loads: Keras 2, and a quiet start-up unless asked for detail.
+
+TensorFlow reads its settings when it is first imported, and on a machine
+without a GPU its C++ start-up prints lines nobody can act on (oneDNN is on,
+no CUDA drivers, a failed `cuInit`), some of them before any setting is
+read.  So the first `import tensorflow` of a process runs with the C++
+stderr (file descriptor 2) pointed at /dev/null, and TensorFlow's C++ log
+keeps only fatal messages (`TF_CPP_MIN_LOG_LEVEL=3`).  Python errors still
+raise as usual.  `EMBEDFLOW_VERBOSE=1` (what `embedflow -v` sets; child
+processes such as Beam workers inherit it) keeps all of it; a user's own
+`TF_CPP_MIN_LOG_LEVEL` always wins.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.abc
+import importlib.util
+import os
+import sys
+
+VERBOSE_ENV = "EMBEDFLOW_VERBOSE"
+
+
+def configure_tensorflow() -> None:
+    """Set TensorFlow's environment; called once when `features` is imported, before TensorFlow is."""
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # TFT's Keras layer needs Keras 2 (tf_keras)
+    if os.environ.get(VERBOSE_ENV) == "1":
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowImport())
+
+
+@contextlib.contextmanager
+def stderr_silenced():
+    """Point file descriptor 2 (what C++ libraries write to) at /dev/null for the duration."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
+    """Finds `tensorflow` once, with a loader that runs its import with stderr silenced; then steps aside."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _SilentLoader(spec.loader)
+        return spec
+
+
+class _SilentLoader(importlib.abc.Loader):
+    def __init__(self, loader: importlib.abc.Loader):
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        module.__loader__ = module.__spec__.loader = self._loader  # the module keeps its own loader
+        with stderr_silenced():
+            self._loader.exec_module(module)
