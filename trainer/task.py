@@ -93,9 +93,22 @@ def _warm_start(model: keras.Model, manifest: dict, from_version: str, sample_ba
     return True
 
 
+class EpochSeconds(keras.callbacks.Callback):
+    """Adds each epoch's wall time to the logs, so the history shows it (`epoch_seconds`; the first epoch also
+    traces the graph and loads the data, so speed comparisons leave it out)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["epoch_seconds"] = time.perf_counter() - self._started
+
+
 def _callbacks(job_dir: str, patience: int) -> list[keras.callbacks.Callback]:
-    """Early stopping on eval loss (best weights restored), TensorBoard logs, and the best weights on disk."""
+    """Early stopping on eval loss (best weights restored), TensorBoard logs, the best weights on disk, epoch times."""
     return [
+        EpochSeconds(),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
         keras.callbacks.TensorBoard(log_dir=os.path.join(job_dir, "logs")),
         keras.callbacks.ModelCheckpoint(os.path.join(job_dir, "checkpoints", "best"), monitor="val_loss",

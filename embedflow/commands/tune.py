@@ -21,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="architectures to try, e.g. '64;128,64'")
     parser.add_argument("--learning-rates", type=lambda t: [float(x) for x in t.split(",")])
     parser.add_argument("--epochs", type=int, help="max epochs per trial (early stopping still applies)")
+    parser.add_argument("--batch-size", type=int, help="override the spec's model.batch_size in every trial")
     parser.add_argument("--seed", type=int, default=42)
 
 
@@ -28,7 +29,7 @@ def main_from_args(args: argparse.Namespace, _extra: list[str]) -> dict:
     from trainer import tune
 
     best = tune.tune(args.input, args.output, args.factors or tune.DEFAULT_FACTORS, args.dims, args.hidden_units,
-                     args.learning_rates, args.epochs, args.seed)
+                     args.learning_rates, args.epochs, args.seed, args.batch_size)
     print(f"Best: {json.dumps(best['params'])}")
     print(f"Report: {os.path.join(args.output, 'report.md')} and report.png; "
           f"train with: embedflow train --params {os.path.join(args.output, tune.BEST)} ...")
