@@ -83,6 +83,23 @@ def is_dry_run(options: PipelineOptions) -> bool:
     return bool(options.view_as(TestOptions).dry_run)
 
 
+def dry_run_summary(job) -> str:
+    """What a dry run would submit: the job's top-level steps in order and the files staged for the workers."""
+    from apache_beam.portability.api import beam_runner_api_pb2
+
+    components = job.proto_pipeline.components
+    roots = list(job.proto_pipeline.root_transform_ids)
+    if len(roots) == 1:  # the Dataflow job wraps the pipeline in one root transform
+        roots = list(components.transforms[roots[0]].subtransforms) or roots
+    steps = [components.transforms[i].unique_name for i in roots]
+    staged = sorted({beam_runner_api_pb2.ArtifactStagingToRolePayload.FromString(dep.role_payload).staged_name
+                     for env in components.environments.values() for dep in env.dependencies})
+    options = job.options.get_all_options(drop_default=True)
+    where = ", ".join(f"{k} {options[k]}" for k in ("project", "region", "temp_location") if options.get(k))
+    return "\n".join([f"Dry run of a Dataflow job ({where}), not submitted. Steps:"]
+                     + [f"  {name}" for name in steps] + ["Staged for the workers:"] + [f"  {name}" for name in staged])
+
+
 def run_pipeline(pipeline, options: PipelineOptions):
     """Run a built pipeline; wait for it unless this is a dry run.  Returns the result."""
     result = pipeline.run()

@@ -15,7 +15,9 @@ import datetime
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 
 import apache_beam as beam
 import numpy as np
@@ -323,20 +325,29 @@ def run(spec: FeatureSpec, input_path: str | dict[str, str], output_dir: str, be
     a job that crashes, is killed or rejects too many rows leaves no marker.
     """
     options = pipeline_options(beam_args or [])
+    dry_run = is_dry_run(options)
     inputs = input_path if isinstance(input_path, dict) else {"": input_path}
-    spans = {name: table_layout(spec, path) for name, path in inputs.items()}
-    for layout in spans.values():
-        check_inputs(spec, layout)
-    mf.prepare_output(output_dir, overwrite)
+    # A dry run is offline: remote inputs are not listed (that needs credentials), and nothing is written.
+    spans = {name: table_layout(spec, path, read=not (dry_run and "://" in path)) for name, path in inputs.items()}
+    if not dry_run:
+        for layout in spans.values():
+            check_inputs(spec, layout)
+        mf.prepare_output(output_dir, overwrite)
     started = datetime.datetime.now(datetime.timezone.utc)
-    temp_dir = os.path.join(output_dir, "_tmp")
+    # TFT writes temporary assets while it traces the graph; a dry run keeps them in a local folder it removes.
+    temp_dir = tempfile.mkdtemp(prefix="embedflow-dry-run-") if dry_run else os.path.join(output_dir, "_tmp")
     log.info("Preprocessing %s (%s) with spec '%s' on %s", ", ".join(inputs.values()),
              ", ".join(sorted({layout.name for layout in spans.values()})), spec.name, runner_name(options))
     p = beam.Pipeline(options=options)
-    analysis = build_pipeline(p, spec, spans, output_dir, temp_dir, chunk_bytes, cache_dir)
-    result = run_pipeline(p, options)
-    if is_dry_run(options):
-        log.info("Dry run: built the %s job without running it", runner_name(options))
+    try:
+        analysis = build_pipeline(p, spec, spans, output_dir, temp_dir, chunk_bytes, cache_dir)
+        result = run_pipeline(p, options)
+    finally:
+        if dry_run:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+    if dry_run:
+        log.info("Dry run: built the %s job without running it; nothing was read remotely or written",
+                 runner_name(options))
         return {"dry_run": True, "job": getattr(result, "job", None), "pipeline": p}
     stats = mf.read_json(os.path.join(temp_dir, "stats.json"))
     manifest = _manifest(spec, spans, inputs, output_dir, stats, options, started)

@@ -107,7 +107,8 @@ def run(model: str, output_dir: str, k: int = 10, popularity_weight: float | Non
     version_dir = resolve_version(model)
     index = EmbeddingIndex(version_dir)  # checks the model here, before any worker starts
     n_users = len(index.users)
-    mf.prepare_output(output_dir, overwrite)
+    if not is_dry_run(options):  # a dry run writes nothing
+        mf.prepare_output(output_dir, overwrite)
     log.info("Recommending top %d of %d items for %d users from %s on %s", k, len(index.items), n_users,
              version_dir, runner_name(options))
     started = datetime.datetime.now(datetime.timezone.utc)

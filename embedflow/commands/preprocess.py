@@ -31,5 +31,15 @@ def main_from_args(args: argparse.Namespace, beam_args: list[str]) -> dict:
     if not input_path:
         raise InputError(f"No --input given and spec {spec.path} has no source.path.")
     given = {"chunk_bytes": args.chunk_bytes, "max_rejected_fraction": args.max_rejected_fraction}
-    return preprocess.run(spec, input_path, args.output, beam_args, overwrite=args.overwrite,
-                          **{k: v for k, v in given.items() if v is not None})
+    result = preprocess.run(spec, input_path, args.output, beam_args, overwrite=args.overwrite,
+                            **{k: v for k, v in given.items() if v is not None})
+    print_dry_run(result)
+    return result
+
+
+def print_dry_run(result: dict) -> None:
+    """A dry run's job, as it would be submitted (DataflowRunner builds one; other runners build none)."""
+    if result.get("dry_run") and result.get("job") is not None:
+        from beam_jobs.options import dry_run_summary
+
+        print(dry_run_summary(result["job"]))

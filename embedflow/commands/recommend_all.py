@@ -18,7 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main_from_args(args: argparse.Namespace, beam_args: list[str]) -> dict:
     from beam_jobs import recommend_all
+    from embedflow.commands.preprocess import print_dry_run
 
     given = {"block_size": args.block_size}
-    return recommend_all.run(args.model, args.output, args.k, args.popularity_weight, beam_args, args.overwrite,
-                             csv=args.csv, **{k: v for k, v in given.items() if v is not None})
+    result = recommend_all.run(args.model, args.output, args.k, args.popularity_weight, beam_args, args.overwrite,
+                               csv=args.csv, **{k: v for k, v in given.items() if v is not None})
+    print_dry_run(result)
+    return result
