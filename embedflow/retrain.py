@@ -52,7 +52,7 @@ from features.errors import UserError
 from features.graph import TF_TYPES
 from features.spec import FeatureSpec, load_spec
 from trainer.config import TrainConfig
-from trainer.model_dir import serving_version, switch_serving, versions
+from trainer.model_dir import serving_version, switch_serving, versions, write_tf_serving_config
 
 log = logging.getLogger(__name__)
 
@@ -278,6 +278,7 @@ class Retrainer:
                 self.append_history({"decision": "promoted", "version": serving, "run_id": record["run_id"],
                                      "new_spans": record["new_spans"], "reason": "recovered after a kill",
                                      "finished_at": _now()})
+        write_tf_serving_config(self.cfg.model_dir)  # catches up with a pointer switched by a killed run
         for name in (n.rstrip("/") for n in tf.io.gfile.listdir(self.cfg.model_dir)):
             path = os.path.join(self.cfg.model_dir, name)
             orphan = name.isdigit() and name not in state.promoted_versions

@@ -108,7 +108,21 @@ def test_three_days_promote_promote_refuse(day_one, tmp_path):
 
     assert Retrainer(cfg).run() == 0  # nothing new: the refused span is not retried
     assert serving_version(cfg.model_dir) == second
+    assert tf_serving_versions(cfg.model_dir) == [int(second)]
     assert rollback(cfg) == first and serving_version(cfg.model_dir) == first
+    assert tf_serving_versions(cfg.model_dir) == [int(first)]  # TF Serving follows the rollback too
+
+
+def tf_serving_versions(model_dir):
+    """The versions TF Serving's models.config asks for, parsed with TF Serving's own proto."""
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    with open(os.path.join(model_dir, "models.config")) as f:
+        config = text_format.Parse(f.read(), model_server_config_pb2.ModelServerConfig())
+    (model,) = config.model_config_list.config
+    assert model.base_path == os.path.abspath(model_dir) and model.model_platform == "tensorflow"
+    return list(model.model_version_policy.specific.versions)
 
 
 def latest_run_dir(root):
