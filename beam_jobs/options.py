@@ -9,13 +9,16 @@ cannot parse are refused up front, with the flag named.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import os
 
 from apache_beam.options.pipeline_options import (
-    GoogleCloudOptions, PipelineOptions, SetupOptions, StandardOptions, TestOptions)
+    DirectOptions, GoogleCloudOptions, PipelineOptions, SetupOptions, StandardOptions, TestOptions)
 from apache_beam.runners.runner import PipelineState
 
 from features.errors import UserError
+from features.quiet import child_start_up_lines_filtered
 
 KNOWN_RUNNERS = ("DirectRunner", "DataflowRunner", "PrismRunner", "FlinkRunner", "SparkRunner",
                  "PortableRunner", "InteractiveRunner")
@@ -100,13 +103,33 @@ def dry_run_summary(job) -> str:
                      + [f"  {name}" for name in steps] + ["Staged for the workers:"] + [f"  {name}" for name in staged])
 
 
+class HarmlessWorkerWarnings(logging.Filter):
+    """Drops what every multi-processing DirectRunner worker warns at start-up and no user can act on."""
+
+    HARMLESS = ("No semi_persistent_directory found", "Discarding unparseable args")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(text in message for text in self.HARMLESS)
+
+
+_WORKER_WARNINGS = HarmlessWorkerWarnings()
+
+
 def run_pipeline(pipeline, options: PipelineOptions):
-    """Run a built pipeline; wait for it unless this is a dry run.  Returns the result."""
-    result = pipeline.run()
-    if not is_dry_run(options):
-        state = result.wait_until_finish()
-        if state not in (None, PipelineState.DONE):
-            raise UserError(f"The {runner_name(options)} job ended in state {state}; see its logs.")
+    """Run a built pipeline; wait for it unless this is a dry run.  Returns the result.
+
+    With DirectRunner's multi-processing mode, the workers' start-up noise is filtered: the warnings each
+    worker sends back, and the C++ lines of the TensorFlow each one loads (features/quiet.py).
+    """
+    multi_processing = options.view_as(DirectOptions).direct_running_mode == "multi_processing"
+    logging.getLogger("apache_beam.runners.portability.local_job_service").addFilter(_WORKER_WARNINGS)
+    with child_start_up_lines_filtered() if multi_processing else contextlib.nullcontext():
+        result = pipeline.run()
+        if not is_dry_run(options):
+            state = result.wait_until_finish()
+            if state not in (None, PipelineState.DONE):
+                raise UserError(f"The {runner_name(options)} job ended in state {state}; see its logs.")
     return result
 
 

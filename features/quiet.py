@@ -17,7 +17,9 @@ import contextlib
 import importlib.abc
 import importlib.util
 import os
+import re
 import sys
+import threading
 
 VERBOSE_ENV = "EMBEDFLOW_VERBOSE"
 
@@ -72,3 +74,42 @@ class _SilentLoader(importlib.abc.Loader):
         module.__loader__ = module.__spec__.loader = self._loader  # the module keeps its own loader
         with stderr_silenced():
             self._loader.exec_module(module)
+
+
+# The C++ start-up lines of a TensorFlow loaded in a child process (Beam's multi-processing workers import it
+# before any of our code runs there), recognised by their source files.
+TF_START_UP_LINE = re.compile(rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to "
+                              rb"STDERR|[IW]\d{4} [\d:. ]+ \d+ (port|cudart_stub|cpu_feature_guard|cuda_\w+)\.cc:\d+\] )")
+
+
+@contextlib.contextmanager
+def child_start_up_lines_filtered():
+    """While it lasts, child processes inherit a stderr that drops TensorFlow's C++ start-up lines.
+
+    File descriptor 2 becomes a pipe; a thread copies every other line to the real stderr.  No-op when verbose.
+    """
+    if os.environ.get(VERBOSE_ENV) == "1":
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    copier = threading.Thread(target=_copy_lines, args=(read_end, saved), daemon=True)
+    copier.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # our write end closes here; children that still run keep theirs until they exit
+        copier.join(timeout=5)
+        if not copier.is_alive():
+            os.close(saved)
+
+
+def _copy_lines(read_end: int, target: int) -> None:
+    with os.fdopen(read_end, "rb") as lines:
+        for line in lines:
+            if not TF_START_UP_LINE.match(line):
+                os.write(target, line)
