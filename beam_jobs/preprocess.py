@@ -34,6 +34,7 @@ from features import manifest as mf
 from beam_jobs.checks import check_inputs
 from beam_jobs.dedupe import keep_latest, shard_batch
 from features.errors import InputError, OutputError, UserError
+from features.progress import Progress
 from beam_jobs.join import join_batch, read_side_table
 from beam_jobs.layouts import InputLayout, table_layout
 from beam_jobs.options import describe_options, is_dry_run, pipeline_options, run_pipeline, runner_name
@@ -54,12 +55,19 @@ DEFAULT_MAX_REJECTED_FRACTION = 0.01
 class ParseChunks(beam.DoFn):
     """Parse one chunk into a typed Arrow batch; rejected rows and the row count go to side outputs."""
 
-    def __init__(self, spec: FeatureSpec):
+    def __init__(self, spec: FeatureSpec, files: tuple[str, ...] = ()):
         self._columns = spec.main_columns
+        self._files = files  # to size the input for the progress line
+
+    def setup(self):
+        sizes = [m.size_in_bytes for r in FileSystems.match(list(self._files)) for m in r.metadata_list] \
+            if self._files else []
+        self._progress = Progress("Parsing input", "MB", total=sum(sizes) or None, scale=1e6, logger=log)
 
     def process(self, fmt_and_chunk):
         fmt, chunk = fmt_and_chunk
         batch, rejected = parse_chunk(chunk, fmt, self._columns)
+        self._progress.add(chunk.end - chunk.start)  # Parquet row groups count no bytes
         yield from self._emit(chunk.path, batch, rejected)
 
     @staticmethod
@@ -200,7 +208,7 @@ class ReadAndValidate(beam.PTransform):
                 | "PlanChunks" >> beam.FlatMap(lambda fmt: ((fmt, c) for c in plan_chunks(fmt, chunk_bytes)))
                 | "SpreadChunks" >> beam.Reshuffle()
             )
-            parser = ParseChunks(spec)
+            parser = ParseChunks(spec, tuple(fmt.path for fmt in self._layout.main))
         return chunks | "ParseAndValidate" >> beam.ParDo(parser).with_outputs(REJECTED, STATS, main="rows")
 
 

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from features import manifest as mf
+from features.progress import Progress
 from beam_jobs.options import describe_options, is_dry_run, pipeline_options, run_pipeline, runner_name
 from trainer.embeddings import arrow_id_type
 from trainer.model_dir import resolve_version
@@ -70,10 +71,12 @@ class ScoreUserBlocks(beam.DoFn):
     def setup(self):
         self._index = EmbeddingIndex(self._version_dir)
         self._scorer = self._index.scorer(self._k, self._weight)
+        self._progress = Progress("Scoring users", "users", total=len(self._index.users), logger=log)
 
     def process(self, start: int):
         users = np.arange(start, min(start + self._block, len(self._index.users)))
         beam.metrics.Metrics.counter("recommend_all", "users").inc(len(users))
+        self._progress.add(len(users))
         yield pa.Table.from_batches([recommend_block(self._index, self._scorer, users)])
 
 

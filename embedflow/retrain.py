@@ -224,23 +224,30 @@ class Retrainer:
         self.record = {"run_id": datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ"),
                        "started_at": _now(), "config": self.cfg.path}
         self.timings = {}
+        log.info("[1/7] Lock taken; reconciling the state with %s", self.cfg.model_dir)
         state = self.reconcile(self.load_state())
+        log.info("[2/7] Looking for new spans under %s", self.cfg.input_root)
         new = self.find_new_spans(state)
         if not new:
             print(f"No new spans under {self.cfg.input_root} (used: {len(state.used)}, refused: "
                   f"{len(state.refused)}); nothing to do.")
             return EXIT_NOTHING_NEW
+        log.info("[3/7] Checking %d new span(s) against %d earlier", len(new), len(state.used))
         self.check_spans(new, state)
         _fault_point("after_data_check")
         spans = state.used + new
         run_dir = os.path.join(self.cfg.work_dir, "runs", self.record["run_id"])
+        log.info("[4/7] Preprocessing %d span(s); TFT's analyzer cache skips the analysed ones", len(spans))
         prep = self.preprocess(spans, run_dir)
         _fault_point("after_preprocess")
+        log.info("[5/7] Training the candidate")
         candidate = self.train_candidate(prep, run_dir, spans)
         _fault_point("after_train")
+        log.info("[6/7] Scoring the candidate and the serving model on the same eval rows")
         gate = self.evaluate(candidate, spans)
         if not gate.promote:
             self.refuse(candidate, gate, state, new)
+        log.info("[7/7] Promoting: %s", gate.reason)
         version = self.promote(candidate, gate, state, spans)
         self.record["total_seconds"] = round(time.time() - started, 2)
         self.append_history(self.record)
