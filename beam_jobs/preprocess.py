@@ -432,8 +432,9 @@ def _file_info(path: str) -> dict:
 def _versions() -> dict:
     import tfx_bsl
 
-    return {"python": sys.version.split()[0], "apache_beam": beam.__version__, "tensorflow": tf.__version__,
-            "tensorflow_transform": tft.__version__, "tfx_bsl": tfx_bsl.__version__, "pyarrow": pa.__version__}
+    return {"embedflow": mf.product_version(), "python": sys.version.split()[0], "apache_beam": beam.__version__,
+            "tensorflow": tf.__version__, "tensorflow_transform": tft.__version__, "tfx_bsl": tfx_bsl.__version__,
+            "pyarrow": pa.__version__}
 
 
 if __name__ == "__main__":
