@@ -47,7 +47,6 @@ SUBCOMMANDS = {
 
 
 QUIET, NORMAL, VERBOSE = -1, 0, 1
-VERBOSE_ENV = "EMBEDFLOW_VERBOSE"  # features.quiet.VERBOSE_ENV
 LIBRARIES = ("apache_beam", "absl", "tensorflow_transform", "tfx_bsl", "h5py", "matplotlib", "google")
 
 
@@ -61,12 +60,12 @@ def setup_logging(verbosity: int = NORMAL) -> None:
 
 
 def set_verbosity_environment(verbosity: int) -> None:
-    """Read by features/quiet.py before TensorFlow loads, here and in child processes (Beam workers).
+    """-v: TensorFlow's C++ log too, here and in child processes (Beam workers), which inherit the variable."""
+    from features.quiet import VERBOSE_ENV, configure_tensorflow
 
-    Set before anything imports `features`, whose import applies it (so the name is spelled here too).
-    """
     if verbosity == VERBOSE:
         os.environ[VERBOSE_ENV] = "1"
+        configure_tensorflow()
 
 
 def run_command(action: Callable[[], object], verbosity: int = NORMAL) -> int:

@@ -24,14 +24,23 @@ import threading
 VERBOSE_ENV = "EMBEDFLOW_VERBOSE"
 
 
+_level_is_ours = False  # whether TF_CPP_MIN_LOG_LEVEL was set here (a user's own setting is never touched)
+
+
 def configure_tensorflow() -> None:
-    """Set TensorFlow's environment; called once when `features` is imported, before TensorFlow is."""
+    """Set TensorFlow's environment from `EMBEDFLOW_VERBOSE`: when `features` is imported, and again when the
+    command line has read -v (it changes nothing once TensorFlow is loaded)."""
+    global _level_is_ours
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # TFT's Keras layer needs Keras 2 (tf_keras)
-    if os.environ.get(VERBOSE_ENV) == "1":
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
+    verbose = os.environ.get(VERBOSE_ENV) == "1"
+    if _level_is_ours or "TF_CPP_MIN_LOG_LEVEL" not in os.environ:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0" if verbose else "3"
+        _level_is_ours = True
+    hooks = [f for f in sys.meta_path if isinstance(f, _QuietTensorFlowImport)]
+    if verbose:
+        for hook in hooks:
+            sys.meta_path.remove(hook)
+    elif not hooks and "tensorflow" not in sys.modules:
         sys.meta_path.insert(0, _QuietTensorFlowImport())
 
 

@@ -1,5 +1,6 @@
 """A newcomer's first contact: `embedflow COMMAND --help` is instant and silent, TensorFlow starts quietly."""
 
+import os
 import re
 import subprocess
 import sys
@@ -40,8 +41,25 @@ def test_module_entry_point_imports_tensorflow_without_its_cpp_start_up_lines():
     assert not TF_CPP_LINE.search(done.stderr), done.stderr
 
 
+VERBOSE_SETTINGS = """
+import os, sys
+from embedflow import cli
+from features import quiet
+cli.set_verbosity_environment(cli.VERBOSE)
+hooked = any(isinstance(f, quiet._QuietTensorFlowImport) for f in sys.meta_path)
+print(os.environ["TF_CPP_MIN_LOG_LEVEL"], os.environ[quiet.VERBOSE_ENV], hooked)
+"""
+
+
 def test_verbosity_flags():
     assert cli.verbosity_of(["train", "--input", "x", "-q"]) == cli.QUIET
     assert cli.verbosity_of(["-v", "train"]) == cli.VERBOSE
     assert cli.verbosity_of(["train"]) == cli.NORMAL
-    assert cli.VERBOSE_ENV == quiet.VERBOSE_ENV  # the CLI sets it before `features` (which reads it) loads
+    # -v undoes the quiet start-up that importing the package set up (TensorFlow not yet loaded)
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", quiet.VERBOSE_ENV)}
+    done = subprocess.run([sys.executable, "-c", VERBOSE_SETTINGS], capture_output=True, text=True, env=env,
+                          timeout=60)
+    assert done.stdout.split() == ["0", "1", "False"], done.stderr
+    done = subprocess.run([sys.executable, "-c", VERBOSE_SETTINGS], capture_output=True, text=True, timeout=60,
+                          env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert done.stdout.split()[0] == "2"  # a user's own setting wins
