@@ -145,7 +145,7 @@ def train(config: TrainConfig) -> TrainResult:
     started = time.time()
     history = model.fit(train_input.dataset, steps_per_epoch=train_input.steps_per_epoch, validation_data=eval_ds,
                         epochs=cfg.epochs, callbacks=_callbacks(config.job_dir, cfg.early_stopping_patience),
-                        verbose=2).history
+                        verbose=2 if log.isEnabledFor(logging.INFO) else 0).history  # -q: no epoch lines
     seconds = time.time() - started
 
     vectors = compute_vectors(model, spec, tft_output, side_table)
