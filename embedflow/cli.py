@@ -52,8 +52,8 @@ LIBRARIES = ("apache_beam", "absl", "tensorflow_transform", "tfx_bsl", "h5py", "
 
 def setup_logging(verbosity: int = NORMAL) -> None:
     """Our progress at INFO; libraries at WARNING (-v: INFO); -q: warnings and errors only."""
-    logging.basicConfig(level=logging.WARNING if verbosity == QUIET else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S", force=True)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger().setLevel(logging.WARNING if verbosity == QUIET else logging.INFO)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # it also prints its own copy of each warning
     for noisy in LIBRARIES:
         logging.getLogger(noisy).setLevel(logging.INFO if verbosity == VERBOSE else logging.WARNING)

@@ -217,5 +217,5 @@ def test_a_kill_at_every_step_boundary_converges_to_the_state_of_an_uninterrupte
         state = json.load(f)
     assert state["used"] == ["2026-11-01", "2026-11-02"]
     assert state["promoted_versions"] == [first, serving_version(cfg.model_dir)]
-    assert sorted(os.listdir(cfg.model_dir)) == sorted(state["promoted_versions"] + ["serving"])
+    assert sorted(os.listdir(cfg.model_dir)) == sorted(state["promoted_versions"] + ["serving", "models.config"])
     assert Retrainer(cfg).run() == 0 and serving_version(cfg.model_dir) == state["promoted_versions"][-1]
