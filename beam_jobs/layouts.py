@@ -63,6 +63,12 @@ def _exists(path: str) -> bool:
     return FileSystems.exists(path)
 
 
+def _ml_latest(folder: str) -> InputLayout:
+    join = FileSystems.join
+    return InputLayout(name="ml-latest", main=(TableFormat(join(folder, "ratings.csv")),),
+                       side_tables={"movies": SideFormat(TableFormat(join(folder, "movies.csv")))})
+
+
 def detect_movielens(folder: str) -> InputLayout:
     """Recognise ml-latest / ml-25m / ml-32m, ml-1m / ml-10m and ml-100k by their files."""
     join = FileSystems.join
@@ -70,11 +76,7 @@ def detect_movielens(folder: str) -> InputLayout:
         raise InputError(f"Input folder {folder} does not exist. Point --input at an unpacked MovieLens "
                          f"download (the folder holding ratings.csv, ratings.dat or u.data).")
     if _exists(join(folder, "ratings.csv")):
-        return InputLayout(
-            name="ml-latest",
-            main=(TableFormat(join(folder, "ratings.csv")),),
-            side_tables={"movies": SideFormat(TableFormat(join(folder, "movies.csv")))},
-        )
+        return _ml_latest(folder)
     if _exists(join(folder, "ratings.dat")):
         dat = dict(delimiter="::", encoding="iso-8859-1", header=False, quoted=False)
         return InputLayout(
@@ -108,10 +110,14 @@ def _list(folder: str) -> list:
         return []
 
 
-def table_layout(spec: FeatureSpec, input_path: str) -> InputLayout:
-    """The layout for a spec: MovieLens folders are detected; CSV/Parquet paths may be globs or folders."""
+def table_layout(spec: FeatureSpec, input_path: str, read: bool = True) -> InputLayout:
+    """The layout for a spec: MovieLens folders are detected; CSV/Parquet paths may be globs or folders.
+
+    `read=False` (an offline dry run, whose remote input may need credentials to list) looks at nothing: a
+    MovieLens folder is taken to hold ml-latest's files, and a CSV/Parquet path stands for its files.
+    """
     if spec.source.format == "movielens":
-        return detect_movielens(input_path)
+        return detect_movielens(input_path) if read else _ml_latest(input_path)
     kind = spec.source.format
     if kind == "bigquery":
         if not re.fullmatch(r"[\w.-]+[:.][\w-]+\.[\w$-]+", input_path):
@@ -121,7 +127,7 @@ def table_layout(spec: FeatureSpec, input_path: str) -> InputLayout:
     pattern = input_path
     if not any(ch in input_path for ch in "*?[") and _is_folder(input_path):
         pattern = FileSystems.join(input_path, "*.parquet" if kind == "parquet" else "*.csv")
-    matches = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    matches = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list) if read else [pattern]
     if not matches:
         raise InputError(f"Input {input_path} matches no {kind} files (looked for {pattern}).")
     no_header = None if spec.source.header else tuple(c.name for c in spec.main_columns)  # columns in spec order

@@ -9,13 +9,16 @@ cannot parse are refused up front, with the flag named.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import os
 
 from apache_beam.options.pipeline_options import (
-    GoogleCloudOptions, PipelineOptions, SetupOptions, StandardOptions, TestOptions)
+    DirectOptions, GoogleCloudOptions, PipelineOptions, SetupOptions, StandardOptions, TestOptions)
 from apache_beam.runners.runner import PipelineState
 
 from features.errors import UserError
+from features.quiet import child_start_up_lines_filtered
 
 KNOWN_RUNNERS = ("DirectRunner", "DataflowRunner", "PrismRunner", "FlinkRunner", "SparkRunner",
                  "PortableRunner", "InteractiveRunner")
@@ -83,13 +86,50 @@ def is_dry_run(options: PipelineOptions) -> bool:
     return bool(options.view_as(TestOptions).dry_run)
 
 
+def dry_run_summary(job) -> str:
+    """What a dry run would submit: the job's top-level steps in order and the files staged for the workers."""
+    from apache_beam.portability.api import beam_runner_api_pb2
+
+    components = job.proto_pipeline.components
+    roots = list(job.proto_pipeline.root_transform_ids)
+    if len(roots) == 1:  # the Dataflow job wraps the pipeline in one root transform
+        roots = list(components.transforms[roots[0]].subtransforms) or roots
+    steps = [components.transforms[i].unique_name for i in roots]
+    staged = sorted({beam_runner_api_pb2.ArtifactStagingToRolePayload.FromString(dep.role_payload).staged_name
+                     for env in components.environments.values() for dep in env.dependencies})
+    options = job.options.get_all_options(drop_default=True)
+    where = ", ".join(f"{k} {options[k]}" for k in ("project", "region", "temp_location") if options.get(k))
+    return "\n".join([f"Dry run of a Dataflow job ({where}), not submitted. Steps:"]
+                     + [f"  {name}" for name in steps] + ["Staged for the workers:"] + [f"  {name}" for name in staged])
+
+
+class HarmlessWorkerWarnings(logging.Filter):
+    """Drops what every multi-processing DirectRunner worker warns at start-up and no user can act on."""
+
+    HARMLESS = ("No semi_persistent_directory found", "Discarding unparseable args")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(text in message for text in self.HARMLESS)
+
+
+_WORKER_WARNINGS = HarmlessWorkerWarnings()
+
+
 def run_pipeline(pipeline, options: PipelineOptions):
-    """Run a built pipeline; wait for it unless this is a dry run.  Returns the result."""
-    result = pipeline.run()
-    if not is_dry_run(options):
-        state = result.wait_until_finish()
-        if state not in (None, PipelineState.DONE):
-            raise UserError(f"The {runner_name(options)} job ended in state {state}; see its logs.")
+    """Run a built pipeline; wait for it unless this is a dry run.  Returns the result.
+
+    With DirectRunner's multi-processing mode, the workers' start-up noise is filtered: the warnings each
+    worker sends back, and the C++ lines of the TensorFlow each one loads (features/quiet.py).
+    """
+    multi_processing = options.view_as(DirectOptions).direct_running_mode == "multi_processing"
+    logging.getLogger("apache_beam.runners.portability.local_job_service").addFilter(_WORKER_WARNINGS)
+    with child_start_up_lines_filtered() if multi_processing else contextlib.nullcontext():
+        result = pipeline.run()
+        if not is_dry_run(options):
+            state = result.wait_until_finish()
+            if state not in (None, PipelineState.DONE):
+                raise UserError(f"The {runner_name(options)} job ended in state {state}; see its logs.")
     return result
 
 

@@ -11,13 +11,14 @@ every flag this job does not know goes to Beam's PipelineOptions.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 
 import apache_beam as beam
 import numpy as np
@@ -35,6 +36,7 @@ from beam_jobs.checks import check_inputs
 from beam_jobs.config import DEFAULT_MAX_REJECTED_FRACTION, PreprocessConfig
 from beam_jobs.dedupe import keep_latest, shard_batch
 from features.errors import InputError, OutputError, UserError
+from features.progress import Progress
 from beam_jobs.join import join_batch, read_side_table
 from beam_jobs.layouts import InputLayout, table_layout
 from beam_jobs.options import describe_options, is_dry_run, pipeline_options, run_pipeline, runner_name
@@ -55,12 +57,19 @@ DEDUPE_SHARDS = 32
 class ParseChunks(beam.DoFn):
     """Parse one chunk into a typed Arrow batch; rejected rows and the row count go to side outputs."""
 
-    def __init__(self, spec: FeatureSpec):
+    def __init__(self, spec: FeatureSpec, files: tuple[str, ...] = ()):
         self._columns = spec.main_columns
+        self._files = files  # to size the input for the progress line
+
+    def setup(self):
+        sizes = [m.size_in_bytes for r in FileSystems.match(list(self._files)) for m in r.metadata_list] \
+            if self._files else []
+        self._progress = Progress("Parsing input", "MB", total=sum(sizes) or None, scale=1e6, logger=log)
 
     def process(self, fmt_and_chunk):
         fmt, chunk = fmt_and_chunk
         batch, rejected = parse_chunk(chunk, fmt, self._columns)
+        self._progress.add(chunk.end - chunk.start)  # Parquet row groups count no bytes
         yield from self._emit(chunk.path, batch, rejected)
 
     @staticmethod
@@ -201,7 +210,7 @@ class ReadAndValidate(beam.PTransform):
                 | "PlanChunks" >> beam.FlatMap(lambda fmt: ((fmt, c) for c in plan_chunks(fmt, chunk_bytes)))
                 | "SpreadChunks" >> beam.Reshuffle()
             )
-            parser = ParseChunks(spec)
+            parser = ParseChunks(spec, tuple(fmt.path for fmt in self._layout.main))
         return chunks | "ParseAndValidate" >> beam.ParDo(parser).with_outputs(REJECTED, STATS, main="rows")
 
 
@@ -336,20 +345,29 @@ def run(spec: FeatureSpec, input_path: str | dict[str, str], output_dir: str, be
     a job that crashes, is killed or rejects too many rows leaves no marker.
     """
     options = pipeline_options(beam_args or [])
+    dry_run = is_dry_run(options)
     inputs = input_path if isinstance(input_path, dict) else {"": input_path}
-    spans = {name: table_layout(spec, path) for name, path in inputs.items()}
-    for layout in spans.values():
-        check_inputs(spec, layout)
-    mf.prepare_output(output_dir, overwrite)
+    # A dry run is offline: remote inputs are not listed (that needs credentials), and nothing is written.
+    spans = {name: table_layout(spec, path, read=not (dry_run and "://" in path)) for name, path in inputs.items()}
+    if not dry_run:
+        for layout in spans.values():
+            check_inputs(spec, layout)
+        mf.prepare_output(output_dir, overwrite)
     started = datetime.datetime.now(datetime.timezone.utc)
-    temp_dir = os.path.join(output_dir, "_tmp")
+    # TFT writes temporary assets while it traces the graph; a dry run keeps them in a local folder it removes.
+    temp_dir = tempfile.mkdtemp(prefix="embedflow-dry-run-") if dry_run else os.path.join(output_dir, "_tmp")
     log.info("Preprocessing %s (%s) with spec '%s' on %s", ", ".join(inputs.values()),
              ", ".join(sorted({layout.name for layout in spans.values()})), spec.name, runner_name(options))
     p = beam.Pipeline(options=options)
-    analysis = build_pipeline(p, spec, spans, output_dir, temp_dir, chunk_bytes, cache_dir, statistics)
-    result = run_pipeline(p, options)
-    if is_dry_run(options):
-        log.info("Dry run: built the %s job without running it", runner_name(options))
+    try:
+        analysis = build_pipeline(p, spec, spans, output_dir, temp_dir, chunk_bytes, cache_dir, statistics)
+        result = run_pipeline(p, options)
+    finally:
+        if dry_run:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+    if dry_run:
+        log.info("Dry run: built the %s job without running it; nothing was read remotely or written",
+                 runner_name(options))
         return {"dry_run": True, "job": getattr(result, "job", None), "pipeline": p}
     stats = mf.read_json(os.path.join(temp_dir, "stats.json"))
     manifest = _manifest(spec, spans, inputs, output_dir, stats, options, started)
@@ -426,23 +444,9 @@ def _file_info(path: str) -> dict:
 def _versions() -> dict:
     import tfx_bsl
 
-    return {"python": sys.version.split()[0], "apache_beam": beam.__version__, "tensorflow": tf.__version__,
-            "tensorflow_transform": tft.__version__, "tfx_bsl": tfx_bsl.__version__, "pyarrow": pa.__version__}
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", help="MovieLens folder, or CSV/Parquet file, glob or folder "
-                                        "(default: the spec's source.path)")
-    parser.add_argument("--output", required=True, help="output folder (local or gs://)")
-    parser.add_argument("--spec", default="movielens", help="built-in spec name or path to a spec YAML")
-    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
-    parser.add_argument("--seed", type=int, help="split seed (overrides the spec's split.seed)")
-    parser.add_argument("--chunk-bytes", type=int, default=DEFAULT_CHUNK_BYTES,
-                        help="bytes of input per parsing work item")
-    parser.add_argument("--max-rejected-fraction", type=float, default=DEFAULT_MAX_REJECTED_FRACTION,
-                        help="fail when more than this share of rows is rejected (default 0.01)")
-    parser.add_argument("--statistics", action=argparse.BooleanOptionalAction, default=True,
-                        help="write the splits' statistics in TFDV's format to <output>/statistics (default: on)")
+    return {"embedflow": mf.product_version(), "python": sys.version.split()[0], "apache_beam": beam.__version__,
+            "tensorflow": tf.__version__, "tensorflow_transform": tft.__version__, "tfx_bsl": tfx_bsl.__version__,
+            "pyarrow": pa.__version__}
 
 
 def run_config(config: PreprocessConfig) -> dict:
@@ -456,13 +460,6 @@ def run_config(config: PreprocessConfig) -> dict:
     return run(spec, input_path, config.output, list(config.beam_args), overwrite=config.overwrite,
                chunk_bytes=config.chunk_bytes or DEFAULT_CHUNK_BYTES,
                max_rejected_fraction=config.max_rejected_fraction, statistics=config.statistics)
-
-
-def main_from_args(args: argparse.Namespace, beam_args: list[str]) -> dict:
-    return run_config(PreprocessConfig(
-        output=args.output, input=args.input, spec=args.spec, overwrite=args.overwrite, seed=args.seed,
-        chunk_bytes=args.chunk_bytes, max_rejected_fraction=args.max_rejected_fraction, statistics=args.statistics,
-        beam_args=tuple(beam_args)))
 
 
 if __name__ == "__main__":

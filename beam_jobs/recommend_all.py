@@ -10,7 +10,6 @@ as preprocess, on Dataflow.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import logging
 import os
@@ -22,7 +21,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from features import manifest as mf
+from features.progress import Progress
 from beam_jobs.options import describe_options, is_dry_run, pipeline_options, run_pipeline, runner_name
+from trainer.embeddings import arrow_id_type
 from trainer.model_dir import resolve_version
 from trainer.recommend import EmbeddingIndex
 from trainer.topk import DEFAULT_BLOCK
@@ -31,10 +32,12 @@ log = logging.getLogger(__name__)
 OUTPUT_PREFIX = "recommendations"
 
 
-def output_schema(with_title: bool) -> pa.Schema:
-    fields = [("user_id", pa.string()), ("rank", pa.int32()), ("item_id", pa.string()),
+def output_schema(index: EmbeddingIndex) -> pa.Schema:
+    """Ids typed like the source table's id columns (MovieLens: int64), so outputs join back without a cast."""
+    fields = [("user_id", arrow_id_type(index.id_types["user"])), ("rank", pa.int32()),
+              ("item_id", arrow_id_type(index.id_types["item"])),
               ("score", pa.float32()), ("predicted_rating", pa.float32())]
-    if with_title:
+    if "title" in index.item_meta:
         fields.append(("title", pa.string()))
     return pa.schema(fields)
 
@@ -47,11 +50,10 @@ def recommend_block(index: EmbeddingIndex, scorer, users: np.ndarray) -> pa.Reco
     valid = np.isfinite(scores)
     rows = np.repeat(users, k).reshape(len(users), k)
     rating = index.predicted_ratings(users, top)
-    user_ids, item_ids = np.asarray(index.user_ids, object), np.asarray(index.item_ids, object)
     columns = {
-        "user_id": pa.array(user_ids[rows[valid]].tolist(), pa.string()),
+        "user_id": index.typed_ids("user").take(rows[valid]),
         "rank": pa.array(np.tile(np.arange(1, k + 1, dtype=np.int32), (len(users), 1))[valid]),
-        "item_id": pa.array(item_ids[top[valid]].tolist(), pa.string()),
+        "item_id": index.typed_ids("item").take(top[valid]),
         "score": pa.array(scores[valid].astype(np.float32)),
         "predicted_rating": pa.array(rating[valid].astype(np.float32)),
     }
@@ -69,10 +71,12 @@ class ScoreUserBlocks(beam.DoFn):
     def setup(self):
         self._index = EmbeddingIndex(self._version_dir)
         self._scorer = self._index.scorer(self._k, self._weight)
+        self._progress = Progress("Scoring users", "users", total=len(self._index.users), logger=log)
 
     def process(self, start: int):
         users = np.arange(start, min(start + self._block, len(self._index.users)))
         beam.metrics.Metrics.counter("recommend_all", "users").inc(len(users))
+        self._progress.add(len(users))
         yield pa.Table.from_batches([recommend_block(self._index, self._scorer, users)])
 
 
@@ -83,13 +87,13 @@ def _to_csv(table: pa.Table) -> str:
     return sink.getvalue().to_pybytes().decode().rstrip("\n")
 
 
-def build_pipeline(p: beam.Pipeline, version_dir: str, n_users: int, output_dir: str, k: int,
-                   popularity_weight: float | None, block_size: int, with_title: bool, csv: bool) -> None:
+def build_pipeline(p: beam.Pipeline, version_dir: str, index: EmbeddingIndex, output_dir: str, k: int,
+                   popularity_weight: float | None, block_size: int, csv: bool) -> None:
     blocks = (p
-              | "UserBlocks" >> beam.Create(list(range(0, n_users, block_size)))
+              | "UserBlocks" >> beam.Create(list(range(0, len(index.users), block_size)))
               | "SpreadBlocks" >> beam.Reshuffle()
               | "ScoreBlocks" >> beam.ParDo(ScoreUserBlocks(version_dir, k, popularity_weight, block_size)))
-    schema = output_schema(with_title)
+    schema = output_schema(index)
     _ = blocks | "WriteParquet" >> beam.io.WriteToParquetBatched(
         os.path.join(output_dir, OUTPUT_PREFIX), schema=schema, file_name_suffix=".parquet")
     if csv:
@@ -106,17 +110,19 @@ def run(model: str, output_dir: str, k: int = 10, popularity_weight: float | Non
     version_dir = resolve_version(model)
     index = EmbeddingIndex(version_dir)  # checks the model here, before any worker starts
     n_users = len(index.users)
-    mf.prepare_output(output_dir, overwrite)
+    if not is_dry_run(options):  # a dry run writes nothing
+        mf.prepare_output(output_dir, overwrite)
     log.info("Recommending top %d of %d items for %d users from %s on %s", k, len(index.items), n_users,
              version_dir, runner_name(options))
     started = datetime.datetime.now(datetime.timezone.utc)
     p = beam.Pipeline(options=options)
-    build_pipeline(p, version_dir, n_users, output_dir, k, popularity_weight, block_size,
-                   "title" in index.item_meta, csv)
+    build_pipeline(p, version_dir, index, output_dir, k, popularity_weight, block_size, csv)
     result = run_pipeline(p, options)
     if is_dry_run(options):
         return {"dry_run": True, "job": getattr(result, "job", None), "pipeline": p}
-    summary = {"model_version": version_dir, "users": n_users, "items": len(index.items), "k": k,
+    manifest = mf.read_json(os.path.join(version_dir, mf.MANIFEST))
+    summary = {**mf.provenance(manifest["spec"]["name"], manifest["input"]["path"]), "model_version": version_dir,
+               "users": n_users, "items": len(index.items), "k": k,
                "popularity_weight": index.popularity_weight if popularity_weight is None else popularity_weight,
                "runner": runner_name(options), "pipeline_options": describe_options(options),
                "started_at": started.isoformat(timespec="seconds"),
@@ -125,21 +131,6 @@ def run(model: str, output_dir: str, k: int = 10, popularity_weight: float | Non
     mf.mark_success(output_dir)
     log.info("Wrote %d recommendations per user for %d users to %s", k, n_users, output_dir)
     return summary
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="a model version folder, or a model dir (uses its latest)")
-    parser.add_argument("--output", required=True, help="output folder (local or gs://)")
-    parser.add_argument("-k", type=int, default=10, help="items per user (default 10)")
-    parser.add_argument("--popularity-weight", type=float, help="ranking prior; default: the model's")
-    parser.add_argument("--block-size", type=int, default=DEFAULT_BLOCK, help="users scored per work item")
-    parser.add_argument("--csv", action="store_true", help="also write CSV")
-    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
-
-
-def main_from_args(args: argparse.Namespace, beam_args: list[str]) -> dict:
-    return run(args.model, args.output, args.k, args.popularity_weight, beam_args, args.overwrite,
-               args.block_size, args.csv)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +28,10 @@ import tensorflow as tf
 from apache_beam.io import filebasedsink, iobase
 from apache_beam.io.filesystem import CompressionTypes
 from tfx_bsl.coders import example_coder
+
+from features.progress import Progress
+
+log = logging.getLogger(__name__)
 
 GZIP_LEVEL = 1
 SLICE_ROWS = 65536
@@ -55,10 +60,11 @@ class _BatchEncoder:
 class _ShardWriter:
     """One temporary shard: encodes each batch's slices ahead on the pool, writes them in order."""
 
-    def __init__(self, path: str, schema):
+    def __init__(self, path: str, schema, label: str):
         options = tf.io.TFRecordOptions(compression_type="GZIP", compression_level=GZIP_LEVEL)
         self._writer = tf.io.TFRecordWriter(path, options=options)
         self._encode = _BatchEncoder(schema)
+        self._progress = Progress(f"Writing {label}", "rows", logger=log)
 
     def write_batch(self, batch: pa.RecordBatch) -> None:
         pool, pending = _encoder_pool(), collections.deque()
@@ -68,6 +74,7 @@ class _ShardWriter:
                 self._write_records(pending.popleft().result())
         while pending:
             self._write_records(pending.popleft().result())
+        self._progress.add(batch.num_rows)
 
     def _write_records(self, records: list[bytes]) -> None:
         write = self._writer.write
@@ -94,9 +101,10 @@ class _TFRecordBatchSink(filebasedsink.FileBasedSink):
                          shard_name_template=None, mime_type="application/octet-stream",
                          compression_type=CompressionTypes.UNCOMPRESSED)
         self._schema = schema
+        self._label = os.path.basename(os.path.dirname(file_path_prefix)) or file_path_prefix  # the split
 
     def open(self, temp_path: str) -> _ShardWriter:
-        return _ShardWriter(temp_path, self._schema)
+        return _ShardWriter(temp_path, self._schema, self._label)
 
     def write_record(self, file_handle: _ShardWriter, batch: pa.RecordBatch) -> None:
         file_handle.write_batch(batch)

@@ -5,9 +5,9 @@ TensorFlow nor Beam.  No submodule shares a name with an API function (a
 submodule's import would replace the function on the package).
 """
 
-from __future__ import annotations
-
 import importlib
+
+import features  # noqa: F401  (sets TensorFlow's environment before anything imports it)
 
 # public name -> module that defines it
 _EXPORTS = {

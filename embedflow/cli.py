@@ -1,12 +1,14 @@
 """The `embedflow` command: one entry point, a subcommand per job.
 
 Only the chosen subcommand's module is imported, so `embedflow train`
-never imports Beam and `embedflow --help` stays fast.  Each module offers
-`add_arguments(parser)` and `main_from_args(args, extra_args)`; a module
-with several commands names them `module:NAME`, offering
-`add_NAME_arguments` and `NAME_main`.  Errors in
-the user's inputs are printed as one paragraph with exit code 2, never as a
-traceback.
+never imports Beam, and that module is light (embedflow/commands/): it
+imports TensorFlow or Beam only in its handler, so `embedflow COMMAND --help`
+returns at once.  Each module offers `add_arguments(parser)` and
+`main_from_args(args, extra_args)`; a module with several commands names
+them `module:NAME`, offering `add_NAME_arguments` and `NAME_main`.  Errors
+in the user's inputs are printed as one paragraph with exit code 2, never as
+a traceback.  `-q` keeps warnings and errors only; `-v` adds the libraries'
+own logs, TensorFlow's C++ start-up included (features/quiet.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 import textwrap
 from typing import Callable
@@ -21,42 +24,57 @@ from typing import Callable
 # subcommand -> (module, one-line help, whether unknown flags pass through to Beam)
 SUBCOMMANDS = {
     "sample-data": ("beam_jobs.sample_data", "write seeded sample data with planted structure", False),
-    "preprocess": ("beam_jobs.preprocess", "Beam + TFT job: raw tables -> TFRecords + transform graph "
+    "preprocess": ("embedflow.commands.preprocess", "Beam + TFT job: raw tables -> TFRecords + transform graph "
                                            "(unknown flags go to Beam)", True),
-    "train": ("trainer.task", "train the spec's model on a preprocess output and export a SavedModel", False),
+    "train": ("embedflow.commands.train", "train the spec's model on a preprocess output and export a SavedModel",
+              False),
     "init-spec": ("embedflow.init_spec", "draft a spec from a CSV/Parquet table, each choice commented", False),
     "describe": ("embedflow.describe_spec", "print a spec as resolved: features, transforms, embedding dimensions",
                  False),
-    "similar": ("trainer.recommend:similar", "nearest neighbours of an item, by id or title", False),
-    "recommend": ("trainer.recommend:recommend", "top-K unrated items for one user", False),
-    "recommend-all": ("beam_jobs.recommend_all", "Beam job: top-K for every user to Parquet (unknown flags "
+    "similar": ("embedflow.commands.embeddings:similar", "nearest neighbours of an item, by id or title", False),
+    "recommend": ("embedflow.commands.embeddings:recommend", "top-K unrated items for one user", False),
+    "recommend-all": ("embedflow.commands.recommend_all", "Beam job: top-K for every user to Parquet (unknown flags "
                                                  "go to Beam)", True),
-    "projector": ("trainer.visualize:projector", "TensorBoard projector files for item and user embeddings", False),
-    "map": ("trainer.visualize:map", "a PNG map of the item embeddings, coloured by genre", False),
-    "retrain": ("embedflow.retrain:retrain", "scheduled retraining: new spans -> checks -> preprocess -> train -> "
+    "projector": ("embedflow.commands.embeddings:projector", "TensorBoard projector files for item and user embeddings", False),
+    "map": ("embedflow.commands.embeddings:map", "a PNG map of the item embeddings, coloured by genre", False),
+    "retrain": ("embedflow.commands.retrain:retrain", "scheduled retraining: new spans -> checks -> preprocess -> train -> "
                                              "promote only if not worse", False),
-    "rollback": ("embedflow.retrain:rollback", "point serving back at the previous model version", False),
-    "history": ("embedflow.retrain:history", "print the record of retrain runs", False),
-    "tune": ("trainer.tune", "search embedding dimensions around the fourth-root rule; report and best params",
+    "rollback": ("embedflow.commands.retrain:rollback", "point serving back at the previous model version", False),
+    "history": ("embedflow.commands.retrain:history", "print the record of retrain runs", False),
+    "tune": ("embedflow.commands.tune", "search embedding dimensions around the fourth-root rule; report and best params",
              False),
     "demo": ("embedflow.demo", "sample data -> preprocess -> train -> export -> predictions "
                                 "(unknown flags go to Beam)", True),
 }
 
 
-def setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S")
+QUIET, NORMAL, VERBOSE = -1, 0, 1
+LIBRARIES = ("apache_beam", "absl", "tensorflow_transform", "tfx_bsl", "h5py", "matplotlib", "google")
+
+
+def setup_logging(verbosity: int = NORMAL) -> None:
+    """Our progress at INFO; libraries at WARNING (-v: INFO); -q: warnings and errors only."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger().setLevel(logging.WARNING if verbosity == QUIET else logging.INFO)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # it also prints its own copy of each warning
-    for noisy in ("apache_beam", "absl", "tensorflow_transform", "tfx_bsl", "h5py", "matplotlib"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    for noisy in LIBRARIES:
+        logging.getLogger(noisy).setLevel(logging.INFO if verbosity == VERBOSE else logging.WARNING)
 
 
-def run_command(action: Callable[[], object]) -> int:
+def set_verbosity_environment(verbosity: int) -> None:
+    """-v: TensorFlow's C++ log too, here and in child processes (Beam workers), which inherit the variable."""
+    from features.quiet import VERBOSE_ENV, configure_tensorflow
+
+    if verbosity == VERBOSE:
+        os.environ[VERBOSE_ENV] = "1"
+        configure_tensorflow()
+
+
+def run_command(action: Callable[[], object], verbosity: int = NORMAL) -> int:
     """Run one command; a UserError becomes a readable message and its exit code."""
     from features.errors import UserError
 
-    setup_logging()
+    setup_logging(verbosity)
     try:
         action()
     except UserError as e:
@@ -69,6 +87,7 @@ def build_parser(selected: str | None) -> argparse.ArgumentParser:
     """The parser, with full arguments for the selected subcommand only."""
     parser = argparse.ArgumentParser(prog="embedflow", description="Beam/TFT feature engineering and "
                                      "embedding models for ratings and tabular data.")
+    add_verbosity_arguments(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, help_text, _) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -80,14 +99,33 @@ def build_parser(selected: str | None) -> argparse.ArgumentParser:
     return parser
 
 
+def add_verbosity_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=QUIET, default=NORMAL,
+                       help="print warnings and errors only (no progress)")
+    group.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=VERBOSE,
+                       help="also the libraries' logs (Beam, TFT, TensorFlow's C++ start-up)")
+
+
+def verbosity_of(argv: list[str]) -> int:
+    """-q/-v wherever they appear, read before any command module (and so TensorFlow's settings) loads."""
+    pre = argparse.ArgumentParser(add_help=False)
+    add_verbosity_arguments(pre)
+    known, _ = pre.parse_known_args([a for a in argv if a in ("-q", "--quiet", "-v", "--verbose")])
+    return known.verbosity
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    verbosity = verbosity_of(argv)
+    set_verbosity_environment(verbosity)
+    argv = [a for a in argv if a not in ("-q", "--quiet", "-v", "--verbose")]
     selected = next((a for a in argv if a in SUBCOMMANDS), None)
     parser = build_parser(selected)
     args, rest = parser.parse_known_args(argv)
     if rest and not SUBCOMMANDS[args.command][2]:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    return run_command(lambda: args.handler(args, rest))
+    return run_command(lambda: args.handler(args, rest), verbosity)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ before redoing the work.  Every run appends a record to `history.jsonl`.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime
 import fcntl
@@ -53,7 +52,7 @@ from features.errors import UserError
 from features.graph import TF_TYPES
 from features.spec import FeatureSpec, load_spec
 from trainer.config import TrainConfig
-from trainer.model_dir import serving_version, switch_serving, versions
+from trainer.model_dir import serving_version, switch_serving, versions, write_tf_serving_config
 
 log = logging.getLogger(__name__)
 
@@ -225,23 +224,30 @@ class Retrainer:
         self.record = {"run_id": datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ"),
                        "started_at": _now(), "config": self.cfg.path}
         self.timings = {}
+        log.info("[1/7] Lock taken; reconciling the state with %s", self.cfg.model_dir)
         state = self.reconcile(self.load_state())
+        log.info("[2/7] Looking for new spans under %s", self.cfg.input_root)
         new = self.find_new_spans(state)
         if not new:
             print(f"No new spans under {self.cfg.input_root} (used: {len(state.used)}, refused: "
                   f"{len(state.refused)}); nothing to do.")
             return EXIT_NOTHING_NEW
+        log.info("[3/7] Checking %d new span(s) against %d earlier", len(new), len(state.used))
         self.check_spans(new, state)
         _fault_point("after_data_check")
         spans = state.used + new
         run_dir = os.path.join(self.cfg.work_dir, "runs", self.record["run_id"])
+        log.info("[4/7] Preprocessing %d span(s); TFT's analyzer cache skips the analysed ones", len(spans))
         prep = self.preprocess(spans, run_dir)
         _fault_point("after_preprocess")
+        log.info("[5/7] Training the candidate")
         candidate = self.train_candidate(prep, run_dir, spans)
         _fault_point("after_train")
+        log.info("[6/7] Scoring the candidate and the serving model on the same eval rows")
         gate = self.evaluate(candidate, spans)
         if not gate.promote:
             self.refuse(candidate, gate, state, new)
+        log.info("[7/7] Promoting: %s", gate.reason)
         version = self.promote(candidate, gate, state, spans)
         self.record["total_seconds"] = round(time.time() - started, 2)
         self.append_history(self.record)
@@ -279,6 +285,7 @@ class Retrainer:
                 self.append_history({"decision": "promoted", "version": serving, "run_id": record["run_id"],
                                      "new_spans": record["new_spans"], "reason": "recovered after a kill",
                                      "finished_at": _now()})
+        write_tf_serving_config(self.cfg.model_dir)  # catches up with a pointer switched by a killed run
         for name in (n.rstrip("/") for n in tf.io.gfile.listdir(self.cfg.model_dir)):
             path = os.path.join(self.cfg.model_dir, name)
             orphan = name.isdigit() and name not in state.promoted_versions
@@ -479,32 +486,6 @@ def format_history(config: RetrainConfig) -> str:
             lines.append(f"{r.get('finished_at', '?'):<26} {r['decision']:<26} {spans:<22} {cand:>10} {serv:>10}  "
                          f"{r.get('version', '-'):<8} {note}")
     return "\n".join(lines)
-
-
-# ------------------------------------------------------------------ commands
-def add_retrain_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="retrain YAML (see README: Scheduled retraining)")
-
-
-def retrain_main(args: argparse.Namespace, _extra: list[str]) -> None:
-    config = RetrainConfig.load(args.config)
-    retrainer = Retrainer(config)
-    with RunLock(os.path.join(config.work_dir, "retrain.lock")):
-        retrainer.run()
-
-
-add_rollback_arguments = add_retrain_arguments
-add_history_arguments = add_retrain_arguments
-
-
-def rollback_main(args: argparse.Namespace, _extra: list[str]) -> None:
-    config = RetrainConfig.load(args.config)
-    with RunLock(os.path.join(config.work_dir, "retrain.lock")):
-        print(f"Serving now points at version {rollback(config)} in {config.model_dir}.")
-
-
-def history_main(args: argparse.Namespace, _extra: list[str]) -> None:
-    print(format_history(RetrainConfig.load(args.config)))
 
 
 if __name__ == "__main__":

@@ -2,11 +2,10 @@
 of the preprocessing function and the preprocess output's manifest.  Nothing here imports Apache Beam, so a
 training job needs no Beam.
 
-Importing the package first quiets TensorFlow's C++ start-up chatter and pins Keras 2 (tf_keras), which
-TFT's Keras layer needs; both are read when TensorFlow is first imported, and a user's own setting wins.
+Importing the package first sets TensorFlow's environment (features/quiet.py: Keras 2, which TFT's Keras layer
+needs, and a quiet start-up); it is read when TensorFlow is first imported, and a user's own setting wins.
 """
 
-import os
+from features.quiet import configure_tensorflow
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+configure_tensorflow()

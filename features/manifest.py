@@ -24,6 +24,21 @@ SIDE_TABLE = "side_table.parquet"
 TFRECORD_SUFFIX = ".tfrecord.gz"
 
 
+def provenance(spec_name: str, input_path: Any) -> dict:
+    """What every summary a command writes (metrics.json, summary.json) says about where it came from."""
+    return {"embedflow_version": product_version(), "spec": spec_name, "input": input_path}
+
+
+def product_version() -> str:
+    """This package's installed version (pyproject.toml), or "unknown" when run from a bare checkout."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("embedflow")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def split_pattern(output_dir: str, split: str) -> str:
     return os.path.join(output_dir, split, f"part-*{TFRECORD_SUFFIX}")
 

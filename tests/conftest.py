@@ -11,8 +11,7 @@ import os
 
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import features  # noqa: F401  (TensorFlow's environment: Keras 2, quiet start-up; before anything imports TF)
 
 # Planted tastes stronger than real ratings' (taste=2), so the tests can check the structure the model finds;
 # tests/test_ranking.py checks retrieval on the realistic shape (taste=1).

@@ -43,11 +43,33 @@ def test_preprocess_builds_a_dataflow_job(ratings_sample, movielens_spec, tmp_pa
     assert {"ReadAndValidate/ParseAndValidate", "ReadAndValidate/KeepLatest",
             "ReadAndValidate/JoinSideTable"} <= nested
     check_options(job)
-    assert not os.path.exists(tmp_path / "out" / "_SUCCESS")
+    assert not os.path.exists(tmp_path / "out")  # a dry run leaves nothing behind
+
+
+class CredentialsCalled(BaseException):
+    """Not an Exception, so no retry loop swallows it: the test fails at the first credential lookup."""
+
+
+def test_dry_run_with_remote_input_and_output_is_offline(movielens_spec, monkeypatch):
+    import google.auth
+    from apache_beam.internal.gcp import auth
+
+    def no_credentials(*args, **kwargs):
+        raise CredentialsCalled("a dry run looked up credentials")
+
+    monkeypatch.setattr(google.auth, "default", no_credentials)
+    monkeypatch.setattr(auth, "get_service_credentials", no_credentials)
+    result = preprocess.run(movielens_spec, "gs://my-bucket/ml-25m", "gs://my-bucket/prep", DATAFLOW)
+    assert {"ReadAndValidate", "Analyze", "Write_train"} <= top_level_steps(result["job"])
+    from beam_jobs.options import dry_run_summary
+
+    summary = dry_run_summary(result["job"])
+    assert "  Analyze\n" in summary and "  workflow.tar.gz" in summary
 
 
 def test_recommend_all_builds_a_dataflow_job(trained, tmp_path):
     result = recommend_all.run(trained.version_dir, str(tmp_path / "recs"), beam_args=DATAFLOW)
+    assert not os.path.exists(tmp_path / "recs")
     job = result["job"]
     assert {"UserBlocks", "ScoreBlocks", "WriteParquet"} <= top_level_steps(job)
     check_options(job)
@@ -77,8 +99,10 @@ def test_flex_template_parameters_are_preprocess_flags():
     root = os.path.dirname(os.path.dirname(__file__))
     with open(os.path.join(root, "flex_template", "metadata.json")) as f:
         metadata = json.load(f)
+    from embedflow.commands import preprocess as preprocess_command
+
     parser = argparse.ArgumentParser()
-    preprocess.add_arguments(parser)
+    preprocess_command.add_arguments(parser)
     flags = {option for action in parser._actions for option in action.option_strings}  # noqa: SLF001
     for parameter in metadata["parameters"]:
         assert f"--{parameter['name']}" in flags, parameter["name"]

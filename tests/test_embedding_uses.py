@@ -1,8 +1,10 @@
 """What users came for: similar items, recommendations for one and for every user, pictures, features."""
 
+import json
 import os
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
@@ -74,11 +76,24 @@ def test_a_new_user_is_served_from_their_history_in_their_planted_taste(index, r
     assert "None of the 2 history item id(s)" in capsys.readouterr().err
 
 
+def test_recommend_prints_the_score_it_ranks_by_and_its_parts(index, capsys):
+    from trainer.recommend import print_recommendations
+
+    print_recommendations(index, index.user_ids[5], 5, 0.5)
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    score, model, popularity = (np.array([float(r[i]) for r in rows]) for i in (1, 2, 3))
+    np.testing.assert_allclose(score, model + popularity, atol=2e-3)
+    assert len(rows) == 5 and np.all(np.diff(score) <= 1e-3) and np.all(popularity > 0)
+    assert [r[5] for r in rows] == [f"[{index.item_ids[i]}]" for i, _ in index.recommend(index.user_ids[5], 5, 0.5)]
+
+
 def test_recommend_all_writes_k_unrated_rows_per_user_agreeing_with_recommend(trained, index, tmp_path):
     out = str(tmp_path / "recs")
     recommend_all.run(os.path.dirname(trained.version_dir), out, k=7, block_size=300, csv=True)
     assert os.path.exists(os.path.join(out, "_SUCCESS"))
     table = pq.ParquetDataset([os.path.join(out, f) for f in os.listdir(out) if f.endswith(".parquet")]).read()
+    assert table.schema.field("user_id").type == pa.int64() and table.schema.field("item_id").type == pa.int64()
+    table = table.cast(table.schema.set(0, pa.field("user_id", pa.string())).set(2, pa.field("item_id", pa.string())))
     rows = table.to_pydict()
     per_user = {}
     for user, rank, item in zip(rows["user_id"], rows["rank"], rows["item_id"]):
@@ -96,6 +111,10 @@ def test_recommend_all_writes_k_unrated_rows_per_user_agreeing_with_recommend(tr
     csv_files = [f for f in os.listdir(out) if f.endswith(".csv")]
     with open(os.path.join(out, csv_files[0])) as f:
         assert f.readline().startswith("user_id,rank,item_id,score,predicted_rating")
+        assert f.readline().split(",")[0].isdigit()  # ids unquoted, as in the source CSV
+    with open(os.path.join(out, "summary.json")) as f:
+        summary = json.load(f)
+    assert summary["spec"] == "movielens" and summary["embedflow_version"] and summary["input"]
 
 
 def test_projector_files_read_back_by_tensorboard(index, tmp_path):
@@ -132,7 +151,12 @@ def test_embeddings_exported_as_parquet_features(trained, index):
     folder = os.path.join(trained.version_dir, "embeddings", "parquet")
     items = pq.read_table(os.path.join(folder, "items.parquet"))
     assert items.column_names[0] == "id" and items.num_columns == 1 + index.items.shape[1]
-    assert items.column("id").to_pylist() == index.item_ids
+    assert items.schema.field("id").type == pa.int64()  # movieId is an int column in the source
+    assert items.column("id").to_pylist() == [int(i) for i in index.item_ids]
     np.testing.assert_allclose(items.column("e0").to_numpy(), index.items[:, 0], rtol=1e-6)
+    assert pq.read_schema(os.path.join(folder, "users.parquet")).field("id").type == pa.int64()
     table = pq.read_table(os.path.join(folder, "movie_id.parquet"))
     assert table.num_rows == len(index.item_ids) + 1  # the vocabulary plus one OOV bucket
+    assert table.schema.field("id").type == pa.int64() and table.column("id").null_count == 1  # the OOV row
+    genres = pq.read_table(os.path.join(folder, "genres.parquet"))
+    assert genres.schema.field("id").type == pa.string() and genres.column("id").to_pylist()[-1].startswith("<oov-")

@@ -62,7 +62,7 @@ def config(root) -> RetrainConfig:
 
 
 def run_cli(root, fault=None, timeout=600):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = dict(os.environ)
     if fault:
         env[FAULT_ENV] = fault
     return subprocess.run([sys.executable, "-m", "embedflow.cli", "retrain", "--config", "retrain.yaml"],
@@ -108,7 +108,21 @@ def test_three_days_promote_promote_refuse(day_one, tmp_path):
 
     assert Retrainer(cfg).run() == 0  # nothing new: the refused span is not retried
     assert serving_version(cfg.model_dir) == second
+    assert tf_serving_versions(cfg.model_dir) == [int(second)]
     assert rollback(cfg) == first and serving_version(cfg.model_dir) == first
+    assert tf_serving_versions(cfg.model_dir) == [int(first)]  # TF Serving follows the rollback too
+
+
+def tf_serving_versions(model_dir):
+    """The versions TF Serving's models.config asks for, parsed with TF Serving's own proto."""
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    with open(os.path.join(model_dir, "models.config")) as f:
+        config = text_format.Parse(f.read(), model_server_config_pb2.ModelServerConfig())
+    (model,) = config.model_config_list.config
+    assert model.base_path == os.path.abspath(model_dir) and model.model_platform == "tensorflow"
+    return list(model.model_version_policy.specific.versions)
 
 
 def latest_run_dir(root):
@@ -118,7 +132,7 @@ def latest_run_dir(root):
 
 def kill_when(root, marker: str) -> None:
     """Start a retrain and SIGKILL it as soon as `marker` exists inside its run folder."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = dict(os.environ)
     before = latest_run_dir(root)
     proc = subprocess.Popen([sys.executable, "-m", "embedflow.cli", "retrain", "--config", "retrain.yaml"],
                             cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
@@ -203,5 +217,5 @@ def test_a_kill_at_every_step_boundary_converges_to_the_state_of_an_uninterrupte
         state = json.load(f)
     assert state["used"] == ["2026-11-01", "2026-11-02"]
     assert state["promoted_versions"] == [first, serving_version(cfg.model_dir)]
-    assert sorted(os.listdir(cfg.model_dir)) == sorted(state["promoted_versions"] + ["serving"])
+    assert sorted(os.listdir(cfg.model_dir)) == sorted(state["promoted_versions"] + ["serving", "models.config"])
     assert Retrainer(cfg).run() == 0 and serving_version(cfg.model_dir) == state["promoted_versions"][-1]

@@ -1,5 +1,6 @@
 """The embedding-dimension search: report files, resumable trials, and params that train."""
 
+import csv
 import json
 import os
 
@@ -35,9 +36,18 @@ def test_search_writes_report_resumes_and_best_params_train(preprocessed, tmp_pa
     assert len(trials) == 2 and trials[0]["parameters"] < trials[1]["parameters"]
     assert all(t["model_bytes"] > 0 and t["train_seconds"] > 0 for t in trials)
 
+    assert all(t["settings"]["epochs"] == 2 and t["settings"]["seed"] == 42 and t["epoch_seconds"] > 0 for t in trials)
+    with open(os.path.join(out, "report.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [json.loads(r["params"]) for r in rows] == [t["params"] for t in trials]  # JSON survives the CSV
+    assert [r["best"] for r in rows].count("yes") == 1
+
     again = tune(prep, out, dims=[2, 6], epochs=2)  # everything done: nothing retrained
     assert again["params"] == best["params"]
     assert len(open(os.path.join(out, TRIALS)).readlines()) == 2
+    tune(prep, out, dims=[2], epochs=1)  # other settings: the dim-2 trial trained with 2 epochs is not reused
+    trials = [json.loads(line) for line in open(os.path.join(out, TRIALS))]
+    assert len(trials) == 3 and trials[-1]["settings"]["epochs"] == 1 and trials[-1]["epochs"] == 1
 
     with open(os.path.join(out, BEST)) as f:
         params = yaml.safe_load(f)

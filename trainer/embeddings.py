@@ -8,6 +8,9 @@ Layout of `embeddings/` in a model version folder:
 - two-tower models also get tower outputs, the vectors whose dot product
   scores a user x item pair: `items.npy` + `items.tsv` (id, and the side
   table's columns such as title and genres) and `users.npy` + `users.tsv`.
+- `parquet/`: every table as (id, e0, e1, ...), the id typed like the
+  source column it came from (MovieLens ids are int64), so a join with the
+  source table needs no cast.
 """
 
 from __future__ import annotations
@@ -34,6 +37,35 @@ log = logging.getLogger(__name__)
 EMBEDDINGS_DIR = "embeddings"
 PARQUET_DIR = "parquet"
 _BATCH = 8192
+_ARROW_ID_TYPES = {"int": pa.int64(), "float": pa.float64(), "string": pa.string()}
+
+
+def arrow_id_type(column_type: str) -> pa.DataType:
+    return _ARROW_ID_TYPES[column_type]
+
+
+def typed_ids(ids: list[str], column_type: str) -> pa.Array:
+    """Ids as text (vocabularies, TSVs) back to the type of their source column; a non-number (an OOV row) is null."""
+    text = pa.array(ids, pa.string())
+    if column_type == "string":
+        return text
+    try:
+        return text.cast(_ARROW_ID_TYPES[column_type])
+    except pa.ArrowInvalid:
+        return pa.array([_number(v, column_type) for v in ids], _ARROW_ID_TYPES[column_type])
+
+
+def _number(text: str, column_type: str):
+    try:
+        return int(text) if column_type == "int" else float(text)
+    except ValueError:
+        return None
+
+
+def source_type(spec: FeatureSpec, feature: str) -> str:
+    """The type of the raw column a feature reads (`string` for derived values and crosses)."""
+    source = spec.feature(feature).source
+    return next((c.type for c in spec.columns if c.name == source), "string")
 
 
 def _batched(fn, features: dict, n: int) -> np.ndarray:
@@ -76,20 +108,25 @@ def compute_vectors(model: SpecModel, spec: FeatureSpec, tft_output: tft.TFTrans
 
 def write_embeddings(folder: str, model: SpecModel, tft_output: tft.TFTransformOutput,
                      vectors: TowerVectors | None, interactions: Interactions | None,
-                     popularity_weight: float = DEFAULT_POPULARITY_WEIGHT) -> None:
-    """Write `embeddings/`: raw tables, and for id-learning models tower vectors, biases, rated pairs, Parquet."""
+                     popularity_weight: float = DEFAULT_POPULARITY_WEIGHT, spec: FeatureSpec | None = None) -> None:
+    """Write `embeddings/`: raw tables, and for id-learning models tower vectors, biases, rated pairs, Parquet.
+
+    `spec` types the Parquet ids like their source columns (without it they are strings).
+    """
     root = os.path.join(folder, EMBEDDINGS_DIR)
     tf.io.gfile.makedirs(os.path.join(root, "tables"))
     tf.io.gfile.makedirs(os.path.join(root, PARQUET_DIR))
     for name, table in model.embedding_tables().items():
-        _write_table(root, name, table.numpy(), tft_output)
+        _write_table(root, name, table.numpy(), tft_output, source_type(spec, name) if spec else "string")
     if vectors is not None:
-        for kind, array, meta, bias in (("items", vectors.items, vectors.item_meta, vectors.item_bias),
-                                        ("users", vectors.users, vectors.user_meta, vectors.user_bias)):
+        for kind, array, meta, bias, feature in (
+                ("items", vectors.items, vectors.item_meta, vectors.item_bias, model.item_id),
+                ("users", vectors.users, vectors.user_meta, vectors.user_bias, model.user_id)):
             _save_npy(os.path.join(root, f"{kind}.npy"), array)
             _save_npy(os.path.join(root, f"{kind[:-1]}_bias.npy"), bias)
             _save_tsv(os.path.join(root, f"{kind}.tsv"), meta)
-            _save_parquet(os.path.join(root, PARQUET_DIR, f"{kind}.parquet"), next(iter(meta.values())), array)
+            ids = typed_ids(next(iter(meta.values())), source_type(spec, feature) if spec else "string")
+            _save_parquet(os.path.join(root, PARQUET_DIR, f"{kind}.parquet"), ids, array)
         _save_npy(os.path.join(root, "ranking_bias.npy"), vectors.ranking_bias)
         with tf.io.gfile.GFile(os.path.join(root, "scoring.json"), "w") as f:
             f.write(json.dumps({
@@ -106,8 +143,13 @@ def write_embeddings(folder: str, model: SpecModel, tft_output: tft.TFTransformO
         _save_npy(os.path.join(root, "item_count.npy"), interactions.item_count)
 
 
-def _write_table(root: str, name: str, weights: np.ndarray, tft_output: tft.TFTransformOutput) -> None:
-    """One feature's embedding table as .npy (+ .vocab) and Parquet, rows named by value, OOV bucket or number."""
+def _write_table(root: str, name: str, weights: np.ndarray, tft_output: tft.TFTransformOutput,
+                 column_type: str) -> None:
+    """One feature's embedding table as .npy (+ .vocab) and Parquet, rows named by value, OOV bucket or number.
+
+    A vocabulary's rows carry its values typed like the source column; its out-of-vocabulary rows are
+    `<oov-N>` for a string column and null for a numeric one.  Buckets and crosses are numbered (int64).
+    """
     _save_npy(os.path.join(root, "tables", f"{name}.npy"), weights)
     try:
         words = vocabulary(tft_output, name)
@@ -116,14 +158,16 @@ def _write_table(root: str, name: str, weights: np.ndarray, tft_output: tft.TFTr
     else:
         with tf.io.gfile.GFile(os.path.join(root, "tables", f"{name}.vocab"), "w") as f:
             f.write("\n".join(words) + "\n")
-    ids = (words or []) + [f"<oov-{i}>" for i in range(len(weights) - len(words or []))] if words \
-        else [str(i) for i in range(len(weights))]
+    if words:
+        ids = typed_ids(words + [f"<oov-{i}>" for i in range(len(weights) - len(words))], column_type)
+    else:
+        ids = pa.array(np.arange(len(weights), dtype=np.int64))
     _save_parquet(os.path.join(root, PARQUET_DIR, f"{name}.parquet"), ids, weights)
 
 
-def _save_parquet(path: str, ids: list[str], vectors: np.ndarray) -> None:
+def _save_parquet(path: str, ids: pa.Array, vectors: np.ndarray) -> None:
     """(id, e0, e1, ...): one float column per dimension, so any tool can join on id."""
-    columns = {"id": pa.array([str(i) for i in ids])}
+    columns = {"id": ids}
     for d in range(vectors.shape[1]):
         columns[f"e{d}"] = pa.array(vectors[:, d].astype(np.float32))
     buf = pa.BufferOutputStream()

@@ -6,7 +6,6 @@ version (see trainer/embeddings.py); no training code or data is needed.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import difflib
 import io
@@ -15,12 +14,14 @@ import os
 import re
 
 import numpy as np
+import pyarrow as pa
 import tensorflow as tf
 
+from features import manifest as mf
 from features.errors import UserError
-from trainer.embeddings import EMBEDDINGS_DIR, load_npy
+from features.spec import spec_from_dict
+from trainer.embeddings import EMBEDDINGS_DIR, load_npy, typed_ids
 from trainer.metrics import csr_rows
-from trainer.model_dir import resolve_version
 from trainer.neighbours import normalize
 from trainer.topk import DEFAULT_POPULARITY_WEIGHT, TopKScorer, ranking_bias
 
@@ -51,9 +52,10 @@ class EmbeddingIndex:
         index.rated_indptr, index.rated_indices = rated_indptr, rated_indices
         index.global_mean, index.popularity_weight = 0.0, DEFAULT_POPULARITY_WEIGHT
         index.ranking_items, index.ranking_bias = items, index.item_bias
+        index.id_types = {"user": "int", "item": "int"}
         index._item_position = {v: i for i, v in enumerate(index.item_ids)}
         index._user_position = {v: i for i, v in enumerate(index.user_ids)}
-        index._unit = None
+        index._unit, index._typed_ids = None, {}
         return index
 
     def __init__(self, version_dir: str):
@@ -81,9 +83,10 @@ class EmbeddingIndex:
         self.ranking_items = self.items * np.float32(scoring.get("ranking_scale", 1.0))
         ranking_bias_path = os.path.join(root, "ranking_bias.npy")
         self.ranking_bias = load_npy(ranking_bias_path) if tf.io.gfile.exists(ranking_bias_path) else self.item_bias
+        self.id_types = _id_types(version_dir)
         self._item_position = {v: i for i, v in enumerate(self.item_ids)}
         self._user_position = {v: i for i, v in enumerate(self.user_ids)}
-        self._unit = None
+        self._unit, self._typed_ids = None, {}
 
     # ---------------------------------------------------------------- lookup
     def find_item(self, query: str) -> int:
@@ -120,6 +123,12 @@ class EmbeddingIndex:
     def user_position(self, user_id: str) -> int | None:
         return self._user_position.get(str(user_id))
 
+    def typed_ids(self, role: str) -> pa.Array:
+        """Every user ("user") or item ("item") id, typed like its source column, in row order."""
+        if role not in self._typed_ids:
+            self._typed_ids[role] = typed_ids(self.user_ids if role == "user" else self.item_ids, self.id_types[role])
+        return self._typed_ids[role]
+
     def describe_item(self, i: int) -> dict:
         return {name: values[i] for name, values in self.item_meta.items()}
 
@@ -146,6 +155,13 @@ class EmbeddingIndex:
         return (np.einsum("ukd,ud->uk", self.items[items], self.users[users]) + self.item_bias[items]
                 + self.user_bias[users][:, None] + self.global_mean)
 
+    def score_parts(self, user_vectors: np.ndarray, items: np.ndarray,
+                    popularity_weight: float) -> tuple[np.ndarray, np.ndarray]:
+        """The two parts of the ranking score of items[u, j] for users[u]: the model's score
+        (ranking_scale * user . item + pick bias) and the popularity term (w * log(1 + ratings of the item))."""
+        model = np.einsum("ukd,ud->uk", self.ranking_items[items], user_vectors) + self.ranking_bias[items]
+        return model, popularity_weight * np.log1p(self.item_count[items])
+
     def recommend(self, user_id: str, k: int = 10, popularity_weight: float | None = None,
                   scorer: TopKScorer | None = None) -> list[tuple[int, float]]:
         """Top-k unrated items for one user with their predicted ratings."""
@@ -159,22 +175,24 @@ class EmbeddingIndex:
         items = top[0][np.isfinite(scores[0])]
         return list(zip(items.tolist(), self.predicted_ratings(np.array([user]), items[None, :])[0].tolist()))
 
-    def recommend_for_history(self, item_ids: list[str], k: int = 10,
-                              popularity_weight: float | None = None) -> list[tuple[int, float]]:
+    def recommend_for_history(self, item_ids: list[str], k: int = 10, popularity_weight: float | None = None,
+                              vector: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Top-k items for a user unknown at training, from the ids of the items they rated (which are left out).
 
         The user's vector comes from the exported model's `user_vector`
         signature (its user tower reading the history); the ranking is the
         same as for known users, and a predicted rating has no user bias.
+        `vector`: the user's vector when the caller already has it.
         """
-        vector = self._new_user_vector(item_ids)
+        vector = self.new_user_vector(item_ids) if vector is None else vector
         rated = np.array(sorted({self._item_position[i] for i in item_ids if i in self._item_position}), np.int64)
         top, scores = self.scorer(k, popularity_weight).top_k(vector, np.array([0, len(rated)]), rated)
         items = top[0][np.isfinite(scores[0])]
         ratings = self.items[items] @ vector[0] + self.item_bias[items] + self.global_mean
         return list(zip(items.tolist(), ratings.tolist()))
 
-    def _new_user_vector(self, item_ids: list[str]) -> np.ndarray:
+    def new_user_vector(self, item_ids: list[str]) -> np.ndarray:
+        """(1, dim): the vector of a user the model never saw, from the ids of the items they rated."""
         known = [i for i in item_ids if i in self._item_position]
         if not known:
             shown = ", ".join(item_ids[:5]) + (" ..." if len(item_ids) > 5 else "")
@@ -187,6 +205,12 @@ class EmbeddingIndex:
         return signature(item_ids=tf.constant(known))["user_vector"].numpy()
 
 
+def _id_types(version_dir: str) -> dict[str, str]:
+    """The types of the user and item id columns in the source table ("int", "float", "string")."""
+    spec = spec_from_dict(mf.read_json(os.path.join(version_dir, mf.MANIFEST))["spec"])
+    return {role: spec.column(column).type for role, column in spec.model.id_columns(spec).items()}
+
+
 def _normal(text: str) -> str:
     return re.sub(r"\s+", " ", text.strip().lower())
 
@@ -195,46 +219,33 @@ def _without_year(title: str) -> str:
     return re.sub(r"\s*\(\d{4}\)\s*$", "", title)
 
 
-# -------------------------------------------------------------------- commands
-def add_similar_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("query", help="an item id or (part of) a title, case-insensitive")
-    parser.add_argument("--model", required=True, help="a model version folder, or a model dir (uses its latest)")
-    parser.add_argument("-k", type=int, default=10, help="how many neighbours")
-
-
-def similar_main(args: argparse.Namespace, _extra: list[str]) -> None:
-    index = EmbeddingIndex(resolve_version(args.model))
-    item = index.find_item(args.query)
+# -------------------------------------------------------------------- what the commands print
+def print_similar(index: EmbeddingIndex, query: str, k: int) -> None:
+    item = index.find_item(query)
     print(f"Most similar to {_label(index, item)} (cosine of item vectors):")
-    for rank, (i, score) in enumerate(index.similar(item, args.k), 1):
+    for rank, (i, score) in enumerate(index.similar(item, k), 1):
         print(f"  {rank:>2}. {score:6.3f}  {_label(index, i)}")
 
 
-def add_recommend_arguments(parser: argparse.ArgumentParser) -> None:
-    who = parser.add_mutually_exclusive_group(required=True)
-    who.add_argument("--user", help="a user id the model knows")
-    who.add_argument("--history", metavar="IDS_OR_FILE",
-                     help="a user the model never saw, by the items they rated: comma-separated item ids, or a file "
-                          "of them (one per line, or a CSV whose header names the item id column, e.g. movieId)")
-    parser.add_argument("--model", required=True, help="a model version folder, or a model dir (uses its latest)")
-    parser.add_argument("-k", type=int, default=10, help="how many items")
-    parser.add_argument("--popularity-weight", type=float,
-                        help="weight of log(1 + ratings) added to the ranking score (default: the weight chosen "
-                             "by evaluation when the model was trained, in embeddings/scoring.json)")
-
-
-def recommend_main(args: argparse.Namespace, _extra: list[str]) -> None:
-    index = EmbeddingIndex(resolve_version(args.model))
-    if args.history is None:
-        recs = index.recommend(args.user, args.k, args.popularity_weight)
-        who = f"user {args.user}"
+def print_recommendations(index: EmbeddingIndex, user_id: str | None, k: int, popularity_weight: float | None,
+                          history: list[str] | None = None) -> None:
+    """The top k for a known user (or a new one, by `history`) with the score they are ranked by, its two parts,
+    and the predicted rating."""
+    weight = index.popularity_weight if popularity_weight is None else popularity_weight
+    if history is None:
+        recs = index.recommend(user_id, k, weight)
+        vectors, who = index.users[[index.user_position(user_id)]], f"user {user_id}"
     else:
-        history = read_history(args.history, index.item_id_column)
-        recs = index.recommend_for_history(history, args.k, args.popularity_weight)
+        vectors = index.new_user_vector(history)
+        recs = index.recommend_for_history(history, k, weight, vectors)
         who = f"a new user with {len(history)} rated item(s)"
-    print(f"Top {len(recs)} for {who} (excluding the items they rated):")
-    for rank, (i, rating) in enumerate(recs, 1):
-        print(f"  {rank:>2}. predicted {rating:4.2f}  {_label(index, i)}")
+    items = np.array([i for i, _ in recs], np.int64)
+    model_score, popularity = index.score_parts(vectors, items[None, :], weight)
+    print(f"Top {len(recs)} for {who} (excluding the items they rated), ranked by score = model score "
+          f"+ popularity term ({weight:g} x log(1 + ratings of the item)):")
+    print(f"  {'rank':>4}  {'score':>7}  {'model':>7}  {'popul.':>7}  {'rating':>6}  item")
+    for rank, ((i, rating), m, p) in enumerate(zip(recs, model_score[0], popularity[0]), 1):
+        print(f"  {rank:>4}  {m + p:7.3f}  {m:7.3f}  {p:7.3f}  {rating:6.2f}  {_label(index, i)}")
 
 
 def read_history(given: str, id_column: str) -> list[str]:

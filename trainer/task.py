@@ -9,7 +9,6 @@ else to `--model-dir` (default `<job-dir>/model`).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import io
 import json
@@ -95,9 +94,22 @@ def _warm_start(model: keras.Model, manifest: dict, from_version: str, sample_ba
     return True
 
 
+class EpochSeconds(keras.callbacks.Callback):
+    """Adds each epoch's wall time to the logs, so the history shows it (`epoch_seconds`; the first epoch also
+    traces the graph and loads the data, so speed comparisons leave it out)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["epoch_seconds"] = time.perf_counter() - self._started
+
+
 def _callbacks(job_dir: str, patience: int) -> list[keras.callbacks.Callback]:
-    """Early stopping on eval loss (best weights restored), TensorBoard logs, and the best weights on disk."""
+    """Early stopping on eval loss (best weights restored), TensorBoard logs, the best weights on disk, epoch times."""
     return [
+        EpochSeconds(),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
         keras.callbacks.TensorBoard(log_dir=os.path.join(job_dir, "logs")),
         keras.callbacks.ModelCheckpoint(os.path.join(job_dir, "checkpoints", "best"), monitor="val_loss",
@@ -134,12 +146,14 @@ def train(config: TrainConfig) -> TrainResult:
     started = time.time()
     callbacks = [*_callbacks(config.job_dir, cfg.early_stopping_patience), *model.callbacks()]
     history = model.fit(train_input.dataset, steps_per_epoch=train_input.steps_per_epoch, validation_data=eval_ds,
-                        epochs=cfg.epochs, callbacks=callbacks, verbose=2).history
+                        epochs=cfg.epochs, callbacks=callbacks,
+                        verbose=2 if log.isEnabledFor(logging.INFO) else 0).history  # -q: no epoch lines
     seconds = time.time() - started
 
     vectors = compute_vectors(model, spec, tft_output, side_table)
     evaluation = evaluate(model, spec, manifest, train_input.one_pass, eval_ds, vectors)
     metrics = {
+        **mf.provenance(spec.name, config.input),
         **evaluation.metrics,
         "task": spec.label.task, "epochs_trained": len(history["loss"]),
         "best_epoch": int(np.argmin(history["val_loss"])) + 1, "train_seconds": round(seconds, 2),
@@ -152,7 +166,7 @@ def train(config: TrainConfig) -> TrainResult:
         extra_files={METRICS_FILE: json.dumps(metrics, indent=2) + "\n",
                      mf.MANIFEST: json.dumps(manifest, indent=2) + "\n"},
         write_extras=lambda folder: (write_embeddings(folder, model, tft_output, vectors, evaluation.interactions,
-                                                      evaluation.popularity_weight),
+                                                      evaluation.popularity_weight, spec),
                                      model.save_weights(os.path.join(folder, WEIGHTS_DIR, "weights")),
                                      _write_report(folder, metrics, spec, model, tft_output, config.input, vectors,
                                                    evaluation.interactions)))
@@ -184,49 +198,6 @@ def summary_lines(metrics: dict) -> list[str]:
         if "ease_skipped" in r:
             lines.append(f"  ranking ease               not computed: {r['ease_skipped']}")
     return lines
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", required=True, help="a preprocess output folder")
-    parser.add_argument("--job-dir", "--job_dir", dest="job_dir", default="runs/train",
-                        help="checkpoints and TensorBoard logs (Vertex AI passes --job-dir)")
-    parser.add_argument("--model-dir", help="where version folders go (default: $AIP_MODEL_DIR, "
-                                            "else <job-dir>/model)")
-    parser.add_argument("--epochs", type=int, help="override the spec's model.epochs")
-    parser.add_argument("--batch-size", type=int, help="override the spec's model.batch_size")
-    parser.add_argument("--learning-rate", type=float, help="override the spec's model.learning_rate")
-    parser.add_argument("--exclude-features", type=lambda text: [t for t in text.split(",") if t],
-                        help="comma-separated features a dnn model leaves out (for ablations)")
-    parser.add_argument("--params", help="a params file from `embedflow tune` (embedding dims, hidden units, "
-                                          "learning rate)")
-    parser.add_argument("--embedding-scale", type=float,
-                        help="multiply every auto-sized embedding dimension (for hyperparameter tuning services)")
-    parser.add_argument("--hypertune-metric", help="report this eval metric (rmse, mae, auc) to Vertex AI "
-                                                   "hyperparameter tuning")
-    parser.add_argument("--in-memory", dest="in_memory", action=argparse.BooleanOptionalAction, default=None,
-                        help="hold the train split in memory (fast, reshuffled each epoch) or stream it through a "
-                             "shuffle buffer (default: in memory when it fits in a quarter of RAM)")
-    parser.add_argument("--seed", type=int, default=42)
-
-
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """The command line's TrainConfig (the only place an argparse namespace is read)."""
-    return TrainConfig(
-        input=args.input, job_dir=args.job_dir, model_dir=args.model_dir, seed=args.seed, epochs=args.epochs,
-        batch_size=args.batch_size, learning_rate=args.learning_rate,
-        exclude_features=tuple(args.exclude_features or ()), params=args.params,
-        embedding_scale=args.embedding_scale, in_memory=args.in_memory)
-
-
-def main_from_args(args: argparse.Namespace, _extra: list[str]) -> TrainResult:
-    reporter = vertex_reporter() if args.hypertune_metric else None
-    result = train(config_from_args(args))
-    if reporter is not None:
-        report_to_vertex(reporter, result.metrics, args.hypertune_metric, result.metrics["epochs_trained"])
-    print(f"Exported {result.version_dir}")
-    print("Eval metrics:")
-    print("\n".join(summary_lines(result.metrics)))
-    return result
 
 
 if __name__ == "__main__":

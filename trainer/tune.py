@@ -7,13 +7,18 @@ overfitting, grow the model and slow training.  The search scales every
 learning rates, trains each trial with early stopping on the eval split, and
 records eval and train loss, parameter count, model size on disk and
 training time.  Trials are appended to `trials.jsonl` as they finish, so an
-interrupted search resumes where it stopped.  The best configuration is
-written to `best_params.yaml`, which `embedflow train --params` accepts.
+interrupted search resumes where it stopped: a trial is reused only when its
+parameters and every setting it was trained with (input and its preprocess
+run, spec, epochs, batch size, seed) match.  Training speed is compared as
+the median epoch time after each trial's first epoch, which also carries
+graph tracing and input loading.  The best configuration is written to
+`best_params.yaml`, which `embedflow train --params` accepts.
 """
 
 from __future__ import annotations
 
-import argparse
+import csv
+import hashlib
 import io
 import itertools
 import json
@@ -74,20 +79,37 @@ def _folder_bytes(path: str) -> int:
     return total
 
 
-def run_trial(preprocess_dir: str, trial_dir: str, params: dict, epochs: int | None, seed: int) -> dict:
+def search_settings(preprocess_dir: str, manifest: dict, epochs: int | None, batch_size: int | None,
+                    seed: int) -> dict:
+    """Everything besides the params that a trial's result depends on: a trial trained otherwise is not reused."""
+    spec_text = json.dumps(manifest["spec"], sort_keys=True)
+    return {"input": os.path.abspath(preprocess_dir) if "://" not in preprocess_dir else preprocess_dir,
+            "preprocessed_at": manifest.get("finished_at"), "spec": manifest["spec"]["name"],
+            "spec_sha256": hashlib.sha256(spec_text.encode()).hexdigest()[:16], "epochs": epochs,
+            "batch_size": batch_size, "seed": seed}
+
+
+def trial_key(params: dict, settings: dict) -> str:
+    return json.dumps({"params": params, "settings": settings}, sort_keys=True)
+
+
+def run_trial(preprocess_dir: str, trial_dir: str, params: dict, settings: dict) -> dict:
     params_path = os.path.join(trial_dir, "params.yaml")
     tf.io.gfile.makedirs(trial_dir)
     with tf.io.gfile.GFile(params_path, "w") as f:
         f.write(yaml.safe_dump(params))
     started = time.time()
     result = train(TrainConfig(input=preprocess_dir, job_dir=os.path.join(trial_dir, "job"),
-                               model_dir=os.path.join(trial_dir, "model"), seed=seed, params=params_path, epochs=epochs))
+                               model_dir=os.path.join(trial_dir, "model"), seed=settings["seed"], params=params_path,
+                               epochs=settings["epochs"], batch_size=settings["batch_size"]))
     seconds = time.time() - started
     history = result.metrics["history"]
     best = int(np.argmin(history["val_loss"]))
     main = "auc" if result.spec.label.is_binary else "rmse"
+    epoch_seconds = history.get("epoch_seconds", [seconds])
     return {
         "params": params,
+        "settings": settings,
         "eval_" + main: result.metrics["model"][main],
         "eval_loss_best": float(history["val_loss"][best]),
         "train_loss_at_best": float(history["loss"][best]),
@@ -97,33 +119,45 @@ def run_trial(preprocess_dir: str, trial_dir: str, params: dict, epochs: int | N
         "parameters": int(result.model.count_params()),
         "model_bytes": _folder_bytes(result.version_dir),
         "train_seconds": round(seconds, 2),
+        "epoch_seconds": round(float(np.median(epoch_seconds[1:] or epoch_seconds)), 3),  # first epoch: warm-up
         "curves": {"loss": [float(x) for x in history["loss"]], "val_loss": [float(x) for x in history["val_loss"]]},
     }
 
 
 def tune(preprocess_dir: str, out_dir: str, factors=DEFAULT_FACTORS, dims: list[int] | None = None,
-         hidden_units=None, learning_rates=None, epochs: int | None = None, seed: int = 42) -> dict:
+         hidden_units=None, learning_rates=None, epochs: int | None = None, seed: int = 42,
+         batch_size: int | None = None) -> dict:
     """Run (or resume) the search; write the report and best params; return the best trial."""
     manifest = mf.read_manifest(preprocess_dir)
     grid = trial_grid(manifest, factors, dims, hidden_units, learning_rates)
+    settings = search_settings(preprocess_dir, manifest, epochs, batch_size, seed)
     tf.io.gfile.makedirs(out_dir)
     trials_path = os.path.join(out_dir, TRIALS)
-    done = read_trials(out_dir)
-    finished = {json.dumps(t["params"], sort_keys=True) for t in done}
+    finished = {trial_key(t["params"], t.get("settings")): t for t in read_trials(out_dir)}
+    done, trained, started = [], 0, time.time()
     for i, params in enumerate(grid):
-        key = json.dumps(params, sort_keys=True)
+        key = trial_key(params, settings)
         if key in finished:
-            log.info("Trial %d/%d already done (resuming): %s", i + 1, len(grid), key)
+            log.info("Trial %d/%d already done with the same settings (resuming): %s", i + 1, len(grid),
+                     json.dumps(params))
+            done.append(finished[key])
             continue
-        log.info("Trial %d/%d: %s", i + 1, len(grid), key)
-        trial = run_trial(preprocess_dir, os.path.join(out_dir, f"trial-{i:03d}"), params, epochs, seed)
+        log.info("Trial %d/%d: %s", i + 1, len(grid), json.dumps(params))
+        trial = run_trial(preprocess_dir, os.path.join(out_dir, f"trial-{i:03d}"), params, settings)
         with tf.io.gfile.GFile(trials_path, "a") as f:
             f.write(json.dumps(trial, sort_keys=True) + "\n")
         done.append(trial)
-    wanted = {json.dumps(p, sort_keys=True) for p in grid}
-    done = [t for t in done if json.dumps(t["params"], sort_keys=True) in wanted]  # this grid's trials only
+        trained += 1
+        left = (time.time() - started) / trained * (len(grid) - i - 1)
+        log.info("Trial %d/%d done in %.0f s: %s %.4f%s", i + 1, len(grid), trial["train_seconds"],
+                 _metric_name(trial), trial[_metric_name(trial)],
+                 f"; about {left / 60:.1f} min left" if i + 1 < len(grid) else "")
     best = write_report(done, out_dir, primary_feature(manifest))
     return best
+
+
+def _metric_name(trial: dict) -> str:
+    return "eval_auc" if "eval_auc" in trial else "eval_rmse"
 
 
 def read_trials(out_dir: str) -> list[dict]:
@@ -136,35 +170,44 @@ def read_trials(out_dir: str) -> list[dict]:
 
 def write_report(trials: list[dict], out_dir: str, primary: str) -> dict:
     """report.md (a table), report.csv, report.png (metric vs dimension) and best_params.yaml."""
-    metric = "eval_auc" if "eval_auc" in trials[0] else "eval_rmse"
+    metric = _metric_name(trials[0])
     higher_better = metric == "eval_auc"
     best = (max if higher_better else min)(trials, key=lambda t: t[metric])
     rows = sorted(trials, key=lambda t: (t["params"]["embedding_dims"][primary], json.dumps(t["params"])))
     header = ["dim", "params", metric, "eval loss (best)", "train loss (best)", "eval loss (last)",
-              "train loss (last)", "epochs", "parameters", "model MB", "seconds"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    csv_lines = [",".join(h.replace(" ", "_") for h in header)]
+              "train loss (last)", "epochs", "parameters", "model MB", "seconds", "s/epoch", "best"]
+    table = []
     for t in rows:
-        values = [t["params"]["embedding_dims"][primary], json.dumps(t["params"]).replace(",", ";").replace("|", "/"),
-                  f"{t[metric]:.4f}", f"{t['eval_loss_best']:.4f}", f"{t['train_loss_at_best']:.4f}",
-                  f"{t['eval_loss_final']:.4f}", f"{t['train_loss_final']:.4f}", t["epochs"], t["parameters"], f"{t['model_bytes'] / 1e6:.2f}",
-                  t["train_seconds"]]
-        mark = " **best**" if t is best else ""
-        lines.append("| " + " | ".join(str(v) for v in values) + mark + " |")
-        csv_lines.append(",".join(str(v) for v in values))
+        table.append([t["params"]["embedding_dims"][primary], json.dumps(t["params"], sort_keys=True),
+                      f"{t[metric]:.4f}", f"{t['eval_loss_best']:.4f}", f"{t['train_loss_at_best']:.4f}",
+                      f"{t['eval_loss_final']:.4f}", f"{t['train_loss_final']:.4f}", t["epochs"], t["parameters"],
+                      f"{t['model_bytes'] / 1e6:.2f}", t["train_seconds"], t.get("epoch_seconds", ""),
+                      "yes" if t is best else ""])
+    lines = ["| " + " | ".join(header[:-1]) + " |", "|" + "---|" * (len(header) - 1)]
+    for values in table:
+        cells = [str(v).replace("|", "/") for v in values[:-1]]
+        lines.append("| " + " | ".join(cells) + (" **best**" if values[-1] else "") + " |")
     with tf.io.gfile.GFile(os.path.join(out_dir, "report.md"), "w") as f:
         f.write(f"# Embedding dimension search ({primary})\n\n" + "\n".join(lines) + "\n\n"
-                f"Best: {json.dumps(best['params'])} with {metric} {best[metric]:.4f}\n")
+                f"Best: {json.dumps(best['params'])} with {metric} {best[metric]:.4f}\n"
+                "s/epoch: median epoch time after the first epoch (which also traces the graph and loads data).\n")
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([h.replace(" ", "_").replace("(", "").replace(")", "").replace("/", "_per_") for h in header])
+    writer.writerows(table)
     with tf.io.gfile.GFile(os.path.join(out_dir, "report.csv"), "w") as f:
-        f.write("\n".join(csv_lines) + "\n")
-    _plot(rows, metric, primary, os.path.join(out_dir, "report.png"))
+        f.write(buf.getvalue())
+    _plot(rows, rows.index(best), primary, os.path.join(out_dir, "report.png"))
     with tf.io.gfile.GFile(os.path.join(out_dir, BEST), "w") as f:
         f.write(yaml.safe_dump({k: v for k, v in best["params"].items()}))
     return best
 
 
-def _plot(rows: list[dict], metric: str, primary: str, path: str) -> None:
-    """Three panels: loss vs dimension, learning curves (small, best, large), cost vs dimension."""
+def _plot(rows: list[dict], best: int, primary: str, path: str) -> None:
+    """Three panels: loss vs dimension, learning curves (small, best, large), cost vs dimension.
+
+    The x axes are ticked at the dimensions tried, and the best trial (by the eval metric) is marked.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -174,60 +217,41 @@ def _plot(rows: list[dict], metric: str, primary: str, path: str) -> None:
     fig, (left, middle, right) = plt.subplots(1, 3, figsize=(17, 4.8), dpi=100)
     left.plot(dims, [t["eval_loss_best"] for t in rows], "o-", label="eval loss (best epoch)")
     left.plot(dims, [t["train_loss_at_best"] for t in rows], "s--", label="train loss (same epoch)")
-    left.set_xscale("log", base=2)
-    left.set_xlabel(f"embedding dimension of {primary}")
+    left.plot([dims[best]], [rows[best]["eval_loss_best"]], "*", color="gold", markersize=18, markeredgecolor="black",
+              label=f"best: dim {dims[best]}", zorder=5)
     left.set_ylabel("loss")
     left.set_title("Fit vs dimension")
     left.legend()
-    best = min(range(len(rows)), key=lambda i: rows[i]["eval_loss_best"])
     for i, colour in zip(sorted({0, best, len(rows) - 1}), ("tab:blue", "tab:green", "tab:red")):
         curves = rows[i]["curves"]
         epochs = range(1, len(curves["loss"]) + 1)
-        middle.plot(epochs, curves["loss"], "-", color=colour, label=f"dim {dims[i]} train")
-        middle.plot(epochs, curves["val_loss"], "--", color=colour, label=f"dim {dims[i]} eval")
+        tag = f"dim {dims[i]}" + (" (best)" if i == best else "")
+        middle.plot(epochs, curves["loss"], "-", color=colour, label=f"{tag} train")
+        middle.plot(epochs, curves["val_loss"], "--", color=colour, label=f"{tag} eval")
     middle.set_xlabel("epoch")
     middle.set_ylabel("loss")
     middle.set_title("Learning curves: eval rises while train falls = overfitting")
     middle.legend(fontsize=8)
     right.plot(dims, [t["parameters"] / 1e3 for t in rows], "o-", color="tab:purple", label="parameters (k)")
-    right.set_xscale("log", base=2)
-    right.set_xlabel(f"embedding dimension of {primary}")
     right.set_ylabel("parameters (thousands)")
     twin = right.twinx()
-    twin.plot(dims, [t["train_seconds"] for t in rows], "s--", color="tab:green", label="training seconds")
-    twin.set_ylabel("training seconds")
+    twin.plot(dims, [t.get("epoch_seconds", t["train_seconds"]) for t in rows], "s--", color="tab:green",
+              label="seconds per epoch (after the first)")
+    twin.set_ylabel("seconds per epoch")
+    twin.set_ylim(bottom=0)
     right.set_title("Cost vs dimension")
     right.legend(loc="upper left")
     twin.legend(loc="lower right")
+    for ax in (left, right):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted(set(dims)))
+        ax.set_xticklabels([str(d) for d in sorted(set(dims))])
+        ax.minorticks_off()
+        ax.set_xlabel(f"embedding dimension of {primary}")
+        ax.axvline(dims[best], color="gold", linewidth=1, zorder=0)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     plt.close(fig)
     with tf.io.gfile.GFile(path, "wb") as f:
         f.write(buf.getvalue())
-
-
-def _ints(text: str) -> list[int]:
-    return [int(t) for t in text.split(",") if t]
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", required=True, help="a preprocess output folder")
-    parser.add_argument("--output", required=True, help="search folder: trials, report, best_params.yaml")
-    parser.add_argument("--factors", type=lambda t: [float(x) for x in t.split(",")], default=list(DEFAULT_FACTORS),
-                        help="scales of the auto dimensions to try (default 0.6,0.8,1.0,1.2,1.4)")
-    parser.add_argument("--dims", type=_ints, help="explicit dimensions of the primary feature instead of factors")
-    parser.add_argument("--hidden-units", type=lambda t: [tuple(_ints(g)) for g in t.split(";")],
-                        help="architectures to try, e.g. '64;128,64'")
-    parser.add_argument("--learning-rates", type=lambda t: [float(x) for x in t.split(",")])
-    parser.add_argument("--epochs", type=int, help="max epochs per trial (early stopping still applies)")
-    parser.add_argument("--seed", type=int, default=42)
-
-
-def main_from_args(args: argparse.Namespace, _extra: list[str]) -> dict:
-    best = tune(args.input, args.output, args.factors, args.dims, args.hidden_units, args.learning_rates,
-                args.epochs, args.seed)
-    print(f"Best: {json.dumps(best['params'])}")
-    print(f"Report: {os.path.join(args.output, 'report.md')} and report.png; "
-          f"train with: embedflow train --params {os.path.join(args.output, BEST)} ...")
-    return best

@@ -7,7 +7,6 @@ dimensions, coloured by main genre, with a few popular titles labelled.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import os
@@ -17,7 +16,6 @@ import tensorflow as tf
 from google.protobuf import text_format
 from tensorboard.plugins.projector import projector_config_pb2
 
-from trainer.model_dir import resolve_version
 from trainer.recommend import EmbeddingIndex
 
 PROJECTOR_CONFIG = "projector_config.pbtxt"
@@ -126,24 +124,3 @@ def draw_map(index: EmbeddingIndex, png_path: str, labels: int = 10, max_points:
     plot_item_map(ax, index.items, index.item_meta, index.item_count, labels, max_points)
     fig.tight_layout()
     return save_png(fig, png_path)
-
-
-def add_projector_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="a model version folder, or a model dir (uses its latest)")
-    parser.add_argument("--output", required=True, help="folder to open with tensorboard --logdir")
-    parser.add_argument("--max-points", type=int, default=20_000, help="most-rated items/users shown per table")
-
-
-def projector_main(args: argparse.Namespace, _extra: list[str]) -> None:
-    path = write_projector(EmbeddingIndex(resolve_version(args.model)), args.output, args.max_points)
-    print(f"Wrote {path}\nOpen it with: tensorboard --logdir {args.output}   (then the Projector tab)")
-
-
-def add_map_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="a model version folder, or a model dir (uses its latest)")
-    parser.add_argument("--output", required=True, help="PNG file to write")
-    parser.add_argument("--labels", type=int, default=10, help="how many popular titles to label")
-
-
-def map_main(args: argparse.Namespace, _extra: list[str]) -> None:
-    print(f"Wrote {draw_map(EmbeddingIndex(resolve_version(args.model)), args.output, args.labels)}")

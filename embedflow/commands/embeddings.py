@@ -1,0 +1,72 @@
+"""`embedflow similar`, `recommend`, `projector` and `map`: the uses of a model version's embeddings."""
+
+from __future__ import annotations
+
+import argparse
+
+MODEL_HELP = "a model version folder, or a model dir (its serving pointer, else its latest version)"
+
+
+def _index(model: str):
+    from trainer.model_dir import resolve_version
+    from trainer.recommend import EmbeddingIndex
+
+    return EmbeddingIndex(resolve_version(model))
+
+
+def add_similar_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("query", help="an item id or (part of) a title, case-insensitive")
+    parser.add_argument("--model", required=True, help=MODEL_HELP)
+    parser.add_argument("-k", type=int, default=10, help="how many neighbours")
+
+
+def similar_main(args: argparse.Namespace, _extra: list[str]) -> None:
+    from trainer.recommend import print_similar
+
+    print_similar(_index(args.model), args.query, args.k)
+
+
+def add_recommend_arguments(parser: argparse.ArgumentParser) -> None:
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", help="a user id the model knows")
+    who.add_argument("--history", metavar="IDS_OR_FILE",
+                     help="a user the model never saw, by the items they rated: comma-separated item ids, or a file "
+                          "of them (one per line, or a CSV whose header names the item id column, e.g. movieId)")
+    parser.add_argument("--model", required=True, help=MODEL_HELP)
+    parser.add_argument("-k", type=int, default=10, help="how many items")
+    parser.add_argument("--popularity-weight", type=float,
+                        help="weight of log(1 + ratings) added to the ranking score (default: the weight chosen "
+                             "by evaluation when the model was trained, in embeddings/scoring.json)")
+
+
+def recommend_main(args: argparse.Namespace, _extra: list[str]) -> None:
+    from trainer.recommend import print_recommendations, read_history
+
+    index = _index(args.model)
+    history = None if args.history is None else read_history(args.history, index.item_id_column)
+    print_recommendations(index, args.user, args.k, args.popularity_weight, history)
+
+
+def add_projector_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help=MODEL_HELP)
+    parser.add_argument("--output", required=True, help="folder to open with tensorboard --logdir")
+    parser.add_argument("--max-points", type=int, default=20_000, help="most-rated items/users shown per table")
+
+
+def projector_main(args: argparse.Namespace, _extra: list[str]) -> None:
+    from trainer.visualize import write_projector
+
+    path = write_projector(_index(args.model), args.output, args.max_points)
+    print(f"Wrote {path}\nOpen it with: tensorboard --logdir {args.output}   (then the Projector tab)")
+
+
+def add_map_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help=MODEL_HELP)
+    parser.add_argument("--output", required=True, help="PNG file to write")
+    parser.add_argument("--labels", type=int, default=10, help="how many popular titles to label")
+
+
+def map_main(args: argparse.Namespace, _extra: list[str]) -> None:
+    from trainer.visualize import draw_map
+
+    print(f"Wrote {draw_map(_index(args.model), args.output, args.labels)}")

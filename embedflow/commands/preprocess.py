@@ -1,0 +1,41 @@
+"""`embedflow preprocess` (and `python -m beam_jobs.preprocess`): the job's own flags; the rest go to Beam."""
+
+from __future__ import annotations
+
+import argparse
+
+from beam_jobs.config import DEFAULT_MAX_REJECTED_FRACTION, PreprocessConfig
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", help="MovieLens folder, or CSV/Parquet file, glob or folder "
+                                        "(default: the spec's source.path)")
+    parser.add_argument("--output", required=True, help="output folder (local or gs://)")
+    parser.add_argument("--spec", default="movielens", help="built-in spec name or path to a spec YAML")
+    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    parser.add_argument("--seed", type=int, help="split seed (overrides the spec's split.seed)")
+    parser.add_argument("--chunk-bytes", type=int, help="bytes of input per parsing work item (default 16 MiB)")
+    parser.add_argument("--max-rejected-fraction", type=float, default=DEFAULT_MAX_REJECTED_FRACTION,
+                        help=f"fail when more than this share of rows is rejected (default "
+                             f"{DEFAULT_MAX_REJECTED_FRACTION})")
+    parser.add_argument("--statistics", action=argparse.BooleanOptionalAction, default=True,
+                        help="write the splits' statistics in TFDV's format to <output>/statistics (default: on)")
+
+
+def main_from_args(args: argparse.Namespace, beam_args: list[str]) -> dict:
+    from beam_jobs import preprocess
+
+    result = preprocess.run_config(PreprocessConfig(
+        output=args.output, input=args.input, spec=args.spec, overwrite=args.overwrite, seed=args.seed,
+        chunk_bytes=args.chunk_bytes, max_rejected_fraction=args.max_rejected_fraction, statistics=args.statistics,
+        beam_args=tuple(beam_args)))
+    print_dry_run(result)
+    return result
+
+
+def print_dry_run(result: dict) -> None:
+    """A dry run's job, as it would be submitted (DataflowRunner builds one; other runners build none)."""
+    if result.get("dry_run") and result.get("job") is not None:
+        from beam_jobs.options import dry_run_summary
+
+        print(dry_run_summary(result["job"]))

@@ -1,0 +1,52 @@
+"""`embedflow train` (and `python -m trainer.task`, Vertex AI's convention): flags -> a TrainConfig -> train()."""
+
+from __future__ import annotations
+
+import argparse
+
+from trainer.config import TrainConfig
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", required=True, help="a preprocess output folder")
+    parser.add_argument("--job-dir", "--job_dir", dest="job_dir", default="runs/train",
+                        help="checkpoints and TensorBoard logs (Vertex AI passes --job-dir)")
+    parser.add_argument("--model-dir", help="where version folders go (default: $AIP_MODEL_DIR, "
+                                            "else <job-dir>/model)")
+    parser.add_argument("--epochs", type=int, help="override the spec's model.epochs")
+    parser.add_argument("--batch-size", type=int, help="override the spec's model.batch_size")
+    parser.add_argument("--learning-rate", type=float, help="override the spec's model.learning_rate")
+    parser.add_argument("--exclude-features", type=lambda text: [t for t in text.split(",") if t],
+                        help="comma-separated features a dnn model leaves out (for ablations)")
+    parser.add_argument("--params", help="a params file from `embedflow tune` (embedding dims, hidden units, "
+                                          "learning rate)")
+    parser.add_argument("--embedding-scale", type=float,
+                        help="multiply every auto-sized embedding dimension (for hyperparameter tuning services)")
+    parser.add_argument("--hypertune-metric", help="report this eval metric (rmse, mae, auc) to Vertex AI "
+                                                   "hyperparameter tuning")
+    parser.add_argument("--in-memory", dest="in_memory", action=argparse.BooleanOptionalAction, default=None,
+                        help="hold the train split in memory (fast, reshuffled each epoch) or stream it through a "
+                             "shuffle buffer (default: in memory when it fits in a quarter of RAM)")
+    parser.add_argument("--seed", type=int, default=42)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The command line's TrainConfig (the only place an argparse namespace is read)."""
+    return TrainConfig(
+        input=args.input, job_dir=args.job_dir, model_dir=args.model_dir, seed=args.seed, epochs=args.epochs,
+        batch_size=args.batch_size, learning_rate=args.learning_rate,
+        exclude_features=tuple(args.exclude_features or ()), params=args.params,
+        embedding_scale=args.embedding_scale, in_memory=args.in_memory)
+
+
+def main_from_args(args: argparse.Namespace, _extra: list[str]):
+    from trainer import task
+
+    reporter = task.vertex_reporter() if args.hypertune_metric else None  # a missing package fails before training
+    result = task.train(config_from_args(args))
+    if reporter is not None:
+        task.report_to_vertex(reporter, result.metrics, args.hypertune_metric, result.metrics["epochs_trained"])
+    print(f"Exported {result.version_dir}")
+    print("Eval metrics:")
+    print("\n".join(task.summary_lines(result.metrics)))
+    return result

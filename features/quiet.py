@@ -1,0 +1,124 @@
+"""TensorFlow's environment, set before TensorFlow loads: Keras 2, and a quiet start-up unless asked for detail.
+
+TensorFlow reads its settings when it is first imported, and on a machine
+without a GPU its C++ start-up prints lines nobody can act on (oneDNN is on,
+no CUDA drivers, a failed `cuInit`), some of them before any setting is
+read.  So the first `import tensorflow` of a process runs with the C++
+stderr (file descriptor 2) pointed at /dev/null, and TensorFlow's C++ log
+keeps only fatal messages (`TF_CPP_MIN_LOG_LEVEL=3`).  Python errors still
+raise as usual.  `EMBEDFLOW_VERBOSE=1` (what `embedflow -v` sets; child
+processes such as Beam workers inherit it) keeps all of it; a user's own
+`TF_CPP_MIN_LOG_LEVEL` always wins.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.abc
+import importlib.util
+import os
+import re
+import sys
+import threading
+
+VERBOSE_ENV = "EMBEDFLOW_VERBOSE"
+
+
+_level_is_ours = False  # whether TF_CPP_MIN_LOG_LEVEL was set here (a user's own setting is never touched)
+
+
+def configure_tensorflow() -> None:
+    """Set TensorFlow's environment from `EMBEDFLOW_VERBOSE`: when `features` is imported, and again when the
+    command line has read -v (it changes nothing once TensorFlow is loaded)."""
+    global _level_is_ours
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # TFT's Keras layer needs Keras 2 (tf_keras)
+    verbose = os.environ.get(VERBOSE_ENV) == "1"
+    if _level_is_ours or "TF_CPP_MIN_LOG_LEVEL" not in os.environ:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0" if verbose else "3"
+        _level_is_ours = True
+    hooks = [f for f in sys.meta_path if isinstance(f, _QuietTensorFlowImport)]
+    if verbose:
+        for hook in hooks:
+            sys.meta_path.remove(hook)
+    elif not hooks and "tensorflow" not in sys.modules:
+        sys.meta_path.insert(0, _QuietTensorFlowImport())
+
+
+@contextlib.contextmanager
+def stderr_silenced():
+    """Point file descriptor 2 (what C++ libraries write to) at /dev/null for the duration."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
+    """Finds `tensorflow` once, with a loader that runs its import with stderr silenced; then steps aside."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _SilentLoader(spec.loader)
+        return spec
+
+
+class _SilentLoader(importlib.abc.Loader):
+    def __init__(self, loader: importlib.abc.Loader):
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        module.__loader__ = module.__spec__.loader = self._loader  # the module keeps its own loader
+        with stderr_silenced():
+            self._loader.exec_module(module)
+
+
+# The C++ start-up lines of a TensorFlow loaded in a child process (Beam's multi-processing workers import it
+# before any of our code runs there), recognised by their source files.
+TF_START_UP_LINE = re.compile(rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to "
+                              rb"STDERR|[IW]\d{4} [\d:. ]+ \d+ (port|cudart_stub|cpu_feature_guard|cuda_\w+)\.cc:\d+\] )")
+
+
+@contextlib.contextmanager
+def child_start_up_lines_filtered():
+    """While it lasts, child processes inherit a stderr that drops TensorFlow's C++ start-up lines.
+
+    File descriptor 2 becomes a pipe; a thread copies every other line to the real stderr.  No-op when verbose.
+    """
+    if os.environ.get(VERBOSE_ENV) == "1":
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    copier = threading.Thread(target=_copy_lines, args=(read_end, saved), daemon=True)
+    copier.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # our write end closes here; children that still run keep theirs until they exit
+        copier.join(timeout=5)
+        if not copier.is_alive():
+            os.close(saved)
+
+
+def _copy_lines(read_end: int, target: int) -> None:
+    with os.fdopen(read_end, "rb") as lines:
+        for line in lines:
+            if not TF_START_UP_LINE.match(line):
+                os.write(target, line)
