@@ -86,8 +86,11 @@ def _dense(tensor, column: Column) -> tf.Tensor:
     """
     if not isinstance(tensor, tf.SparseTensor):
         return tf.cast(tensor, tf.float32) if column.type == "float" else tensor
+    # One column per row even when no row of the batch has a value (a batch's sparse width is then 0).
+    one_wide = tf.stack([tensor.dense_shape[0], tf.constant(1, tf.int64)])
     if column.type == "string":
-        return tf.reshape(tf.sparse.to_dense(tensor, default_value=""), [-1])
+        return tf.reshape(tf.sparse.to_dense(tf.SparseTensor(tensor.indices, tensor.values, one_wide),
+                                             default_value=""), [-1])
     fill = float("nan") if column.missing == "mean" else float(column.missing)
-    sparse = tf.SparseTensor(tensor.indices, tf.cast(tensor.values, tf.float32), tensor.dense_shape)
+    sparse = tf.SparseTensor(tensor.indices, tf.cast(tensor.values, tf.float32), one_wide)
     return tf.reshape(tf.sparse.to_dense(sparse, default_value=fill), [-1])
