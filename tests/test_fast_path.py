@@ -64,10 +64,10 @@ def test_fast_path_equals_reference_pipeline(tmp_path):
 
 
 def test_wide_spec_with_packed_analyzers_equals_one_tft_analyzer_per_feature(tmp_path):
-    """25 features (11 vocabularies, 11 z-scores, some with unknowns, 2 quantile buckets, a cross), 400 rows."""
+    """20 features (9 vocabularies, 8 z-scores, one with unknowns, 2 quantile buckets, a cross), 300 rows."""
     root = str(tmp_path)
-    spec_path, table, columns = write_wide_inputs(root, features=25, rows=400)
-    assert_same_output(root, spec_path, table, columns, rows=400)
+    spec_path, table, columns = write_wide_inputs(root, features=20, rows=300)
+    assert_same_output(root, spec_path, table, columns, rows=300)
 
 
 def test_batch_sink_writes_every_row_in_order_across_slices_and_bundles(tmp_path, monkeypatch):
