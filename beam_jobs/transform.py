@@ -26,7 +26,7 @@ from tfx_bsl.tfxio import tensor_adapter, tensor_representation_util
 from beam_jobs.vocabulary import vocabularies
 from features.graph import make_preprocessing_fn, raw_columns, raw_feature_spec
 from features.spec import FeatureSpec
-from features.statistics import Moments, Statistic, TokenCounts
+from features.analyzers import Moments, Statistic, TokenCounts
 
 _ARROW_VALUE_TYPES = {"int": pa.int64(), "float": pa.float32(), "string": pa.large_binary()}
 

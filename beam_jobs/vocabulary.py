@@ -33,7 +33,7 @@ import tensorflow_transform.beam as tft_beam
 from tensorflow_transform import analyzer_nodes, nodes
 from tensorflow_transform import analyzers as tft_analyzers
 
-from features.statistics import TokenCounts
+from features.analyzers import TokenCounts
 
 # The tokens TFT leaves out of text vocabularies (empty, or holding a line break), by TFT's own pattern.
 UNWRITABLE_TOKEN = tft_analyzers.get_vocab_newline_characters_regex(tf.string, "text")

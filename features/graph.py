@@ -15,7 +15,7 @@ from typing import Callable
 import tensorflow as tf
 
 from features.spec import LOG_FLOOR, Column, FeatureSpec
-from features.statistics import Statistic
+from features.analyzers import Statistic
 from features.transforms import GraphContext
 
 TF_TYPES = {"int": tf.int64, "float": tf.float32, "string": tf.string}

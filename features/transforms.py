@@ -8,7 +8,7 @@ named factories).  A kind owns everything about itself:
 - how many ids it can take and its embedding size (`cardinality`, `embedding_size`),
 - its `describe` text and its manifest entry,
 - the statistic it needs from the train split (`statistic`: a vocabulary,
-  moments, quantiles; features/statistics.py) and the TensorFlow Transform
+  moments, quantiles; features/analyzers.py) and the TensorFlow Transform
   code it compiles to once that is known (`apply`).
 
 Adding a kind is one class here, registered with `@transform_kind("name")`;
@@ -25,7 +25,7 @@ from typing import Any, Callable, ClassVar, Mapping
 
 from features.registry import Registry
 from features.spec_reader import SpecReader, suggest
-from features.statistics import Moments, QuantileBoundaries, Statistic, TokenCounts
+from features.analyzers import Moments, QuantileBoundaries, Statistic, TokenCounts
 
 CROSS_SEPARATOR = "_x_"
 _COMMON_KEYS = ("name", "source", "transform", "embedding_dim")

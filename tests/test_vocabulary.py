@@ -10,7 +10,7 @@ import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.beam import analyzer_cache
 
 from beam_jobs.vocabulary import PLACEHOLDER_TOKEN, CountTableCoder, CountTables, SumCountTables, vocabularies
-from features.statistics import TokenCounts
+from features.analyzers import TokenCounts
 
 # Ties in count (b, c, d), an empty token, tokens with line breaks, a token seen once.
 SPANS = {
