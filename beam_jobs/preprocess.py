@@ -32,6 +32,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from features import manifest as mf
 from beam_jobs.checks import check_inputs
+from beam_jobs.config import DEFAULT_MAX_REJECTED_FRACTION, PreprocessConfig
 from beam_jobs.dedupe import keep_latest, shard_batch
 from features.errors import InputError, OutputError, UserError
 from beam_jobs.join import join_batch, read_side_table
@@ -40,6 +41,7 @@ from beam_jobs.options import describe_options, is_dry_run, pipeline_options, ru
 from beam_jobs.parse import DEFAULT_CHUNK_BYTES, LINE_COLUMN, parse_chunk, plan_chunks, validate_table
 from features.spec import FeatureSpec, load_spec
 from beam_jobs.split import eval_mask
+from beam_jobs.statistics import DatasetStatistics, write_statistics
 from beam_jobs.tfrecord_io import WriteTFRecordBatches
 from beam_jobs.transform import preprocessing_fn_for, tensor_adapter_config, to_tfxio_batch
 
@@ -48,7 +50,6 @@ REJECTED = "rejected"
 STATS = "stats"
 EVAL = "eval"
 DEDUPE_SHARDS = 32
-DEFAULT_MAX_REJECTED_FRACTION = 0.01
 
 
 class ParseChunks(beam.DoFn):
@@ -220,13 +221,15 @@ def _write_stats(stats: dict, path: str) -> None:
 
 
 def build_pipeline(p: beam.Pipeline, spec: FeatureSpec, spans: dict[str, InputLayout], output_dir: str,
-                   temp_dir: str, chunk_bytes: int = DEFAULT_CHUNK_BYTES, cache_dir: str | None = None) -> dict:
+                   temp_dir: str, chunk_bytes: int = DEFAULT_CHUNK_BYTES, cache_dir: str | None = None,
+                   statistics: bool = True) -> dict:
     """Assemble the whole job on pipeline `p`; returns which spans are analysed and which come from cache.
 
     `spans` maps a span name to its input ("" for a plain single input).  With
     `cache_dir`, analysis runs per span through TFT's analyzer cache: a span
     whose statistics are cached is not analysed again, though its rows are
-    still transformed and written.
+    still transformed and written.  With `statistics`, each split's
+    statistics are written in TFDV's format (beam_jobs/statistics.py).
     """
     splits, rejected, stats, side_table, side_rejected = {}, [], [], None, []
     for name, layout in spans.items():
@@ -255,12 +258,18 @@ def build_pipeline(p: beam.Pipeline, spec: FeatureSpec, spans: dict[str, InputLa
             transform_fn, analysis = _analyze_with_cache(p, splits, config, preprocessing_fn, cache_dir)
         else:
             transform_fn = (train, config) | "Analyze" >> tft_beam.AnalyzeDataset(preprocessing_fn)
-        for name, data in (("train", train), (EVAL, evaluation)):
-            transformed, metadata = ((data, config), transform_fn) | f"Transform_{name}" >> tft_beam.TransformDataset(
-                output_record_batches=True)
-            _ = transformed | f"Write_{name}" >> WriteTFRecordBatches(
+        raw, transformed = {"train": train, EVAL: evaluation}, {}
+        for name, data in raw.items():
+            transformed[name], metadata = ((data, config), transform_fn) | f"Transform_{name}" >> (
+                tft_beam.TransformDataset(output_record_batches=True))
+            _ = transformed[name] | f"Write_{name}" >> WriteTFRecordBatches(
                 os.path.join(output_dir, name, "part"), metadata.dataset_metadata.schema, mf.TFRECORD_SUFFIX)
         _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(output_dir)
+    if statistics:
+        batches = {name: pcoll | f"Batches_{name}" >> beam.Map(lambda batch_and_keys: batch_and_keys[0])
+                   for name, pcoll in transformed.items()}
+        _ = (raw | "Statistics" >> DatasetStatistics(spec, batches, transform_fn[0])
+             | "WriteStatistics" >> beam.Map(write_statistics, output_dir))
     return analysis
 
 
@@ -316,11 +325,13 @@ def _analyze_with_cache(p, splits: dict, config, preprocessing_fn, cache_dir: st
 
 def run(spec: FeatureSpec, input_path: str | dict[str, str], output_dir: str, beam_args: list[str] | None = None,
         overwrite: bool = False, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-        max_rejected_fraction: float = DEFAULT_MAX_REJECTED_FRACTION, cache_dir: str | None = None) -> dict:
+        max_rejected_fraction: float = DEFAULT_MAX_REJECTED_FRACTION, cache_dir: str | None = None,
+        statistics: bool = True) -> dict:
     """Run the job to completion and return its manifest (with `--dry_run`: the built job instead).
 
     `input_path` is one input, or a mapping of span name to input (scheduled
-    retraining); with `cache_dir`, TFT's analyzer cache there is read and updated.
+    retraining); with `cache_dir`, TFT's analyzer cache there is read and updated;
+    with `statistics`, the splits' statistics go to `statistics/` (TFDV's format).
     The output folder is usable only once `_SUCCESS` appears, after the manifest;
     a job that crashes, is killed or rejects too many rows leaves no marker.
     """
@@ -335,7 +346,7 @@ def run(spec: FeatureSpec, input_path: str | dict[str, str], output_dir: str, be
     log.info("Preprocessing %s (%s) with spec '%s' on %s", ", ".join(inputs.values()),
              ", ".join(sorted({layout.name for layout in spans.values()})), spec.name, runner_name(options))
     p = beam.Pipeline(options=options)
-    analysis = build_pipeline(p, spec, spans, output_dir, temp_dir, chunk_bytes, cache_dir)
+    analysis = build_pipeline(p, spec, spans, output_dir, temp_dir, chunk_bytes, cache_dir, statistics)
     result = run_pipeline(p, options)
     if is_dry_run(options):
         log.info("Dry run: built the %s job without running it", runner_name(options))
@@ -430,17 +441,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bytes of input per parsing work item")
     parser.add_argument("--max-rejected-fraction", type=float, default=DEFAULT_MAX_REJECTED_FRACTION,
                         help="fail when more than this share of rows is rejected (default 0.01)")
+    parser.add_argument("--statistics", action=argparse.BooleanOptionalAction, default=True,
+                        help="write the splits' statistics in TFDV's format to <output>/statistics (default: on)")
+
+
+def run_config(config: PreprocessConfig) -> dict:
+    """Run the job a PreprocessConfig describes; returns its manifest."""
+    spec = load_spec(config.spec)
+    if config.seed is not None:
+        spec = dataclasses.replace(spec, split=dataclasses.replace(spec.split, seed=config.seed))
+    input_path = config.input or spec.source.path
+    if not input_path:
+        raise InputError(f"No --input given and spec {spec.path} has no source.path.")
+    return run(spec, input_path, config.output, list(config.beam_args), overwrite=config.overwrite,
+               chunk_bytes=config.chunk_bytes or DEFAULT_CHUNK_BYTES,
+               max_rejected_fraction=config.max_rejected_fraction, statistics=config.statistics)
 
 
 def main_from_args(args: argparse.Namespace, beam_args: list[str]) -> dict:
-    spec = load_spec(args.spec)
-    if args.seed is not None:
-        spec = dataclasses.replace(spec, split=dataclasses.replace(spec.split, seed=args.seed))
-    input_path = args.input or spec.source.path
-    if not input_path:
-        raise InputError(f"No --input given and spec {spec.path} has no source.path.")
-    return run(spec, input_path, args.output, beam_args, overwrite=args.overwrite, chunk_bytes=args.chunk_bytes,
-               max_rejected_fraction=args.max_rejected_fraction)
+    return run_config(PreprocessConfig(
+        output=args.output, input=args.input, spec=args.spec, overwrite=args.overwrite, seed=args.seed,
+        chunk_bytes=args.chunk_bytes, max_rejected_fraction=args.max_rejected_fraction, statistics=args.statistics,
+        beam_args=tuple(beam_args)))
 
 
 if __name__ == "__main__":

@@ -128,14 +128,14 @@ def write_ratings_sample(out_dir: str, cfg: RatingsSample = RatingsSample()) -> 
         "rating": pa.array(half_stars[order] / 2.0),
         "timestamp": pa.array(timestamps[order]),
     })
-    _write_csv(ratings_table, paths["ratings"])
+    write_csv(ratings_table, paths["ratings"])
     with open(paths["movies"], "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(["movieId", "title", "genres"])
         writer.writerows(zip(movie_ids.tolist(), titles, genres_text))
-    _write_csv(pa.table({"movieId": pa.array(movie_ids), "group": pa.array(world.movie_group)}),
+    write_csv(pa.table({"movieId": pa.array(movie_ids), "group": pa.array(world.movie_group)}),
                os.path.join(out_dir, "planted_movie_groups.csv"))
-    _write_csv(pa.table({"userId": pa.array(np.arange(1, cfg.users + 1)),
+    write_csv(pa.table({"userId": pa.array(np.arange(1, cfg.users + 1)),
                          "liked_group_a": pa.array(world.liked[:, 0]), "liked_group_b": pa.array(world.liked[:, 1])}),
                os.path.join(out_dir, "planted_user_groups.csv"))
     log.info("Wrote %d ratings by %d users of %d movies to %s", len(users), cfg.users, cfg.movies, out_dir)
@@ -303,7 +303,7 @@ def _keep_distinct(rng: np.random.Generator, users: np.ndarray, movies: np.ndarr
     return users[order], movies[order]
 
 
-def _write_csv(table: pa.Table, path: str) -> None:
+def write_csv(table: pa.Table, path: str) -> None:
     """CSV like GroupLens writes it: a bare header, quotes only where needed."""
     with open(path, "wb") as f:
         f.write((",".join(table.column_names) + "\n").encode())
@@ -361,7 +361,7 @@ def write_housing_sample(out_dir: str, cfg: HousingSample = HousingSample()) -> 
         "median_income": pa.array(income.round(4)), "median_house_value": pa.array(price),
         "ocean_proximity": pa.array([OCEAN_PROXIMITY[p] for p in proximity]),
     })
-    _write_csv(table, path)
+    write_csv(table, path)
     with open(os.path.join(out_dir, "planted_neighbourhoods.csv"), "w", encoding="utf-8") as f:
         f.write("longitude,latitude\n")
         f.writelines(f"{x:.3f},{y:.3f}\n" for x, y in centres)
@@ -370,9 +370,14 @@ def write_housing_sample(out_dir: str, cfg: HousingSample = HousingSample()) -> 
 
 
 def add_arguments(parser) -> None:
+    from beam_jobs.sample_housing_wide import WideHousingSample  # it writes with this module's write_csv
+
     parser.add_argument("--output", required=True, help="folder to write")
-    parser.add_argument("--kind", choices=("movielens", "housing"), default="movielens")
-    parser.add_argument("--rows", type=int, default=HousingSample.rows, help="housing rows")
+    parser.add_argument("--kind", choices=("movielens", "housing", "housing-wide"), default="movielens",
+                        help="housing: the California-housing layout; housing-wide: an Ames-like table of 81 "
+                             "columns")
+    parser.add_argument("--rows", type=int, help=f"housing rows (default {HousingSample.rows:,}; housing-wide "
+                                                 f"{WideHousingSample.rows:,})")
     parser.add_argument("--users", type=int, default=RatingsSample.users)
     parser.add_argument("--movies", type=int, default=RatingsSample.movies)
     parser.add_argument("--ratings", type=int, default=RatingsSample.ratings)
@@ -384,7 +389,12 @@ def add_arguments(parser) -> None:
 
 def main_from_args(args, _extra_args: list[str]) -> None:
     if args.kind == "housing":
-        write_housing_sample(args.output, HousingSample(rows=args.rows, seed=args.seed))
+        write_housing_sample(args.output, HousingSample(rows=args.rows or HousingSample.rows, seed=args.seed))
+    elif args.kind == "housing-wide":
+        from beam_jobs.sample_housing_wide import WideHousingSample, write_wide_housing_sample
+
+        write_wide_housing_sample(args.output, WideHousingSample(rows=args.rows or WideHousingSample.rows,
+                                                                 seed=args.seed))
     else:
         write_ratings_sample(args.output, RatingsSample(users=args.users, movies=args.movies, ratings=args.ratings,
                                                         groups=args.groups, seed=args.seed,

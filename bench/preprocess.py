@@ -21,6 +21,7 @@ ratios the targets are stated in.
     python bench/preprocess.py [--ratings N --users U --movies M] [--repeat 3] [--direct-num-workers 2]
     python bench/preprocess.py --scale      # 20M ratings, 1M users, 500K movies; project only
     python bench/preprocess.py --wide 100 [--rows 1000000]
+    python bench/preprocess.py --statistics-cost --repeat 3   # project with and without --statistics
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ label: {column: rating}
 split: {eval_fraction: 0.1, key: [userId, movieId], seed: 42}
 """
 COLUMNS = ["userId", "movieId", "rating", "timestamp"]
+NO_STATISTICS = "project-no-statistics"
 
 
 SMALL_ROWS = 2_000
@@ -121,11 +123,12 @@ def child(kind: str, root: str, beam_args: list[str]) -> None:
     spec = load_spec(inputs["spec"])
     started, cpu_started = time.time(), _cpu_seconds()
     figures = {}
-    if kind in ("project", "steps"):
+    if kind.startswith("project") or kind == "steps":
         from beam_jobs import preprocess
 
         result = preprocess.run(spec, inputs["input"], os.path.join(root, f"out_{kind}"),
-                                beam_args + (DATAFLOW_DRY_RUN if kind == "steps" else []), overwrite=True)
+                                beam_args + (DATAFLOW_DRY_RUN if kind == "steps" else []), overwrite=True,
+                                statistics=kind != NO_STATISTICS)
         if kind == "steps":
             figures = dataflow_graph_size(result["job"])
     else:
@@ -215,6 +218,8 @@ def main() -> None:
                         help="width benchmark on a generated table with N mixed features (default 100)")
     parser.add_argument("--rows", type=int, default=1_000_000,
                         help="rows of the wide table's large run and of the reference's (with --wide)")
+    parser.add_argument("--statistics-cost", action="store_true",
+                        help="time the project with and without its TFDV-format statistics (no reference)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
     args, beam_args = parser.parse_known_args()
@@ -228,23 +233,28 @@ def main() -> None:
         args.ratings, args.users, args.movies = 20_000_000, 1_000_000, 500_000
     if args.direct_num_workers:
         beam_args += ["--direct_running_mode=multi_processing", f"--direct_num_workers={args.direct_num_workers}"]
+    kinds = ["project"] if args.scale else ["project", "reference"]
+    if args.statistics_cost:
+        kinds = ["project", NO_STATISTICS]
     root = tempfile.mkdtemp(prefix="bench_preprocess_")
     t = time.time()
-    _, rows = write_bench_inputs(root, args.ratings, args.users, args.movies, with_reference_split=not args.scale)
+    _, rows = write_bench_inputs(root, args.ratings, args.users, args.movies, with_reference_split="reference" in kinds)
     print(f"Generated {rows:,} ratings ({args.users:,} users, {args.movies:,} movies) in {time.time() - t:.0f}s "
           f"under {root}")
-    kinds = ["project"] if args.scale else ["project", "reference"]
     runs: dict[str, list[dict]] = {kind: [] for kind in kinds}
     for _ in range(args.repeat):  # alternate, so drifting load on a shared machine hits both alike
         for kind in kinds:
-            runs[kind].append(timed(kind, root, beam_args if kind == "project" else []))
+            runs[kind].append(timed(kind, root, beam_args if kind.startswith("project") else []))
     best = {kind: min(results, key=lambda r: r["seconds"]) for kind, results in runs.items()}
     for kind in kinds:
         all_seconds = ", ".join(f"{r['seconds']:.1f}" for r in runs[kind])
         print(f"{kind:<10}: {rows / best[kind]['seconds']:>10,.0f} rows/s  ({best[kind]['seconds']:.1f}s best of "
               f"[{all_seconds}], peak RSS {best[kind]['peak_rss_mib']:,.0f} MiB)"
-              f"{' ' + ' '.join(beam_args) if kind == 'project' and beam_args else ''}")
-    if not args.scale:
+              f"{' ' + ' '.join(beam_args) if kind.startswith('project') and beam_args else ''}")
+    if args.statistics_cost:
+        cost = best["project"]["seconds"] / best[NO_STATISTICS]["seconds"] - 1
+        print(f"statistics: {cost:+.1%} time ({best['project']['seconds'] - best[NO_STATISTICS]['seconds']:+.1f}s)")
+    elif not args.scale:
         print(f"ratio     : {best['reference']['seconds'] / best['project']['seconds']:.1f}x")
 
 

@@ -24,7 +24,8 @@ SUBCOMMANDS = {
     "preprocess": ("beam_jobs.preprocess", "Beam + TFT job: raw tables -> TFRecords + transform graph "
                                            "(unknown flags go to Beam)", True),
     "train": ("trainer.task", "train the spec's model on a preprocess output and export a SavedModel", False),
-    "describe": ("embedflow.describe", "print a spec as resolved: features, transforms, embedding dimensions",
+    "init-spec": ("embedflow.init_spec", "draft a spec from a CSV/Parquet table, each choice commented", False),
+    "describe": ("embedflow.describe_spec", "print a spec as resolved: features, transforms, embedding dimensions",
                  False),
     "similar": ("trainer.recommend:similar", "nearest neighbours of an item, by id or title", False),
     "recommend": ("trainer.recommend:recommend", "top-K unrated items for one user", False),

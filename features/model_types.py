@@ -22,7 +22,7 @@ from features.transforms import Feature
 if TYPE_CHECKING:
     from features.spec import FeatureSpec
 
-_TRAINING_KEYS = ("type", "hidden_units", "dropout", "l2", "learning_rate", "batch_size", "epochs",
+_TRAINING_KEYS = ("type", "hidden_units", "dropout", "l2", "weight_decay", "learning_rate", "batch_size", "epochs",
                   "early_stopping_patience")
 
 
@@ -36,6 +36,7 @@ class ModelType:
     hidden_units: tuple[int, ...] = (64, 32)
     dropout: float = 0.0
     l2: float = 0.0
+    weight_decay: float = 0.0  # decoupled weight decay (AdamW) on every weight
     learning_rate: float = 0.005
     batch_size: int = 1024
     epochs: int = 10
@@ -52,7 +53,7 @@ class ModelType:
         for key in ("batch_size", "epochs", "early_stopping_patience"):
             if r.has(key):
                 kwargs[key] = r.positive_int(key)
-        for key in ("dropout", "l2", "learning_rate"):
+        for key in ("dropout", "l2", "weight_decay", "learning_rate"):
             if r.has(key):
                 kwargs[key] = r.non_negative(key)
         return cls(**kwargs)
@@ -77,7 +78,8 @@ class ModelType:
 
     def describe_training(self) -> str:
         return (f"Training: learning rate {self.learning_rate}, batch {self.batch_size}, up to {self.epochs} epochs, "
-                f"early stopping after {self.early_stopping_patience}")
+                f"early stopping after {self.early_stopping_patience}"
+                + (f", weight decay {self.weight_decay:g}" if self.weight_decay else ""))
 
     def id_columns(self, spec: "FeatureSpec") -> dict[str, str]:
         """Role ("user", "item") -> raw column of the ids the model learns a vector for; data checks watch them."""
@@ -191,13 +193,17 @@ class TwoTower(ModelType):
 class DNN(ModelType):
     """All (or the listed) features into a DNN with one output: a value, or a probability."""
 
-    option_keys: ClassVar[tuple[str, ...]] = ("features",)
+    option_keys: ClassVar[tuple[str, ...]] = ("features", "ensemble")
 
     features: tuple[str, ...] = ()  # default: every feature of the spec
+    ensemble: int = 1  # networks from different initial weights, trained side by side; the model averages them
 
     @classmethod
     def read_options(cls, r: SpecReader, features: tuple[Feature, ...]) -> dict:
-        return {"features": _feature_names(r, "features", features)} if r.has("features") else {}
+        kwargs: dict[str, Any] = {"features": _feature_names(r, "features", features)} if r.has("features") else {}
+        if r.has("ensemble"):
+            kwargs["ensemble"] = r.positive_int("ensemble")
+        return kwargs
 
     def without_features(self, excluded: list[str], spec: "FeatureSpec") -> "DNN":
         unknown = sorted(set(excluded) - {f.name for f in spec.features})
@@ -206,4 +212,6 @@ class DNN(ModelType):
         return dataclasses.replace(self, features=tuple(f.name for f in spec.features if f.name not in excluded))
 
     def describe(self) -> str:
-        return f"Model: dnn on {list(self.features) or 'all features'}, hidden {list(self.hidden_units)}"
+        return (f"Model: dnn on {list(self.features) or 'all features'}, hidden {list(self.hidden_units)}"
+                + (f", dropout {self.dropout:g}" if self.dropout else "")
+                + (f", an ensemble of {self.ensemble} averaged" if self.ensemble > 1 else ""))

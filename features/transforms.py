@@ -74,6 +74,11 @@ class Feature:
     def is_multivalent(self) -> bool:
         return False
 
+    @property
+    def width(self) -> int:
+        """Numbers per row this feature gives a numeric (non-categorical) model input."""
+        return 1
+
     # ------------------------------------------------------------------ spec
     @classmethod
     def read(cls, r: SpecReader, ctx: ParseContext) -> "Feature":
@@ -276,19 +281,34 @@ class QuantileBuckets(_Numeric):
 @transform_kind("z_score")
 @dataclasses.dataclass(frozen=True)
 class ZScore(_Numeric):
-    """A number -> (x - mean) / std on the train split; unknown values get 0, the mean."""
+    """A number -> (x - mean) / std on the train split; unknown values get 0, the mean.
 
-    option_keys: ClassVar[tuple[str, ...]] = ("log",)
+    With `piecewise_linear: N` the model also sees the number's piecewise-linear
+    encoding over N quantile bins of the train split (Gorishniy et al. 2022, "On
+    embeddings for numerical features in tabular deep learning"): bin i reads 0
+    below it, 1 above it and the position inside it, so a network bends the
+    number's effect where the data is, as trees do; a last input flags an
+    unknown value.
+    """
+
+    option_keys: ClassVar[tuple[str, ...]] = ("log", "piecewise_linear")
     is_categorical: ClassVar[bool] = False
 
     log: bool = False
+    piecewise_linear: int = 0  # bins of the piecewise-linear encoding (0: the z-score alone)
 
     @classmethod
     def read_options(cls, r: SpecReader, ctx: ParseContext) -> dict:
-        return {"log": bool(r.get("log", False, bool))}
+        bins = r.positive_int("piecewise_linear", None, minimum=2)
+        return {"log": bool(r.get("log", False, bool)), "piecewise_linear": bins or 0}
+
+    @property
+    def width(self) -> int:
+        return 1 + (self.piecewise_linear + 1 if self.piecewise_linear else 0)
 
     def describe_options(self) -> str:
-        return "log1p, then z-score" if self.log else "z-score"
+        text = "log1p, then z-score" if self.log else "z-score"
+        return text + (f" + piecewise-linear, {self.piecewise_linear} bins" if self.piecewise_linear else "")
 
     def statistic(self, ctx: GraphContext) -> Moments:
         return Moments(self.name, values=self.numbers(ctx))
@@ -299,7 +319,24 @@ class ZScore(_Numeric):
         moments = ctx.statistics[self.name]
         safe, known = self.known_values(moments.values)
         mean, variance = moments.result
-        return tf.where(known, tf.math.divide_no_nan(safe - mean, tf.sqrt(variance)), 0.0)
+        z = tf.where(known, tf.math.divide_no_nan(safe - mean, tf.sqrt(variance)), 0.0)
+        if not self.piecewise_linear:
+            return z
+        import tensorflow_transform as tft
+
+        with tf.name_scope(self.name):  # the bins' own analyzers, one set per feature that asks for them
+            observed = tf.boolean_mask(moments.values, known)
+            inner = tft.quantiles(observed, self.piecewise_linear, epsilon=1.0 / (100 * self.piecewise_linear),
+                                  name="bins")
+            low, high = tft.min(observed, name="low"), tft.max(observed, name="high")
+            edges = tf.concat([tf.reshape(low, [1]), tf.reshape(inner, [-1]), tf.reshape(high, [1])], axis=0)
+            start, width = edges[:-1], edges[1:] - edges[:-1]
+            x = safe[:, None]
+            inside = tf.clip_by_value(tf.math.divide_no_nan(x - start, width), 0.0, 1.0)
+            bins = tf.where(width > 0, inside, tf.cast(x >= edges[1:], tf.float32))  # an empty bin is a step
+            bins = tf.where(known[:, None], bins, 0.0)
+            encoded = tf.concat([z[:, None], bins, tf.cast(~known, tf.float32)[:, None]], axis=1)
+            return tf.ensure_shape(encoded, [None, self.width])
 
 
 @transform_kind("hashed_cross")

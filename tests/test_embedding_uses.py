@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from beam_jobs import recommend_all
+from embedflow import cli
 from features.errors import UserError
 from conftest import read_planted_groups
 from trainer.model_dir import resolve_version
@@ -43,6 +44,8 @@ def test_model_beats_popularity_on_recall(trained):
     assert ranking["model"]["recall@10"] > ranking["popularity"]["recall@10"], ranking
     assert ranking["model"]["ndcg@10"] > ranking["popularity"]["ndcg@10"]
     assert ranking["users"] > 100
+    # EASE, the reference metrics.json reports on small catalogues, finds the planted tastes too
+    assert ranking["ease"]["recall@10"] > ranking["popularity"]["recall@10"] and ranking["ease"]["l2"] > 0, ranking
 
 
 def test_recommend_excludes_rated_items(index):
@@ -52,6 +55,23 @@ def test_recommend_excludes_rated_items(index):
     rated = set(index.rated_indices[index.rated_indptr[position]:index.rated_indptr[position + 1]].tolist())
     assert len(recs) == 10 and not rated & {i for i, _ in recs}
     assert all(0.0 < rating < 6.5 for _, rating in recs)
+
+
+def test_a_new_user_is_served_from_their_history_in_their_planted_taste(index, ratings_sample, tmp_path, capsys):
+    planted = read_planted_groups(ratings_sample)
+    group_of = np.array([planted[i] for i in index.item_ids])
+    popular_first = np.argsort(-index.item_count, kind="stable")
+    for group in range(2):
+        history = [index.item_ids[i] for i in popular_first if group_of[i] == group][:12]
+        recs = index.recommend_for_history(history + ["no-such-movie"], 10)
+        assert len(recs) == 10 and not {index.item_position(i) for i in history} & {i for i, _ in recs}
+        assert np.mean([group_of[i] == group for i, _ in recs]) >= 0.6, group  # chance: 1/6
+    history_file = tmp_path / "my_ratings.csv"
+    history_file.write_text("userId,movieId,rating\n0," + "\n0,".join(f"{i},4.5" for i in history) + "\n")
+    assert cli.main(["recommend", "--model", index.version_dir, "--history", str(history_file), "-k", "3"]) == 0
+    assert "new user with 12 rated item(s)" in capsys.readouterr().out
+    assert cli.main(["recommend", "--model", index.version_dir, "--history", "nope,nada"]) == 2
+    assert "None of the 2 history item id(s)" in capsys.readouterr().err
 
 
 def test_recommend_all_writes_k_unrated_rows_per_user_agreeing_with_recommend(trained, index, tmp_path):

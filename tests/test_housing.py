@@ -36,6 +36,8 @@ def test_cross_beats_no_cross_and_both_beat_the_mean(housing_prep):
                                         epochs=25))
         runs[name] = result.metrics
         assert os.path.basename(result.version_dir).isdigit()
+        with open(os.path.join(result.version_dir, "report.png"), "rb") as f:  # with a location map for the cross
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     cross, plain = runs["cross"]["model"]["rmse"], runs["no_cross"]["model"]["rmse"]
     assert cross < 0.93 * plain, (cross, plain)
     assert plain < 0.8 * runs["cross"]["baseline_mean"]["rmse"]

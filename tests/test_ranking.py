@@ -33,3 +33,20 @@ def test_popularity_weight_is_chosen_by_evaluation(realistic_metrics):
     grid = ranking["model_by_popularity_weight"]
     assert ranking["model"] == grid[str(ranking["popularity_weight"])]
     assert ranking["model"]["recall@10"] == max(m["recall@10"] for m in grid.values())
+
+
+def test_ease_reference_scores_only_users_and_items_the_model_knows():
+    import numpy as np
+
+    from trainer.evaluate import ease_reference
+    from trainer.references import RatingArrays
+
+    rng = np.random.default_rng(0)
+    users, items = rng.integers(0, 60, 3000), rng.integers(0, 40, 3000)
+    ratings = np.where(items % 2 == users % 2, 5.0, 2.0)  # two tastes: even users like even items
+    train = RatingArrays(users, items, ratings, 60, 40)
+    # held-out rows of a user and an item outside the vocabulary (index = size: the out-of-vocabulary row)
+    held_out = RatingArrays(np.r_[users[:300], 60], np.r_[(items[:300] + 2) % 40, 40], np.r_[ratings[:300], 5.0],
+                            60, 40)
+    ease = ease_reference(train, held_out)["ease"]
+    assert 0.0 < ease["recall@10"] <= 1.0 and 0.0 < ease["ndcg@10"] <= 1.0, ease

@@ -85,3 +85,18 @@ def test_ease_clearly_beats_popularity_on_the_sample(small_sample):
                                                 train, scored), scored, test)
     assert ease["recall@10"] > 1.25 * popular["recall@10"], (ease, popular)
     assert ease["ndcg@10"] > 1.25 * popular["ndcg@10"], (ease, popular)
+
+
+def test_wide_housing_sample_has_the_shapes_of_a_real_sales_table(tmp_path):
+    from beam_jobs.sample_housing_wide import WideHousingSample, write_wide_housing_sample
+
+    path = write_wide_housing_sample(str(tmp_path / "a"), WideHousingSample(rows=600, seed=3))["housing_wide"]
+    again = write_wide_housing_sample(str(tmp_path / "b"), WideHousingSample(rows=600, seed=3))["housing_wide"]
+    assert filecmp.cmp(path, again, shallow=False)
+    table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(strings_can_be_null=False))
+    text = [n for n in table.column_names if table.schema.field(n).type == "string"]
+    assert table.num_rows == 600 and table.num_columns >= 60 and len(text) >= 35
+    assert table.column("Lot_Frontage").null_count > 0 and table.column("Garage_Yr_Blt").null_count > 0
+    assert "NA" in table.column("Pool_QC").to_pylist() and "None" in table.column("Mas_Vnr_Type").to_pylist()
+    price = table.column("SalePrice").to_numpy()
+    assert price.min() > 0 and np.mean(price) > np.median(price)  # positive, right-skewed

@@ -85,7 +85,7 @@ def test_unknown_key_gets_a_suggestion(tmp_path):
 
 
 def test_describe_lists_every_feature_with_its_dimension():
-    from embedflow.describe import describe
+    from embedflow.describe_spec import describe
 
     text = describe(load_spec("housing"))
     assert "location                   hashed_cross        latitude_bucket x longitude_bucket" in text

@@ -3,7 +3,7 @@
 Every number comes from the same numpy code (trainer/metrics.py) applied to
 predictions over the whole eval split: the model, the global mean and, for
 models that learn user and item ids, the bias-only baseline and top-K
-ranking against popularity.  Those models also get `Interactions`, every
+ranking against popularity and EASE.  Those models also get `Interactions`, every
 known user x item pair, which the version folder keeps so recommendations
 exclude what a user already rated.
 """
@@ -16,14 +16,16 @@ import numpy as np
 import tensorflow as tf
 
 from features.spec import FeatureSpec
+from trainer import references as ref
+from trainer.references import POSITIVE_RATING
 from trainer.metrics import BiasBaseline, binary_metrics, csr_from_pairs, csr_rows, ranking_metrics, regression_metrics
 from trainer.model import SpecModel
 from trainer.topk import DEFAULT_BLOCK, DEFAULT_POPULARITY_WEIGHT, TopKScorer, ranking_bias
 from trainer.vectors import Interactions, TowerVectors
 
 RANKING_K = 10
-POSITIVE_RATING = 4.0  # held-out ratings at or above this are what a top-K list should find
 POPULARITY_WEIGHTS = (0.0, 0.25, 0.5, 1.0)  # the ranking's popularity prior, chosen by evaluation
+EASE_IN_METRICS_MAX_ITEMS = 2_500  # four items x items inverses (choosing l2, then the fit): seconds at this size
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +78,8 @@ def evaluate(model: SpecModel, spec: FeatureSpec, manifest: dict, train_ds: tf.d
                 *csr_from_pairs(np.r_[tr[user], ev[user]], np.r_[tr[item], ev[item]], n_users, n_items),
                 item_count=np.bincount(train[1], minlength=n_items))
             metrics["ranking"] = ranking(vectors, interactions.item_count, train, (ev[user], ev[item], ev["label"]))
+            metrics["ranking"].update(ease_reference(*(ref.RatingArrays(d[user], d[item], d["label"], n_users, n_items)
+                                                       for d in (tr, ev))))
     metrics["eval_examples"] = int(len(ev["label"]))
     return Evaluation(metrics, interactions)
 
@@ -119,3 +123,20 @@ def ranking(vectors: TowerVectors, item_count: np.ndarray, train: tuple[np.ndarr
         "popularity": score(TopKScorer(np.zeros((n_items, 1), np.float32),
                                        ranking_bias(0 * item_count, item_count, 1.0), k), no_users),
     }
+
+
+def ease_reference(train: ref.RatingArrays, held_out: ref.RatingArrays, k: int = RANKING_K) -> dict:
+    """EASE's figures on the same split, where its items x items inverse is cheap; else why it is left out.
+
+    EASE is the strongest simple reference on MovieLens-shaped data; its l2
+    is chosen on a validation slice of the train split (trainer/references.py).
+    Larger catalogues: bench/ranking.py computes it (up to ~20K items).
+    """
+    if train.n_items > EASE_IN_METRICS_MAX_ITEMS:
+        return {"ease_skipped": f"{train.n_items} items > {EASE_IN_METRICS_MAX_ITEMS}: bench/ranking.py computes "
+                                f"EASE for catalogues up to {ref.EASE_MAX_ITEMS}"}
+    train, held_out = train.known(), held_out.known()  # the model's out-of-vocabulary rows are not ranked
+    l2, _ = ref.choose_ease_l2(train, k=k)
+    users = ref.users_to_score(held_out)
+    top = ref.top_k_unrated(ref.ease_scorer(train, ref.ease_weights(ref.gram(train), l2)), train, users, k)
+    return {"ease": {**ref.evaluate_top_k(top, users, held_out, k), "l2": l2}}

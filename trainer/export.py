@@ -2,10 +2,13 @@
 
 The serving graph is the whole product: it looks up joined attributes (a
 movie's title and genres) in a table stored inside the model, replays the
-TFT transform graph, and calls the Keras model.  Two signatures:
+TFT transform graph, and calls the Keras model.  Two signatures, and a third
+for two-tower models whose user tower reads the user's history:
 
 - `serving_default`: a batch of serialized tf.Example holding the raw columns.
 - `predict`: one named tensor per raw column.
+- `user_vector`: the raw ids of the items a user rated (strings) -> that
+  user's vector, for a user the model never saw (`recommend --history`).
 
 Clients send what they have (userId, movieId), never transformed ids.
 Unknown ids fall into out-of-vocabulary buckets; a missing column is an
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -25,6 +29,7 @@ import tf_keras as keras
 
 from features.spec import FeatureSpec
 from features.graph import TF_TYPES, raw_columns, raw_feature_spec
+from trainer.catalogue import vocabulary
 from trainer.model_dir import new_version
 
 log = logging.getLogger(__name__)
@@ -53,6 +58,17 @@ class ServingModule(tf.Module):
                 name: tf.Variable(np.array(side_table.column(name).fill_null("").to_pylist() + [""], dtype=object),
                                   trainable=False, name=f"side_{name}")
                 for name in spec.join.columns}
+        if model.serves_new_users:
+            item_ids = vocabulary(tft_output, model.item_id)
+            self.item_index = tf.lookup.StaticHashTable(
+                tf.lookup.KeyValueTensorInitializer(tf.constant(item_ids, tf.string),
+                                                    tf.range(len(item_ids), dtype=tf.int64)), default_value=-1)
+
+    def new_user_vector(self, item_ids: tf.Tensor) -> dict[str, tf.Tensor]:
+        """A new user's vector from the raw ids of the items they rated; ids the model does not know are skipped."""
+        index = self.item_index.lookup(item_ids)
+        known = tf.boolean_mask(index, index >= 0)
+        return {"user_vector": self.model.new_user_vector(known), "known_items": tf.size(known, out_type=tf.int64)}
 
     def predict_raw(self, raw: dict) -> tf.Tensor:
         raw = dict(raw)
@@ -100,11 +116,32 @@ def _signatures(module: ServingModule, spec: FeatureSpec) -> dict:
         raw = tf.io.parse_example(examples, example_spec)
         return {PREDICTION_KEY: module.predict_raw(raw)}
 
-    @tf.function(input_signature=[{c.name: tf.TensorSpec([None], TF_TYPES[c.type], name=c.name) for c in serving}])
+    names = signature_input_names([c.name for c in serving])
+
+    @tf.function(input_signature=[{c.name: tf.TensorSpec([None], TF_TYPES[c.type], name=names[c.name])
+                                   for c in serving}])
     def serve_tensors(features):
         return {PREDICTION_KEY: module.predict_raw(features)}
 
-    return {"serving_default": serve_examples, "predict": serve_tensors.get_concrete_function()}
+    signatures = {"serving_default": serve_examples, "predict": serve_tensors.get_concrete_function()}
+    if module.model.serves_new_users:
+        signatures["user_vector"] = tf.function(
+            module.new_user_vector, input_signature=[tf.TensorSpec([None], tf.string, name="item_ids")])
+    return signatures
+
+
+def signature_input_names(columns: list[str]) -> dict[str, str]:
+    """Each column's input name in the `predict` signature: SavedModel input names allow only letters, digits
+    and `_.-/` (a real table's "Lot Area" becomes "Lot_Area"); a clash gets a numeric suffix."""
+    names: dict[str, str] = {}
+    for column in columns:
+        base = re.sub(r"[^A-Za-z0-9_.\-/]", "_", column)
+        base = base if re.match(r"[A-Za-z0-9.]", base) else "x" + base
+        name, n = base, 2
+        while name.lower() in {v.lower() for v in names.values()}:
+            name, n = f"{base}_{n}", n + 1
+        names[column] = name
+    return names
 
 
 def export_model(module: ServingModule, spec: FeatureSpec, model_dir: str, extra_files: dict[str, str],

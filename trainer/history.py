@@ -5,7 +5,8 @@ times), a user id's own vector learns slowly; the items a user rated say
 more, and they also describe a user the model never saw.  While training,
 the example's own item is left out of its user's history, so the model
 cannot read the answer from its input.  The history (a CSR of user -> items
-from the train split) is part of the model: serving looks it up by user id.
+from the train split) is part of the model: serving looks it up by user id,
+or takes the items a new user rated (`recommend --history`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ class UserHistory(keras.layers.Layer):
         if leave_out is not None:
             target = tf.reshape(tf.cast(leave_out, tf.int64), [-1, 1])
             items = tf.ragged.boolean_mask(items, tf.not_equal(items, target))
+        return self.mean_of(items)
+
+    def mean_of(self, items: tf.RaggedTensor) -> tf.Tensor:
+        """The mean embedding of each row's item indices: a history given at serving, or looked up by id."""
         if not self.item_embeddings.built:
             self.item_embeddings.build((None,))
         vectors = tf.ragged.map_flat_values(tf.gather, self.item_embeddings.embeddings, items)

@@ -57,6 +57,7 @@ class FeatureEncoder(keras.layers.Layer):
         super().__init__(**kwargs)
         self.feature_names = [f.name for f in features]
         self._multivalent = {f.name for f in features if f.is_multivalent}
+        self._widths = {f.name: f.width for f in features}
         self.embeddings = {}
         for f in features:
             if f.is_categorical:
@@ -78,7 +79,7 @@ class FeatureEncoder(keras.layers.Layer):
                 else:
                     parts.append(layer(tf.reshape(value, [-1])))
             else:
-                parts.append(tf.reshape(tf.cast(value, tf.float32), [-1, 1]))
+                parts.append(tf.reshape(tf.cast(value, tf.float32), [-1, self._widths[name]]))
         return tf.concat(parts, axis=1)
 
 
@@ -108,11 +109,20 @@ class SpecModel(keras.Model):
 
     id_features: tuple[str, str] | None = None  # (user id, item id) features, for models that learn per-id vectors
 
+    @property
+    def serves_new_users(self) -> bool:
+        """Whether `new_user_vector(items)` can describe a user unknown at training by the items they rated."""
+        return False
+
     def prepare(self, data: TrainingData) -> None:
         """Anything the model needs from the data before `fit` (nothing, unless a model says otherwise)."""
 
     def encoders(self) -> list[FeatureEncoder]:
         raise NotImplementedError
+
+    def callbacks(self) -> list[keras.callbacks.Callback]:
+        """Callbacks of the model's own training recipe, beside the trainer's (none unless a model says)."""
+        return []
 
     def embedding_tables(self) -> dict[str, tf.Variable]:
         """Each categorical feature's trained embedding table, by feature name."""
@@ -135,6 +145,7 @@ class TwoTowerModel(SpecModel):
         self.user_features = list(cfg.user_features)
         self.item_features = list(cfg.item_features)
         self.user_id, self.item_id = cfg.user_id, cfg.item_id
+        self.unknown_user_index = mf[cfg.user_id]["vocabulary_size"]  # the first out-of-vocabulary row
         self.id_features = (cfg.user_id, cfg.item_id)
         self.user_encoder = FeatureEncoder([spec.feature(n) for n in cfg.user_features], mf, cfg.l2, name="user_features")
         self.item_encoder = FeatureEncoder([spec.feature(n) for n in cfg.item_features], mf, cfg.l2, name="item_features")
@@ -156,6 +167,10 @@ class TwoTowerModel(SpecModel):
 
     def encoders(self) -> list[FeatureEncoder]:
         return [self.user_encoder, self.item_encoder]
+
+    @property
+    def serves_new_users(self) -> bool:
+        return self.user_history is not None
 
     def prepare(self, data: TrainingData) -> None:
         """From one pass over the train split: each user's history (with `user_history`), and retrieval's
@@ -191,6 +206,17 @@ class TwoTowerModel(SpecModel):
             inputs = tf.concat([inputs, self.user_history(features[self.user_id], leave_out)], axis=1)
         return self.user_tower(inputs, training=training)
 
+    def new_user_vector(self, items: tf.Tensor) -> tf.Tensor:
+        """(1, dim): the vector of a user unknown at training who rated `items` (item indices).
+
+        The user's own features take the values an unseen user gets from the
+        transform: the id's out-of-vocabulary row, zero for other features.
+        """
+        features = {name: tf.zeros([1], tf.int64) for name in self.user_features}
+        features[self.user_id] = tf.constant([self.unknown_user_index], tf.int64)
+        history = self.user_history.mean_of(tf.RaggedTensor.from_tensor(tf.reshape(tf.cast(items, tf.int64), [1, -1])))
+        return self.user_tower(tf.concat([self.user_encoder(features), history], axis=1), training=False)
+
     def item_vectors(self, features: dict, training: bool = False) -> tf.Tensor:
         return self.item_tower(self.item_encoder(features), training=training)
 
@@ -224,24 +250,55 @@ class TwoTowerModel(SpecModel):
 
 @builds(DNN)
 class DNNModel(SpecModel):
-    """All features -> DNN -> one value (a probability for binary classification)."""
+    """All features -> DNN -> one value (a probability for binary classification); with `ensemble: K`, K such
+    networks from different initial weights, each trained on its own loss, their outputs averaged.
+
+    The members are trained side by side on the same batches (one `fit`, early stopping on the averaged
+    prediction's eval loss), and the average is the model's output, so the exported SavedModel serves the
+    ensemble as one model.
+    """
 
     def __init__(self, spec: FeatureSpec, manifest: dict, **kwargs):
         super().__init__(**kwargs)
         cfg = spec.model
         chosen = [spec.feature(n) for n in cfg.features] if cfg.features else list(spec.features)
-        self.encoder = FeatureEncoder(chosen, manifest["features"], cfg.l2, name="features")
-        self.body = _tower(cfg.hidden_units, None, cfg.dropout, "dnn")
         binary = spec.label.is_binary
-        self.head = keras.layers.Dense(
-            1, activation="sigmoid" if binary else None, name="output",
-            bias_initializer=keras.initializers.Constant(0.0 if binary else manifest["label"]["train_mean"]))
+        self.members = []
+        for k in range(cfg.ensemble):
+            suffix = f"_{k}" if k else ""  # the first member keeps a single model's layer names (warm starts)
+            encoder = FeatureEncoder(chosen, manifest["features"], cfg.l2, name=f"features{suffix}")
+            body = _tower(cfg.hidden_units, None, cfg.dropout, f"dnn{suffix}")
+            head = keras.layers.Dense(
+                1, activation="sigmoid" if binary else None, name=f"output{suffix}",
+                bias_initializer=keras.initializers.Constant(0.0 if binary else manifest["label"]["train_mean"]))
+            self.members.append((encoder, body, head))
+        self._plateau_patience = max(2, cfg.early_stopping_patience // 4)
 
     def encoders(self) -> list[FeatureEncoder]:
-        return [self.encoder]
+        return [self.members[0][0]]  # one member's tables stand for the model's (embeddings/, pictures)
+
+    def callbacks(self) -> list[keras.callbacks.Callback]:
+        """The learning rate halves when the eval loss stalls, well before early stopping gives up."""
+        return [keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=self._plateau_patience,
+                                                  min_delta=1e-4, verbose=0)]
+
+    def member_outputs(self, features: dict, training: bool = False) -> tf.Tensor:
+        """Each member's prediction, [batch, members]."""
+        return tf.concat([tf.reshape(head(body(encoder(features), training=training)), [-1, 1])
+                          for encoder, body, head in self.members], axis=1)
 
     def call(self, features: dict, training: bool = False) -> tf.Tensor:
-        return tf.reshape(self.head(self.body(self.encoder(features), training=training)), [-1])
+        return tf.reduce_mean(self.member_outputs(features, training), axis=1)
+
+    def train_step(self, data):
+        """Each member learns from its own loss (an ensemble, not one wide network); metrics are the average's."""
+        features, label = data
+        with tf.GradientTape() as tape:
+            each = self.member_outputs(features, training=True)
+            label_each = tf.repeat(tf.reshape(tf.cast(label, each.dtype), [-1, 1]), len(self.members), axis=1)
+            loss = self.compute_loss(features, label_each, each)
+        self.optimizer.minimize(loss, self.trainable_variables, tape=tape)
+        return self.compute_metrics(features, label, tf.reduce_mean(each, axis=1), None)
 
 
 def build_model(spec: FeatureSpec, manifest: dict) -> SpecModel:
@@ -249,7 +306,7 @@ def build_model(spec: FeatureSpec, manifest: dict) -> SpecModel:
     model = _KERAS_MODELS[type(spec.model)](spec, manifest, name=spec.model.type)
     binary = spec.label.is_binary
     model.compile(
-        optimizer=LazyAdam(spec.model.learning_rate),
+        optimizer=LazyAdam(spec.model.learning_rate, weight_decay=spec.model.weight_decay or None),
         loss=keras.losses.BinaryCrossentropy() if binary else keras.losses.MeanSquaredError(),
         loss_weights=[spec.model.label_weight],
         metrics=[keras.metrics.AUC(name="auc")] if binary else [keras.metrics.RootMeanSquaredError(name="rmse")],

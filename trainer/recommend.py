@@ -109,6 +109,14 @@ class EmbeddingIndex:
         hint = "; ".join(f"{self.item_ids[normals.index(c)]}: {titles[normals.index(c)]}" for c in close)
         raise UserError(f"No title matches {query!r}." + (f" Did you mean: {hint}?" if hint else ""))
 
+    @property
+    def item_id_column(self) -> str:
+        """The raw column the item ids come from (items.tsv's first column, e.g. movieId)."""
+        return next(iter(self.item_meta))
+
+    def item_position(self, item_id: str) -> int | None:
+        return self._item_position.get(str(item_id))
+
     def user_position(self, user_id: str) -> int | None:
         return self._user_position.get(str(user_id))
 
@@ -144,12 +152,39 @@ class EmbeddingIndex:
         user = self.user_position(user_id)
         if user is None:
             raise UserError(f"User {user_id} is not in the model (it knows {len(self.user_ids)} users). "
-                            f"New users have no vector yet; retrain once they have ratings.")
+                            f"For a new user, give the items they rated: recommend --history ITEM_IDS_OR_FILE.")
         scorer = scorer or self.scorer(k, popularity_weight)
         indptr, indices = self.rated_by(np.array([user]))
         top, scores = scorer.top_k(self.users[[user]], indptr, indices)
         items = top[0][np.isfinite(scores[0])]
         return list(zip(items.tolist(), self.predicted_ratings(np.array([user]), items[None, :])[0].tolist()))
+
+    def recommend_for_history(self, item_ids: list[str], k: int = 10,
+                              popularity_weight: float | None = None) -> list[tuple[int, float]]:
+        """Top-k items for a user unknown at training, from the ids of the items they rated (which are left out).
+
+        The user's vector comes from the exported model's `user_vector`
+        signature (its user tower reading the history); the ranking is the
+        same as for known users, and a predicted rating has no user bias.
+        """
+        vector = self._new_user_vector(item_ids)
+        rated = np.array(sorted({self._item_position[i] for i in item_ids if i in self._item_position}), np.int64)
+        top, scores = self.scorer(k, popularity_weight).top_k(vector, np.array([0, len(rated)]), rated)
+        items = top[0][np.isfinite(scores[0])]
+        ratings = self.items[items] @ vector[0] + self.item_bias[items] + self.global_mean
+        return list(zip(items.tolist(), ratings.tolist()))
+
+    def _new_user_vector(self, item_ids: list[str]) -> np.ndarray:
+        known = [i for i in item_ids if i in self._item_position]
+        if not known:
+            shown = ", ".join(item_ids[:5]) + (" ..." if len(item_ids) > 5 else "")
+            raise UserError(f"None of the {len(item_ids)} history item id(s) ({shown}) is in the model's catalogue "
+                            f"({len(self.item_ids)} items, e.g. {', '.join(self.item_ids[:3])}).")
+        signature = tf.saved_model.load(self.version_dir).signatures.get("user_vector")
+        if signature is None:
+            raise UserError(f"Model {self.version_dir} cannot describe a new user by their history: it was trained "
+                            f"without `user_history: true` (model section of the spec).")
+        return signature(item_ids=tf.constant(known))["user_vector"].numpy()
 
 
 def _normal(text: str) -> str:
@@ -176,7 +211,11 @@ def similar_main(args: argparse.Namespace, _extra: list[str]) -> None:
 
 
 def add_recommend_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--user", required=True, help="a user id")
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", help="a user id the model knows")
+    who.add_argument("--history", metavar="IDS_OR_FILE",
+                     help="a user the model never saw, by the items they rated: comma-separated item ids, or a file "
+                          "of them (one per line, or a CSV whose header names the item id column, e.g. movieId)")
     parser.add_argument("--model", required=True, help="a model version folder, or a model dir (uses its latest)")
     parser.add_argument("-k", type=int, default=10, help="how many items")
     parser.add_argument("--popularity-weight", type=float,
@@ -186,10 +225,32 @@ def add_recommend_arguments(parser: argparse.ArgumentParser) -> None:
 
 def recommend_main(args: argparse.Namespace, _extra: list[str]) -> None:
     index = EmbeddingIndex(resolve_version(args.model))
-    recs = index.recommend(args.user, args.k, args.popularity_weight)
-    print(f"Top {len(recs)} for user {args.user} (excluding the items they rated):")
+    if args.history is None:
+        recs = index.recommend(args.user, args.k, args.popularity_weight)
+        who = f"user {args.user}"
+    else:
+        history = read_history(args.history, index.item_id_column)
+        recs = index.recommend_for_history(history, args.k, args.popularity_weight)
+        who = f"a new user with {len(history)} rated item(s)"
+    print(f"Top {len(recs)} for {who} (excluding the items they rated):")
     for rank, (i, rating) in enumerate(recs, 1):
         print(f"  {rank:>2}. predicted {rating:4.2f}  {_label(index, i)}")
+
+
+def read_history(given: str, id_column: str) -> list[str]:
+    """Item ids from `--history`: a file (one id per line, or a CSV with an `id_column` header), else `a,b,c`."""
+    if not os.path.isfile(given):
+        ids = [part.strip() for part in given.split(",") if part.strip()]
+        if not ids:
+            raise UserError(f"--history {given!r} is neither a file nor a comma-separated list of item ids.")
+        return ids
+    with open(given, encoding="utf-8", errors="replace", newline="") as f:
+        rows = [row for row in csv.reader(f) if row and any(cell.strip() for cell in row)]
+    column = rows[0].index(id_column) if rows and id_column in rows[0] else 0
+    ids = [row[column].strip() for row in rows[1 if rows and id_column in rows[0] else 0:] if len(row) > column]
+    if not ids:
+        raise UserError(f"History file {given} holds no item ids (one per line, or a CSV with a {id_column} column).")
+    return ids
 
 
 def _label(index: EmbeddingIndex, i: int) -> str:

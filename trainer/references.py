@@ -19,7 +19,7 @@ from trainer.metrics import csr_from_pairs, csr_rows, ranking_metrics
 
 EASE_MAX_ITEMS = 20_000   # a float32 items x items matrix of this size is 1.6 GB, and the inverse needs two
 EASE_L2_GRID = (150.0, 400.0, 1000.0)
-POSITIVE_RATING = 4.0
+POSITIVE_RATING = 4.0  # held-out ratings at or above this are what a top-K list should find
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +34,10 @@ class RatingArrays:
 
     def subset(self, mask: np.ndarray) -> "RatingArrays":
         return RatingArrays(self.users[mask], self.items[mask], self.ratings[mask], self.n_users, self.n_items)
+
+    def known(self) -> "RatingArrays":
+        """Only ratings of users and items inside the sizes (a model's out-of-vocabulary rows are past them)."""
+        return self.subset((self.users < self.n_users) & (self.items < self.n_items))
 
     def csr(self) -> tuple[np.ndarray, np.ndarray]:
         return csr_from_pairs(self.users, self.items, self.n_users, self.n_items)

@@ -35,6 +35,7 @@ from trainer.embeddings import compute_vectors, write_embeddings
 from trainer.evaluate import evaluate
 from trainer.export import ServingModule, export_model
 from trainer.model import SpecModel, TrainingData, build_model
+from trainer.report import REPORT_FILE, write_report
 
 log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.json"
@@ -131,9 +132,9 @@ def train(config: TrainConfig) -> TrainResult:
     log.info("Training %s model on %d examples (eval %d), batch %d, up to %d epochs", cfg.type,
              counts["train"], counts["eval"], cfg.batch_size, cfg.epochs)
     started = time.time()
+    callbacks = [*_callbacks(config.job_dir, cfg.early_stopping_patience), *model.callbacks()]
     history = model.fit(train_input.dataset, steps_per_epoch=train_input.steps_per_epoch, validation_data=eval_ds,
-                        epochs=cfg.epochs, callbacks=_callbacks(config.job_dir, cfg.early_stopping_patience),
-                        verbose=2).history
+                        epochs=cfg.epochs, callbacks=callbacks, verbose=2).history
     seconds = time.time() - started
 
     vectors = compute_vectors(model, spec, tft_output, side_table)
@@ -152,8 +153,19 @@ def train(config: TrainConfig) -> TrainResult:
                      mf.MANIFEST: json.dumps(manifest, indent=2) + "\n"},
         write_extras=lambda folder: (write_embeddings(folder, model, tft_output, vectors, evaluation.interactions,
                                                       evaluation.popularity_weight),
-                                     model.save_weights(os.path.join(folder, WEIGHTS_DIR, "weights"))))
+                                     model.save_weights(os.path.join(folder, WEIGHTS_DIR, "weights")),
+                                     _write_report(folder, metrics, spec, model, tft_output, config.input, vectors,
+                                                   evaluation.interactions)))
     return TrainResult(version_dir, metrics, model, tft_output, spec)
+
+
+def _write_report(folder: str, metrics: dict, spec: FeatureSpec, model: SpecModel,
+                  tft_output: tft.TFTransformOutput, preprocess_dir: str, vectors, interactions) -> None:
+    started = time.time()
+    tables = {name: table.numpy() for name, table in model.embedding_tables().items()}
+    write_report(folder, metrics, spec, tables, tft_output, preprocess_dir, vectors,
+                 interactions.item_count if interactions is not None else None)
+    log.info("Drew the run report (%s) in %.1f s", REPORT_FILE, time.time() - started)
 
 
 def summary_lines(metrics: dict) -> list[str]:
@@ -164,9 +176,13 @@ def summary_lines(metrics: dict) -> list[str]:
             lines.append(f"  {name:<26} {values}")
     if "ranking" in metrics:
         r = metrics["ranking"]
-        for name in ("model", "model_rating_only", "popularity"):
-            values = ", ".join(f"{k} {v:.4f}" for k, v in r[name].items())
-            lines.append(f"  ranking {name:<18} {values} ({r['users']} users, held-out ratings >= {r['positive_rating']})")
+        for name in ("model", "model_rating_only", "popularity", "ease"):
+            if name in r:
+                values = ", ".join(f"{k} {v:.4f}" for k, v in r[name].items() if k != "l2")
+                lines.append(f"  ranking {name:<18} {values} ({r['users']} users, held-out ratings >= "
+                             f"{r['positive_rating']})")
+        if "ease_skipped" in r:
+            lines.append(f"  ranking ease               not computed: {r['ease_skipped']}")
     return lines
 
 

@@ -73,20 +73,18 @@ def pca_2d(vectors: np.ndarray) -> np.ndarray:
     return centred @ vt[:2].T
 
 
-def draw_map(index: EmbeddingIndex, png_path: str, labels: int = 10, max_points: int = 20_000) -> str:
-    """Item vectors in 2-D (PCA), coloured by main genre, the most popular titles labelled."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+def plot_item_map(ax, items: np.ndarray, item_meta: dict[str, list[str]], item_count: np.ndarray, labels: int = 10,
+                  max_points: int = 20_000) -> None:
+    """Item vectors in 2-D (PCA) on `ax`, coloured by main genre, the most popular titles labelled."""
     import matplotlib.pyplot as plt
 
-    rows = _most_active(index.item_count, max_points)
-    xy = pca_2d(index.items[rows])
-    genres = index.item_meta.get("genres", ["?"] * len(index.item_ids))
+    rows = _most_active(item_count, max_points)
+    xy = pca_2d(items[rows])
+    ids = next(iter(item_meta.values()))
+    genres = item_meta.get("genres", ["?"] * len(ids))
     main = np.array([(genres[r].split("|")[0] or "?") for r in rows])
     names, counts = np.unique(main, return_counts=True)
     shown = [n for _, n in sorted(zip(-counts, names))][:10]
-    fig, ax = plt.subplots(figsize=(11, 8), dpi=110)
     colours = plt.get_cmap("tab10")
     for i, name in enumerate(shown):
         mask = main == name
@@ -94,15 +92,20 @@ def draw_map(index: EmbeddingIndex, png_path: str, labels: int = 10, max_points:
     other = ~np.isin(main, shown)
     if other.any():
         ax.scatter(xy[other, 0], xy[other, 1], s=6, alpha=0.4, color="lightgrey", label="other")
-    titles = index.item_meta.get("title", index.item_ids)
-    for j in np.argsort(-index.item_count[rows], kind="stable")[:labels]:
+    titles = item_meta.get("title", ids)
+    for j in np.argsort(-item_count[rows], kind="stable")[:labels]:
         ax.annotate(titles[rows[j]][:40], xy[j], fontsize=8, xytext=(4, 4), textcoords="offset points",
                     bbox={"boxstyle": "round,pad=0.2", "fc": "white", "alpha": 0.8, "lw": 0})
     ax.set_title(f"Item embeddings, PCA to 2-D ({len(rows):,} items, coloured by main genre)")
     ax.set_xlabel("first principal component")
     ax.set_ylabel("second principal component")
     ax.legend(loc="best", fontsize=8, markerscale=2, title="main genre")
-    fig.tight_layout()
+
+
+def save_png(fig, png_path: str) -> str:
+    """Write a matplotlib figure as PNG (local or gs://) and close it."""
+    import matplotlib.pyplot as plt
+
     tf.io.gfile.makedirs(os.path.dirname(os.path.abspath(png_path)))
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
@@ -110,6 +113,19 @@ def draw_map(index: EmbeddingIndex, png_path: str, labels: int = 10, max_points:
     with tf.io.gfile.GFile(png_path, "wb") as f:
         f.write(buf.getvalue())
     return png_path
+
+
+def draw_map(index: EmbeddingIndex, png_path: str, labels: int = 10, max_points: int = 20_000) -> str:
+    """Item vectors in 2-D (PCA), coloured by main genre, the most popular titles labelled."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(11, 8), dpi=110)
+    plot_item_map(ax, index.items, index.item_meta, index.item_count, labels, max_points)
+    fig.tight_layout()
+    return save_png(fig, png_path)
 
 
 def add_projector_arguments(parser: argparse.ArgumentParser) -> None:

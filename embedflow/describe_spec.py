@@ -1,12 +1,14 @@
 """`embedflow describe`: print a spec as resolved: every feature, its transform and embedding dimension.
 
 Dimensions of vocabulary features depend on the data; given a preprocess
-output (`--preprocessed`), the manifest's actual sizes are shown.
+output (`--preprocessed`), the manifest's actual sizes are shown, and the
+statistics of its train and eval splits (features/statistics.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 
 from features.spec import FeatureSpec, load_spec
 from features.transforms import Feature
@@ -55,7 +57,8 @@ def describe(spec: FeatureSpec, manifest: dict | None = None) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--spec", default="movielens", help="built-in spec name or path to a spec YAML")
-    parser.add_argument("--preprocessed", help="a preprocess output: show its actual sizes and dimensions")
+    parser.add_argument("--preprocessed", help="a preprocess output: show its actual sizes and dimensions, and its "
+                                               "splits' statistics")
 
 
 def main_from_args(args: argparse.Namespace, _extra: list[str]) -> None:
@@ -66,3 +69,15 @@ def main_from_args(args: argparse.Namespace, _extra: list[str]) -> None:
 
         manifest = read_manifest(args.preprocessed)
     print(describe(spec, manifest))
+    if args.preprocessed:
+        print(describe_statistics(args.preprocessed))
+
+
+def describe_statistics(preprocess_dir: str) -> str:
+    """The splits' statistics as a table, or why there are none."""
+    from features.statistics import STATISTICS_PICTURE, load_statistics, statistics_table
+
+    stats = load_statistics(preprocess_dir)
+    if stats is None:
+        return "Statistics: none (preprocessed with --no-statistics)"
+    return f"{statistics_table(stats)}\nPicture: {os.path.join(preprocess_dir, STATISTICS_PICTURE)}"

@@ -1,0 +1,137 @@
+"""The Python API: every step as a function taking a typed config, for notebooks and scripts.
+
+    import embedflow as ef
+
+    ef.sample_data("data/ml-sample", ef.RatingsSample(users=300, movies=500, ratings=20_000))
+    prep = ef.preprocess(ef.PreprocessConfig(input="data/ml-sample", output="runs/prep"))
+    run = ef.train(ef.TrainConfig(input=prep.output, job_dir="runs/job", epochs=5))
+    ef.recommend(run.version_dir, user="7", k=5)
+
+The functions are the commands' own code (the CLI only turns flags into the
+same configs).  Each imports what it needs when called, so `import embedflow`
+loads neither TensorFlow nor Beam.  Bad input raises `embedflow.UserError`
+with the same one-paragraph message the CLI prints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from beam_jobs.config import PreprocessConfig
+
+if TYPE_CHECKING:
+    from tensorflow_metadata.proto.v0.statistics_pb2 import DatasetFeatureStatisticsList
+
+    from beam_jobs.sample_data import HousingSample, RatingsSample
+    from trainer.config import TrainConfig
+    from trainer.task import TrainResult
+
+
+@dataclasses.dataclass(frozen=True)
+class Preprocessed:
+    """A finished preprocess output: its folder and manifest (spec, inputs, row counts, vocabulary sizes)."""
+
+    output: str
+    manifest: dict
+
+    @property
+    def counts(self) -> dict:
+        """Rows read, kept per split and rejected per reason."""
+        return self.manifest["counts"]
+
+    def statistics(self) -> "DatasetFeatureStatisticsList | None":
+        return statistics(self.output)
+
+
+@dataclasses.dataclass(frozen=True)
+class Item:
+    """One item of a result list, in ranking order: its id, a figure, and its attributes (title, genres, ...).
+
+    `score` is the cosine similarity for `similar` and the predicted rating for
+    `recommend` (whose order is the model's ranking score, which also weighs
+    what a user is likely to pick).
+    """
+
+    id: str
+    score: float
+    attributes: dict[str, str]
+
+
+def sample_data(output: str, sample: "RatingsSample | HousingSample | None" = None) -> str:
+    """Write seeded sample data to `output` (default: MovieLens-style ratings shaped like ml-latest-small)."""
+    from beam_jobs.sample_data import HousingSample, RatingsSample, write_housing_sample, write_ratings_sample
+
+    if isinstance(sample, HousingSample):
+        write_housing_sample(output, sample)
+    else:
+        write_ratings_sample(output, sample or RatingsSample())
+    return output
+
+
+def preprocess(config: PreprocessConfig) -> Preprocessed:
+    """Run the Beam + TFT preprocess job (DirectRunner unless `config.beam_args` say otherwise)."""
+    from beam_jobs.preprocess import run_config
+
+    return Preprocessed(config.output, run_config(config))
+
+
+def train(config: "TrainConfig") -> "TrainResult":
+    """Train, evaluate and export a model version; the result has `version_dir` and `metrics`."""
+    from trainer.task import train as train_model
+
+    return train_model(config)
+
+
+def describe(spec: str = "movielens", preprocessed: str | None = None) -> str:
+    """A spec as resolved (features, transforms, embedding dimensions); with a preprocess output, its actual
+    sizes and its splits' statistics."""
+    from embedflow.describe_spec import describe as describe_spec, describe_statistics
+    from features.spec import load_spec
+
+    if preprocessed is None:
+        return describe_spec(load_spec(spec))
+    from features.manifest import read_manifest
+
+    return describe_spec(load_spec(spec), read_manifest(preprocessed)) + "\n" + describe_statistics(preprocessed)
+
+
+def statistics(preprocessed: str) -> "DatasetFeatureStatisticsList | None":
+    """The train and eval statistics of a preprocess output (TFDV's proto), or None without them."""
+    from features.statistics import load_statistics
+
+    return load_statistics(preprocessed)
+
+
+def similar(model: str, item: str, k: int = 10) -> list[Item]:
+    """The k items nearest `item` (an id, or part of a title) by cosine of item vectors; `model` is a version
+    folder or a model dir (its serving version)."""
+    index = _index(model)
+    return [_item(index, i, score) for i, score in index.similar(index.find_item(str(item)), k)]
+
+
+def recommend(model: str, user: str | None = None, k: int = 10, popularity_weight: float | None = None,
+              history: list[str] | None = None) -> list[Item]:
+    """Top-k items `user` has not rated, in the model's ranking order, with their predicted ratings as `score`.
+
+    For a user the model never saw, pass `history` (the ids of the items they
+    rated) instead of `user`: their vector comes from the model's user tower.
+    """
+    if (user is None) == (history is None):
+        raise ValueError("give either user or history")
+    index = _index(model)
+    recs = (index.recommend(str(user), k, popularity_weight) if history is None
+            else index.recommend_for_history([str(i) for i in history], k, popularity_weight))
+    return [_item(index, i, rating) for i, rating in recs]
+
+
+def _index(model: str):
+    from trainer.model_dir import resolve_version
+    from trainer.recommend import EmbeddingIndex
+
+    return EmbeddingIndex(resolve_version(model))
+
+
+def _item(index, i: int, score: float) -> Item:
+    _, *attributes = index.describe_item(i).items()  # the id column first, then the side table's attributes
+    return Item(str(index.item_ids[i]), float(score), dict(attributes))

@@ -1,0 +1,158 @@
+"""The statistics files of a preprocess output: where they are, how to read them, how to show them.
+
+The preprocess job (beam_jobs/statistics.py) writes the statistics of the
+train and eval splits as TFDV's `DatasetFeatureStatisticsList`:
+
+    statistics/stats.tfrecord              both splits, one record: `tfdv.load_statistics(path)`
+    statistics/Split-<split>/FeatureStats.pb   one split, binary proto: TFX StatisticsGen's artifact layout
+                                           (`tfdv.load_stats_binary(path)`)
+    statistics/summary.png                 per column and split: distribution or top values, missing share
+
+Here they are read back (no Beam, no TFDV) for `embedflow describe
+--preprocessed` and the Python API.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+import tensorflow as tf
+from tensorflow_metadata.proto.v0 import statistics_pb2
+
+STATISTICS_DIR = "statistics"
+STATISTICS_FILE = os.path.join(STATISTICS_DIR, "stats.tfrecord")
+STATISTICS_PICTURE = os.path.join(STATISTICS_DIR, "summary.png")
+PROTO_TYPES = {"int": statistics_pb2.FeatureNameStatistics.INT, "float": statistics_pb2.FeatureNameStatistics.FLOAT,
+               "string": statistics_pb2.FeatureNameStatistics.STRING}
+_COVERAGE_PREFIX = "vocabulary_coverage/"
+
+
+def split_statistics_file(split: str) -> str:
+    return os.path.join(STATISTICS_DIR, f"Split-{split}", "FeatureStats.pb")
+
+
+def coverage_stat(feature: str) -> str:
+    """The custom statistic holding the share of a split's values that `feature`'s vocabulary covers."""
+    return _COVERAGE_PREFIX + feature
+
+
+def load_statistics(preprocess_dir: str) -> statistics_pb2.DatasetFeatureStatisticsList | None:
+    """The statistics of a preprocess output, or None when it has none (written with --no-statistics)."""
+    path = os.path.join(preprocess_dir, STATISTICS_FILE)
+    if not tf.io.gfile.exists(path):
+        return None
+    record = next(iter(tf.data.TFRecordDataset(path))).numpy()
+    return statistics_pb2.DatasetFeatureStatisticsList.FromString(record)
+
+
+def common_statistics(feature: statistics_pb2.FeatureNameStatistics) -> statistics_pb2.CommonStatistics:
+    kind = feature.WhichOneof("stats")
+    return getattr(feature, kind).common_stats if kind else statistics_pb2.CommonStatistics()
+
+
+def missing_share(feature: statistics_pb2.FeatureNameStatistics) -> float:
+    common = common_statistics(feature)
+    rows = common.num_missing + common.num_non_missing
+    return common.num_missing / rows if rows else 0.0
+
+
+def coverages(feature: statistics_pb2.FeatureNameStatistics) -> dict[str, float]:
+    """Vocabulary feature -> share of this split's values its vocabulary covers."""
+    return {c.name[len(_COVERAGE_PREFIX):]: c.num for c in feature.custom_stats if c.name.startswith(_COVERAGE_PREFIX)}
+
+
+def _number(value: float) -> str:
+    if float(value).is_integer() and abs(value) < 1e12:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
+def _summary(feature: statistics_pb2.FeatureNameStatistics) -> str:
+    if feature.HasField("num_stats"):
+        s = feature.num_stats
+        return (f"mean {_number(s.mean)}, std {_number(s.std_dev)}, min {_number(s.min)}, "
+                f"median {_number(s.median)}, max {_number(s.max)}")
+    s = feature.string_stats
+    top = ", ".join(f"{v.value[:24]} ({v.frequency:,.0f})" for v in s.top_values[:3])
+    parts = [f"{s.unique:,} distinct", f"top {top}"]
+    parts += [f"{name} vocabulary covers {share:.1%}" for name, share in coverages(feature).items()]
+    return "; ".join(parts)
+
+
+def statistics_table(stats: statistics_pb2.DatasetFeatureStatisticsList) -> str:
+    """One line per column and split: missing share, then numbers' moments or values' distinct count and top."""
+    header = ", ".join(f"{d.name} {d.num_examples:,} rows" for d in stats.datasets)
+    lines = [f"Statistics ({header}; TFDV format, {STATISTICS_FILE}):",
+             f"  {'column':<24} {'split':<6} {'missing':>8}  summary"]
+    by_split = [{f.path.step[0]: f for f in d.features} for d in stats.datasets]
+    for name in by_split[0] if by_split else []:
+        for dataset, features in zip(stats.datasets, by_split):
+            if name in features:
+                feature = features[name]
+                lines.append(f"  {name:<24} {dataset.name:<6} {missing_share(feature):>8.2%}  {_summary(feature)}")
+    return "\n".join(lines)
+
+
+def draw_statistics(stats: statistics_pb2.DatasetFeatureStatisticsList, top: int = 8) -> bytes:
+    """A PNG, one panel per column: each split's histogram (numbers) or top values' shares, missing share in the title."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [f.path.step[0] for f in stats.datasets[0].features] if stats.datasets else []
+    columns = min(3, max(1, len(names)))
+    rows = max(1, -(-len(names) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 3.2 * rows), dpi=80, squeeze=False)
+    for ax in axes.flat[len(names):]:
+        ax.axis("off")
+    colours = plt.get_cmap("tab10")
+    for ax, name in zip(axes.flat, names):
+        missing, categories = [], None
+        for i, dataset in enumerate(stats.datasets):
+            feature = next((f for f in dataset.features if f.path.step[0] == name), None)
+            if feature is None:
+                continue
+            missing.append(f"{dataset.name} {missing_share(feature):.1%}")
+            if feature.HasField("num_stats"):
+                _draw_histogram(ax, feature.num_stats, dataset.name, colours(i))
+            else:
+                categories = categories or [v.value for v in feature.string_stats.top_values[:top]]
+                _draw_top_values(ax, feature.string_stats, dataset.name, colours(i), i, len(stats.datasets),
+                                 categories)
+        ax.set_title(f"{name}   missing: {', '.join(missing)}", fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=7)
+    fig.suptitle(", ".join(f"{d.name}: {d.num_examples:,} rows" for d in stats.datasets), fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _draw_histogram(ax, stats: statistics_pb2.NumericStatistics, label: str, colour) -> None:
+    standard = next((h for h in stats.histograms if h.type == statistics_pb2.Histogram.STANDARD), None)
+    if standard is None or not standard.buckets:
+        return
+    edges = [b.low_value for b in standard.buckets] + [standard.buckets[-1].high_value]
+    counts = np.array([b.sample_count for b in standard.buckets])
+    ax.stairs(counts / max(counts.sum(), 1), edges, label=label, color=colour, linewidth=1.5)
+    ax.set_ylabel("share of rows", fontsize=7)
+
+
+def _draw_top_values(ax, stats: statistics_pb2.StringStatistics, label: str, colour, index: int, splits: int,
+                     categories: list[str]) -> None:
+    """Bars for the first split's top values; other splits' shares of the same values beside them."""
+    frequency = {b.label: b.sample_count for b in stats.rank_histogram.buckets}
+    total = max(stats.common_stats.num_non_missing, 1)
+    height = 0.8 / splits
+    positions = np.arange(len(categories)) + index * height
+    ax.barh(positions, [frequency.get(v, 0.0) / total for v in categories], height=height, color=colour,
+            label=f"{label} ({stats.unique:,} distinct)")
+    if index == 0:
+        ax.set_yticks(positions + 0.4 - height / 2, [v[:18] for v in categories])
+        ax.invert_yaxis()
+    ax.set_xlabel("share of rows (top values)", fontsize=7)
