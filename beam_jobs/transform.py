@@ -1,14 +1,20 @@
-"""What the preprocess job adds to the shared preprocessing function: Arrow input and its vocabulary counting.
+"""What the preprocess job adds to the shared preprocessing function: Arrow input and packed analyzers.
 
 The graph itself (features/graph.py) is shared with the trainer; here are
-the parts only a Beam job needs: how TFT reads our Arrow batches, and the
-vocabulary analyzer that counts a batch at a time (beam_jobs/vocabulary.py),
-or, for the reference pipeline, TFT's own.
+the parts only a Beam job needs: how TFT reads our Arrow batches, and how
+the features' statistics are computed.  The job packs them: every
+vocabulary in one analyzer that counts a batch at a time
+(beam_jobs/vocabulary.py), every z-score's mean and variance in one
+per-column combiner; the reference pipeline runs one TFT analyzer per
+feature, as TFT's guide writes it.  Each analyzer is a chain of Beam steps
+and TensorFlow ops of its own, so on a spec with 100 features the packing
+is the difference between a job graph that grows with the spec and one
+that does not.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Type
 
 import numpy as np
 import pyarrow as pa
@@ -17,10 +23,10 @@ import tensorflow_transform as tft
 from tensorflow_transform.tf_metadata import schema_utils
 from tfx_bsl.tfxio import tensor_adapter, tensor_representation_util
 
-from beam_jobs.vocabulary import vocabulary
+from beam_jobs.vocabulary import vocabularies
 from features.graph import make_preprocessing_fn, raw_columns, raw_feature_spec
 from features.spec import FeatureSpec
-from features.transforms import Vocabulary
+from features.analyzers import Moments, Statistic, TokenCounts
 
 _ARROW_VALUE_TYPES = {"int": pa.int64(), "float": pa.float32(), "string": pa.large_binary()}
 
@@ -51,22 +57,44 @@ def to_tfxio_batch(batch: pa.RecordBatch, spec: FeatureSpec) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, names=names)
 
 
-def counted_vocabulary(text, feature: Vocabulary) -> tf.Tensor:
-    """Ids from a vocabulary counted a batch at a time as Arrow tables: the same files as TFT's, faster."""
-    threshold = feature.frequency_threshold if feature.frequency_threshold > 1 else None
-    tokens = text.values if isinstance(text, tf.SparseTensor) else text
-    path = vocabulary(tokens, feature.name, top_k=feature.top_k, frequency_threshold=threshold)
-    return tft.apply_vocabulary(text, path, num_oov_buckets=feature.num_oov_buckets)
+def packed_moments(requests: list[Moments]) -> None:
+    """Mean and variance of every request's known values from one combiner: the columns of one sparse matrix.
+
+    The numbers are stacked as columns and their unknown (non-finite)
+    entries left out, so TFT's per-column statistics of a SparseTensor count
+    each column's known values only, as `Moments.compute` does for one.
+    """
+    if not requests:
+        return
+    with tf.name_scope("moments"):
+        columns = tf.stack([tf.reshape(r.values, [-1]) for r in requests], axis=1)
+        known = tf.math.is_finite(columns)
+        known_entries = tf.SparseTensor(tf.where(known), tf.boolean_mask(columns, known),
+                                        tf.shape(columns, out_type=tf.int64))
+        means = tft.mean(known_entries, reduce_instance_dims=False, name="mean")
+        variances = tft.var(known_entries, reduce_instance_dims=False, name="var")
+    for index, request in enumerate(requests):
+        request.result = means[index], variances[index]
 
 
-def guide_vocabulary(text, feature: Vocabulary) -> tf.Tensor:
-    """Ids the way TFT's guide computes them (`compute_and_apply_vocabulary`): the reference pipeline's."""
-    threshold = feature.frequency_threshold if feature.frequency_threshold > 1 else None
-    return tft.compute_and_apply_vocabulary(
-        text, top_k=feature.top_k, frequency_threshold=threshold, num_oov_buckets=feature.num_oov_buckets,
-        vocab_filename=feature.name, name=feature.name)
+PACKED: dict[Type[Statistic], Callable[[list], None]] = {TokenCounts: vocabularies, Moments: packed_moments}
 
 
-def preprocessing_fn_for(spec: FeatureSpec, tft_vocabularies: bool = False) -> Callable[[dict], dict]:
-    """The spec's preprocessing_fn with this job's vocabulary counting (`tft_vocabularies`: TFT's, for the reference)."""
-    return make_preprocessing_fn(spec, guide_vocabulary if tft_vocabularies else counted_vocabulary)
+def packed_analyzers(requests: list[Statistic]) -> None:
+    """The preprocess job's analyzers: one per kind of statistic that packs, one each for the rest."""
+    for kind, compute in PACKED.items():
+        compute([r for r in requests if type(r) is kind])
+    for request in requests:
+        if type(request) not in PACKED:
+            request.result = request.compute()
+
+
+def guide_analyzers(requests: list[Statistic]) -> None:
+    """One TFT analyzer per feature, as TFT's guide writes it: the reference pipeline's."""
+    for request in requests:
+        request.result = request.compute()
+
+
+def preprocessing_fn_for(spec: FeatureSpec, guide: bool = False) -> Callable[[dict], dict]:
+    """The spec's preprocessing_fn with this job's packed analyzers (`guide`: TFT's, for the reference)."""
+    return make_preprocessing_fn(spec, guide_analyzers if guide else packed_analyzers)

@@ -1,21 +1,26 @@
-"""Vocabularies counted a batch at a time: one TFT analyzer whose Beam elements are count tables.
+"""Every vocabulary of a spec counted in one pass: one TFT analyzer whose Beam elements are count tables.
 
 TFT's `tft.vocabulary` hands Beam one element per distinct token per batch
 and sends each through a chain of about a dozen steps (sum per key, filter,
-top-k, sort, write); with 70,000 distinct users and movies per batch that
-chain took 40% of a 1M-row job.  Here the graph reduces each batch to its
-distinct tokens and their counts, Beam carries that as one Arrow table,
-tables merge by hashing the tokens in Arrow's C++, and the final table is
-filtered, ranked and written as the very file TFT writes:
-one token per line, most frequent first, ties broken by the larger token,
-empty tokens and tokens with a line break left out, a placeholder token
-when nothing is left.  `tft.apply_vocabulary`, `TFTransformOutput`'s
-vocabulary lookups and TFT's analyzer cache (per span, Arrow IPC bytes)
-work on it as on TFT's own.
+top-k, sort, write), per vocabulary: with 70,000 distinct users and movies
+per batch that chain took 40% of a 1M-row job, and a spec with 50
+vocabularies has 50 such chains, a fixed cost of about a second each on
+DirectRunner and hundreds of steps in a Dataflow job.  Here the graph
+reduces each batch to the distinct tokens of every vocabulary and their
+counts, tagged with the vocabulary's index; Beam carries that as one Arrow
+table per batch, tables merge by hashing (vocabulary, token) in Arrow's
+C++, and the final table is split by vocabulary, filtered, ranked and
+written as the very files TFT writes, one per vocabulary: one token per
+line, most frequent first, ties broken by the larger token, empty tokens and
+tokens with a line break left out, a placeholder token when nothing is
+left.  Each file is registered under its vocabulary's name, so
+`tft.apply_vocabulary`, `TFTransformOutput.vocabulary_by_name` and TFT's
+analyzer cache (per span, Arrow IPC bytes) work on them as on TFT's own.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import apache_beam as beam
@@ -25,37 +30,88 @@ import pyarrow.compute as pc
 import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
+from tensorflow_transform import analyzer_nodes, nodes
 from tensorflow_transform import analyzers as tft_analyzers
+
+from features.analyzers import TokenCounts
 
 # The tokens TFT leaves out of text vocabularies (empty, or holding a line break), by TFT's own pattern.
 UNWRITABLE_TOKEN = tft_analyzers.get_vocab_newline_characters_regex(tf.string, "text")
-COUNTS_SCHEMA = pa.schema([("token", pa.large_binary()), ("count", pa.int64())])
+COUNTS_SCHEMA = pa.schema([("vocabulary", pa.int32()), ("token", pa.large_binary()), ("count", pa.int64())])
 TABLES_BEFORE_MERGE = 8
 PLACEHOLDER_TOKEN = tft_analyzers.get_empy_vocabulary_dummy_value(tf.string)[1]  # TFT's, for a vocabulary with no token
 
 
-def vocabulary(tokens: tf.Tensor, name: str, top_k: int | None = None,
-               frequency_threshold: int | None = None) -> tf.Tensor:
-    """The path of the vocabulary file of `tokens` (a string tensor), for `tft.apply_vocabulary`.
+def vocabularies(requests: list[TokenCounts]) -> None:
+    """Count every request's tokens in one analyzer; each request's `result` becomes its vocabulary file's path.
 
-    Same contract as `tft.vocabulary(tokens, top_k=..., frequency_threshold=...,
-    vocab_filename=name)`: the file is registered under `name`.
+    Same contract per request as `tft.vocabulary(text, top_k=...,
+    frequency_threshold=..., vocab_filename=name)`: the file is registered
+    under the request's name, for `tft.apply_vocabulary`.
     """
-    filename = tft_analyzers.sanitized_vocab_filename(name)
-    with tf.name_scope(filename):
-        tokens = tf.reshape(tokens, [-1])
-        tokens = tf.boolean_mask(tokens, tf.logical_not(tf.strings.regex_full_match(tokens, UNWRITABLE_TOKEN)))
-        distinct, _, counts = tf.unique_with_counts(tokens, out_idx=tf.int64)
-        analyzer = tft.experimental.CacheablePTransformAnalyzer(
-            make_accumulators_ptransform=CountTables(),
-            merge_accumulators_ptransform=SumCountTables(),
-            extract_output_ptransform=WriteVocabularyFile(filename, top_k, frequency_threshold or 0),
-            cache_coder=CountTableCoder())
-        (path,) = tft.experimental.ptransform_analyzer(
-            [distinct, counts], analyzer, output_dtypes=[tf.string], output_shapes=[[]],
-            output_asset_default_values=[PLACEHOLDER_TOKEN], name="count_tables")
-    tft_analyzers.register_vocab(filename)
-    return path
+    if not requests:
+        return
+    filenames = [tft_analyzers.sanitized_vocab_filename(r.name) for r in requests]
+    with tf.name_scope("vocabularies"):
+        # All vocabularies' tokens in one vector, each prefixed by its vocabulary's index (fixed width, so
+        # the prefix is unambiguous): a constant number of ops per batch, however many vocabularies.
+        texts = [tf.reshape(r.text.values if isinstance(r.text, tf.SparseTensor) else r.text, [-1]) for r in requests]
+        tokens = tf.concat(texts, 0)
+        index = tf.repeat(tf.range(len(requests), dtype=tf.int64), tf.stack([tf.size(t) for t in texts]))
+        writable = tf.logical_not(tf.strings.regex_full_match(tokens, UNWRITABLE_TOKEN))
+        width = len(str(len(requests) - 1))
+        keys = tf.strings.join([tf.strings.as_string(tf.boolean_mask(index, writable), width=width, fill="0"),
+                                tf.boolean_mask(tokens, writable)])
+        distinct, _, counts = tf.unique_with_counts(keys, out_idx=tf.int64)
+        vocabulary_index = tf.strings.to_number(tf.strings.substr(distinct, 0, width), tf.int32)
+        distinct_tokens = tf.strings.substr(distinct, width, tf.int32.max)
+        settings = [VocabularySettings(f, r.top_k, r.min_count or 0) for f, r in zip(filenames, requests)]
+        paths = _count_tables_analyzer([vocabulary_index, distinct_tokens, counts], settings)
+    for filename, request, path in zip(filenames, requests, paths):
+        tft_analyzers.register_vocab(filename)
+        request.result = path
+
+
+def _count_tables_analyzer(inputs: list[tf.Tensor], settings: list["VocabularySettings"]) -> tuple[tf.Tensor, ...]:
+    """`tft.experimental.ptransform_analyzer` with a `CacheablePTransformAnalyzer`, but one output per vocabulary.
+
+    TFT's public function gives every stage of a cacheable analyzer the
+    outputs of the last and refuses a cacheable stage with more than one; here
+    the counting and merging stages (the cached part) have one output, the
+    count table, and only the writing stage has one per vocabulary file.
+    The same steps TFT's `_apply_analyzer` takes, with the outputs split so.
+    """
+    table_info = [analyzer_nodes.TensorInfo(tf.string, [], None)]
+    file_infos = [analyzer_nodes.TensorInfo(tf.string, [], analyzer_nodes.TemporaryAssetInfo(PLACEHOLDER_TOKEN, "text"))
+                  for _ in settings]
+    with tf.compat.v1.name_scope("count_tables"):
+        inputs_node = analyzer_nodes.get_input_tensors_value_nodes(inputs)
+        with tf.compat.v1.name_scope("make_accumulators"):
+            accumulated = nodes.apply_multi_output_operation(
+                analyzer_nodes.PTransform, inputs_node, ptransform=CountTables(), is_partitionable=True,
+                output_tensor_info_list=table_info)
+        with tf.compat.v1.name_scope("local_merge_accumulators"):
+            cached = nodes.apply_multi_output_operation(
+                analyzer_nodes.PTransform, *accumulated, ptransform=SumCountTables(), is_partitionable=True,
+                cache_coder=CountTableCoder(), output_tensor_info_list=table_info)
+        with tf.compat.v1.name_scope("global_merge_accumulators"):
+            merged = nodes.apply_multi_output_operation(
+                analyzer_nodes.PTransform, *cached, ptransform=SumCountTables(), is_partitionable=False,
+                output_tensor_info_list=table_info)
+        with tf.compat.v1.name_scope("extract_output"):
+            written = nodes.apply_multi_output_operation(
+                analyzer_nodes.PTransform, *merged, ptransform=WriteVocabularyFiles(settings), is_partitionable=False,
+                output_tensor_info_list=file_infos)
+    return tuple(map(analyzer_nodes.wrap_as_tensor, written))
+
+
+@dataclasses.dataclass(frozen=True)
+class VocabularySettings:
+    """What one vocabulary's file keeps, and its name."""
+
+    filename: str
+    top_k: int | None
+    frequency_threshold: int
 
 
 class _StableRepr:
@@ -66,29 +122,40 @@ class _StableRepr:
 
 
 class CountTables(_StableRepr, beam.PTransform):
-    """Each batch's (distinct tokens, counts) arrays -> one Arrow table."""
+    """Each batch's (vocabulary indices, distinct tokens, counts) arrays -> one Arrow table."""
 
     def expand(self, batches):
         return batches | "ToCountTable" >> beam.Map(count_table)
 
 
 class SumCountTables(_StableRepr, beam.PTransform):
-    """All count tables -> one, each token's counts summed."""
+    """All count tables -> one, each (vocabulary, token)'s counts summed."""
 
     def expand(self, tables):
         return tables | "SumCounts" >> beam.CombineGlobally(_SumCountsFn())
 
 
-class WriteVocabularyFile(tft_beam.experimental.PTransformAnalyzer):
-    """The summed table -> the vocabulary file in TFT's temporary folder; outputs its path."""
+class WriteVocabularyFiles(tft_beam.experimental.PTransformAnalyzer):
+    """The summed table -> one vocabulary file per vocabulary in TFT's temporary folder; outputs their paths.
 
-    def __init__(self, filename: str, top_k: int | None, frequency_threshold: int):
+    One step writes them all; its tagged outputs are the paths, one
+    PCollection per vocabulary, as TFT expects of an analyzer's outputs.
+    """
+
+    def __init__(self, settings: list[VocabularySettings]):
         super().__init__()
-        self._filename, self._top_k, self._frequency_threshold = filename, top_k, frequency_threshold
+        self._settings = settings
 
     def expand(self, merged):
-        path = os.path.join(self.base_temp_dir, self._filename)
-        return merged | "RankAndWrite" >> beam.Map(write_vocabulary, path, self._top_k, self._frequency_threshold)
+        tags = [str(i) for i in range(len(self._settings))]
+        written = merged | "RankAndWrite" >> beam.FlatMap(
+            _tagged_paths, self._settings, self.base_temp_dir).with_outputs(*tags)
+        return tuple(written[tag] for tag in tags)
+
+
+def _tagged_paths(table: pa.Table, settings: list[VocabularySettings], folder: str):
+    for index, path in enumerate(write_vocabularies(table, settings, folder)):
+        yield beam.pvalue.TaggedOutput(str(index), path)
 
 
 class CountTableCoder(tft.experimental.PTransformAnalyzerCacheCoder):
@@ -104,20 +171,22 @@ class CountTableCoder(tft.experimental.PTransformAnalyzerCacheCoder):
         return pa.ipc.open_stream(encoded).read_all()
 
 
-def count_table(arrays: tuple[np.ndarray, np.ndarray]) -> pa.Table:
-    """One batch's distinct tokens and counts, as TFT hands them over, as a table."""
-    tokens, counts = arrays
-    return pa.table([pa.array(tokens, pa.large_binary()), pa.array(counts, pa.int64())], schema=COUNTS_SCHEMA)
+def count_table(arrays: tuple[np.ndarray, np.ndarray, np.ndarray]) -> pa.Table:
+    """One batch's vocabulary indices, distinct tokens and counts, as TFT hands them over, as a table."""
+    vocabulary, tokens, counts = arrays
+    return pa.table([pa.array(vocabulary, pa.int32()), pa.array(tokens, pa.large_binary()),
+                     pa.array(counts, pa.int64())], schema=COUNTS_SCHEMA)
 
 
 def sum_counts(tables: list[pa.Table]) -> pa.Table:
-    """One table with each token once and its counts summed.
+    """One table with each (vocabulary, token) once and its counts summed.
 
-    Dictionary-encoding the tokens (Arrow's C++ hash) and a bincount of the
-    counts is about three times faster than Arrow's group-by here, and its
-    output is freshly allocated: a group-by's output chunks are slices of
-    shared buffers, and pickling a slice (how Beam moves the table between
-    steps) writes the whole shared buffer, some 25 times the table's size.
+    Dictionary-encoding the tokens (Arrow's C++ hash), then the pairs
+    (vocabulary, token index) as one integer, and a bincount of the counts
+    is about three times faster than Arrow's group-by here, and its output
+    is freshly allocated: a group-by's output chunks are slices of shared
+    buffers, and pickling a slice (how Beam moves the table between steps)
+    writes the whole shared buffer, some 25 times the table's size.
     """
     if len(tables) == 1:
         return tables[0]
@@ -125,9 +194,15 @@ def sum_counts(tables: list[pa.Table]) -> pa.Table:
         return COUNTS_SCHEMA.empty_table()
     merged = pa.concat_tables(tables)
     tokens = merged["token"].combine_chunks().dictionary_encode()
-    counts = np.bincount(tokens.indices.to_numpy(), weights=merged["count"].to_numpy(),
-                         minlength=len(tokens.dictionary))
-    return pa.table([tokens.dictionary, pa.array(counts.astype(np.int64))], schema=COUNTS_SCHEMA)
+    distinct_tokens = len(tokens.dictionary)
+    pairs = merged["vocabulary"].to_numpy().astype(np.int64) * distinct_tokens + tokens.indices.to_numpy()
+    encoded = pa.array(pairs).dictionary_encode()
+    counts = np.bincount(encoded.indices.to_numpy(), weights=merged["count"].to_numpy(),
+                         minlength=len(encoded.dictionary))
+    keys = encoded.dictionary.to_numpy()
+    return pa.table([pa.array((keys // distinct_tokens).astype(np.int32)),
+                     tokens.dictionary.take(pa.array(keys % distinct_tokens)),
+                     pa.array(counts.astype(np.int64))], schema=COUNTS_SCHEMA)
 
 
 class _SumCountsFn(beam.CombineFn):
@@ -157,9 +232,18 @@ def ranked_tokens(table: pa.Table, top_k: int | None, frequency_threshold: int) 
     return table["token"].take(order).to_pylist()
 
 
-def write_vocabulary(table: pa.Table, path: str, top_k: int | None, frequency_threshold: int) -> np.ndarray:
-    tokens = ranked_tokens(table, top_k, frequency_threshold) or [PLACEHOLDER_TOKEN]
-    tf.io.gfile.makedirs(os.path.dirname(path))
-    with tf.io.gfile.GFile(path, "wb") as f:
-        f.write(b"\n".join(tokens) + b"\n")
-    return np.array(path)
+def write_vocabularies(table: pa.Table, settings: list[VocabularySettings], folder: str) -> list[np.ndarray]:
+    """Each vocabulary's file, from the rows of the summed table that carry its index; returns their paths."""
+    order = pc.sort_indices(table, sort_keys=[("vocabulary", "ascending")])
+    table = table.take(order)
+    starts = np.searchsorted(table["vocabulary"].to_numpy(), np.arange(len(settings) + 1))
+    tf.io.gfile.makedirs(folder)
+    paths = []
+    for index, vocabulary in enumerate(settings):
+        rows = table.slice(starts[index], starts[index + 1] - starts[index])
+        tokens = ranked_tokens(rows, vocabulary.top_k, vocabulary.frequency_threshold) or [PLACEHOLDER_TOKEN]
+        path = os.path.join(folder, vocabulary.filename)
+        with tf.io.gfile.GFile(path, "wb") as f:
+            f.write(b"\n".join(tokens) + b"\n")
+        paths.append(np.array(path))
+    return paths

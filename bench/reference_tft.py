@@ -3,10 +3,11 @@
 CsvTFXIO source over train.csv and eval.csv, AnalyzeAndTransformDataset on
 train, TransformDataset on eval, EncodeTransformedDataset (one Beam element
 per example), WriteToTFRecord.  It runs the project's preprocessing_fn with
-vocabularies counted as the guide does (`compute_and_apply_vocabulary`: one
-Beam element per token), so both pipelines compute the same vocabularies,
-buckets and cross; the plumbing and the vocabulary counting differ.  Used
-by bench/preprocess.py and by the equality test.
+its statistics computed as the guide does, one TFT analyzer per feature
+(`tft.vocabulary`: one Beam element per token; `tft.mean`, `tft.var`,
+`tft.quantiles`), so both pipelines compute the same vocabularies, buckets,
+z-scores and cross; the plumbing and the analyzers differ.  Used by
+bench/preprocess.py and by the equality tests.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def run_reference(spec: FeatureSpec, train_csv: str, eval_csv: str, column_names
                                     skip_header_lines=1, telemetry_descriptors=["bench"])
             sources[name] = (p | f"Read_{name}" >> source.BeamSource(), source.TensorAdapterConfig())
         (train, metadata), transform_fn = sources["train"] | tft_beam.AnalyzeAndTransformDataset(
-            preprocessing_fn_for(spec, tft_vocabularies=True))
+            preprocessing_fn_for(spec, guide=True))
         eval_data = (sources["eval"], transform_fn) | tft_beam.TransformDataset()
         for name, data in (("train", (train, metadata)), ("eval", eval_data)):
             _ = (data

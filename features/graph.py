@@ -4,18 +4,19 @@ Everything that must also happen at serving time lives in this graph:
 derived values, splitting of multivalent strings, vocabularies, buckets,
 z-scores and hashed crosses (each feature kind's own `apply`).  The exported
 model replays exactly this graph on raw requests.  No Beam here: the
-preprocess job hands in its vocabulary analyzer (beam_jobs/transform.py),
-and the trainer only needs the raw schema.
+preprocess job hands in how the features' statistics are computed
+(beam_jobs/transform.py), and the trainer only needs the raw schema.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 import tensorflow as tf
 
 from features.spec import LOG_FLOOR, Column, FeatureSpec
-from features.transforms import GraphContext, Vocabulary
+from features.analyzers import Statistic
+from features.transforms import GraphContext
 
 TF_TYPES = {"int": tf.int64, "float": tf.float32, "string": tf.string}
 
@@ -37,16 +38,17 @@ def raw_feature_spec(spec: FeatureSpec, include_label: bool = True) -> dict:
     return out
 
 
-VocabularyFn = Callable[[Any, Vocabulary], tf.Tensor]
+# Fills in the `result` of every statistic the features asked for, all at once.
+Analyzers = Callable[[list[Statistic]], None]
 
 
-def make_preprocessing_fn(spec: FeatureSpec, vocabulary: VocabularyFn) -> Callable[[dict], dict]:
+def make_preprocessing_fn(spec: FeatureSpec, analyzers: Analyzers) -> Callable[[dict], dict]:
     """Build the TFT preprocessing_fn that a spec describes.
 
-    `vocabulary(text, feature)` counts a vocabulary feature's tokens on the
-    train split and maps text to ids: the preprocess job's analyzer counts a
-    batch at a time (beam_jobs/transform.py), the reference pipeline uses
-    TFT's `compute_and_apply_vocabulary`.
+    Every feature first says which statistic of the train split it needs;
+    `analyzers` computes them all (the preprocess job packs them into a few
+    analyzers, the reference pipeline runs one TFT analyzer each:
+    beam_jobs/transform.py); then the features are applied in spec order.
     """
 
     @tf.autograph.experimental.do_not_convert  # straight-line graph code: skip autograph's rewrite on each trace
@@ -57,7 +59,12 @@ def make_preprocessing_fn(spec: FeatureSpec, vocabulary: VocabularyFn) -> Callab
             if derived.name in needed:
                 values[derived.name] = derived.apply(values)
         outputs: dict = {}
-        context = GraphContext(values, outputs, vocabulary)
+        context = GraphContext(values, outputs)
+        for feature in spec.features:
+            statistic = feature.statistic(context)
+            if statistic is not None:
+                context.statistics[feature.name] = statistic
+        analyzers(list(context.statistics.values()))
         for feature in spec.features:
             outputs[feature.name] = feature.apply(context)
         label = tf.cast(values[spec.label.column], tf.float32)
@@ -79,8 +86,11 @@ def _dense(tensor, column: Column) -> tf.Tensor:
     """
     if not isinstance(tensor, tf.SparseTensor):
         return tf.cast(tensor, tf.float32) if column.type == "float" else tensor
+    # One column per row even when no row of the batch has a value (a batch's sparse width is then 0).
+    one_wide = tf.stack([tensor.dense_shape[0], tf.constant(1, tf.int64)])
     if column.type == "string":
-        return tf.reshape(tf.sparse.to_dense(tensor, default_value=""), [-1])
+        return tf.reshape(tf.sparse.to_dense(tf.SparseTensor(tensor.indices, tensor.values, one_wide),
+                                             default_value=""), [-1])
     fill = float("nan") if column.missing == "mean" else float(column.missing)
-    sparse = tf.SparseTensor(tensor.indices, tf.cast(tensor.values, tf.float32), tensor.dense_shape)
+    sparse = tf.SparseTensor(tensor.indices, tf.cast(tensor.values, tf.float32), one_wide)
     return tf.reshape(tf.sparse.to_dense(sparse, default_value=fill), [-1])

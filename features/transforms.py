@@ -7,7 +7,9 @@ named factories).  A kind owns everything about itself:
 - its YAML options and their validation (`read_options`),
 - how many ids it can take and its embedding size (`cardinality`, `embedding_size`),
 - its `describe` text and its manifest entry,
-- the TensorFlow Transform code it compiles to (`apply`).
+- the statistic it needs from the train split (`statistic`: a vocabulary,
+  moments, quantiles; features/analyzers.py) and the TensorFlow Transform
+  code it compiles to once that is known (`apply`).
 
 Adding a kind is one class here, registered with `@transform_kind("name")`;
 nothing else in the project compares kind names.
@@ -23,6 +25,7 @@ from typing import Any, Callable, ClassVar, Mapping
 
 from features.registry import Registry
 from features.spec_reader import SpecReader, suggest
+from features.analyzers import Moments, QuantileBoundaries, Statistic, TokenCounts
 
 CROSS_SEPARATOR = "_x_"
 _COMMON_KEYS = ("name", "source", "transform", "embedding_dim")
@@ -40,16 +43,16 @@ class ParseContext:
 
 @dataclasses.dataclass
 class GraphContext:
-    """What a feature's TFT code reads: raw and derived values, features built above it, the vocabulary analyzer.
+    """What a feature's TFT code reads: raw and derived values, features built above it, computed statistics.
 
-    `vocabulary(text, feature)` counts a vocabulary over the train split and
-    maps text to ids; the preprocess job passes its own fast analyzer, the
-    reference pipeline TFT's `compute_and_apply_vocabulary`.
+    `statistics` maps a feature's name to the `Statistic` it asked for, its
+    `result` filled in (by the preprocess job's packed analyzers, or one TFT
+    analyzer each in the reference pipeline).
     """
 
     values: dict
     outputs: dict
-    vocabulary: Callable[[Any, "Vocabulary"], Any]
+    statistics: dict[str, Statistic] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,8 +136,12 @@ class Feature:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ TFT
+    def statistic(self, ctx: GraphContext) -> Statistic | None:
+        """What this feature needs computed over the train split before `apply` (None: nothing)."""
+        return None
+
     def apply(self, ctx: GraphContext):
-        """This feature's output tensor inside TFT's preprocessing_fn."""
+        """This feature's output tensor inside TFT's preprocessing_fn (its statistic is in `ctx.statistics`)."""
         raise NotImplementedError
 
 
@@ -198,14 +205,20 @@ class Vocabulary(Feature):
             parts.append(f"multivalent, split on {self.separator!r}")
         return ", ".join(parts)
 
-    def apply(self, ctx: GraphContext):
+    def statistic(self, ctx: GraphContext) -> TokenCounts:
         import tensorflow as tf
 
         x = ctx.values[self.source]
         text = x if x.dtype == tf.string else tf.strings.as_string(x)
         if self.is_multivalent:
             text = tf.strings.split(text, self.separator).to_sparse()
-        return ctx.vocabulary(text, self)
+        return TokenCounts(self.name, text=text, top_k=self.top_k, frequency_threshold=self.frequency_threshold)
+
+    def apply(self, ctx: GraphContext):
+        import tensorflow_transform as tft
+
+        counted = ctx.statistics[self.name]
+        return tft.apply_vocabulary(counted.text, counted.result, num_oov_buckets=self.num_oov_buckets)
 
 
 class _Numeric(Feature):
@@ -213,16 +226,20 @@ class _Numeric(Feature):
 
     needs_numeric_source: ClassVar[bool] = True
 
-    def known_values(self, ctx: GraphContext):
-        """(values with unknowns as 0, mask of known values, the known values alone)."""
+    def numbers(self, ctx: GraphContext):
+        """The source as float32, log1p-scaled if asked; NaN (or any non-finite value) is unknown."""
         import tensorflow as tf
 
         x = tf.cast(ctx.values[self.source], tf.float32)
-        if self.log:
-            x = tf.math.log1p(tf.maximum(x, 0.0))
-        known = tf.math.is_finite(x)
-        observed = tf.boolean_mask(x, known)
-        return tf.where(known, x, 0.0), known, observed
+        return tf.math.log1p(tf.maximum(x, 0.0)) if self.log else x
+
+    @staticmethod
+    def known_values(numbers):
+        """(numbers with unknowns as 0, mask of known numbers)."""
+        import tensorflow as tf
+
+        known = tf.math.is_finite(numbers)
+        return tf.where(known, numbers, 0.0), known
 
 
 @transform_kind("quantile_bucketize")
@@ -248,13 +265,17 @@ class QuantileBuckets(_Numeric):
     def describe_options(self) -> str:
         return f"{self.num_buckets} quantile buckets"
 
+    def statistic(self, ctx: GraphContext) -> QuantileBoundaries:
+        return QuantileBoundaries(self.name, values=self.numbers(ctx), num_buckets=self.num_buckets,
+                                  epsilon=1.0 / (100 * self.num_buckets))
+
     def apply(self, ctx: GraphContext):
         import tensorflow as tf
         import tensorflow_transform as tft
 
-        safe, known, observed = self.known_values(ctx)
-        boundaries = tft.quantiles(observed, self.num_buckets, epsilon=1.0 / (100 * self.num_buckets), name=self.name)
-        return tf.where(known, tft.apply_buckets(safe, boundaries), tf.constant(self.num_buckets, tf.int64))
+        quantiles = ctx.statistics[self.name]
+        safe, known = self.known_values(quantiles.values)
+        return tf.where(known, tft.apply_buckets(safe, quantiles.result), tf.constant(self.num_buckets, tf.int64))
 
 
 @transform_kind("z_score")
@@ -289,17 +310,22 @@ class ZScore(_Numeric):
         text = "log1p, then z-score" if self.log else "z-score"
         return text + (f" + piecewise-linear, {self.piecewise_linear} bins" if self.piecewise_linear else "")
 
+    def statistic(self, ctx: GraphContext) -> Moments:
+        return Moments(self.name, values=self.numbers(ctx))
+
     def apply(self, ctx: GraphContext):
         import tensorflow as tf
+
+        moments = ctx.statistics[self.name]
+        safe, known = self.known_values(moments.values)
+        mean, variance = moments.result
+        z = tf.where(known, tf.math.divide_no_nan(safe - mean, tf.sqrt(variance)), 0.0)
+        if not self.piecewise_linear:
+            return z
         import tensorflow_transform as tft
 
-        safe, known, observed = self.known_values(ctx)
-        with tf.name_scope(self.name):
-            mean = tft.mean(observed, name="mean")
-            std = tf.sqrt(tft.var(observed, name="var"))
-            z = tf.where(known, tf.math.divide_no_nan(safe - mean, std), 0.0)
-            if not self.piecewise_linear:
-                return z
+        with tf.name_scope(self.name):  # the bins' own analyzers, one set per feature that asks for them
+            observed = tf.boolean_mask(moments.values, known)
             inner = tft.quantiles(observed, self.piecewise_linear, epsilon=1.0 / (100 * self.piecewise_linear),
                                   name="bins")
             low, high = tft.min(observed, name="low"), tft.max(observed, name="high")

@@ -1,4 +1,4 @@
-"""The project's Arrow fast path computes exactly what TFT's guide-style pipeline computes."""
+"""The project's Arrow fast path (packed analyzers) computes exactly what TFT's guide-style pipeline computes."""
 
 import glob
 import os
@@ -12,6 +12,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "ben
 
 from preprocess import COLUMNS, write_bench_inputs  # noqa: E402  (bench/preprocess.py)
 from reference_tft import run_reference  # noqa: E402
+from wide_table import write_wide_inputs  # noqa: E402
 
 from beam_jobs import preprocess as project  # noqa: E402
 from features.spec import load_spec  # noqa: E402
@@ -38,21 +39,35 @@ def transformed_rows(out_dir: str) -> tuple[list[tuple], np.ndarray]:
     return [exact_part(row) for row in rows], np.array([[row[i] for i in floats] for row in rows])
 
 
-def test_fast_path_equals_reference_pipeline(tmp_path):
-    root = str(tmp_path)
-    spec_path, rows = write_bench_inputs(root, ratings=6000, users=300, movies=200)
+def assert_same_output(root: str, spec_path: str, table: str, columns: list[str], rows: int) -> None:
+    """Run both pipelines on `table` (the reference on its train.csv / eval.csv split) and compare what they wrote."""
     spec = load_spec(spec_path)
-    project.run(spec, os.path.join(root, "data", "ratings.csv"), os.path.join(root, "fast"), chunk_bytes=20_000)
-    run_reference(spec, os.path.join(root, "train.csv"), os.path.join(root, "eval.csv"), COLUMNS,
+    project.run(spec, table, os.path.join(root, "fast"), chunk_bytes=20_000)
+    run_reference(spec, os.path.join(root, "train.csv"), os.path.join(root, "eval.csv"), columns,
                   os.path.join(root, "reference"))
     fast, reference = (tft.TFTransformOutput(os.path.join(root, d)) for d in ("fast", "reference"))
-    for vocabulary in ("user_id", "movie_id"):
-        assert fast.vocabulary_by_name(vocabulary) == reference.vocabulary_by_name(vocabulary)
+    vocabularies = [f.name for f in spec.features if f.is_lookup]
+    assert vocabularies
+    for vocabulary in vocabularies:  # byte for byte: the files as TFT's own analyzer writes them
+        assert fast.vocabulary_by_name(vocabulary) == reference.vocabulary_by_name(vocabulary), vocabulary
     (ours, our_floats), (theirs, their_floats) = (transformed_rows(os.path.join(root, d)) for d in ("fast", "reference"))
     assert len(ours) == rows
     assert ours == theirs  # ids and buckets exactly
     # labels and z-scores: equal up to float32 sums taken over other batchings
     np.testing.assert_allclose(our_floats, their_floats, rtol=1e-4, atol=1e-5)
+
+
+def test_fast_path_equals_reference_pipeline(tmp_path):
+    root = str(tmp_path)
+    spec_path, rows = write_bench_inputs(root, ratings=6000, users=300, movies=200)
+    assert_same_output(root, spec_path, os.path.join(root, "data", "ratings.csv"), COLUMNS, rows)
+
+
+def test_wide_spec_with_packed_analyzers_equals_one_tft_analyzer_per_feature(tmp_path):
+    """20 features (9 vocabularies, 8 z-scores, one with unknowns, 2 quantile buckets, a cross), 300 rows."""
+    root = str(tmp_path)
+    spec_path, table, columns = write_wide_inputs(root, features=20, rows=300)
+    assert_same_output(root, spec_path, table, columns, rows=300)
 
 
 def test_batch_sink_writes_every_row_in_order_across_slices_and_bundles(tmp_path, monkeypatch):

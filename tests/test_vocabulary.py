@@ -1,4 +1,4 @@
-"""Vocabularies counted as Arrow tables write the file TFT's `tft.vocabulary` writes, also from its cache."""
+"""Vocabularies counted together as Arrow tables write the files TFT's `tft.vocabulary` writes, also from its cache."""
 
 import os
 
@@ -9,7 +9,8 @@ import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.beam import analyzer_cache
 
-from beam_jobs.vocabulary import PLACEHOLDER_TOKEN, CountTableCoder, CountTables, SumCountTables, vocabulary
+from beam_jobs.vocabulary import PLACEHOLDER_TOKEN, CountTableCoder, CountTables, SumCountTables, vocabularies
+from features.analyzers import TokenCounts
 
 # Ties in count (b, c, d), an empty token, tokens with line breaks, a token seen once.
 SPANS = {
@@ -22,10 +23,12 @@ METADATA = tft.DatasetMetadata.from_feature_spec({"token": tf.io.FixedLenFeature
 
 
 def preprocessing_fn(inputs):
+    """All settings counted by one analyzer of ours (one file each), next to one TFT analyzer per setting."""
+    ours = [TokenCounts(f"ours_{name}", text=inputs["token"], **settings) for name, settings in SETTINGS.items()]
+    vocabularies(ours)
     outputs = {}
-    for name, settings in SETTINGS.items():
-        outputs[f"ours_{name}"] = tft.apply_vocabulary(inputs["token"], vocabulary(inputs["token"], f"ours_{name}",
-                                                                                   **settings))
+    for counted, (name, settings) in zip(ours, SETTINGS.items()):
+        outputs[f"ours_{name}"] = tft.apply_vocabulary(inputs["token"], counted.result)
         outputs[f"tft_{name}"] = tft.compute_and_apply_vocabulary(inputs["token"], vocab_filename=f"tft_{name}",
                                                                   **settings)
     return outputs
@@ -61,7 +64,9 @@ def test_same_files_as_tft_vocabulary_and_from_the_analyzer_cache(tmp_path):
 
 def test_cache_entries_round_trip_and_their_keys_do_not_depend_on_the_process():
     coder = CountTableCoder()
-    table = pa.table({"token": pa.array([b"a", b"\xff\x00"], pa.large_binary()), "count": pa.array([3, 1])})
+    table = pa.table({"vocabulary": pa.array([0, 3], pa.int32()),
+                      "token": pa.array([b"a", b"\xff\x00"], pa.large_binary()),
+                      "count": pa.array([3, 1])})
     assert coder.decode_cache(coder.encode_cache(table)).equals(table)
     # TFT hashes these reprs into the cache key; an object id in them would make every later run miss.
     assert [repr(CountTables()), repr(SumCountTables()), repr(coder)] == [

@@ -1,0 +1,82 @@
+"""Statistics a feature needs from the train split before it can be applied: a vocabulary, moments, quantiles.
+
+A feature kind asks for at most one (`Feature.statistic`); the preprocessing
+function gathers every feature's request first and hands them all to an
+analyzer strategy, which fills in each request's `result`, and only then
+applies the features.  Gathering first is what lets the preprocess job
+compute the statistics of a wide spec together (one vocabulary analyzer,
+one moments combiner: beam_jobs/transform.py) instead of one chain of Beam
+stages per feature; `compute` is the way TFT's guide computes a single one,
+used by the reference pipeline and for any request a strategy does not pack.
+
+TensorFlow Transform is imported inside `compute` only: reading a spec needs
+no TensorFlow, and the trainer never computes statistics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+
+@dataclasses.dataclass
+class Statistic:
+    """One feature's request; `result` is set by the analyzer strategy before the feature is applied."""
+
+    name: str
+    result: Any = dataclasses.field(default=None, init=False)
+
+    def compute(self) -> Any:
+        """This statistic alone, as TFT's guide computes it (the reference, and the fallback of a strategy)."""
+        raise NotImplementedError
+
+
+@dataclasses.dataclass
+class TokenCounts(Statistic):
+    """A vocabulary of `text` (dense or sparse strings); the result is its file's path, registered under `name`."""
+
+    text: Any = None
+    top_k: int | None = None
+    frequency_threshold: int = 1
+
+    @property
+    def min_count(self) -> int | None:
+        """The threshold as TFT takes it: None when every token counts."""
+        return self.frequency_threshold if self.frequency_threshold > 1 else None
+
+    def compute(self) -> Any:
+        import tensorflow_transform as tft
+
+        return tft.vocabulary(self.text, top_k=self.top_k, frequency_threshold=self.min_count,
+                              vocab_filename=self.name, name=self.name)
+
+
+@dataclasses.dataclass
+class Moments(Statistic):
+    """Mean and variance of the finite entries of `values` (NaN: unknown); the result is (mean, variance)."""
+
+    values: Any = None
+
+    def compute(self) -> Any:
+        import tensorflow as tf
+        import tensorflow_transform as tft
+
+        with tf.name_scope(self.name):
+            observed = tf.boolean_mask(self.values, tf.math.is_finite(self.values))
+            return tft.mean(observed, name="mean"), tft.var(observed, name="var")
+
+
+@dataclasses.dataclass
+class QuantileBoundaries(Statistic):
+    """`num_buckets` quantile buckets of the finite entries of `values`; the result is their boundaries."""
+
+    values: Any = None
+    num_buckets: int = 2
+    epsilon: float = 0.01
+
+    def compute(self) -> Any:
+        import tensorflow as tf
+        import tensorflow_transform as tft
+
+        observed = tf.boolean_mask(self.values, tf.math.is_finite(self.values))
+        return tft.quantiles(observed, self.num_buckets, epsilon=self.epsilon, name=self.name)
