@@ -67,13 +67,16 @@ def _empty(ax, text: str) -> None:
     ax.axis("off")
 
 
+NOT_CURVES = {"epoch_seconds", "lr", "learning_rate"}  # per-epoch history entries that are not model metrics
+
+
 def _learning_curves(ax, history: dict[str, list[float]]) -> None:
     """Loss (left axis) and every other training figure (right axis) with its eval twin (val_*) per epoch;
     the epoch whose weights were kept is marked."""
     from matplotlib.ticker import MaxNLocator
 
     epochs = np.arange(1, len(history.get("loss", [])) + 1)
-    names = [k for k in history if not k.startswith("val_")]
+    names = [k for k in history if not k.startswith("val_") and k not in NOT_CURVES]
     other_ax = ax.twinx() if len(names) > 1 else None
     lines = []
     for i, name in enumerate(names):
