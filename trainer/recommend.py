@@ -55,7 +55,7 @@ class EmbeddingIndex:
         index.id_types = {"user": "int", "item": "int"}
         index._item_position = {v: i for i, v in enumerate(index.item_ids)}
         index._user_position = {v: i for i, v in enumerate(index.user_ids)}
-        index._unit, index._typed_ids = None, {}
+        index._unit, index._typed_ids, index._saved_model = None, {}, None
         return index
 
     def __init__(self, version_dir: str):
@@ -86,7 +86,7 @@ class EmbeddingIndex:
         self.id_types = _id_types(version_dir)
         self._item_position = {v: i for i, v in enumerate(self.item_ids)}
         self._user_position = {v: i for i, v in enumerate(self.user_ids)}
-        self._unit, self._typed_ids = None, {}
+        self._unit, self._typed_ids, self._saved_model = None, {}, None
 
     # ---------------------------------------------------------------- lookup
     def find_item(self, query: str) -> int:
@@ -169,10 +169,8 @@ class EmbeddingIndex:
         if user is None:
             raise UserError(f"User {user_id} is not in the model (it knows {len(self.user_ids)} users). "
                             f"For a new user, give the items they rated: recommend --history ITEM_IDS_OR_FILE.")
-        scorer = scorer or self.scorer(k, popularity_weight)
-        indptr, indices = self.rated_by(np.array([user]))
-        top, scores = scorer.top_k(self.users[[user]], indptr, indices)
-        items = top[0][np.isfinite(scores[0])]
+        items = self._top_unrated(self.users[[user]], *self.rated_by(np.array([user])),
+                                  scorer or self.scorer(k, popularity_weight))
         return list(zip(items.tolist(), self.predicted_ratings(np.array([user]), items[None, :])[0].tolist()))
 
     def recommend_for_history(self, item_ids: list[str], k: int = 10, popularity_weight: float | None = None,
@@ -186,10 +184,16 @@ class EmbeddingIndex:
         """
         vector = self.new_user_vector(item_ids) if vector is None else vector
         rated = np.array(sorted({self._item_position[i] for i in item_ids if i in self._item_position}), np.int64)
-        top, scores = self.scorer(k, popularity_weight).top_k(vector, np.array([0, len(rated)]), rated)
-        items = top[0][np.isfinite(scores[0])]
+        items = self._top_unrated(vector, np.array([0, len(rated)]), rated, self.scorer(k, popularity_weight))
         ratings = self.items[items] @ vector[0] + self.item_bias[items] + self.global_mean
         return list(zip(items.tolist(), ratings.tolist()))
+
+    @staticmethod
+    def _top_unrated(user_vector: np.ndarray, rated_indptr: np.ndarray, rated: np.ndarray,
+                     scorer: TopKScorer) -> np.ndarray:
+        """One user's top items by ranking score, best first, their rated items left out (short when few remain)."""
+        top, scores = scorer.top_k(user_vector, rated_indptr, rated)
+        return top[0][np.isfinite(scores[0])]
 
     def new_user_vector(self, item_ids: list[str]) -> np.ndarray:
         """(1, dim): the vector of a user the model never saw, from the ids of the items they rated."""
@@ -198,10 +202,12 @@ class EmbeddingIndex:
             shown = ", ".join(item_ids[:5]) + (" ..." if len(item_ids) > 5 else "")
             raise UserError(f"None of the {len(item_ids)} history item id(s) ({shown}) is in the model's catalogue "
                             f"({len(self.item_ids)} items, e.g. {', '.join(self.item_ids[:3])}).")
-        signature = tf.saved_model.load(self.version_dir).signatures.get("user_vector")
+        if self._saved_model is None:  # loading the SavedModel takes seconds: once per index
+            self._saved_model = tf.saved_model.load(self.version_dir)  # kept: its signatures need its variables
+        signature = self._saved_model.signatures.get("user_vector")
         if signature is None:
-            raise UserError(f"Model {self.version_dir} cannot describe a new user by their history: it was trained "
-                            f"without `user_history: true` (model section of the spec).")
+            raise UserError(f"Model {self.version_dir} cannot describe a new user by their history: it was "
+                            f"trained without `user_history: true` (model section of the spec).")
         return signature(item_ids=tf.constant(known))["user_vector"].numpy()
 
 
@@ -257,8 +263,9 @@ def read_history(given: str, id_column: str) -> list[str]:
         return ids
     with open(given, encoding="utf-8", errors="replace", newline="") as f:
         rows = [row for row in csv.reader(f) if row and any(cell.strip() for cell in row)]
-    column = rows[0].index(id_column) if rows and id_column in rows[0] else 0
-    ids = [row[column].strip() for row in rows[1 if rows and id_column in rows[0] else 0:] if len(row) > column]
+    header = bool(rows) and id_column in rows[0]
+    column = rows[0].index(id_column) if header else 0
+    ids = [row[column].strip() for row in rows[1 if header else 0:] if len(row) > column]
     if not ids:
         raise UserError(f"History file {given} holds no item ids (one per line, or a CSV with a {id_column} column).")
     return ids
