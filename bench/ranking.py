@@ -18,7 +18,7 @@ lambda chosen on a validation slice of the 80%).  Also the RMSE of the
 exported SavedModel's `predict` signature on the held-out ratings, next to a
 bias-only baseline fitted on the 80%.
 
-    python bench/ranking.py [--input FOLDER] [--work DIR] [--seed 0] [--epochs N]
+    python bench/ranking.py [--input FOLDER] [--work DIR] [--seed 0] [--epochs N] [--spec SPEC]
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--work", help="folder for the split, preprocess output, model and lists (default: a temp dir)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the 80/20 split")
     parser.add_argument("--epochs", type=int, help="passed to `embedflow train`")
+    parser.add_argument("--spec", help="passed to `embedflow preprocess` (default: the built-in movielens spec)")
     args = parser.parse_args()
 
     work = args.work or tempfile.mkdtemp(prefix="bench_ranking_")
@@ -75,7 +76,7 @@ def main() -> None:
     print(f"Split {table.num_rows:,} ratings (seed {args.seed}): {len(train.users):,} to train, "
           f"{len(test.users):,} held out; {train.n_items - 1:,} items in the train part")
 
-    timings = {"product": _run_product(train_dir, work, args.epochs)}
+    timings = {"product": _run_product(train_dir, work, args.epochs, args.spec)}
     users = ref.users_to_score(test)
     results = {}
     t = time.time()
@@ -134,11 +135,11 @@ def _interactions(table: pa.Table, held: np.ndarray) -> tuple[ref.RatingArrays, 
     return everything.subset(~held), everything.subset(held), user_ids, item_ids
 
 
-def _run_product(train_dir: str, work: str, epochs: int | None) -> float:
+def _run_product(train_dir: str, work: str, epochs: int | None, spec: str | None) -> float:
     """The README's three commands; returns their wall time."""
     cli = [sys.executable, "-m", "embedflow.cli"]
     steps = [
-        ["preprocess", "--input", train_dir, "--output", os.path.join(work, "prep")],
+        ["preprocess", "--input", train_dir, "--output", os.path.join(work, "prep")] + (["--spec", spec] if spec else []),
         ["train", "--input", os.path.join(work, "prep"), "--job-dir", os.path.join(work, "job")]
         + (["--epochs", str(epochs)] if epochs else []),
         ["recommend-all", "--model", os.path.join(work, "job", "model"), "--output", os.path.join(work, "recs"),

@@ -128,7 +128,7 @@ class TwoTower(ModelType):
 
     option_keys: ClassVar[tuple[str, ...]] = ("user_features", "item_features", "user_id", "item_id", "output_dim",
                                               "rating_weight", "retrieval_weight", "retrieval_negatives",
-                                              "user_history")
+                                              "user_history", "history_dropout")
     NEGATIVES: ClassVar[tuple[str, ...]] = ("auto", "full", "in_batch")
 
     user_features: tuple[str, ...] = ()
@@ -140,6 +140,7 @@ class TwoTower(ModelType):
     retrieval_weight: float = 1.0  # the retrieval objective: softmax over items of what the user picked
     retrieval_negatives: str = "auto"  # full softmax over the catalogue, in-batch (log-Q corrected), or by size
     user_history: bool = False  # the user tower also reads the mean embedding of the items the user rated
+    history_dropout: float = 0.0  # share of a user's history items hidden from each training batch (denoising)
 
     @classmethod
     def read_options(cls, r: SpecReader, features: tuple[Feature, ...]) -> dict:
@@ -166,6 +167,10 @@ class TwoTower(ModelType):
             r.fail("'rating_weight' and 'retrieval_weight' are both 0: the model would learn nothing")
         if r.has("user_history"):
             kwargs["user_history"] = bool(r.get("user_history", False, bool))
+        if r.has("history_dropout"):
+            kwargs["history_dropout"] = r.non_negative("history_dropout")
+            if kwargs["history_dropout"] >= 1:
+                r.fail(f"'history_dropout' must be below 1, got {kwargs['history_dropout']:g}")
         if r.has("retrieval_negatives"):
             kwargs["retrieval_negatives"] = r.choice("retrieval_negatives", cls.NEGATIVES)
         return kwargs
@@ -174,7 +179,9 @@ class TwoTower(ModelType):
         return (f"Model: two_tower; user tower {list(self.user_features)}, item tower {list(self.item_features)}, "
                 f"hidden {list(self.hidden_units)}, output {self.output_dim}; objectives: rating x{self.rating_weight:g}, "
                 f"retrieval x{self.retrieval_weight:g} ({self.retrieval_negatives} negatives)"
-                + ("; user tower reads the user's history" if self.user_history else ""))
+                + ("; user tower reads the user's history" if self.user_history else "")
+                + (f" ({self.history_dropout:g} of it dropped per batch)" if self.user_history and self.history_dropout
+                   else ""))
 
     def id_columns(self, spec: "FeatureSpec") -> dict[str, str]:
         return {"user": spec.feature(self.user_id).source, "item": spec.feature(self.item_id).source}

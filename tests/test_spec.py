@@ -48,11 +48,14 @@ def test_user_spec_loads(tmp_path):
 
 
 def test_fourth_root_rule_and_override():
+    import dataclasses
+
     spec = load_spec("movielens")
-    movie = spec.feature("movie_id")
+    movie = dataclasses.replace(spec.feature("movie_id"), embedding_dim="auto")  # the spec widens its ids
     assert movie.embedding_size(500_000) == 27  # round(500000 ** 0.25) = round(26.6)
     assert movie.embedding_size(movie.cardinality(9_999)) == 10
     assert spec.feature("genres").embedding_size(21) == 4  # overridden in the spec
+    assert spec.feature("movie_id").embedding_size(500_000) == 32
 
 
 @pytest.mark.parametrize("old,new,feature,problem", [
@@ -92,3 +95,17 @@ def test_describe_lists_every_feature_with_its_dimension():
     assert "6 (auto; 1000 ids)" in text
     assert "log1p, then z-score" in text and "median_house_value (regression, log transform)" in text
     assert "total_bedrooms               float   optional (empty -> mean), >= 0" in text
+
+
+def test_history_dropout_must_be_a_share_below_one(tmp_path):
+    import os
+
+    import features
+
+    with open(os.path.join(os.path.dirname(features.__file__), "specs", "movielens.yaml")) as f:
+        text = f.read()
+    assert "  history_dropout: 0.25 " in text
+    path = write(tmp_path, text.replace("  history_dropout: 0.25 ", "  history_dropout: 1.0 "))
+    with pytest.raises(SpecError, match="'history_dropout' must be below 1") as err:
+        load_spec(path)
+    assert path in str(err.value)

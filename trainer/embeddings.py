@@ -103,7 +103,8 @@ def compute_vectors(model: SpecModel, spec: FeatureSpec, tft_output: tft.TFTrans
                         item_bias=item_bias, user_bias=model.user_bias.embeddings.numpy()[:len(user_ids), 0],
                         global_mean=float(model.global_mean.numpy()),
                         ranking_bias=retrieval.pick_bias.embeddings.numpy()[:n_items, 0] if retrieval else item_bias,
-                        ranking_scale=float(retrieval.scale.numpy()) if retrieval else 1.0)
+                        ranking_scale=float(retrieval.scale.numpy()) if retrieval else 1.0,
+                        rating_scale=float(model.rating_scale.numpy()))
 
 
 def write_embeddings(folder: str, model: SpecModel, tft_output: tft.TFTransformOutput,
@@ -131,8 +132,8 @@ def write_embeddings(folder: str, model: SpecModel, tft_output: tft.TFTransformO
         with tf.io.gfile.GFile(os.path.join(root, "scoring.json"), "w") as f:
             f.write(json.dumps({
                 "global_mean": vectors.global_mean, "popularity_weight": popularity_weight,
-                "ranking_scale": vectors.ranking_scale,
-                "rating": "user . item + user_bias + item_bias + global_mean",
+                "ranking_scale": vectors.ranking_scale, "rating_scale": vectors.rating_scale,
+                "rating": "rating_scale * user . item + user_bias + item_bias + global_mean",
                 "ranking": "ranking_scale * user . item + ranking_bias + popularity_weight * log1p(item_count)"},
                 indent=2) + "\n")
     if interactions is not None:

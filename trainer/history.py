@@ -7,6 +7,15 @@ the example's own item is left out of its user's history, so the model
 cannot read the answer from its input.  The history (a CSR of user -> items
 from the train split) is part of the model: serving looks it up by user id,
 or takes the items a new user rated (`recommend --history`).
+
+Cost is what decides the shape of this layer.  Heavy users appear in many
+examples, so gathering each example's whole history would cost the batch
+times E[n^2]/E[n] rows (hundreds per example on MovieLens-shaped data).
+Instead each user's history is kept to at most `HISTORY_MAX_ITEMS` items (a
+seeded random sample of a longer one, whose mean estimates the whole
+history's, as YouTube's and Pinterest's recommenders cap theirs), it is
+summed once per distinct user of a batch, and the left-out item is taken
+off that sum per example.
 """
 
 from __future__ import annotations
@@ -15,36 +24,69 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
+from trainer.sparse_l2 import penalise_rows
+
+HISTORY_MAX_ITEMS = 100
+
+
+def capped_rows(indptr: np.ndarray, indices: np.ndarray, max_items: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The CSR rows with each row longer than `max_items` cut to a seeded random `max_items` of its items."""
+    lengths = np.diff(indptr)
+    if len(lengths) == 0 or lengths.max() <= max_items:
+        return indptr, indices
+    rng = np.random.default_rng(seed)
+    keep = np.ones(len(indices), bool)
+    for row in np.flatnonzero(lengths > max_items):
+        start, stop = indptr[row], indptr[row + 1]
+        dropped = rng.choice(stop - start, stop - start - max_items, replace=False)
+        keep[start + dropped] = False
+    kept = np.minimum(lengths, max_items)
+    return np.r_[0, np.cumsum(kept)].astype(indptr.dtype), indices[keep]
+
 
 class UserHistory(keras.layers.Layer):
     """user ids -> mean embedding of the items each user rated (zeros for a user with none)."""
 
-    def __init__(self, num_items: int, dim: int, l2: float = 0.0, **kwargs):
+    def __init__(self, num_items: int, dim: int, l2: float = 0.0, dropout: float = 0.0,
+                 max_items: int = HISTORY_MAX_ITEMS, **kwargs):
         super().__init__(**kwargs)
-        self.num_items, self.dim = num_items, dim
-        self.item_embeddings = keras.layers.Embedding(
-            num_items, dim, name="history_item_embedding",
-            embeddings_regularizer=keras.regularizers.l2(l2) if l2 else None)
+        self.num_items, self.dim, self.l2, self.dropout, self.max_items = num_items, dim, l2, dropout, max_items
+        self.item_embeddings = keras.layers.Embedding(num_items, dim, name="history_item_embedding")
         self.rows: tf.RaggedTensor | None = None  # set by `remember` before fit
 
     def remember(self, indptr: np.ndarray, indices: np.ndarray) -> None:
         """The train split's items per user id; one empty row at the end stands for unknown users."""
+        indptr, indices = capped_rows(indptr, indices, self.max_items)
         splits = np.r_[indptr, indptr[-1]].astype(np.int64)
         self.rows = tf.RaggedTensor.from_row_splits(tf.constant(indices, tf.int64), tf.constant(splits))
 
-    def call(self, user_ids: tf.Tensor, leave_out: tf.Tensor | None = None) -> tf.Tensor:
+    def call(self, user_ids: tf.Tensor, leave_out: tf.Tensor | None = None, training: bool = False) -> tf.Tensor:
+        """Each user's mean history vector; in training with `dropout`, each batch sees a random part of each
+        user's history (denoising, as Mult-DAE does), which keeps the model from leaning on a few items."""
         ids = tf.reshape(tf.cast(user_ids, tf.int64), [-1])
         unknown = tf.cast(self.rows.nrows() - 1, tf.int64)
-        items = tf.gather(self.rows, tf.where((ids >= 0) & (ids < unknown), ids, unknown))
+        distinct, position = tf.unique(tf.where((ids >= 0) & (ids < unknown), ids, unknown))
+        items = tf.gather(self.rows, distinct)
+        if training and self.dropout:
+            items = tf.ragged.boolean_mask(items, items.with_flat_values(
+                tf.random.uniform(tf.shape(items.flat_values)) >= self.dropout))
+        vectors = tf.ragged.map_flat_values(self._lookup, items)
+        penalise_rows(self, vectors.flat_values, self.l2, tf.size(ids))
+        sums = tf.gather(tf.reduce_sum(vectors, axis=1), position)
+        counts = tf.cast(tf.gather(items.row_lengths(), position), tf.float32)
         if leave_out is not None:
-            target = tf.reshape(tf.cast(leave_out, tf.int64), [-1, 1])
-            items = tf.ragged.boolean_mask(items, tf.not_equal(items, target))
-        return self.mean_of(items)
+            target = tf.reshape(tf.cast(leave_out, tf.int64), [-1])
+            held = tf.reduce_any(tf.equal(tf.gather(items, position), target[:, None]), axis=1)
+            sums -= tf.where(held[:, None], self._lookup(target), 0.0)
+            counts -= tf.cast(held, tf.float32)
+        return sums / tf.maximum(counts, 1.0)[:, None]
 
     def mean_of(self, items: tf.RaggedTensor) -> tf.Tensor:
         """The mean embedding of each row's item indices: a history given at serving, or looked up by id."""
+        count = tf.cast(tf.maximum(items.row_lengths(), 1), tf.float32)[:, None]
+        return tf.reduce_sum(tf.ragged.map_flat_values(self._lookup, items), axis=1) / count
+
+    def _lookup(self, items: tf.Tensor) -> tf.Tensor:
         if not self.item_embeddings.built:
             self.item_embeddings.build((None,))
-        vectors = tf.ragged.map_flat_values(tf.gather, self.item_embeddings.embeddings, items)
-        count = tf.cast(tf.maximum(items.row_lengths(), 1), tf.float32)[:, None]
-        return tf.reduce_sum(vectors, axis=1) / count
+        return tf.gather(self.item_embeddings.embeddings, items)

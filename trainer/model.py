@@ -34,10 +34,13 @@ from trainer.catalogue import item_rows, transform_rows
 from trainer.history import UserHistory
 from trainer.metrics import csr_from_pairs
 from trainer.retrieval import FULL_SOFTMAX_MAX_ITEMS, Candidates, RetrievalTask
+from trainer.sparse_l2 import penalise_rows
 
 log = logging.getLogger(__name__)
 
 _KERAS_MODELS: dict[type[ModelType], type["SpecModel"]] = {}
+BIAS_SHRINKAGE = 5.0  # pseudo-ratings pulling each user and item bias towards 0, as the bias-only baseline's
+UNKNOWN_USER_SHARE = 0.1  # training examples whose user tower sees the user as unknown (DropoutNet, Volkovs 2017)
 
 
 def builds(model_type: type[ModelType]):
@@ -58,15 +61,16 @@ class FeatureEncoder(keras.layers.Layer):
         self.feature_names = [f.name for f in features]
         self._multivalent = {f.name for f in features if f.is_multivalent}
         self._widths = {f.name: f.width for f in features}
+        self.l2 = l2
         self.embeddings = {}
         for f in features:
             if f.is_categorical:
                 info = manifest_features[f.name]
                 self.embeddings[f.name] = keras.layers.Embedding(
-                    info["cardinality"], info["embedding_dim"], name=f"{f.name}_embedding",
-                    embeddings_regularizer=keras.regularizers.l2(l2) if l2 else None)
+                    info["cardinality"], info["embedding_dim"], name=f"{f.name}_embedding")
 
     def call(self, features: dict) -> tf.Tensor:
+        """With `l2`, each example's embedding rows are penalised (trainer/sparse_l2.py: gradients stay sparse)."""
         parts = []
         for name in self.feature_names:
             value = features[name]
@@ -78,6 +82,7 @@ class FeatureEncoder(keras.layers.Layer):
                     parts.append(tf.nn.safe_embedding_lookup_sparse(layer.embeddings, value, combiner="mean"))
                 else:
                     parts.append(layer(tf.reshape(value, [-1])))
+                penalise_rows(self, parts[-1], self.l2, tf.shape(parts[-1])[0])
             else:
                 parts.append(tf.reshape(tf.cast(value, tf.float32), [-1, self._widths[name]]))
         return tf.concat(parts, axis=1)
@@ -131,7 +136,7 @@ class SpecModel(keras.Model):
 
 @builds(TwoTower)
 class TwoTowerModel(SpecModel):
-    """rating = <user_tower(u), item_tower(i)> + user_bias + item_bias + global mean; and, with a retrieval
+    """rating = rating_scale * <user_tower(u), item_tower(i)> + user_bias + item_bias + global mean; and, with a retrieval
     weight, which item a user picks: a softmax over items of scale * <u, i> + pick_bias (trainer/retrieval.py).
 
     The retrieval loss joins the rating loss only inside `fit` (its train and
@@ -159,10 +164,16 @@ class TwoTowerModel(SpecModel):
         self.global_mean = self.add_weight(
             name="global_mean", shape=(), trainable=False,
             initializer=keras.initializers.Constant(manifest["label"]["train_mean"]))
+        # The rating reads the towers' dot product through its own learned scale: the retrieval softmax wants
+        # vectors whose dot products spread widely, which as a rating term would only add noise.
+        self.rating_scale = self.add_weight(name="rating_scale", shape=(),
+                                            initializer=keras.initializers.Constant(1.0))
         self.retrieval_weight, self.retrieval_negatives = cfg.retrieval_weight, cfg.retrieval_negatives
-        self.user_history = (UserHistory(mf[cfg.item_id]["cardinality"], cfg.output_dim, cfg.l2,
+        self.user_history = (UserHistory(mf[cfg.item_id]["cardinality"], cfg.output_dim, cfg.l2, cfg.history_dropout,
                                          name="user_history") if cfg.user_history else None)
         self.retrieval = RetrievalTask(mf[cfg.item_id]["cardinality"], name="retrieval") if cfg.retrieval_weight else None
+        self._rating_weight = cfg.label_weight
+        self._bias_shrinkage: tuple[tf.Tensor, tf.Tensor] | None = None  # set by `prepare`
         self._in_fit = False
 
     def encoders(self) -> list[FeatureEncoder]:
@@ -173,20 +184,23 @@ class TwoTowerModel(SpecModel):
         return self.user_history is not None
 
     def prepare(self, data: TrainingData) -> None:
-        """From one pass over the train split: each user's history (with `user_history`), and retrieval's
-        negatives (how often each item is picked, and every item's features when the catalogue is small)."""
-        if self.retrieval is None and self.user_history is None:
-            return
+        """From one pass over the train split: each id's rating count (bias shrinkage), each user's history (with
+        `user_history`), and retrieval's negatives (how often each item is picked, and every item's features when
+        the catalogue is small)."""
         users, items = [], []
         for features, _ in data.train_one_pass:
             users.append(tf.reshape(features[self.user_id], [-1]).numpy())
             items.append(tf.reshape(features[self.item_id], [-1]).numpy())
         users, items = np.concatenate(users), np.concatenate(items)
+        self._bias_shrinkage = (_per_example_shrinkage(users, self.user_bias.input_dim),
+                                _per_example_shrinkage(items, self.item_bias.input_dim))
         if self.user_history is not None:
             n_users = int(users.max()) + 1 if len(users) else 0
             self.user_history.remember(*csr_from_pairs(users, items, n_users, self.user_history.num_items))
-        if self.retrieval is None:
-            return
+        if self.retrieval is not None:
+            self._prepare_retrieval(data, items)
+
+    def _prepare_retrieval(self, data: TrainingData, items: np.ndarray) -> None:
         counts = np.bincount(items, minlength=self.retrieval.num_items).astype(np.float64)
         catalogue = None
         n_known = data.tft_output.vocabulary_size_by_name(self.item_id)
@@ -200,10 +214,19 @@ class TwoTowerModel(SpecModel):
         self.retrieval.candidates = Candidates.from_counts(counts, catalogue)
 
     def user_vectors(self, features: dict, training: bool = False) -> tf.Tensor:
-        inputs = self.user_encoder(features)
+        """The user tower's output.  While fitting, UNKNOWN_USER_SHARE of the examples read the user id's
+        out-of-vocabulary row instead of their own, so the row every user unknown at training gets (with
+        `recommend --history`, or `predict`) is trained, and the tower learns to work from the history alone."""
+        ids = features[self.user_id]
+        if self._in_fit and training:
+            hidden = tf.random.uniform(tf.shape(ids)) < UNKNOWN_USER_SHARE
+            inputs = self.user_encoder(
+                {**features, self.user_id: tf.where(hidden, tf.cast(self.unknown_user_index, ids.dtype), ids)})
+        else:
+            inputs = self.user_encoder(features)
         if self.user_history is not None:  # while fitting, the example's own item is left out of its user's history
             leave_out = features[self.item_id] if self._in_fit and training else None
-            inputs = tf.concat([inputs, self.user_history(features[self.user_id], leave_out)], axis=1)
+            inputs = tf.concat([inputs, self.user_history(ids, leave_out, training)], axis=1)
         return self.user_tower(inputs, training=training)
 
     def new_user_vector(self, items: tf.Tensor) -> tf.Tensor:
@@ -223,12 +246,16 @@ class TwoTowerModel(SpecModel):
     def call(self, features: dict, training: bool = False) -> tf.Tensor:
         u = self.user_vectors(features, training)
         v = self.item_vectors(features, training)
-        ub = tf.reshape(self.user_bias(tf.reshape(features[self.user_id], [-1])), [-1])
-        ib = tf.reshape(self.item_bias(tf.reshape(features[self.item_id], [-1])), [-1])
+        user_ids, item_ids = tf.reshape(features[self.user_id], [-1]), tf.reshape(features[self.item_id], [-1])
+        ub, ib = tf.reshape(self.user_bias(user_ids), [-1]), tf.reshape(self.item_bias(item_ids), [-1])
+        if self._in_fit and self._bias_shrinkage is not None:
+            user_shrinkage, item_shrinkage = self._bias_shrinkage
+            self.add_loss(self._rating_weight * tf.reduce_mean(tf.square(ub) * tf.gather(user_shrinkage, user_ids)
+                                                               + tf.square(ib) * tf.gather(item_shrinkage, item_ids)))
         if self._in_fit and self.retrieval is not None:
             self.add_loss(self.retrieval_weight * self.retrieval.loss(
                 u, features[self.item_id], v, lambda items: self.item_vectors(items, training)))
-        return tf.reduce_sum(u * v, axis=1) + ub + ib + self.global_mean
+        return self.rating_scale * tf.reduce_sum(u * v, axis=1) + ub + ib + self.global_mean
 
     @contextlib.contextmanager
     def _fitting(self):
@@ -246,6 +273,17 @@ class TwoTowerModel(SpecModel):
     def test_step(self, data):
         with self._fitting():
             return super().test_step(data)
+
+
+def _per_example_shrinkage(ids: np.ndarray, rows: int) -> tf.Tensor:
+    """BIAS_SHRINKAGE / (train ratings of each row), the weight of a bias's square in each example's loss.
+
+    Summed over an epoch each bias row is then penalised BIAS_SHRINKAGE * b^2
+    whatever its count, so a bias learned from few ratings is shrunk as a
+    damped mean is (the bias-only baseline's), while gradients stay sparse.
+    """
+    counts = np.bincount(ids[ids < rows], minlength=rows)
+    return tf.constant(BIAS_SHRINKAGE / np.maximum(counts, 1), tf.float32)
 
 
 @builds(DNN)

@@ -50,7 +50,7 @@ class EmbeddingIndex:
         index.user_bias = np.zeros(len(users), np.float32) if user_bias is None else user_bias
         index.item_count = np.zeros(len(items), np.float32) if item_count is None else item_count
         index.rated_indptr, index.rated_indices = rated_indptr, rated_indices
-        index.global_mean, index.popularity_weight = 0.0, DEFAULT_POPULARITY_WEIGHT
+        index.global_mean, index.popularity_weight, index.rating_scale = 0.0, DEFAULT_POPULARITY_WEIGHT, 1.0
         index.ranking_items, index.ranking_bias = items, index.item_bias
         index.id_types = {"user": "int", "item": "int"}
         index._item_position = {v: i for i, v in enumerate(index.item_ids)}
@@ -78,6 +78,7 @@ class EmbeddingIndex:
         with tf.io.gfile.GFile(os.path.join(root, "scoring.json")) as f:
             scoring = json.load(f)
         self.global_mean = scoring["global_mean"]
+        self.rating_scale = np.float32(scoring.get("rating_scale", 1.0))  # 1.0: versions before the rating's own scale
         self.popularity_weight = scoring.get("popularity_weight", DEFAULT_POPULARITY_WEIGHT)
         # Versions trained before the retrieval objective rank by the rating's item bias, unscaled.
         self.ranking_items = self.items * np.float32(scoring.get("ranking_scale", 1.0))
@@ -151,8 +152,8 @@ class EmbeddingIndex:
         return csr_rows(self.rated_indptr, self.rated_indices, users)
 
     def predicted_ratings(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """The model's rating of items[u, j] by users[u]: user . item + both biases + the global mean."""
-        return (np.einsum("ukd,ud->uk", self.items[items], self.users[users]) + self.item_bias[items]
+        """The model's rating of items[u, j] by users[u]: rating_scale * user . item + both biases + the global mean."""
+        return (self.rating_scale * np.einsum("ukd,ud->uk", self.items[items], self.users[users]) + self.item_bias[items]
                 + self.user_bias[users][:, None] + self.global_mean)
 
     def score_parts(self, user_vectors: np.ndarray, items: np.ndarray,
@@ -185,7 +186,7 @@ class EmbeddingIndex:
         vector = self.new_user_vector(item_ids) if vector is None else vector
         rated = np.array(sorted({self._item_position[i] for i in item_ids if i in self._item_position}), np.int64)
         items = self._top_unrated(vector, np.array([0, len(rated)]), rated, self.scorer(k, popularity_weight))
-        ratings = self.items[items] @ vector[0] + self.item_bias[items] + self.global_mean
+        ratings = self.rating_scale * (self.items[items] @ vector[0]) + self.item_bias[items] + self.global_mean
         return list(zip(items.tolist(), ratings.tolist()))
 
     @staticmethod

@@ -25,6 +25,7 @@ class TowerVectors:
     global_mean: float
     ranking_bias: np.ndarray  # per-item term of the ranking score: the pick bias (retrieval), else item_bias
     ranking_scale: float = 1.0  # the ranking score is ranking_scale * <user, item> + ranking_bias (+ popularity)
+    rating_scale: float = 1.0  # the rating is rating_scale * <user, item> + both biases + global_mean
 
     @property
     def ranking_items(self) -> np.ndarray:
