@@ -1,0 +1,40 @@
+"""The user-history layer's shortcuts (sums per distinct user, the left-out item taken off the sum, capped
+histories) must give exactly the mean a plain per-example computation gives."""
+
+import numpy as np
+
+from trainer.history import UserHistory, capped_rows
+
+
+def _naive_mean(table, indptr, indices, user, leave_out=None):
+    items = [i for i in indices[indptr[user]:indptr[user + 1]] if i != leave_out]
+    return table[items].mean(axis=0) if items else np.zeros(table.shape[1], np.float32)
+
+
+def test_history_mean_leaves_out_the_example_item_per_example():
+    rng = np.random.default_rng(0)
+    lengths = np.array([3, 1, 0, 5])
+    indptr = np.r_[0, np.cumsum(lengths)]
+    indices = np.concatenate([rng.choice(20, n, replace=False) for n in lengths])
+    layer = UserHistory(num_items=20, dim=4)
+    layer.remember(indptr, indices)
+    users = np.array([0, 0, 1, 3, 2, 3, 7])  # repeats, an empty history, an id past the known users
+    targets = np.array([indices[0], 19, indices[3], indices[4], 5, 11, 2])  # in the history or not
+    got = layer(users, leave_out=targets).numpy()
+    table = layer.item_embeddings.embeddings.numpy()
+    for row, (user, target) in enumerate(zip(users, targets)):
+        known = user if user < len(lengths) else len(lengths)  # unknown users have the empty last row
+        expected = _naive_mean(table, np.r_[indptr, indptr[-1]], indices, known, target)
+        np.testing.assert_allclose(got[row], expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(layer(users).numpy()[0], _naive_mean(table, indptr, indices, 0), rtol=1e-5)
+
+
+def test_long_histories_are_cut_to_a_seeded_sample_of_their_own_items():
+    indptr = np.array([0, 5, 305, 306])
+    indices = np.r_[np.arange(5), np.arange(1000, 1300), 7]
+    cut_indptr, cut = capped_rows(indptr, indices, max_items=100)
+    assert np.diff(cut_indptr).tolist() == [5, 100, 1]
+    assert cut[:5].tolist() == list(range(5)) and cut[-1] == 7
+    assert set(cut[5:105]) <= set(range(1000, 1300)) and len(set(cut[5:105])) == 100
+    again_indptr, again = capped_rows(indptr, indices, max_items=100)
+    assert np.array_equal(again, cut) and np.array_equal(again_indptr, cut_indptr)
