@@ -7,6 +7,7 @@ and model.  Each batch size trains one warm-up epoch
 
     python bench/train.py --input runs/prep          # an existing preprocess output
     python bench/train.py                            # generates 1M sample ratings and preprocesses them first
+    python bench/train.py --input big/prep --batch-sizes 4096 --steps 400   # time 400 steps, not whole epochs
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=50_000, help="users to generate without --input")
     parser.add_argument("--movies", type=int, default=20_000, help="movies to generate without --input")
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per batch size")
+    parser.add_argument("--steps", type=int, help="time this many steps (after a warm-up of 20) instead of epochs")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1024, 4096])
     parser.add_argument("--in-memory", action=argparse.BooleanOptionalAction, default=None,
                         help="force the in-memory or the streaming input (default: the trainer's choice)")
     args = parser.parse_args()
@@ -59,20 +62,23 @@ def main() -> None:
     files = split_files(prep, mf.TRAIN_DIR)
     examples = manifest["counts"]["kept"]["train"]
     results = {}
-    for batch in (1024, 4096):
+    for batch in args.batch_sizes:
         started = time.time()
         train = training_input(files, feature_spec, spec.label.column, batch, seed=0, num_examples=examples,
                                in_memory=args.in_memory)
         load_seconds = time.time() - started
         model = build_model(spec, manifest)
         model.prepare(TrainingData(spec, tft_output, read_side_table(prep, manifest), train.one_pass))
-        model.fit(train.dataset, steps_per_epoch=train.steps_per_epoch, epochs=1, verbose=0)
+        steps, epochs = (args.steps, 1) if args.steps else (train.steps_per_epoch, args.epochs)
+        model.fit(train.dataset, steps_per_epoch=20 if args.steps else train.steps_per_epoch, epochs=1, verbose=0)
         started = time.time()
-        model.fit(train.dataset, steps_per_epoch=train.steps_per_epoch, epochs=args.epochs, verbose=0)
-        results[batch] = examples * args.epochs / (time.time() - started)
+        model.fit(train.dataset, steps_per_epoch=steps, epochs=epochs, verbose=0)
+        timed = steps * batch * epochs if args.steps else examples * epochs
+        results[batch] = timed / (time.time() - started)
         how = f"in memory, loaded in {load_seconds:.1f}s" if train.in_memory else "streaming"
         print(f"batch {batch:>5}: {results[batch]:>10,.0f} examples/s  ({spec.model.type} model, "
-              f"{examples:,} train examples, {args.epochs} epochs, {how})")
+              f"{examples:,} train examples, {f'{steps} steps' if args.steps else f'{epochs} epochs'}, {how}; "
+              f"{spec.model.describe()})")
     print(json.dumps({"examples_per_second": results}))
 
 
