@@ -50,3 +50,27 @@ def test_ease_reference_scores_only_users_and_items_the_model_knows():
                             60, 40)
     ease = ease_reference(train, held_out)["ease"]
     assert 0.0 < ease["recall@10"] <= 1.0 and 0.0 < ease["ndcg@10"] <= 1.0, ease
+
+
+def test_ranking_scores_a_seeded_sample_of_users_past_the_cap(monkeypatch):
+    import numpy as np
+
+    from trainer import evaluate
+    from trainer.metrics import csr_from_pairs
+    from trainer.vectors import TowerVectors
+
+    rng = np.random.default_rng(0)
+    n_users, n_items = 300, 40
+    users, items = rng.normal(size=(n_users, 4)).astype(np.float32), rng.normal(size=(n_items, 4))
+    vectors = TowerVectors(items=items.astype(np.float32), item_meta={}, users=users, user_meta={},
+                           item_bias=np.zeros(n_items, np.float32), user_bias=np.zeros(n_users, np.float32),
+                           global_mean=3.5, ranking_bias=np.zeros(n_items, np.float32))
+    train_users, train_items = rng.integers(0, n_users, 3000), rng.integers(0, n_items, 3000)
+    held_out = (np.arange(n_users), rng.integers(0, n_items, n_users), np.full(n_users, 5.0))  # one positive each
+    train = csr_from_pairs(train_users, train_items, n_users, n_items)
+    monkeypatch.setattr(evaluate, "RANKING_MAX_USERS", 120)
+    sampled = evaluate.ranking(vectors, np.bincount(train_items, minlength=n_items), train, held_out)
+    assert sampled["users"] == 120 and sampled["users_with_positives"] == n_users
+    assert evaluate.ranking(vectors, np.bincount(train_items, minlength=n_items), train, held_out) == sampled
+    monkeypatch.setattr(evaluate, "RANKING_MAX_USERS", 1000)
+    assert evaluate.ranking(vectors, np.bincount(train_items, minlength=n_items), train, held_out)["users"] == n_users

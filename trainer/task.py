@@ -190,10 +190,11 @@ def summary_lines(metrics: dict) -> list[str]:
             lines.append(f"  {name:<26} {values}")
     if "ranking" in metrics:
         r = metrics["ranking"]
+        sampled = f" sampled of {r['users_with_positives']}" if r.get("users_with_positives", 0) > r["users"] else ""
         for name in ("model", "model_rating_only", "popularity", "ease"):
             if name in r:
                 values = ", ".join(f"{k} {v:.4f}" for k, v in r[name].items() if k != "l2")
-                lines.append(f"  ranking {name:<18} {values} ({r['users']} users, held-out ratings >= "
+                lines.append(f"  ranking {name:<18} {values} ({r['users']} users{sampled}, held-out ratings >= "
                              f"{r['positive_rating']})")
         if "ease_skipped" in r:
             lines.append(f"  ranking ease               not computed: {r['ease_skipped']}")
