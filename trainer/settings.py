@@ -35,10 +35,12 @@ def read_params(path: str) -> dict:
 
 
 def auto_sized(manifest: dict) -> dict[str, int]:
-    """Categorical features whose dimension comes from the fourth-root rule, with that dimension."""
+    """Categorical features whose dimension tuning searches, with their dimension: those sized by the fourth-root
+    rule, and a two-tower model's user and item ids (its main tables) however the spec sizes them."""
     spec = spec_from_dict(manifest["spec"])
+    ids = {getattr(spec.model, "user_id", None), getattr(spec.model, "item_id", None)}
     return {f.name: manifest["features"][f.name]["embedding_dim"]
-            for f in spec.features if f.is_categorical and f.embedding_dim == "auto"}
+            for f in spec.features if f.is_categorical and (f.embedding_dim == "auto" or f.name in ids)}
 
 
 def scaled_dims(manifest: dict, scale: float) -> dict[str, int]:
