@@ -36,6 +36,9 @@ def auc(y: np.ndarray, score: np.ndarray) -> float:
     return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+BIAS_PSEUDO_RATINGS = 5.0  # how far a bias is damped towards 0: the baseline's and the two-tower model's
+
+
 class BiasBaseline:
     """rating ~ mean + user bias + item bias, fitted by regularised alternating least squares.
 
@@ -45,7 +48,8 @@ class BiasBaseline:
     learned tastes.
     """
 
-    def __init__(self, reg_user: float = 5.0, reg_item: float = 5.0, iterations: int = 10):
+    def __init__(self, reg_user: float = BIAS_PSEUDO_RATINGS, reg_item: float = BIAS_PSEUDO_RATINGS,
+                 iterations: int = 10):
         self.reg_user, self.reg_item, self.iterations = reg_user, reg_item, iterations
 
     def fit(self, users: np.ndarray, items: np.ndarray, y: np.ndarray, n_users: int, n_items: int) -> "BiasBaseline":

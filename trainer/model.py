@@ -32,14 +32,13 @@ from features.transforms import Feature
 from trainer.optimizers import LazyAdam
 from trainer.catalogue import item_rows, transform_rows
 from trainer.history import UserHistory
-from trainer.metrics import csr_from_pairs
+from trainer.metrics import BIAS_PSEUDO_RATINGS, csr_from_pairs
 from trainer.retrieval import FULL_SOFTMAX_MAX_ITEMS, Candidates, RetrievalTask
 from trainer.sparse_l2 import penalise_rows
 
 log = logging.getLogger(__name__)
 
 _KERAS_MODELS: dict[type[ModelType], type["SpecModel"]] = {}
-BIAS_SHRINKAGE = 5.0  # pseudo-ratings pulling each user and item bias towards 0, as the bias-only baseline's
 UNKNOWN_USER_SHARE = 0.1  # training examples whose user tower sees the user as unknown (DropoutNet, Volkovs 2017)
 
 
@@ -276,14 +275,14 @@ class TwoTowerModel(SpecModel):
 
 
 def _per_example_shrinkage(ids: np.ndarray, rows: int) -> tf.Tensor:
-    """BIAS_SHRINKAGE / (train ratings of each row), the weight of a bias's square in each example's loss.
+    """BIAS_PSEUDO_RATINGS / (train ratings of each row), the weight of a bias's square in each example's loss.
 
-    Summed over an epoch each bias row is then penalised BIAS_SHRINKAGE * b^2
+    Summed over an epoch each bias row is then penalised BIAS_PSEUDO_RATINGS * b^2
     whatever its count, so a bias learned from few ratings is shrunk as a
     damped mean is (the bias-only baseline's), while gradients stay sparse.
     """
     counts = np.bincount(ids[ids < rows], minlength=rows)
-    return tf.constant(BIAS_SHRINKAGE / np.maximum(counts, 1), tf.float32)
+    return tf.constant(BIAS_PSEUDO_RATINGS / np.maximum(counts, 1), tf.float32)
 
 
 @builds(DNN)
