@@ -25,6 +25,7 @@ from features.progress import Progress
 from beam_jobs.options import describe_options, is_dry_run, pipeline_options, run_pipeline, runner_name
 from trainer.embeddings import arrow_id_type
 from trainer.model_dir import resolve_version
+from trainer.ranking_score import RankingWeights
 from trainer.recommend import EmbeddingIndex
 from trainer.topk import DEFAULT_BLOCK
 
@@ -65,12 +66,12 @@ def recommend_block(index: EmbeddingIndex, scorer, users: np.ndarray) -> pa.Reco
 class ScoreUserBlocks(beam.DoFn):
     """Loads the embeddings once per worker; scores one block of users per element."""
 
-    def __init__(self, version_dir: str, k: int, popularity_weight: float | None, block_size: int):
-        self._version_dir, self._k, self._weight, self._block = version_dir, k, popularity_weight, block_size
+    def __init__(self, version_dir: str, k: int, weights: RankingWeights, block_size: int):
+        self._version_dir, self._k, self._weights, self._block = version_dir, k, weights, block_size
 
     def setup(self):
         self._index = EmbeddingIndex(self._version_dir)
-        self._scorer = self._index.scorer(self._k, self._weight)
+        self._scorer = self._index.scorer(self._k, self._weights)
         self._progress = Progress("Scoring users", "users", total=len(self._index.users), logger=log)
 
     def process(self, start: int):
@@ -88,11 +89,11 @@ def _to_csv(table: pa.Table) -> str:
 
 
 def build_pipeline(p: beam.Pipeline, version_dir: str, index: EmbeddingIndex, output_dir: str, k: int,
-                   popularity_weight: float | None, block_size: int, csv: bool) -> None:
+                   weights: RankingWeights, block_size: int, csv: bool) -> None:
     blocks = (p
               | "UserBlocks" >> beam.Create(list(range(0, len(index.users), block_size)))
               | "SpreadBlocks" >> beam.Reshuffle()
-              | "ScoreBlocks" >> beam.ParDo(ScoreUserBlocks(version_dir, k, popularity_weight, block_size)))
+              | "ScoreBlocks" >> beam.ParDo(ScoreUserBlocks(version_dir, k, weights, block_size)))
     schema = output_schema(index)
     _ = blocks | "WriteParquet" >> beam.io.WriteToParquetBatched(
         os.path.join(output_dir, OUTPUT_PREFIX), schema=schema, file_name_suffix=".parquet")
@@ -104,26 +105,27 @@ def build_pipeline(p: beam.Pipeline, version_dir: str, index: EmbeddingIndex, ou
 
 
 def run(model: str, output_dir: str, k: int = 10, popularity_weight: float | None = None,
-        beam_args: list[str] | None = None, overwrite: bool = False, block_size: int = DEFAULT_BLOCK,
-        csv: bool = False) -> dict:
+        rating_weight: float | None = None, beam_args: list[str] | None = None, overwrite: bool = False,
+        block_size: int = DEFAULT_BLOCK, csv: bool = False) -> dict:
+    """Top k for every user to Parquet (and CSV); the ranking weights are the model's unless given."""
     options = pipeline_options(beam_args or [])
     version_dir = resolve_version(model)
     index = EmbeddingIndex(version_dir)  # checks the model here, before any worker starts
     n_users = len(index.users)
+    weights = index.ranking_weights(popularity_weight, rating_weight)
     if not is_dry_run(options):  # a dry run writes nothing
         mf.prepare_output(output_dir, overwrite)
     log.info("Recommending top %d of %d items for %d users from %s on %s", k, len(index.items), n_users,
              version_dir, runner_name(options))
     started = datetime.datetime.now(datetime.timezone.utc)
     p = beam.Pipeline(options=options)
-    build_pipeline(p, version_dir, index, output_dir, k, popularity_weight, block_size, csv)
+    build_pipeline(p, version_dir, index, output_dir, k, weights, block_size, csv)
     result = run_pipeline(p, options)
     if is_dry_run(options):
         return {"dry_run": True, "job": getattr(result, "job", None), "pipeline": p}
     manifest = mf.read_json(os.path.join(version_dir, mf.MANIFEST))
     summary = {**mf.provenance(manifest["spec"]["name"], manifest["input"]["path"]), "model_version": version_dir,
-               "users": n_users, "items": len(index.items), "k": k,
-               "popularity_weight": index.popularity_weight if popularity_weight is None else popularity_weight,
+               "users": n_users, "items": len(index.items), "k": k, **weights.to_dict(),
                "runner": runner_name(options), "pipeline_options": describe_options(options),
                "started_at": started.isoformat(timespec="seconds"),
                "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}

@@ -38,6 +38,7 @@ import faiss  # noqa: E402
 import numpy as np  # noqa: E402
 
 from beam_jobs.recommend_all import recommend_block  # noqa: E402
+from trainer.ranking_score import RankingWeights  # noqa: E402
 from trainer.recommend import EmbeddingIndex  # noqa: E402
 from trainer.topk import DEFAULT_BLOCK, brute_force_top_k  # noqa: E402
 
@@ -80,7 +81,7 @@ def main() -> None:
     indptr = np.arange(args.users + 1, dtype=np.int64) * args.rated
     indices = rng.integers(0, args.items, args.users * args.rated).astype(np.int32)
     index = EmbeddingIndex.from_arrays(items, users, indptr, indices, item_bias=item_bias)
-    scorer = index.scorer(args.k, popularity_weight=0.0)
+    scorer = index.scorer(args.k, RankingWeights())
     flat = faiss.IndexFlatIP(args.dim + 1)
     flat.add(np.hstack([items, item_bias[:, None]]))
     print(f"Built {args.users:,} users x {args.items:,} items, dim {args.dim}, in {time.time() - t:.1f}s")

@@ -111,17 +111,19 @@ def similar(model: str, item: str, k: int = 10) -> list[Item]:
 
 
 def recommend(model: str, user: str | None = None, k: int = 10, popularity_weight: float | None = None,
-              history: list[str] | None = None) -> list[Item]:
+              history: list[str] | None = None, rating_weight: float | None = None) -> list[Item]:
     """Top-k items `user` has not rated, in the model's ranking order, with their predicted ratings as `score`.
 
     For a user the model never saw, pass `history` (the ids of the items they
     rated) instead of `user`: their vector comes from the model's user tower.
+    The ranking's weights are the model's unless given (trainer/ranking_score.py).
     """
     if (user is None) == (history is None):
         raise ValueError("give either user or history")
     index = _index(model)
-    recs = (index.recommend(str(user), k, popularity_weight) if history is None
-            else index.recommend_for_history([str(i) for i in history], k, popularity_weight))
+    weights = index.ranking_weights(popularity_weight, rating_weight)
+    recs = (index.recommend(str(user), k, weights) if history is None
+            else index.recommend_for_history([str(i) for i in history], k, weights))
     return [_item(index, i, rating) for i, rating in recs]
 
 

@@ -139,7 +139,7 @@ class TwoTower(ModelType):
     rating_weight: float = 1.0  # the rating objective: squared error of the predicted rating
     retrieval_weight: float = 1.0  # the retrieval objective: softmax over items of what the user picked
     retrieval_negatives: str = "auto"  # full softmax over the catalogue, in-batch (log-Q corrected), or by size
-    user_history: bool = False  # the user tower also reads the mean embedding of the items the user rated
+    user_history: bool = False  # the user tower also reads the items the user rated (embeddings summed / sqrt(count))
     history_dropout: float = 0.0  # share of a user's history items hidden from each training batch (denoising)
 
     @classmethod

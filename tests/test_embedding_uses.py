@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
@@ -60,14 +61,19 @@ def test_recommend_excludes_rated_items(index):
 
 
 def test_a_new_user_is_served_from_their_history_in_their_planted_taste(index, ratings_sample, tmp_path, capsys):
+    """A user arriving with the first 12 ratings they gave (served by their history, not their id) gets lists in
+    the two planted groups they like."""
     planted = read_planted_groups(ratings_sample)
     group_of = np.array([planted[i] for i in index.item_ids])
-    popular_first = np.argsort(-index.item_count, kind="stable")
-    for group in range(2):
-        history = [index.item_ids[i] for i in popular_first if group_of[i] == group][:12]
+    ratings = pacsv.read_csv(os.path.join(ratings_sample, "ratings.csv")).to_pandas().sort_values(["userId", "timestamp"])
+    liked = pacsv.read_csv(os.path.join(ratings_sample, "planted_user_groups.csv")).to_pandas().set_index("userId")
+    shares = []
+    for user, rows in list(ratings.groupby("userId"))[:40]:
+        history = rows.movieId.astype(str).tolist()[:12]
         recs = index.recommend_for_history(history + ["no-such-movie"], 10)
         assert len(recs) == 10 and not {index.item_position(i) for i in history} & {i for i, _ in recs}
-        assert np.mean([group_of[i] == group for i, _ in recs]) >= 0.6, group  # chance: 1/6
+        shares.append(np.mean([group_of[i] in set(liked.loc[user]) for i, _ in recs]))
+    assert np.mean(shares) >= 0.6, shares  # chance: 2/6; measured 0.79 (the same users known by id: 0.76)
     history_file = tmp_path / "my_ratings.csv"
     history_file.write_text("userId,movieId,rating\n0," + "\n0,".join(f"{i},4.5" for i in history) + "\n")
     assert cli.main(["recommend", "--model", index.version_dir, "--history", str(history_file), "-k", "3"]) == 0
@@ -77,14 +83,16 @@ def test_a_new_user_is_served_from_their_history_in_their_planted_taste(index, r
 
 
 def test_recommend_prints_the_score_it_ranks_by_and_its_parts(index, capsys):
+    from trainer.ranking_score import RankingWeights
     from trainer.recommend import print_recommendations
 
-    print_recommendations(index, index.user_ids[5], 5, 0.5)
+    weights = RankingWeights(popularity=0.5, rating=0.5)
+    print_recommendations(index, index.user_ids[5], 5, weights)
     rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
-    score, model, popularity = (np.array([float(r[i]) for r in rows]) for i in (1, 2, 3))
-    np.testing.assert_allclose(score, model + popularity, atol=2e-3)
+    score, model, rating, popularity = (np.array([float(r[i]) for r in rows]) for i in (1, 2, 3, 4))
+    np.testing.assert_allclose(score, model + 0.5 * rating + popularity, atol=2e-3)
     assert len(rows) == 5 and np.all(np.diff(score) <= 1e-3) and np.all(popularity > 0)
-    assert [r[5] for r in rows] == [f"[{index.item_ids[i]}]" for i, _ in index.recommend(index.user_ids[5], 5, 0.5)]
+    assert [r[5] for r in rows] == [f"[{index.item_ids[i]}]" for i, _ in index.recommend(index.user_ids[5], 5, weights)]
 
 
 def test_recommend_all_writes_k_unrated_rows_per_user_agreeing_with_recommend(trained, index, tmp_path):

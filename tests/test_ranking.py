@@ -28,10 +28,14 @@ def test_retrieval_beats_popularity_by_a_clear_margin_on_realistic_ratings(reali
     assert ranking["model"]["ndcg@10"] > ranking["popularity"]["ndcg@10"], ranking
 
 
-def test_popularity_weight_is_chosen_by_evaluation(realistic_metrics):
+def test_ranking_weights_are_chosen_by_evaluation(realistic_metrics):
+    from trainer.ranking_score import RankingWeights
+
     ranking = realistic_metrics["ranking"]
-    grid = ranking["model_by_popularity_weight"]
-    assert ranking["model"] == grid[str(ranking["popularity_weight"])]
+    grid = ranking["model_by_weights"]
+    chosen = RankingWeights(ranking["weights"]["popularity_weight"], ranking["weights"]["rating_weight"])
+    assert set(grid) == {w.label for w in RankingWeights.grid()}
+    assert ranking["model"] == grid[chosen.label]  # all users scored: the choice's sample is every user
     assert ranking["model"]["recall@10"] == max(m["recall@10"] for m in grid.values())
 
 

@@ -53,3 +53,17 @@ def transform_rows(tft_output: tft.TFTransformOutput, spec: FeatureSpec, raw: di
             values = tf.sparse.from_dense(tf.expand_dims(values, 1))
         tensors[column.name] = values
     return tft_output.transform_raw_features(tensors, drop_unused_features=True)
+
+
+BATCH = 8192
+
+
+def batched(fn, features: dict, batch: int = BATCH) -> np.ndarray:
+    """`fn` (a tower) over the rows of `features` (dense or sparse tensors) a batch at a time, as one array."""
+    n = int(tf.shape(next(iter(features.values())), out_type=tf.int64)[0])
+    out = []
+    for start in range(0, n, batch):
+        part = {k: (tf.sparse.slice(v, [start, 0], [batch, v.dense_shape[1]]) if isinstance(v, tf.SparseTensor)
+                    else v[start:start + batch]) for k, v in features.items()}
+        out.append(fn(part).numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)

@@ -28,15 +28,14 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from features.spec import FeatureSpec
-from trainer.catalogue import item_rows, transform_rows, vocabulary
+from trainer.catalogue import batched, item_rows, transform_rows, vocabulary
 from trainer.model import SpecModel
-from trainer.topk import DEFAULT_POPULARITY_WEIGHT
+from trainer.ranking_score import RankingWeights
 from trainer.vectors import Interactions, TowerVectors
 
 log = logging.getLogger(__name__)
 EMBEDDINGS_DIR = "embeddings"
 PARQUET_DIR = "parquet"
-_BATCH = 8192
 _ARROW_ID_TYPES = {"int": pa.int64(), "float": pa.float64(), "string": pa.string()}
 
 
@@ -68,15 +67,6 @@ def source_type(spec: FeatureSpec, feature: str) -> str:
     return next((c.type for c in spec.columns if c.name == source), "string")
 
 
-def _batched(fn, features: dict, n: int) -> np.ndarray:
-    out = []
-    for start in range(0, n, _BATCH):
-        part = {k: (tf.sparse.slice(v, [start, 0], [_BATCH, v.dense_shape[1]]) if isinstance(v, tf.SparseTensor)
-                    else v[start:start + _BATCH]) for k, v in features.items()}
-        out.append(fn(part).numpy())
-    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
-
-
 def compute_vectors(model: SpecModel, spec: FeatureSpec, tft_output: tft.TFTransformOutput,
                     side_table: pa.Table | None) -> TowerVectors | None:
     """Tower outputs for every known user and item (models that learn user and item ids; else None)."""
@@ -85,14 +75,12 @@ def compute_vectors(model: SpecModel, spec: FeatureSpec, tft_output: tft.TFTrans
     rows = item_rows(spec, tft_output, side_table)
     n_items = len(next(iter(rows.values())))
     item_features = transform_rows(tft_output, spec, rows)
-    items = _batched(model.item_vectors, {k: item_features[k] for k in model.item_features}, n_items)
+    items = batched(model.item_vectors, {k: item_features[k] for k in model.item_features})
     user_ids = vocabulary(tft_output, model.user_id)
-    user_features = {model.user_id: tf.range(len(user_ids), dtype=tf.int64)}
     if set(model.user_features) != {model.user_id}:
         log.info("User tower uses more than the user id; user vectors cover the id only where other "
                  "features are at their defaults")
-    users = _batched(model.user_vectors, {k: user_features.get(k, tf.zeros([len(user_ids)], tf.int64))
-                                          for k in model.user_features}, len(user_ids))
+    users = model.known_user_vectors(np.arange(len(user_ids)))
     item_meta = {spec.feature(model.item_id).source: [str(v) for v in rows[spec.feature(model.item_id).source]]}
     for name in (spec.join.columns if spec.join else ()):
         item_meta[name] = [str(v) for v in rows[name]]
@@ -103,13 +91,13 @@ def compute_vectors(model: SpecModel, spec: FeatureSpec, tft_output: tft.TFTrans
                         item_bias=item_bias, user_bias=model.user_bias.embeddings.numpy()[:len(user_ids), 0],
                         global_mean=float(model.global_mean.numpy()),
                         ranking_bias=retrieval.pick_bias.embeddings.numpy()[:n_items, 0] if retrieval else item_bias,
-                        ranking_scale=float(retrieval.scale.numpy()) if retrieval else 1.0,
+                        ranking_scale=float((retrieval.scale if retrieval else model.rating_scale).numpy()),
                         rating_scale=float(model.rating_scale.numpy()))
 
 
 def write_embeddings(folder: str, model: SpecModel, tft_output: tft.TFTransformOutput,
                      vectors: TowerVectors | None, interactions: Interactions | None,
-                     popularity_weight: float = DEFAULT_POPULARITY_WEIGHT, spec: FeatureSpec | None = None) -> None:
+                     weights: RankingWeights = RankingWeights(), spec: FeatureSpec | None = None) -> None:
     """Write `embeddings/`: raw tables, and for id-learning models tower vectors, biases, rated pairs, Parquet.
 
     `spec` types the Parquet ids like their source columns (without it they are strings).
@@ -131,10 +119,11 @@ def write_embeddings(folder: str, model: SpecModel, tft_output: tft.TFTransformO
         _save_npy(os.path.join(root, "ranking_bias.npy"), vectors.ranking_bias)
         with tf.io.gfile.GFile(os.path.join(root, "scoring.json"), "w") as f:
             f.write(json.dumps({
-                "global_mean": vectors.global_mean, "popularity_weight": popularity_weight,
+                "global_mean": vectors.global_mean, **weights.to_dict(),
                 "ranking_scale": vectors.ranking_scale, "rating_scale": vectors.rating_scale,
                 "rating": "rating_scale * user . item + user_bias + item_bias + global_mean",
-                "ranking": "ranking_scale * user . item + ranking_bias + popularity_weight * log1p(item_count)"},
+                "ranking": "ranking_scale * user . item + ranking_bias + rating_weight * rating "
+                           "+ popularity_weight * log1p(item_count)"},
                 indent=2) + "\n")
     if interactions is not None:
         buf = io.BytesIO()

@@ -20,12 +20,13 @@ from trainer import references as ref
 from trainer.references import POSITIVE_RATING
 from trainer.metrics import BiasBaseline, binary_metrics, csr_from_pairs, csr_rows, ranking_metrics, regression_metrics
 from trainer.model import SpecModel
-from trainer.topk import DEFAULT_BLOCK, DEFAULT_POPULARITY_WEIGHT, TopKScorer, ranking_bias
+from trainer.ranking_score import RankingWeights
+from trainer.topk import DEFAULT_BLOCK, TopKScorer
 from trainer.vectors import Interactions, TowerVectors
 
 RANKING_K = 10
-POPULARITY_WEIGHTS = (0.0, 0.25, 0.5, 1.0)  # the ranking's popularity prior, chosen by evaluation
 RANKING_MAX_USERS = 20_000  # a seeded sample of users beyond this: recall@10 to about +-0.003, seconds not minutes
+WEIGHT_CHOICE_USERS = 5_000  # the ranking weights are chosen on a seeded sample of at most this many of them
 EASE_IN_METRICS_MAX_ITEMS = 2_500  # four items x items inverses (choosing l2, then the fit): seconds at this size
 
 
@@ -37,9 +38,10 @@ class Evaluation:
     interactions: Interactions | None
 
     @property
-    def popularity_weight(self) -> float:
-        """The ranking's popularity prior that evaluation chose (recommendations' default)."""
-        return self.metrics.get("ranking", {}).get("popularity_weight", DEFAULT_POPULARITY_WEIGHT)
+    def ranking_weights(self) -> RankingWeights:
+        """The ranking score's weights that evaluation chose (recommendations' default)."""
+        chosen = self.metrics.get("ranking", {}).get("weights")
+        return RankingWeights(chosen["popularity_weight"], chosen["rating_weight"]) if chosen else RankingWeights()
 
 
 def collect(model: SpecModel | None, dataset: tf.data.Dataset, keys: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
@@ -91,46 +93,52 @@ def ranking(vectors: TowerVectors, item_count: np.ndarray, train: tuple[np.ndarr
     """recall@k / NDCG@k on held-out positives (eval ratings >= `positive`): the model against popularity.
 
     `train` is the CSR of train pairs.  Candidates are all items the user did
-    not rate in train.  The model ranks by its ranking score plus
-    `w * log1p(train count)`; `w` (the popularity weight that recommendations
-    use by default) is the grid value with the best recall on this split, and
-    every grid value's figures are reported.  Also reported: the model by
+    not rate in train.  The model ranks by its ranking score
+    (trainer/ranking_score.py) with the weights of the grid that give the best
+    recall on this split, chosen on a seeded sample of at most
+    WEIGHT_CHOICE_USERS users (the grid is 16 top-K passes); every grid
+    point's figures on that sample are reported.  Also reported: the model by
     predicted rating alone, and popularity alone.  Past RANKING_MAX_USERS
-    users with a held-out positive, a seeded sample of them is scored: six
-    top-K passes over every user would take longer than training at a
-    million users.
+    users with a held-out positive, a seeded sample of them is scored: top-K
+    passes over every user would take longer than training at a million users.
     """
     n_users, n_items = len(vectors.users), len(vectors.items)
     train_ptr, train_idx = train
     users_ev, items_ev, label = held_out
     good = label >= positive
     eval_ptr, eval_idx = csr_from_pairs(users_ev[good], items_ev[good], n_users, n_items)
-    users = np.flatnonzero(np.diff(eval_ptr) > 0)
-    with_positives = len(users)
-    if with_positives > RANKING_MAX_USERS:
-        users = np.sort(np.random.default_rng(0).choice(users, RANKING_MAX_USERS, replace=False))
+    with_positives = np.flatnonzero(np.diff(eval_ptr) > 0)
+    users = _sample(with_positives, RANKING_MAX_USERS)
+    choice_users = _sample(users, WEIGHT_CHOICE_USERS)
 
-    def score(scorer: TopKScorer, user_vectors: np.ndarray) -> dict[str, float]:
+    def score(scorer: TopKScorer, chosen_users: np.ndarray, user_vectors: np.ndarray) -> dict[str, float]:
         tops = []
-        for start in range(0, len(users), DEFAULT_BLOCK):
-            block = users[start:start + DEFAULT_BLOCK]
+        for start in range(0, len(chosen_users), DEFAULT_BLOCK):
+            block = chosen_users[start:start + DEFAULT_BLOCK]
             tops.append(scorer.top_k(user_vectors[block], *csr_rows(train_ptr, train_idx, block))[0])
         top = np.concatenate(tops) if tops else np.zeros((0, k), np.int64)
-        return ranking_metrics(top, eval_ptr, eval_idx, users, k)
+        return ranking_metrics(top, eval_ptr, eval_idx, chosen_users, k)
 
-    by_weight = {w: score(TopKScorer(vectors.ranking_items, ranking_bias(vectors.ranking_bias, item_count, w), k),
-                          vectors.users) for w in POPULARITY_WEIGHTS}
-    chosen = max(POPULARITY_WEIGHTS, key=lambda w: (by_weight[w][f"recall@{k}"], -w))
+    parts = vectors.item_scores(item_count)
+    by_weights = {w: score(parts.scorer(w, k), choice_users, vectors.users) for w in RankingWeights.grid()}
+    chosen = max(by_weights, key=lambda w: by_weights[w][f"recall@{k}"])  # the first best: smaller weights on ties
     no_users = np.zeros((n_users, 1), np.float32)
     return {
-        "users": int(len(users)), "users_with_positives": int(with_positives), "positive_rating": positive, "k": k,
-        "popularity_weight": chosen,
-        "model": by_weight[chosen],
-        "model_by_popularity_weight": {str(w): m for w, m in by_weight.items()},
-        "model_rating_only": score(TopKScorer(vectors.items, vectors.item_bias, k), vectors.users),
-        "popularity": score(TopKScorer(np.zeros((n_items, 1), np.float32),
-                                       ranking_bias(0 * item_count, item_count, 1.0), k), no_users),
+        "users": int(len(users)), "users_with_positives": int(len(with_positives)), "positive_rating": positive,
+        "k": k, "weights": chosen.to_dict(), "weights_chosen_on_users": int(len(choice_users)),
+        "model": by_weights[chosen] if len(choice_users) == len(users) else score(parts.scorer(chosen, k), users,
+                                                                                   vectors.users),
+        "model_by_weights": {w.label: m for w, m in by_weights.items()},
+        "model_rating_only": score(parts.rating_only_scorer(k), users, vectors.users),
+        "popularity": score(parts.popularity_scorer(k), users, no_users),
     }
+
+
+def _sample(users: np.ndarray, at_most: int) -> np.ndarray:
+    """A seeded sample of at most `at_most` of these users, in order."""
+    if len(users) <= at_most:
+        return users
+    return np.sort(np.random.default_rng(0).choice(users, at_most, replace=False))
 
 
 def ease_reference(train: ref.RatingArrays, held_out: ref.RatingArrays, k: int = RANKING_K) -> dict:

@@ -30,9 +30,11 @@ from features.model_types import DNN, ModelType, TwoTower
 from features.spec import FeatureSpec
 from features.transforms import Feature
 from trainer.optimizers import LazyAdam
-from trainer.catalogue import item_rows, transform_rows
+from trainer.catalogue import batched, item_rows, transform_rows
 from trainer.history import UserHistory
-from trainer.metrics import BIAS_PSEUDO_RATINGS, csr_from_pairs
+from trainer.metrics import BIAS_PSEUDO_RATINGS, BiasBaseline, csr_from_pairs
+from trainer.ranking_monitor import METRIC as RANKING_METRIC, HeldOutPositives, RankingMonitor
+from trainer.references import POSITIVE_RATING
 from trainer.retrieval import FULL_SOFTMAX_MAX_ITEMS, Candidates, RetrievalTask
 from trainer.sparse_l2 import penalise_rows
 
@@ -100,12 +102,13 @@ def _tower(units: tuple[int, ...], output_dim: int | None, dropout: float, name:
 
 @dataclasses.dataclass(frozen=True)
 class TrainingData:
-    """What a model may look at before `fit`, besides its spec: the transform output and the train split."""
+    """What a model may look at before `fit`, besides its spec: the transform output and both splits."""
 
     spec: FeatureSpec
     tft_output: tft.TFTransformOutput
     side_table: pa.Table | None
     train_one_pass: tf.data.Dataset
+    eval_one_pass: tf.data.Dataset | None = None
 
 
 class SpecModel(keras.Model):
@@ -125,8 +128,13 @@ class SpecModel(keras.Model):
         raise NotImplementedError
 
     def callbacks(self) -> list[keras.callbacks.Callback]:
-        """Callbacks of the model's own training recipe, beside the trainer's (none unless a model says)."""
+        """Callbacks of the model's own training recipe, run before the trainer's (none unless a model says)."""
         return []
+
+    @property
+    def early_stopping(self) -> tuple[str, str]:
+        """(logged metric, "min" or "max") that early stopping and the best checkpoint watch."""
+        return "val_loss", "min"
 
     def embedding_tables(self) -> dict[str, tf.Variable]:
         """Each categorical feature's trained embedding table, by feature name."""
@@ -173,6 +181,8 @@ class TwoTowerModel(SpecModel):
         self.retrieval = RetrievalTask(mf[cfg.item_id]["cardinality"], name="retrieval") if cfg.retrieval_weight else None
         self._rating_weight = cfg.label_weight
         self._bias_shrinkage: tuple[tf.Tensor, tf.Tensor] | None = None  # set by `prepare`
+        self._catalogue: dict | None = None  # every known item's features (`prepare`, with a retrieval objective)
+        self._held_out: HeldOutPositives | None = None  # eval positives early stopping watches (likewise)
         self._in_fit = False
 
     def encoders(self) -> list[FeatureEncoder]:
@@ -183,50 +193,93 @@ class TwoTowerModel(SpecModel):
         return self.user_history is not None
 
     def prepare(self, data: TrainingData) -> None:
-        """From one pass over the train split: each id's rating count (bias shrinkage), each user's history (with
-        `user_history`), and retrieval's negatives (how often each item is picked, and every item's features when
-        the catalogue is small)."""
-        users, items = [], []
-        for features, _ in data.train_one_pass:
-            users.append(tf.reshape(features[self.user_id], [-1]).numpy())
-            items.append(tf.reshape(features[self.item_id], [-1]).numpy())
-        users, items = np.concatenate(users), np.concatenate(items)
+        """From one pass over the train split: each id's rating count (bias shrinkage) and the bias-only baseline
+        the biases start from, each user's history (with `user_history`), and retrieval's negatives (how often
+        each item is picked, the pick bias starting from its log share); with a retrieval objective, the eval
+        split's positives that early stopping watches."""
+        users, items, labels = self._ids_and_labels(data.train_one_pass)
         self._bias_shrinkage = (_per_example_shrinkage(users, self.user_bias.input_dim),
                                 _per_example_shrinkage(items, self.item_bias.input_dim))
+        baseline = BiasBaseline().fit(users, items, labels, self.user_bias.input_dim, self.item_bias.input_dim)
+        _set_table(self.user_bias, baseline.user_bias[:, None])
+        _set_table(self.item_bias, baseline.item_bias[:, None])
         if self.user_history is not None:
             n_users = int(users.max()) + 1 if len(users) else 0
             self.user_history.remember(*csr_from_pairs(users, items, n_users, self.user_history.num_items))
         if self.retrieval is not None:
-            self._prepare_retrieval(data, items)
+            self._prepare_retrieval(data, users, items)
 
-    def _prepare_retrieval(self, data: TrainingData, items: np.ndarray) -> None:
+    def _ids_and_labels(self, dataset: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        users, items, labels = [], [], []
+        for features, label in dataset:
+            users.append(tf.reshape(features[self.user_id], [-1]).numpy())
+            items.append(tf.reshape(features[self.item_id], [-1]).numpy())
+            labels.append(tf.reshape(label, [-1]).numpy())
+        return np.concatenate(users), np.concatenate(items), np.concatenate(labels)
+
+    def _prepare_retrieval(self, data: TrainingData, users: np.ndarray, items: np.ndarray) -> None:
         counts = np.bincount(items, minlength=self.retrieval.num_items).astype(np.float64)
-        catalogue = None
+        every_item = transform_rows(data.tft_output, data.spec, item_rows(data.spec, data.tft_output, data.side_table))
+        self._catalogue = {name: every_item[name] for name in self.item_features}
         n_known = data.tft_output.vocabulary_size_by_name(self.item_id)
         negatives = self.retrieval_negatives
-        if negatives == "full" or (negatives == "auto" and n_known <= FULL_SOFTMAX_MAX_ITEMS):
-            every_item = transform_rows(data.tft_output, data.spec, item_rows(data.spec, data.tft_output,
-                                                                               data.side_table))
-            catalogue = {name: every_item[name] for name in self.item_features}
-        log.info("Retrieval objective: %s negatives over %d items", "full-softmax" if catalogue else "in-batch",
-                 n_known)
-        self.retrieval.candidates = Candidates.from_counts(counts, catalogue)
+        full = negatives == "full" or (negatives == "auto" and n_known <= FULL_SOFTMAX_MAX_ITEMS)
+        log.info("Retrieval objective: %s negatives over %d items", "full-softmax" if full else "in-batch", n_known)
+        self.retrieval.candidates = Candidates.from_counts(counts, self._catalogue if full else None)
+        _set_table(self.retrieval.pick_bias, self.retrieval.candidates.log_q.numpy()[:, None])
+        if data.eval_one_pass is not None:
+            eval_users, eval_items, eval_labels = self._ids_and_labels(data.eval_one_pass)
+            good = eval_labels >= POSITIVE_RATING
+            self._held_out = HeldOutPositives.sample((users, items), (eval_users[good], eval_items[good]),
+                                                     self.unknown_user_index, n_known)
+
+    def callbacks(self) -> list[keras.callbacks.Callback]:
+        """With a retrieval objective: recall@10 on the eval split after each epoch (trainer/ranking_monitor.py)."""
+        return [RankingMonitor(self._held_out, self._ranking_vectors)] if self._held_out is not None else []
+
+    @property
+    def early_stopping(self) -> tuple[str, str]:
+        """A model that learns what users pick stops on its lists' recall@10, not on its eval loss."""
+        return (RANKING_METRIC, "max") if self._held_out is not None else ("val_loss", "min")
+
+    def _ranking_vectors(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The ranking score's parts for these user indices: their vectors, scaled item vectors, pick bias."""
+        items = self.catalogue_vectors()
+        scale = float(self.retrieval.scale.numpy())
+        return (self.known_user_vectors(users), (items * scale).astype(np.float32),
+                self.retrieval.pick_bias.embeddings.numpy()[:len(items), 0])
+
+    def catalogue_vectors(self) -> np.ndarray:
+        """Item vectors of every known item (the catalogue prepared with a retrieval objective)."""
+        return batched(self.item_vectors, self._catalogue)
+
+    def known_user_vectors(self, users: np.ndarray) -> np.ndarray:
+        """User vectors of these user indices, the user tower's other features at their defaults (zero)."""
+        ids = tf.constant(users, tf.int64)
+        features = {name: tf.zeros([len(users)], tf.int64) for name in self.user_features}
+        features[self.user_id] = ids
+        return batched(self.user_vectors, features)
 
     def user_vectors(self, features: dict, training: bool = False) -> tf.Tensor:
-        """The user tower's output.  While fitting, UNKNOWN_USER_SHARE of the examples read the user id's
-        out-of-vocabulary row instead of their own, so the row every user unknown at training gets (with
-        `recommend --history`, or `predict`) is trained, and the tower learns to work from the history alone."""
+        """The user tower's output.  While fitting, the users of UNKNOWN_USER_SHARE of each batch's distinct users
+        are played as new ones: their id reads the out-of-vocabulary row instead of their own, and their history
+        keeps only its most rated items, a random share of them (trainer/history.py), so the row every user unknown
+        at training gets (with `recommend --history`, or `predict`) is trained, and the tower learns to work from
+        the short history a new user brings."""
         ids = features[self.user_id]
-        if self._in_fit and training:
-            hidden = tf.random.uniform(tf.shape(ids)) < UNKNOWN_USER_SHARE
-            inputs = self.user_encoder(
-                {**features, self.user_id: tf.where(hidden, tf.cast(self.unknown_user_index, ids.dtype), ids)})
-        else:
-            inputs = self.user_encoder(features)
-        if self.user_history is not None:  # while fitting, the example's own item is left out of its user's history
-            leave_out = features[self.item_id] if self._in_fit and training else None
-            inputs = tf.concat([inputs, self.user_history(ids, leave_out, training)], axis=1)
-        return self.user_tower(inputs, training=training)
+        fitting = self._in_fit and training
+        new_users = None
+        if fitting:
+            distinct, position = tf.unique(tf.reshape(ids, [-1]))
+            new_users = tf.reshape(tf.gather(tf.random.uniform(tf.shape(distinct)) < UNKNOWN_USER_SHARE, position),
+                                   tf.shape(ids))
+            features = {**features, self.user_id: tf.where(new_users, tf.cast(self.unknown_user_index, ids.dtype), ids)}
+        inputs = self.user_encoder(features)
+        if self.user_history is None:
+            return self.user_tower(inputs, training=training)
+        leave_out = features[self.item_id] if fitting else None  # the example's own item is not in its history
+        history = self.user_history(ids, leave_out, training, tf.reshape(new_users, [-1]) if fitting else None)
+        return self.user_tower(tf.concat([inputs, history], axis=1), training=training)
 
     def new_user_vector(self, items: tf.Tensor) -> tf.Tensor:
         """(1, dim): the vector of a user unknown at training who rated `items` (item indices).
@@ -236,7 +289,7 @@ class TwoTowerModel(SpecModel):
         """
         features = {name: tf.zeros([1], tf.int64) for name in self.user_features}
         features[self.user_id] = tf.constant([self.unknown_user_index], tf.int64)
-        history = self.user_history.mean_of(tf.RaggedTensor.from_tensor(tf.reshape(tf.cast(items, tf.int64), [1, -1])))
+        history = self.user_history.vector_of(tf.RaggedTensor.from_tensor(tf.reshape(tf.cast(items, tf.int64), [1, -1])))
         return self.user_tower(tf.concat([self.user_encoder(features), history], axis=1), training=False)
 
     def item_vectors(self, features: dict, training: bool = False) -> tf.Tensor:
@@ -272,6 +325,12 @@ class TwoTowerModel(SpecModel):
     def test_step(self, data):
         with self._fitting():
             return super().test_step(data)
+
+
+def _set_table(layer: keras.layers.Embedding, values: np.ndarray) -> None:
+    if not layer.built:
+        layer.build((None,))
+    layer.embeddings.assign(values.astype(np.float32))
 
 
 def _per_example_shrinkage(ids: np.ndarray, rows: int) -> tf.Tensor:

@@ -23,7 +23,8 @@ from features.spec import spec_from_dict
 from trainer.embeddings import EMBEDDINGS_DIR, load_npy, typed_ids
 from trainer.metrics import csr_rows
 from trainer.neighbours import normalize
-from trainer.topk import DEFAULT_POPULARITY_WEIGHT, TopKScorer, ranking_bias
+from trainer.ranking_score import ItemScores, RankingWeights
+from trainer.topk import TopKScorer
 
 def _read_tsv(path: str) -> dict[str, list[str]]:
     with tf.io.gfile.GFile(path) as f:
@@ -50,8 +51,8 @@ class EmbeddingIndex:
         index.user_bias = np.zeros(len(users), np.float32) if user_bias is None else user_bias
         index.item_count = np.zeros(len(items), np.float32) if item_count is None else item_count
         index.rated_indptr, index.rated_indices = rated_indptr, rated_indices
-        index.global_mean, index.popularity_weight, index.rating_scale = 0.0, DEFAULT_POPULARITY_WEIGHT, 1.0
-        index.ranking_items, index.ranking_bias = items, index.item_bias
+        index.global_mean, index.rating_scale, index.weights = 0.0, np.float32(1.0), RankingWeights()
+        index.item_scores = ItemScores(items, 1.0, index.item_bias, 1.0, index.item_bias, index.item_count)
         index.id_types = {"user": "int", "item": "int"}
         index._item_position = {v: i for i, v in enumerate(index.item_ids)}
         index._user_position = {v: i for i, v in enumerate(index.user_ids)}
@@ -79,11 +80,13 @@ class EmbeddingIndex:
             scoring = json.load(f)
         self.global_mean = scoring["global_mean"]
         self.rating_scale = np.float32(scoring.get("rating_scale", 1.0))  # 1.0: versions before the rating's own scale
-        self.popularity_weight = scoring.get("popularity_weight", DEFAULT_POPULARITY_WEIGHT)
+        # Versions trained before the weights were chosen by evaluation ranked by the model score plus log(1 + count).
+        self.weights = RankingWeights(scoring.get("popularity_weight", 1.0), scoring.get("rating_weight", 0.0))
         # Versions trained before the retrieval objective rank by the rating's item bias, unscaled.
-        self.ranking_items = self.items * np.float32(scoring.get("ranking_scale", 1.0))
         ranking_bias_path = os.path.join(root, "ranking_bias.npy")
-        self.ranking_bias = load_npy(ranking_bias_path) if tf.io.gfile.exists(ranking_bias_path) else self.item_bias
+        ranking_bias = load_npy(ranking_bias_path) if tf.io.gfile.exists(ranking_bias_path) else self.item_bias
+        self.item_scores = ItemScores(self.items, scoring.get("ranking_scale", 1.0), ranking_bias,
+                                      float(self.rating_scale), self.item_bias, self.item_count)
         self.id_types = _id_types(version_dir)
         self._item_position = {v: i for i, v in enumerate(self.item_ids)}
         self._user_position = {v: i for i, v in enumerate(self.user_ids)}
@@ -143,9 +146,12 @@ class EmbeddingIndex:
         top = np.argsort(-scores, kind="stable")[:k]
         return [(int(i), float(scores[i])) for i in top]
 
-    def scorer(self, k: int, popularity_weight: float | None = None) -> TopKScorer:
-        weight = self.popularity_weight if popularity_weight is None else popularity_weight
-        return TopKScorer(self.ranking_items, ranking_bias(self.ranking_bias, self.item_count, weight), k)
+    def ranking_weights(self, popularity: float | None = None, rating: float | None = None) -> RankingWeights:
+        """The weights chosen when the model was trained, with a request's overrides (None keeps the chosen)."""
+        return self.weights.with_overrides(popularity, rating)
+
+    def scorer(self, k: int, weights: RankingWeights | None = None) -> TopKScorer:
+        return self.item_scores.scorer(weights or self.weights, k)
 
     def rated_by(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """CSR (indptr, indices) of the items each of `users` (positions) already rated."""
@@ -156,14 +162,7 @@ class EmbeddingIndex:
         return (self.rating_scale * np.einsum("ukd,ud->uk", self.items[items], self.users[users]) + self.item_bias[items]
                 + self.user_bias[users][:, None] + self.global_mean)
 
-    def score_parts(self, user_vectors: np.ndarray, items: np.ndarray,
-                    popularity_weight: float) -> tuple[np.ndarray, np.ndarray]:
-        """The two parts of the ranking score of items[u, j] for users[u]: the model's score
-        (ranking_scale * user . item + pick bias) and the popularity term (w * log(1 + ratings of the item))."""
-        model = np.einsum("ukd,ud->uk", self.ranking_items[items], user_vectors) + self.ranking_bias[items]
-        return model, popularity_weight * np.log1p(self.item_count[items])
-
-    def recommend(self, user_id: str, k: int = 10, popularity_weight: float | None = None,
+    def recommend(self, user_id: str, k: int = 10, weights: RankingWeights | None = None,
                   scorer: TopKScorer | None = None) -> list[tuple[int, float]]:
         """Top-k unrated items for one user with their predicted ratings."""
         user = self.user_position(user_id)
@@ -171,10 +170,10 @@ class EmbeddingIndex:
             raise UserError(f"User {user_id} is not in the model (it knows {len(self.user_ids)} users). "
                             f"For a new user, give the items they rated: recommend --history ITEM_IDS_OR_FILE.")
         items = self._top_unrated(self.users[[user]], *self.rated_by(np.array([user])),
-                                  scorer or self.scorer(k, popularity_weight))
+                                  scorer or self.scorer(k, weights))
         return list(zip(items.tolist(), self.predicted_ratings(np.array([user]), items[None, :])[0].tolist()))
 
-    def recommend_for_history(self, item_ids: list[str], k: int = 10, popularity_weight: float | None = None,
+    def recommend_for_history(self, item_ids: list[str], k: int = 10, weights: RankingWeights | None = None,
                               vector: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Top-k items for a user unknown at training, from the ids of the items they rated (which are left out).
 
@@ -185,7 +184,7 @@ class EmbeddingIndex:
         """
         vector = self.new_user_vector(item_ids) if vector is None else vector
         rated = np.array(sorted({self._item_position[i] for i in item_ids if i in self._item_position}), np.int64)
-        items = self._top_unrated(vector, np.array([0, len(rated)]), rated, self.scorer(k, popularity_weight))
+        items = self._top_unrated(vector, np.array([0, len(rated)]), rated, self.scorer(k, weights))
         ratings = self.rating_scale * (self.items[items] @ vector[0]) + self.item_bias[items] + self.global_mean
         return list(zip(items.tolist(), ratings.tolist()))
 
@@ -234,25 +233,26 @@ def print_similar(index: EmbeddingIndex, query: str, k: int) -> None:
         print(f"  {rank:>2}. {score:6.3f}  {_label(index, i)}")
 
 
-def print_recommendations(index: EmbeddingIndex, user_id: str | None, k: int, popularity_weight: float | None,
+def print_recommendations(index: EmbeddingIndex, user_id: str | None, k: int, weights: RankingWeights,
                           history: list[str] | None = None) -> None:
-    """The top k for a known user (or a new one, by `history`) with the score they are ranked by, its two parts,
-    and the predicted rating."""
-    weight = index.popularity_weight if popularity_weight is None else popularity_weight
+    """The top k for a known user (or a new one, by `history`) with the score they are ranked by, its parts, and
+    the predicted rating."""
     if history is None:
-        recs = index.recommend(user_id, k, weight)
+        recs = index.recommend(user_id, k, weights)
         vectors, who = index.users[[index.user_position(user_id)]], f"user {user_id}"
     else:
         vectors = index.new_user_vector(history)
-        recs = index.recommend_for_history(history, k, weight, vectors)
+        recs = index.recommend_for_history(history, k, weights, vectors)
         who = f"a new user with {len(history)} rated item(s)"
-    items = np.array([i for i, _ in recs], np.int64)
-    model_score, popularity = index.score_parts(vectors, items[None, :], weight)
+    items = np.array([i for i, _ in recs], np.int64)[None, :]
+    model_score = index.item_scores.model_scores(vectors, items)[0]
+    popularity = index.item_scores.popularity_terms(items, weights)[0]
     print(f"Top {len(recs)} for {who} (excluding the items they rated), ranked by score = model score "
-          f"+ popularity term ({weight:g} x log(1 + ratings of the item)):")
-    print(f"  {'rank':>4}  {'score':>7}  {'model':>7}  {'popul.':>7}  {'rating':>6}  item")
-    for rank, ((i, rating), m, p) in enumerate(zip(recs, model_score[0], popularity[0]), 1):
-        print(f"  {rank:>4}  {m + p:7.3f}  {m:7.3f}  {p:7.3f}  {rating:6.2f}  {_label(index, i)}")
+          f"+ {weights.rating:g} x predicted rating + {weights.popularity:g} x log(1 + ratings of the item):")
+    print(f"  {'rank':>4}  {'score':>7}  {'model':>7}  {'rating':>6}  {'popul.':>7}  item")
+    for rank, ((i, rating), m, p) in enumerate(zip(recs, model_score, popularity), 1):
+        print(f"  {rank:>4}  {m + weights.rating * rating + p:7.3f}  {m:7.3f}  {rating:6.2f}  {p:7.3f}  "
+              f"{_label(index, i)}")
 
 
 def read_history(given: str, id_column: str) -> list[str]:

@@ -118,7 +118,8 @@ def _ranking(ax, ranking: dict | None) -> None:
         return
     rows = {name: ranking[name] for name in ("model", "model_rating_only", "popularity") if name in ranking}
     _grouped_bars(ax, rows, f"Ranking on held-out ratings >= {ranking['positive_rating']} ({ranking['users']:,} "
-                            f"users; popularity weight {ranking['popularity_weight']})")
+                            f"users; weights: rating {ranking['weights']['rating_weight']:g}, popularity "
+                            f"{ranking['weights']['popularity_weight']:g})")
 
 
 def _mappable_cross(spec: FeatureSpec, tables: dict[str, np.ndarray]) -> HashedCross | None:

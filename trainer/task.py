@@ -106,13 +106,16 @@ class EpochSeconds(keras.callbacks.Callback):
             logs["epoch_seconds"] = time.perf_counter() - self._started
 
 
-def _callbacks(job_dir: str, patience: int) -> list[keras.callbacks.Callback]:
-    """Early stopping on eval loss (best weights restored), TensorBoard logs, the best weights on disk, epoch times."""
+def _callbacks(job_dir: str, patience: int, model: SpecModel) -> list[keras.callbacks.Callback]:
+    """The model's own callbacks (metrics they log come first), then early stopping on the model's stopping metric
+    (best weights restored), TensorBoard logs, the best weights on disk, epoch times."""
+    monitor, mode = model.early_stopping
     return [
         EpochSeconds(),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
+        *model.callbacks(),
+        keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True),
         keras.callbacks.TensorBoard(log_dir=os.path.join(job_dir, "logs")),
-        keras.callbacks.ModelCheckpoint(os.path.join(job_dir, "checkpoints", "best"), monitor="val_loss",
+        keras.callbacks.ModelCheckpoint(os.path.join(job_dir, "checkpoints", "best"), monitor=monitor, mode=mode,
                                         save_best_only=True, save_weights_only=True),
     ]
 
@@ -138,13 +141,13 @@ def train(config: TrainConfig) -> TrainResult:
 
     side_table = read_side_table(config.input, manifest)
     model = build_model(spec, manifest)
-    model.prepare(TrainingData(spec, tft_output, side_table, train_input.one_pass))
+    model.prepare(TrainingData(spec, tft_output, side_table, train_input.one_pass, eval_ds))
     warm = bool(config.warm_start_from) and _warm_start(model, manifest, config.warm_start_from,
                                                         next(iter(eval_ds))[0])
     log.info("Training %s model on %d examples (eval %d), batch %d, up to %d epochs", cfg.type,
              counts["train"], counts["eval"], cfg.batch_size, cfg.epochs)
     started = time.time()
-    callbacks = [*_callbacks(config.job_dir, cfg.early_stopping_patience), *model.callbacks()]
+    callbacks = _callbacks(config.job_dir, cfg.early_stopping_patience, model)
     history = model.fit(train_input.dataset, steps_per_epoch=train_input.steps_per_epoch, validation_data=eval_ds,
                         epochs=cfg.epochs, callbacks=callbacks,
                         verbose=2 if log.isEnabledFor(logging.INFO) else 0).history  # -q: no epoch lines
@@ -156,7 +159,7 @@ def train(config: TrainConfig) -> TrainResult:
         **mf.provenance(spec.name, config.input),
         **evaluation.metrics,
         "task": spec.label.task, "epochs_trained": len(history["loss"]),
-        "best_epoch": int(np.argmin(history["val_loss"])) + 1, "train_seconds": round(seconds, 2),
+        "best_epoch": _best_epoch(history, *model.early_stopping), "train_seconds": round(seconds, 2),
         "train_examples": counts["train"], "seed": config.seed,
         "warm_started_from": config.warm_start_from if warm else None,
         "history": {k: [float(x) for x in v] for k, v in history.items()},
@@ -166,11 +169,16 @@ def train(config: TrainConfig) -> TrainResult:
         extra_files={METRICS_FILE: json.dumps(metrics, indent=2) + "\n",
                      mf.MANIFEST: json.dumps(manifest, indent=2) + "\n"},
         write_extras=lambda folder: (write_embeddings(folder, model, tft_output, vectors, evaluation.interactions,
-                                                      evaluation.popularity_weight, spec),
+                                                      evaluation.ranking_weights, spec),
                                      model.save_weights(os.path.join(folder, WEIGHTS_DIR, "weights")),
                                      _write_report(folder, metrics, spec, model, tft_output, config.input, vectors,
                                                    evaluation.interactions)))
     return TrainResult(version_dir, metrics, model, tft_output, spec)
+
+
+def _best_epoch(history: dict, monitor: str, mode: str) -> int:
+    values = history[monitor]
+    return int(np.argmax(values) if mode == "max" else np.argmin(values)) + 1
 
 
 def _write_report(folder: str, metrics: dict, spec: FeatureSpec, model: SpecModel,

@@ -11,6 +11,8 @@ import dataclasses
 
 import numpy as np
 
+from trainer.ranking_score import ItemScores
+
 
 @dataclasses.dataclass(frozen=True)
 class TowerVectors:
@@ -24,13 +26,13 @@ class TowerVectors:
     user_bias: np.ndarray
     global_mean: float
     ranking_bias: np.ndarray  # per-item term of the ranking score: the pick bias (retrieval), else item_bias
-    ranking_scale: float = 1.0  # the ranking score is ranking_scale * <user, item> + ranking_bias (+ popularity)
+    ranking_scale: float = 1.0  # the model score is ranking_scale * <user, item> + ranking_bias
     rating_scale: float = 1.0  # the rating is rating_scale * <user, item> + both biases + global_mean
 
-    @property
-    def ranking_items(self) -> np.ndarray:
-        """Item vectors with the ranking scale folded in, for top-K scoring."""
-        return (self.items * self.ranking_scale).astype(np.float32)
+    def item_scores(self, item_count: np.ndarray) -> ItemScores:
+        """The per-item parts of the ranking score (trainer/ranking_score.py), with each item's train ratings."""
+        return ItemScores(self.items, self.ranking_scale, self.ranking_bias, self.rating_scale, self.item_bias,
+                          item_count)
 
 
 @dataclasses.dataclass(frozen=True)

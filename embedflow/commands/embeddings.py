@@ -34,9 +34,16 @@ def add_recommend_arguments(parser: argparse.ArgumentParser) -> None:
                           "of them (one per line, or a CSV whose header names the item id column, e.g. movieId)")
     parser.add_argument("--model", required=True, help=MODEL_HELP)
     parser.add_argument("-k", type=int, default=10, help="how many items")
+    add_ranking_weight_arguments(parser)
+
+
+def add_ranking_weight_arguments(parser: argparse.ArgumentParser) -> None:
+    """--rating-weight and --popularity-weight: the ranking score's weights (trainer/ranking_score.py)."""
+    chosen = "(default: the weight chosen by evaluation when the model was trained, in embeddings/scoring.json)"
+    parser.add_argument("--rating-weight", type=float,
+                        help=f"weight of the predicted rating added to the model's score {chosen}")
     parser.add_argument("--popularity-weight", type=float,
-                        help="weight of log(1 + ratings) added to the ranking score (default: the weight chosen "
-                             "by evaluation when the model was trained, in embeddings/scoring.json)")
+                        help=f"weight of log(1 + ratings of the item) added to the ranking score {chosen}")
 
 
 def recommend_main(args: argparse.Namespace, _extra: list[str]) -> None:
@@ -44,7 +51,8 @@ def recommend_main(args: argparse.Namespace, _extra: list[str]) -> None:
 
     index = _index(args.model)
     history = None if args.history is None else read_history(args.history, index.item_id_column)
-    print_recommendations(index, args.user, args.k, args.popularity_weight, history)
+    print_recommendations(index, args.user, args.k, index.ranking_weights(args.popularity_weight, args.rating_weight),
+                          history)
 
 
 def add_projector_arguments(parser: argparse.ArgumentParser) -> None:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from embedflow.commands.embeddings import add_ranking_weight_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True,
                         help="a model version folder, or a model dir (its serving pointer, else its latest version)")
     parser.add_argument("--output", required=True, help="output folder (local or gs://)")
     parser.add_argument("-k", type=int, default=10, help="items per user (default 10)")
-    parser.add_argument("--popularity-weight", type=float, help="ranking prior; default: the model's")
+    add_ranking_weight_arguments(parser)
     parser.add_argument("--block-size", type=int, help="users scored per work item (default 1024)")
     parser.add_argument("--csv", action="store_true", help="also write CSV")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
@@ -21,7 +23,8 @@ def main_from_args(args: argparse.Namespace, beam_args: list[str]) -> dict:
     from embedflow.commands.preprocess import print_dry_run
 
     given = {"block_size": args.block_size}
-    result = recommend_all.run(args.model, args.output, args.k, args.popularity_weight, beam_args, args.overwrite,
-                               csv=args.csv, **{k: v for k, v in given.items() if v is not None})
+    result = recommend_all.run(args.model, args.output, args.k, args.popularity_weight, args.rating_weight,
+                               beam_args, args.overwrite, csv=args.csv,
+                               **{k: v for k, v in given.items() if v is not None})
     print_dry_run(result)
     return result

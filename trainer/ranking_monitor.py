@@ -1,0 +1,65 @@
+"""recall@10 on the eval split after every epoch, for models that learn what users pick.
+
+A retrieval model's eval loss is a poor stopping rule: the softmax over the
+whole catalogue keeps getting worse on rarely rated items (it grows
+confident about items seen once) while the top of each user's list, which
+is all a recommendation shows, is still improving.  So a model with a
+retrieval objective is stopped, and its best weights chosen, by the metric
+its lists are judged by: recall@10 of held-out eval ratings >= 4, items the
+user rated in train left out (the protocol of `metrics.json` and
+bench/ranking.py), on a seeded sample of eval users so an epoch's check
+takes seconds at a million users.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import numpy as np
+import tf_keras as keras
+
+from trainer.metrics import csr_from_pairs, csr_rows, ranking_metrics
+from trainer.topk import TopKScorer
+
+MONITORED_USERS = 5_000
+METRIC = "val_recall_at_10"
+
+
+@dataclasses.dataclass(frozen=True)
+class HeldOutPositives:
+    """Who rated what in train (never recommended) and which eval items each sampled user rated highly."""
+
+    users: np.ndarray  # sampled users with at least one eval positive
+    rated: tuple[np.ndarray, np.ndarray]  # CSR over `users` (row r is users[r]) of train items
+    relevant: tuple[np.ndarray, np.ndarray]  # CSR over `users` of eval positives
+
+    @classmethod
+    def sample(cls, train_pairs: tuple[np.ndarray, np.ndarray], eval_pairs: tuple[np.ndarray, np.ndarray],
+               n_users: int, n_items: int, max_users: int = MONITORED_USERS, seed: int = 0) -> "HeldOutPositives":
+        """Eval positives (user, item) and train pairs as index arrays -> a seeded sample of at most `max_users`."""
+        eval_ptr, eval_idx = csr_from_pairs(*eval_pairs, n_users, n_items)
+        users = np.flatnonzero(np.diff(eval_ptr) > 0)
+        if len(users) > max_users:
+            users = np.sort(np.random.default_rng(seed).choice(users, max_users, replace=False))
+        train_ptr, train_idx = csr_from_pairs(*train_pairs, n_users, n_items)
+        return cls(users, csr_rows(train_ptr, train_idx, users), csr_rows(eval_ptr, eval_idx, users))
+
+    def recall(self, user_vectors: np.ndarray, item_vectors: np.ndarray, item_bias: np.ndarray,
+               k: int = 10) -> float:
+        """recall@k of ranking by user . item + bias (`user_vectors` are rows for `self.users`)."""
+        top, _ = TopKScorer(item_vectors, item_bias, k).top_k(user_vectors, *self.rated)
+        rows = np.arange(len(self.users))
+        return ranking_metrics(top, *self.relevant, rows, k)[f"recall@{k}"]
+
+
+class RankingMonitor(keras.callbacks.Callback):
+    """Logs `val_recall_at_10` at each epoch's end; `vectors()` gives (sampled users' vectors, items, item bias)."""
+
+    def __init__(self, positives: HeldOutPositives, vectors: Callable[[np.ndarray], tuple]):
+        super().__init__()
+        self.positives, self._vectors = positives, vectors
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and len(self.positives.users):
+            logs[METRIC] = self.positives.recall(*self._vectors(self.positives.users))
