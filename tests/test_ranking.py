@@ -24,7 +24,7 @@ def realistic_metrics(tmp_path_factory):
 def test_retrieval_beats_popularity_by_a_clear_margin_on_realistic_ratings(realistic_metrics):
     ranking = realistic_metrics["ranking"]
     model, popular = ranking["model"]["recall@10"], ranking["popularity"]["recall@10"]
-    assert model >= 1.12 * popular, ranking  # measured 1.22x; a rating model with a popularity prior: ~0.95x
+    assert model >= 1.3 * popular, ranking  # measured 1.56x; the same model without its retrieval loss: 0.97x
     assert ranking["model"]["ndcg@10"] > ranking["popularity"]["ndcg@10"], ranking
 
 
