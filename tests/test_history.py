@@ -38,3 +38,21 @@ def test_long_histories_are_cut_to_a_seeded_sample_of_their_own_items():
     assert set(cut[5:105]) <= set(range(1000, 1300)) and len(set(cut[5:105])) == 100
     again_indptr, again = capped_rows(indptr, indices, max_items=100)
     assert np.array_equal(again, cut) and np.array_equal(again_indptr, cut_indptr)
+
+
+def test_training_samples_estimate_the_exact_vector_and_never_read_the_left_out_item():
+    users = 4000
+    indptr = np.arange(users + 1) * 5
+    indices = np.tile(np.array([2, 3, 5, 7, 11]), users)  # every user rated the same five items
+    layer = UserHistory(num_items=20, dim=4)
+    layer.remember(indptr, indices)
+    ids, targets = np.arange(users), np.full(users, 5)
+    exact = layer(ids[:1], leave_out=targets[:1]).numpy()[0]
+    sampled = layer(ids, leave_out=targets, training=True).numpy()
+    np.testing.assert_allclose(sampled.mean(axis=0), exact, atol=0.05 * np.abs(exact).max())
+    table = layer.item_embeddings.embeddings.numpy()
+    # With two items, one of them the example's own: the vector is the other item's row or, if only the own item
+    # was drawn, nothing.
+    layer.remember(np.arange(users + 1) * 2, np.tile(np.array([5, 7]), users))
+    two = layer(ids, leave_out=targets, training=True).numpy()
+    assert np.all(np.isclose(two, table[7], atol=1e-6).all(axis=1) | (two == 0).all(axis=1))

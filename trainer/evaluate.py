@@ -19,7 +19,7 @@ from features.spec import FeatureSpec
 from trainer import references as ref
 from trainer.references import POSITIVE_RATING
 from trainer.metrics import BiasBaseline, binary_metrics, csr_from_pairs, csr_rows, ranking_metrics, regression_metrics
-from trainer.model import SpecModel
+from trainer.model import SpecModel, TrainingData, collect
 from trainer.ranking_score import RankingWeights
 from trainer.topk import DEFAULT_BLOCK, TopKScorer
 from trainer.vectors import Interactions, TowerVectors
@@ -44,22 +44,11 @@ class Evaluation:
         return RankingWeights(chosen["popularity_weight"], chosen["rating_weight"]) if chosen else RankingWeights()
 
 
-def collect(model: SpecModel | None, dataset: tf.data.Dataset, keys: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
-    """Labels, predictions (None: the label itself) and the named transformed features over a whole dataset."""
-    out: dict[str, list] = {"label": [], "prediction": [], **{k: [] for k in keys}}
-    for features, label in dataset:
-        out["label"].append(label.numpy())
-        out["prediction"].append(model(features, training=False).numpy() if model is not None else label.numpy())
-        for k in keys:
-            out[k].append(tf.reshape(features[k], [-1]).numpy())
-    return {k: np.concatenate(v) for k, v in out.items()}
-
-
-def evaluate(model: SpecModel, spec: FeatureSpec, manifest: dict, train_ds: tf.data.Dataset,
-             eval_ds: tf.data.Dataset, vectors: TowerVectors | None) -> Evaluation:
+def evaluate(model: SpecModel, spec: FeatureSpec, manifest: dict, data: TrainingData,
+             vectors: TowerVectors | None) -> Evaluation:
     """Model and baseline metrics on the eval split, all computed by the same numpy code."""
     keys = model.id_features or ()
-    ev = collect(model, eval_ds, keys)
+    ev = collect(model, data.eval_one_pass, keys)
     score = binary_metrics if spec.label.is_binary else regression_metrics
     train_mean = manifest["label"]["train_mean"]
     metrics = {"model": score(ev["label"], ev["prediction"]),
@@ -70,7 +59,7 @@ def evaluate(model: SpecModel, spec: FeatureSpec, manifest: dict, train_ds: tf.d
     interactions = None
     if model.id_features:
         user, item = model.id_features
-        tr = collect(None, train_ds, keys)
+        tr = data.columns("train", keys)
         n_users, n_items = (manifest["features"][name]["cardinality"] for name in (user, item))
         baseline = BiasBaseline().fit(tr[user], tr[item], tr["label"], n_users, n_items)
         metrics["baseline_bias"] = score(ev["label"], baseline.predict(ev[user], ev[item]))

@@ -36,6 +36,7 @@ import tf_keras as keras
 from trainer.sparse_l2 import penalise_rows
 
 HISTORY_MAX_ITEMS = 100
+TRAIN_SAMPLE = 32  # history items drawn per distinct user and batch while training
 
 
 def capped_rows(indptr: np.ndarray, indices: np.ndarray, max_items: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -71,43 +72,64 @@ class UserHistory(keras.layers.Layer):
 
     def call(self, user_ids: tf.Tensor, leave_out: tf.Tensor | None = None, training: bool = False,
              new_users: tf.Tensor | None = None) -> tf.Tensor:
-        """Each user's history vector.  In training with `dropout`, each batch sees a random part of each user's
-        history (denoising, as Mult-DAE does), which keeps the model from leaning on a few items; the users of
-        `new_users` (per example, the same for every example of a user) are played as users who arrived
-        recently: each keeps only its most rated items, a share of its history drawn uniformly from 0 to 1 (a
-        new user has rated few items, mostly popular ones, as MovieLens asks newcomers to rate popular titles),
-        so the tower learns to serve the histories new users bring (`recommend --history`), not only the long
-        ones of the train split."""
+        """Each user's history vector, `leave_out` (per example) taken out of it.
+
+        In training the vector is estimated from TRAIN_SAMPLE items drawn from each distinct user's history
+        for the batch (`_sampled`); otherwise it is exact.  The users of `new_users` (per example, the same for
+        every example of a user) are played as users who arrived recently: each keeps only its most rated
+        items, a share of its history drawn uniformly from 0 to 1 (a new user has rated few items, mostly
+        popular ones, as MovieLens asks newcomers to rate popular titles), so the tower learns to serve the
+        histories new users bring (`recommend --history`), not only the long ones of the train split.
+        """
         ids = tf.reshape(tf.cast(user_ids, tf.int64), [-1])
         unknown = tf.cast(self.rows.nrows() - 1, tf.int64)
         distinct, position = tf.unique(tf.where((ids >= 0) & (ids < unknown), ids, unknown))
+        target = None if leave_out is None else tf.reshape(tf.cast(leave_out, tf.int64), [-1])
+        if training:
+            return self._sampled(distinct, position, target, new_users)
         items = tf.gather(self.rows, distinct)
-        if training and self.dropout:
-            items = tf.ragged.boolean_mask(items, items.with_flat_values(
-                tf.random.uniform(tf.shape(items.flat_values)) >= self.dropout))
-        if training and new_users is not None:
-            items = tf.ragged.boolean_mask(items, self._first_items(items, new_users, position, tf.size(distinct)))
         vectors = tf.ragged.map_flat_values(self._lookup, items)
-        penalise_rows(self, vectors.flat_values, self.l2, tf.size(ids))
         sums = tf.gather(tf.reduce_sum(vectors, axis=1), position)
         counts = tf.cast(tf.gather(items.row_lengths(), position), tf.float32)
-        if leave_out is not None:
-            target = tf.reshape(tf.cast(leave_out, tf.int64), [-1])
+        if target is not None:
             held = tf.reduce_any(tf.equal(tf.gather(items, position), target[:, None]), axis=1)
             sums -= tf.where(held[:, None], self._lookup(target), 0.0)
             counts -= tf.cast(held, tf.float32)
         return sums * tf.math.rsqrt(tf.maximum(counts, 1.0))[:, None]
 
-    @staticmethod
-    def _first_items(items: tf.RaggedTensor, new_users: tf.Tensor, position: tf.Tensor, n: tf.Tensor) -> tf.RaggedTensor:
-        """Which items each distinct user keeps: all, or for a new user its most rated items (rows are in
-        vocabulary order, most rated first), as many as a uniform share of its history."""
-        new = tf.math.unsorted_segment_max(tf.cast(new_users, tf.int32), position, n) > 0
-        lengths = tf.cast(items.row_lengths(), tf.float32)
-        kept = tf.where(new, tf.math.ceil(tf.random.uniform(tf.shape(lengths)) * lengths), lengths)
-        rank = tf.range(tf.size(items.flat_values, out_type=tf.int64)) - tf.gather(items.row_starts(),
-                                                                                   items.value_rowids())
-        return items.with_flat_values(tf.cast(rank, tf.float32) < tf.gather(kept, items.value_rowids()))
+    def _sampled(self, distinct: tf.Tensor, position: tf.Tensor, target: tf.Tensor | None,
+                 new_users: tf.Tensor | None) -> tf.Tensor:
+        """The training estimate: the mean of TRAIN_SAMPLE items drawn (with replacement) from each distinct
+        user's history, `dropout` of them hidden, times sqrt(history length): in expectation the exact vector.
+
+        Sampling keeps a step's cost fixed however long the histories are (a
+        heavy user's 100 items would otherwise be gathered, and their rows
+        updated, in every batch the user is in), and a fresh sample each batch
+        is the denoising that keeps the model from leaning on a few items.  An
+        example's own item is taken out of the sample wherever it was drawn.
+        """
+        splits = self.rows.row_splits
+        starts = tf.gather(splits, distinct)
+        lengths = tf.cast(tf.gather(splits, distinct + 1) - starts, tf.float32)
+        if new_users is not None:  # a new user's history: its most rated items (rows are in vocabulary order)
+            new = tf.math.unsorted_segment_max(tf.cast(new_users, tf.int32), position, tf.size(distinct)) > 0
+            lengths = tf.where(new, tf.math.ceil(tf.random.uniform(tf.shape(lengths)) * lengths), lengths)
+        shape = tf.stack([tf.size(distinct), TRAIN_SAMPLE])
+        slots = starts[:, None] + tf.cast(tf.random.uniform(shape) * lengths[:, None], tf.int64)
+        drawn = tf.gather(self.rows.flat_values, tf.minimum(slots, tf.maximum(splits[-1] - 1, 0)))
+        kept = (lengths[:, None] > 0) & (tf.random.uniform(shape) >= self.dropout)
+        vectors = self._lookup(drawn) * tf.cast(kept, tf.float32)[:, :, None]
+        penalise_rows(self, vectors, self.l2, tf.size(position))
+        sums = tf.gather(tf.reduce_sum(vectors, axis=1), position)
+        counts = tf.gather(tf.reduce_sum(tf.cast(kept, tf.float32), axis=1), position)
+        length = tf.gather(lengths, position)
+        if target is not None:
+            hits = tf.reduce_sum(tf.cast(tf.gather(kept, position) & tf.equal(tf.gather(drawn, position),
+                                                                              target[:, None]), tf.float32), axis=1)
+            sums -= hits[:, None] * self._lookup(target)
+            counts -= hits
+            length -= 1.0  # the example's own item is one of its user's items
+        return sums / tf.maximum(counts, 1.0)[:, None] * tf.sqrt(tf.maximum(length, 1.0))[:, None]
 
     def vector_of(self, items: tf.RaggedTensor) -> tf.Tensor:
         """The history vector of each row's item indices: a history given at serving, or looked up by id."""

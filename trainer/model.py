@@ -102,13 +102,38 @@ def _tower(units: tuple[int, ...], output_dim: int | None, dropout: float, name:
 
 @dataclasses.dataclass(frozen=True)
 class TrainingData:
-    """What a model may look at before `fit`, besides its spec: the transform output and both splits."""
+    """What a model may look at before `fit`, besides its spec: the transform output and both splits.
+
+    `columns` reads a split's id columns and labels once (a pass over 18M
+    examples takes tens of seconds); preparing the model and evaluating it
+    share them.
+    """
 
     spec: FeatureSpec
     tft_output: tft.TFTransformOutput
     side_table: pa.Table | None
     train_one_pass: tf.data.Dataset
     eval_one_pass: tf.data.Dataset | None = None
+    _read: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
+
+    def columns(self, split: str, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """The `keys` columns and "label" of the "train" or "eval" split, as flat numpy arrays."""
+        if (split, keys) not in self._read:
+            dataset = self.train_one_pass if split == "train" else self.eval_one_pass
+            self._read[(split, keys)] = collect(None, dataset, keys)
+        return self._read[(split, keys)]
+
+
+def collect(model: keras.Model | None, dataset: tf.data.Dataset, keys: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """Labels, predictions (None: the label itself) and the named transformed features over a whole dataset."""
+    out: dict[str, list] = {"label": [], "prediction": [], **{k: [] for k in keys}}
+    for features, label in dataset:
+        out["label"].append(tf.reshape(label, [-1]).numpy())
+        out["prediction"].append(tf.reshape(model(features, training=False) if model is not None else label, [-1])
+                                 .numpy())
+        for k in keys:
+            out[k].append(tf.reshape(features[k], [-1]).numpy())
+    return {k: np.concatenate(v) for k, v in out.items()}
 
 
 class SpecModel(keras.Model):
@@ -197,7 +222,8 @@ class TwoTowerModel(SpecModel):
         the biases start from, each user's history (with `user_history`), and retrieval's negatives (how often
         each item is picked, the pick bias starting from its log share); with a retrieval objective, the eval
         split's positives that early stopping watches."""
-        users, items, labels = self._ids_and_labels(data.train_one_pass)
+        train = data.columns("train", self.id_features)
+        users, items, labels = train[self.user_id], train[self.item_id], train["label"]
         self._bias_shrinkage = (_per_example_shrinkage(users, self.user_bias.input_dim),
                                 _per_example_shrinkage(items, self.item_bias.input_dim))
         baseline = BiasBaseline().fit(users, items, labels, self.user_bias.input_dim, self.item_bias.input_dim)
@@ -208,14 +234,6 @@ class TwoTowerModel(SpecModel):
             self.user_history.remember(*csr_from_pairs(users, items, n_users, self.user_history.num_items))
         if self.retrieval is not None:
             self._prepare_retrieval(data, users, items)
-
-    def _ids_and_labels(self, dataset: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        users, items, labels = [], [], []
-        for features, label in dataset:
-            users.append(tf.reshape(features[self.user_id], [-1]).numpy())
-            items.append(tf.reshape(features[self.item_id], [-1]).numpy())
-            labels.append(tf.reshape(label, [-1]).numpy())
-        return np.concatenate(users), np.concatenate(items), np.concatenate(labels)
 
     def _prepare_retrieval(self, data: TrainingData, users: np.ndarray, items: np.ndarray) -> None:
         counts = np.bincount(items, minlength=self.retrieval.num_items).astype(np.float64)
@@ -228,9 +246,10 @@ class TwoTowerModel(SpecModel):
         self.retrieval.candidates = Candidates.from_counts(counts, self._catalogue if full else None)
         _set_table(self.retrieval.pick_bias, self.retrieval.candidates.log_q.numpy()[:, None])
         if data.eval_one_pass is not None:
-            eval_users, eval_items, eval_labels = self._ids_and_labels(data.eval_one_pass)
-            good = eval_labels >= POSITIVE_RATING
-            self._held_out = HeldOutPositives.sample((users, items), (eval_users[good], eval_items[good]),
+            held_out = data.columns("eval", self.id_features)
+            good = held_out["label"] >= POSITIVE_RATING
+            self._held_out = HeldOutPositives.sample((users, items), (held_out[self.user_id][good],
+                                                                      held_out[self.item_id][good]),
                                                      self.unknown_user_index, n_known)
 
     def callbacks(self) -> list[keras.callbacks.Callback]:

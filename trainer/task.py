@@ -141,7 +141,8 @@ def train(config: TrainConfig) -> TrainResult:
 
     side_table = read_side_table(config.input, manifest)
     model = build_model(spec, manifest)
-    model.prepare(TrainingData(spec, tft_output, side_table, train_input.one_pass, eval_ds))
+    data = TrainingData(spec, tft_output, side_table, train_input.one_pass, eval_ds)
+    model.prepare(data)
     warm = bool(config.warm_start_from) and _warm_start(model, manifest, config.warm_start_from,
                                                         next(iter(eval_ds))[0])
     log.info("Training %s model on %d examples (eval %d), batch %d, up to %d epochs", cfg.type,
@@ -154,7 +155,7 @@ def train(config: TrainConfig) -> TrainResult:
     seconds = time.time() - started
 
     vectors = compute_vectors(model, spec, tft_output, side_table)
-    evaluation = evaluate(model, spec, manifest, train_input.one_pass, eval_ds, vectors)
+    evaluation = evaluate(model, spec, manifest, data, vectors)
     metrics = {
         **mf.provenance(spec.name, config.input),
         **evaluation.metrics,

@@ -43,6 +43,7 @@ _FP32_TERMS_ERROR = 2.0 ** -24
 _RERANK_ROWS = 128
 _PROBE_GROUP = 8
 _MAX_KEPT_GROUPS = 512
+_EXHAUSTIVE_ROWS = 32  # users scored exhaustively at once (a float64 row of scores per user and item)
 
 
 def ranking_bias(item_bias: np.ndarray, item_counts: np.ndarray, popularity_weight: float) -> np.ndarray:
@@ -168,8 +169,10 @@ class TopKScorer:
         for start in range(0, len(by_count), _RERANK_ROWS):
             part = by_count[start:start + _RERANK_ROWS]
             top[part], scores[part] = self._rerank(augmented[part], part, hits, counts, rows, items)
-        for row in np.flatnonzero(exhaustive):
-            top[row], scores[row] = self._exhaustive(augmented[row], items[rows == row])
+        exhaustive = np.flatnonzero(exhaustive)
+        for start in range(0, len(exhaustive), _EXHAUSTIVE_ROWS):
+            part = exhaustive[start:start + _EXHAUSTIVE_ROWS]
+            top[part], scores[part] = self._exhaustive(augmented[part], part, rows, items)
         top[~np.isfinite(scores)] = -1
         return top, scores
 
@@ -201,12 +204,20 @@ class TopKScorer:
         best, column = tf.math.top_k(scores, self.k)
         return np.take_along_axis(candidates, column.numpy(), axis=1), best.numpy().astype(np.float32)
 
-    def _exhaustive(self, user: np.ndarray, rated: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """One user's top K over all items in float64: for users the probe cannot bound."""
-        scores = self._items64[:self.n_items] @ user.astype(np.float64)
-        scores[rated] = -np.inf
-        top = np.argsort(-scores, kind="stable")[:self.k]
-        return top, scores[top].astype(np.float32)
+    def _exhaustive(self, users: np.ndarray, part: np.ndarray, rated_rows: np.ndarray,
+                    rated_items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Top K over all items in float64 for users `part` (rows of `users`): users the probe cannot bound."""
+        scores = users.astype(np.float64) @ self._items64[:self.n_items].T
+        local = np.full(int(part.max()) + 1, -1)
+        local[part] = np.arange(len(part))
+        mine = np.isin(rated_rows, part)
+        scores[local[rated_rows[mine]], rated_items[mine]] = -np.inf
+        kth = -np.partition(-scores, self.k - 1, axis=1)[:, self.k - 1]
+        top = np.empty((len(part), self.k), np.int64)
+        for row, threshold in enumerate(kth):  # the items reaching the K-th score, best first, ties by lower index
+            candidates = np.flatnonzero(scores[row] >= threshold)
+            top[row] = candidates[np.argsort(-scores[row, candidates], kind="stable")[:self.k]]
+        return top, np.take_along_axis(scores, top, axis=1).astype(np.float32)
 
 
 def brute_force_top_k(users: np.ndarray, items: np.ndarray, item_bias: np.ndarray, k: int,
