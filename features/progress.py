@@ -7,8 +7,10 @@ loops.  It is a log line, so `embedflow -q` hides it and a scheduler's log keeps
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from typing import Iterator
 
 
 class Progress:
@@ -52,3 +54,11 @@ def _duration(seconds: float) -> str:
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+@contextlib.contextmanager
+def timed(what: str, logger: logging.Logger | None = None) -> Iterator[None]:
+    """Log `what` and how long it took, once it is done: for the long steps of a job that have no loop to count."""
+    started = time.monotonic()
+    yield
+    (logger or logging.getLogger(__name__)).info("%s in %s", what, _duration(time.monotonic() - started))

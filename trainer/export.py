@@ -27,6 +27,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 
+from features.progress import timed
 from features.spec import FeatureSpec
 from features.graph import TF_TYPES, raw_columns, raw_feature_spec
 from trainer.catalogue import vocabulary
@@ -159,7 +160,8 @@ def export_model(module: ServingModule, spec: FeatureSpec, model_dir: str, extra
     if tf.io.gfile.exists(staging):
         tf.io.gfile.rmtree(staging)
     tf.io.gfile.makedirs(staging)
-    tf.saved_model.save(module, staging, signatures=_signatures(module, spec))
+    with timed("Saved the SavedModel (serving signatures on raw features)", log):
+        tf.saved_model.save(module, staging, signatures=_signatures(module, spec))
     for name, text in extra_files.items():
         with tf.io.gfile.GFile(os.path.join(staging, name), "w") as f:
             f.write(text)

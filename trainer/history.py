@@ -36,7 +36,9 @@ import tf_keras as keras
 from trainer.sparse_l2 import penalise_rows
 
 HISTORY_MAX_ITEMS = 100
-TRAIN_SAMPLE = 32  # history items drawn per distinct user and batch while training
+TRAIN_SAMPLE = 32  # history items drawn per distinct user and batch while training...
+TRAIN_ROWS_PER_BATCH = 32_768  # ...fewer (down to TRAIN_SAMPLE_MIN) when a batch holds more users than this allows
+TRAIN_SAMPLE_MIN = 8
 
 
 def capped_rows(indptr: np.ndarray, indices: np.ndarray, max_items: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -101,6 +103,9 @@ class UserHistory(keras.layers.Layer):
                  new_users: tf.Tensor | None) -> tf.Tensor:
         """The training estimate: the mean of TRAIN_SAMPLE items drawn (with replacement) from each distinct
         user's history, `dropout` of them hidden, times sqrt(history length): in expectation the exact vector.
+        A batch of many distinct users (a million users' ratings) draws fewer per user, so that a batch reads
+        at most TRAIN_ROWS_PER_BATCH history rows: each row read is also a row the optimizer updates, and
+        those sparse updates were most of a step's time at batch 4096.
 
         Sampling keeps a step's cost fixed however long the histories are (a
         heavy user's 100 items would otherwise be gathered, and their rows
@@ -114,7 +119,8 @@ class UserHistory(keras.layers.Layer):
         if new_users is not None:  # a new user's history: its most rated items (rows are in vocabulary order)
             new = tf.math.unsorted_segment_max(tf.cast(new_users, tf.int32), position, tf.size(distinct)) > 0
             lengths = tf.where(new, tf.math.ceil(tf.random.uniform(tf.shape(lengths)) * lengths), lengths)
-        shape = tf.stack([tf.size(distinct), TRAIN_SAMPLE])
+        per_user = tf.clip_by_value(TRAIN_ROWS_PER_BATCH // tf.size(distinct), TRAIN_SAMPLE_MIN, TRAIN_SAMPLE)
+        shape = tf.stack([tf.size(distinct), per_user])
         slots = starts[:, None] + tf.cast(tf.random.uniform(shape) * lengths[:, None], tf.int64)
         drawn = tf.gather(self.rows.flat_values, tf.minimum(slots, tf.maximum(splits[-1] - 1, 0)))
         kept = (lengths[:, None] > 0) & (tf.random.uniform(shape) >= self.dropout)

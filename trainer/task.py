@@ -26,6 +26,7 @@ import tf_keras as keras
 
 from features import manifest as mf
 from features.errors import UserError
+from features.progress import timed
 from features.spec import FeatureSpec
 from trainer import settings
 from trainer.config import TrainConfig
@@ -154,8 +155,10 @@ def train(config: TrainConfig) -> TrainResult:
                         verbose=2 if log.isEnabledFor(logging.INFO) else 0).history  # -q: no epoch lines
     seconds = time.time() - started
 
-    vectors = compute_vectors(model, spec, tft_output, side_table)
-    evaluation = evaluate(model, spec, manifest, data, vectors)
+    with timed("Computed the tower vectors of every user and item", log):
+        vectors = compute_vectors(model, spec, tft_output, side_table)
+    with timed("Evaluated the model against its baselines", log):
+        evaluation = evaluate(model, spec, manifest, data, vectors)
     metrics = {
         **mf.provenance(spec.name, config.input),
         **evaluation.metrics,
@@ -169,12 +172,17 @@ def train(config: TrainConfig) -> TrainResult:
         ServingModule(model, tft_output, spec, side_table), spec, config.resolved_model_dir,
         extra_files={METRICS_FILE: json.dumps(metrics, indent=2) + "\n",
                      mf.MANIFEST: json.dumps(manifest, indent=2) + "\n"},
-        write_extras=lambda folder: (write_embeddings(folder, model, tft_output, vectors, evaluation.interactions,
-                                                      evaluation.ranking_weights, spec),
+        write_extras=lambda folder: (_write_embeddings(folder, model, tft_output, vectors, evaluation, spec),
                                      model.save_weights(os.path.join(folder, WEIGHTS_DIR, "weights")),
                                      _write_report(folder, metrics, spec, model, tft_output, config.input, vectors,
                                                    evaluation.interactions)))
     return TrainResult(version_dir, metrics, model, tft_output, spec)
+
+
+def _write_embeddings(folder: str, model: SpecModel, tft_output: tft.TFTransformOutput, vectors,
+                      evaluation, spec: FeatureSpec) -> None:
+    with timed("Wrote the embeddings (tables, tower vectors, Parquet)", log):
+        write_embeddings(folder, model, tft_output, vectors, evaluation.interactions, evaluation.ranking_weights, spec)
 
 
 def _best_epoch(history: dict, monitor: str, mode: str) -> int:

@@ -24,9 +24,12 @@ most `margin` (twice the rounding bound of 27 terms: 2 * 27 * 2^-24 *
 score >= T - margin in float64, so every item of the true top K scores at
 least that, hence at least T - 2 * margin in float32, so its group is kept.
 Rated items need no mask in the scan: they only add candidates, dropped at
-the re-rank.  Users the probe bounds badly (fewer than K unrated probe
-items: T = -inf) keep every group; past 512 groups they are scored exhaustively
-in float64 instead.
+the re-rank.  Users the probe bounds badly (fewer than K unrated probe items: T = -inf,
+or scores so flat that most groups reach T, as when the ranking leans on the
+predicted rating) stop keeping groups past 512 of them and are scored
+exhaustively instead: every item in float32 in one matrix product for up to
+128 such users, then the items within twice the margin of each user's K-th
+best re-ranked in float64.
 """
 
 from __future__ import annotations
@@ -43,18 +46,8 @@ _FP32_TERMS_ERROR = 2.0 ** -24
 _RERANK_ROWS = 128
 _PROBE_GROUP = 8
 _MAX_KEPT_GROUPS = 512
-_EXHAUSTIVE_ROWS = 32  # users scored exhaustively at once (a float64 row of scores per user and item)
-
-
-def ranking_bias(item_bias: np.ndarray, item_counts: np.ndarray, popularity_weight: float) -> np.ndarray:
-    """Per-item term of the ranking score: the item's rating bias plus a popularity prior.
-
-    A rating model says how much a user would like an item, not how likely they
-    are to pick it; ranking by predicted rating alone surfaces obscure items.
-    Adding `popularity_weight * log(1 + ratings of the item)` ranks by
-    "likely to be chosen and liked" (weight 0: predicted rating only).
-    """
-    return (item_bias + popularity_weight * np.log1p(item_counts)).astype(np.float32)
+_MAX_SCANNED_GROUPS = 4 * _MAX_KEPT_GROUPS  # kept during the scan, before the final threshold
+_EXHAUSTIVE_ROWS = 128  # users scored exhaustively at once (a float32 row of scores per user and item)
 
 
 class TopKScorer:
@@ -87,13 +80,14 @@ class TopKScorer:
         self._probe_size = max(self.k, min(probe_size, n_items))
         self._probe_items = None
         self._items64 = items.astype(np.float64)
+        self._items32 = None  # every item in float32, made when a user must be scored exhaustively
         # Within a chunk the scan holds item r of every group, then item r + 1, ...: a group's
         # maximum is then a vertical (SIMD) maximum over group_size rows of the score tile.
         self._chunks = tf.constant(items[:padded].reshape(self._n_chunks, self._stride, group_size, dim + 1)
                                    .transpose(0, 2, 1, 3).reshape(self._n_chunks, self._chunk, dim + 1))
         self._scan = tf.function(self._scan_block, input_signature=[
             tf.TensorSpec([None, dim + 1], tf.float32), tf.TensorSpec([None], tf.float32),
-            tf.TensorSpec([None, 2], tf.int32)])
+            tf.TensorSpec([None, 2], tf.int32), tf.TensorSpec([None, 2], tf.int32), tf.TensorSpec([None], tf.int32)])
 
     def _choose_probe(self, users: np.ndarray) -> None:
         """The items with the largest score bound for a typical user of the first block, once."""
@@ -109,31 +103,52 @@ class TopKScorer:
         padded[:len(probe)] = probe
         self._probe_items = tf.constant(self._items64[padded], tf.float32)
 
-    def _scan_block(self, users: tf.Tensor, margin: tf.Tensor, probe_rated: tf.Tensor) -> tf.Tensor:
-        """(user, group) pairs whose group maximum reaches the probe's threshold."""
+    def _scan_block(self, users: tf.Tensor, margin: tf.Tensor, probe_rated: tf.Tensor, chunk_rated: tf.Tensor,
+                    chunk_rated_splits: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """(user, group) pairs whose group maximum reaches the user's final threshold, and whether each user
+        kept more than _MAX_SCANNED_GROUPS groups on the way (such a user is scored exhaustively).
+
+        The threshold starts at the probe's and tightens as the scan goes: rated items are masked in each
+        tile (`chunk_rated`: (user, position in chunk) pairs, sorted by chunk), so the K-th largest group
+        maximum seen so far is reached by K distinct unrated items, as the probe's K-th best is.
+        """
         b, g, stride = tf.shape(users)[0], self.group_size, self._stride
         probe = tf.matmul(users, self._probe_items, transpose_b=True)
         probe = tf.tensor_scatter_nd_update(probe, probe_rated, tf.fill([tf.shape(probe_rated)[0]], -np.inf))
         # The K-th largest of the maxima of K or more groups: K distinct unrated items reach it.
         maxima = tf.reduce_max(tf.reshape(probe, [b, -1, self._probe_group]), axis=2)
-        kth = tf.reduce_min(tf.math.top_k(maxima, self.k, sorted=False).values, axis=1)
-        threshold = kth - 2 * margin
+        start = tf.reduce_min(tf.math.top_k(maxima, self.k, sorted=False).values, axis=1) - 2 * margin
 
-        def scan_chunk(chunk, hits):
+        def scan_chunk(chunk, hits, values, best, kept):
             tile = tf.matmul(users, self._chunks[chunk], transpose_b=True)
+            rated = chunk_rated[chunk_rated_splits[chunk]:chunk_rated_splits[chunk + 1]]
+            tile = tf.tensor_scatter_nd_update(tile, rated, tf.fill([tf.shape(rated)[0]], -np.inf))
             maxima = tf.reduce_max(tf.reshape(tile, [b, g, stride]), axis=1)
+            best = tf.math.top_k(tf.concat([best, maxima], axis=1), self.k, sorted=False).values
+            threshold = tf.maximum(start, tf.reduce_min(best, axis=1) - 2 * margin)
             # Few users reach the threshold in a chunk: find them first, then their groups.
             reached = tf.where(tf.reduce_max(maxima, axis=1) >= threshold)[:, 0]
             found = tf.where(tf.gather(maxima, reached) >= tf.gather(threshold, reached)[:, None])
+            user = tf.gather(reached, found[:, 0])
+            kept += tf.math.unsorted_segment_sum(tf.ones_like(user, tf.int32), user, b)
+            # Past _MAX_SCANNED_GROUPS a user's groups are no longer kept: it will be scored exhaustively.
+            mine = tf.gather(kept, user) <= _MAX_SCANNED_GROUPS
             group = found[:, 1] + tf.cast(chunk * stride, tf.int64)
-            return chunk + 1, hits.write(chunk, tf.stack([tf.gather(reached, found[:, 0]), group], axis=1))
+            return (chunk + 1, hits.write(chunk, tf.boolean_mask(tf.stack([user, group], axis=1), mine)),
+                    values.write(chunk, tf.boolean_mask(tf.gather_nd(tf.gather(maxima, reached), found), mine)),
+                    best, kept)
 
         hits = tf.TensorArray(tf.int64, size=self._n_chunks, element_shape=[None, 2], infer_shape=False)
+        values = tf.TensorArray(tf.float32, size=self._n_chunks, element_shape=[None], infer_shape=False)
+        best = tf.fill(tf.stack([b, self.k]), tf.constant(-np.inf, tf.float32))
         # One chunk at a time: its matrix product already uses every core, and two tiles in flight
         # would no longer fit in cache.
-        _, hits = tf.while_loop(lambda chunk, _: chunk < self._n_chunks, scan_chunk, (tf.constant(0), hits),
-                                parallel_iterations=1)
-        return hits.concat()
+        _, hits, values, best, kept = tf.while_loop(
+            lambda chunk, *_: chunk < self._n_chunks, scan_chunk,
+            (tf.constant(0), hits, values, best, tf.zeros([b], tf.int32)), parallel_iterations=1)
+        hits, values = hits.concat(), values.concat()
+        final = tf.maximum(start, tf.reduce_min(best, axis=1) - 2 * margin)
+        return tf.boolean_mask(hits, values >= tf.gather(final, hits[:, 0])), kept > _MAX_SCANNED_GROUPS
 
     def top_k(self, users: np.ndarray, rated_indptr: np.ndarray | None = None,
               rated_indices: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -155,15 +170,19 @@ class TopKScorer:
         margin = self._margin_per_norm * np.linalg.norm(augmented.astype(np.float64), axis=1)
         position = self._probe_position[items]
         probe_rated = np.stack([rows[position >= 0], position[position >= 0]], axis=1).astype(np.int32)
-        hits = self._scan(tf.constant(augmented), tf.constant(margin, tf.float32), tf.constant(probe_rated)).numpy()
+        hits, overflow = self._scan(tf.constant(augmented), tf.constant(margin, tf.float32), tf.constant(probe_rated),
+                                    *self._rated_by_chunk(rows, items))
+        hits = hits.numpy()
+        counts = np.bincount(hits[:, 0], minlength=n)
+        exhaustive = overflow.numpy() | (counts > _MAX_KEPT_GROUPS)
+        hits = hits[~exhaustive[hits[:, 0]]]
         hits = hits[np.argsort(hits[:, 0] * (self._filler_group + 1) + hits[:, 1])]
         counts = np.bincount(hits[:, 0], minlength=n)
         top = np.zeros((n, self.k), np.int64)
         scores = np.full((n, self.k), -np.inf, np.float32)
         # Users keep many groups only when the probe bounds them badly (it holds < K unrated
-        # items, say): those are cheaper to score exhaustively.  The others are re-ranked in
-        # slices of users with similar numbers of kept groups, so little padding is scored.
-        exhaustive = counts > _MAX_KEPT_GROUPS
+        # items, or the scores are flat): those are cheaper to score exhaustively.  The others are
+        # re-ranked in slices of users with similar numbers of kept groups, so little padding is scored.
         by_count = np.argsort(counts, kind="stable")
         by_count = by_count[~exhaustive[by_count]]
         for start in range(0, len(by_count), _RERANK_ROWS):
@@ -175,6 +194,15 @@ class TopKScorer:
             top[part], scores[part] = self._exhaustive(augmented[part], part, rows, items)
         top[~np.isfinite(scores)] = -1
         return top, scores
+
+    def _rated_by_chunk(self, rows: np.ndarray, items: np.ndarray) -> tuple[tf.Tensor, tf.Tensor]:
+        """Rated (user, position in its chunk's layout) pairs sorted by chunk, and each chunk's start in them."""
+        chunk, local = items // self._chunk, items % self._chunk
+        position = (local % self.group_size) * self._stride + local // self.group_size
+        order = np.argsort(chunk, kind="stable")
+        pairs = np.stack([rows[order], position[order]], axis=1).astype(np.int32).reshape(-1, 2)
+        splits = np.searchsorted(chunk[order], np.arange(self._n_chunks + 1)).astype(np.int32)
+        return tf.constant(pairs), tf.constant(splits)
 
     def _rerank(self, users: np.ndarray, part: np.ndarray, hits: np.ndarray, counts: np.ndarray,
                 rated_rows: np.ndarray, rated_items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -206,18 +234,30 @@ class TopKScorer:
 
     def _exhaustive(self, users: np.ndarray, part: np.ndarray, rated_rows: np.ndarray,
                     rated_items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Top K over all items in float64 for users `part` (rows of `users`): users the probe cannot bound."""
-        scores = users.astype(np.float64) @ self._items64[:self.n_items].T
+        """Top K over all items for users `part` (rows of `users`): users the probe cannot bound.
+
+        Every score in float32 (one matrix product for the whole part); the
+        items within twice the rounding margin of each user's K-th best are
+        re-ranked in float64, so the result is as exact as the scan's.
+        """
+        if self._items32 is None:
+            self._items32 = tf.constant(self._items64[:self.n_items], tf.float32)
+        scores = tf.matmul(tf.constant(users), self._items32, transpose_b=True).numpy()
         local = np.full(int(part.max()) + 1, -1)
         local[part] = np.arange(len(part))
         mine = np.isin(rated_rows, part)
         scores[local[rated_rows[mine]], rated_items[mine]] = -np.inf
-        kth = -np.partition(-scores, self.k - 1, axis=1)[:, self.k - 1]
+        kth = tf.math.top_k(scores, self.k).values.numpy()[:, -1]
+        margin = self._margin_per_norm * np.linalg.norm(users.astype(np.float64), axis=1)
         top = np.empty((len(part), self.k), np.int64)
-        for row, threshold in enumerate(kth):  # the items reaching the K-th score, best first, ties by lower index
-            candidates = np.flatnonzero(scores[row] >= threshold)
-            top[row] = candidates[np.argsort(-scores[row, candidates], kind="stable")[:self.k]]
-        return top, np.take_along_axis(scores, top, axis=1).astype(np.float32)
+        best = np.empty((len(part), self.k), np.float32)
+        for row in range(len(part)):  # candidates best first in float64, equal scores by lower item index
+            candidates = np.flatnonzero(scores[row] >= kth[row] - 2 * margin[row])
+            exact = self._items64[candidates] @ users[row].astype(np.float64)
+            exact[~np.isfinite(scores[row, candidates])] = -np.inf
+            order = np.argsort(-exact, kind="stable")[:self.k]
+            top[row], best[row] = candidates[order], exact[order]
+        return top, best
 
 
 def brute_force_top_k(users: np.ndarray, items: np.ndarray, item_bias: np.ndarray, k: int,
