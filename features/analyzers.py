@@ -33,11 +33,19 @@ class Statistic:
 
 @dataclasses.dataclass
 class TokenCounts(Statistic):
-    """A vocabulary of `text` (dense or sparse strings); the result is its file's path, registered under `name`."""
+    """A vocabulary of `text` (dense or sparse strings); the result is its file's path, registered under `name`.
+
+    A strategy that looks every vocabulary up at once (the preprocess job's)
+    also sets `positions` (each value's line in the file, -1 if absent, the
+    shape of `text`) and `size` (the file's lines); `ids` then finishes the
+    lookup as `tft.apply_vocabulary` would, without a table of its own.
+    """
 
     text: Any = None
     top_k: int | None = None
     frequency_threshold: int = 1
+    positions: Any = dataclasses.field(default=None, init=False)
+    size: Any = dataclasses.field(default=None, init=False)
 
     @property
     def min_count(self) -> int | None:
@@ -49,6 +57,26 @@ class TokenCounts(Statistic):
 
         return tft.vocabulary(self.text, top_k=self.top_k, frequency_threshold=self.min_count,
                               vocab_filename=self.name, name=self.name)
+
+    def ids(self, num_oov_buckets: int) -> Any:
+        """`tft.apply_vocabulary(text, result, num_oov_buckets)`: ids, values not in the file hashed into OOV buckets.
+
+        As TF's StaticVocabularyTable hashes them (fast string hash), with
+        the same range recorded in the schema, so the output equals TFT's.
+        `num_oov_buckets` is at least 1, as a spec requires.
+        """
+        import tensorflow as tf
+        import tensorflow_transform as tft
+        from tensorflow_transform import schema_inference
+
+        if self.positions is None:
+            return tft.apply_vocabulary(self.text, self.result, num_oov_buckets=num_oov_buckets)
+        sparse = isinstance(self.text, tf.SparseTensor)
+        text, positions = (self.text.values, self.positions.values) if sparse else (self.text, self.positions)
+        oov = self.size + tf.strings.to_hash_bucket_fast(text, num_oov_buckets)
+        values = tf.where(positions < 0, oov, positions)
+        schema_inference.set_tensor_schema_override(values, tf.constant(0, tf.int64), self.size + num_oov_buckets - 1)
+        return tf.SparseTensor(self.text.indices, values, self.text.dense_shape) if sparse else values
 
 
 @dataclasses.dataclass

@@ -215,10 +215,7 @@ class Vocabulary(Feature):
         return TokenCounts(self.name, text=text, top_k=self.top_k, frequency_threshold=self.frequency_threshold)
 
     def apply(self, ctx: GraphContext):
-        import tensorflow_transform as tft
-
-        counted = ctx.statistics[self.name]
-        return tft.apply_vocabulary(counted.text, counted.result, num_oov_buckets=self.num_oov_buckets)
+        return ctx.statistics[self.name].ids(self.num_oov_buckets)
 
 
 class _Numeric(Feature):

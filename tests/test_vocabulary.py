@@ -22,15 +22,20 @@ SETTINGS = {"all": {}, "top3": {"top_k": 3}, "twice": {"frequency_threshold": 2}
 METADATA = tft.DatasetMetadata.from_feature_spec({"token": tf.io.FixedLenFeature([], tf.string)})
 
 
+OOV_BUCKETS = 3
+# Seen tokens, unseen ones (hashed into OOV buckets), and ones no vocabulary file can hold.
+PROBE = ["a", "b", "zz", "e\r", "never seen", "", "x\ny", "d", "q"]
+
+
 def preprocessing_fn(inputs):
-    """All settings counted by one analyzer of ours (one file each), next to one TFT analyzer per setting."""
+    """All settings counted and looked up by one analyzer of ours (one file each), next to TFT's, one per setting."""
     ours = [TokenCounts(f"ours_{name}", text=inputs["token"], **settings) for name, settings in SETTINGS.items()]
     vocabularies(ours)
     outputs = {}
     for counted, (name, settings) in zip(ours, SETTINGS.items()):
-        outputs[f"ours_{name}"] = tft.apply_vocabulary(inputs["token"], counted.result)
+        outputs[f"ours_{name}"] = counted.ids(OOV_BUCKETS)
         outputs[f"tft_{name}"] = tft.compute_and_apply_vocabulary(inputs["token"], vocab_filename=f"tft_{name}",
-                                                                  **settings)
+                                                                  num_oov_buckets=OOV_BUCKETS, **settings)
     return outputs
 
 
@@ -55,6 +60,13 @@ def test_same_files_as_tft_vocabulary_and_from_the_analyzer_cache(tmp_path):
         assert fresh.vocabulary_by_name(f"ours_{name}") == fresh.vocabulary_by_name(f"tft_{name}"), name
     assert fresh.vocabulary_by_name("ours_all") == [b"a", b"d", b"c", b"b", b"zz"]
     assert fresh.vocabulary_by_name("ours_none_left") == [PLACEHOLDER_TOKEN]
+    # the one lookup table of ours gives TFT's ids, OOV buckets included, and the same range in the schema
+    ids = fresh.transform_raw_features({"token": tf.constant(PROBE)})
+    domains = {f.name: (f.int_domain.min, f.int_domain.max) for f in fresh.transformed_metadata.schema.feature}
+    for name in SETTINGS:
+        assert ids[f"ours_{name}"].numpy().tolist() == ids[f"tft_{name}"].numpy().tolist(), name
+        assert domains[f"ours_{name}"] == domains[f"tft_{name}"], name
+    assert len(set(ids["ours_all"].numpy().tolist())) > 5  # seen tokens and several OOV buckets
 
     # span-a's rows are not given: its counts can only come from the cache written above.
     cached = analyze(str(tmp_path / "cached"), cache, {"span-a": None, "span-b": SPANS["span-b"]})
