@@ -50,9 +50,13 @@ def main_from_args(args: argparse.Namespace, beam_args: list[str]) -> None:
     print(f"\nRows: read {counts['read']}, train {counts['kept']['train']}, eval {counts['kept']['eval']}, "
           f"rejected {counts['rejected']['total']}")
     m = result.metrics
-    print(f"Eval RMSE: model {m['model']['rmse']:.4f}, bias-only baseline {m['baseline_bias']['rmse']:.4f}, "
-          f"global mean {m['baseline_mean']['rmse']:.4f} "
-          f"({100 * (1 - m['model']['rmse'] / m['baseline_bias']['rmse']):.1f}% below the bias baseline)")
+    print(f"Eval RMSE: model {m['model']['rmse']:.4f}, bias-only baseline {m['baseline_bias']['rmse']:.4f} "
+          f"(model {m['model']['rmse'] / m['baseline_bias']['rmse'] - 1:+.1%}), "
+          f"global mean {m['baseline_mean']['rmse']:.4f}")
+    if "ranking" in m:
+        ranking, key = m["ranking"], f"recall@{m['ranking']['k']}"
+        print(f"Top-{ranking['k']} lists on eval: {key} {ranking['model'][key]:.3f}, most popular "
+              f"{ranking['popularity'][key]:.3f} ({ranking['model'][key] / ranking['popularity'][key]:.2f}x)")
     _show_neighbour_quality(result.version_dir, data)
     _show_predictions(result.version_dir, data, args.seed)
     print(f"\nSavedModel: {result.version_dir}\nTensorBoard: tensorboard --logdir {os.path.join(job, 'logs')}")

@@ -34,6 +34,8 @@ best re-ranked in float64.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import tensorflow as tf
 
@@ -85,9 +87,15 @@ class TopKScorer:
         # maximum is then a vertical (SIMD) maximum over group_size rows of the score tile.
         self._chunks = tf.constant(items[:padded].reshape(self._n_chunks, self._stride, group_size, dim + 1)
                                    .transpose(0, 2, 1, 3).reshape(self._n_chunks, self._chunk, dim + 1))
-        self._scan = tf.function(self._scan_block, input_signature=[
+        # Traced through a weak reference, with the item tensors as arguments: a tf.function of a bound method
+        # makes the scorer a reference cycle, and tensors a traced function captures live in TensorFlow's
+        # own cycles; either way the scorer's items (some 400 MB at 500K items) stayed until a full garbage
+        # collection, and the ranking grid's 18 scorers in a row grew the trainer by 5 GiB at a million users.
+        owner = weakref.ref(self)
+        self._scan = tf.function(lambda *block: owner()._scan_block(*block), input_signature=[
             tf.TensorSpec([None, dim + 1], tf.float32), tf.TensorSpec([None], tf.float32),
-            tf.TensorSpec([None, 2], tf.int32), tf.TensorSpec([None, 2], tf.int32), tf.TensorSpec([None], tf.int32)])
+            tf.TensorSpec([None, 2], tf.int32), tf.TensorSpec([None, 2], tf.int32), tf.TensorSpec([None], tf.int32),
+            tf.TensorSpec([None, dim + 1], tf.float32), tf.TensorSpec(self._chunks.shape, tf.float32)])
 
     def _choose_probe(self, users: np.ndarray) -> None:
         """The items with the largest score bound for a typical user of the first block, once."""
@@ -104,7 +112,8 @@ class TopKScorer:
         self._probe_items = tf.constant(self._items64[padded], tf.float32)
 
     def _scan_block(self, users: tf.Tensor, margin: tf.Tensor, probe_rated: tf.Tensor, chunk_rated: tf.Tensor,
-                    chunk_rated_splits: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+                    chunk_rated_splits: tf.Tensor, probe_items: tf.Tensor,
+                    chunks: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """(user, group) pairs whose group maximum reaches the user's final threshold, and whether each user
         kept more than _MAX_SCANNED_GROUPS groups on the way (such a user is scored exhaustively).
 
@@ -113,14 +122,14 @@ class TopKScorer:
         maximum seen so far is reached by K distinct unrated items, as the probe's K-th best is.
         """
         b, g, stride = tf.shape(users)[0], self.group_size, self._stride
-        probe = tf.matmul(users, self._probe_items, transpose_b=True)
+        probe = tf.matmul(users, probe_items, transpose_b=True)
         probe = tf.tensor_scatter_nd_update(probe, probe_rated, tf.fill([tf.shape(probe_rated)[0]], -np.inf))
         # The K-th largest of the maxima of K or more groups: K distinct unrated items reach it.
         maxima = tf.reduce_max(tf.reshape(probe, [b, -1, self._probe_group]), axis=2)
         start = tf.reduce_min(tf.math.top_k(maxima, self.k, sorted=False).values, axis=1) - 2 * margin
 
         def scan_chunk(chunk, hits, values, best, kept):
-            tile = tf.matmul(users, self._chunks[chunk], transpose_b=True)
+            tile = tf.matmul(users, chunks[chunk], transpose_b=True)
             rated = chunk_rated[chunk_rated_splits[chunk]:chunk_rated_splits[chunk + 1]]
             tile = tf.tensor_scatter_nd_update(tile, rated, tf.fill([tf.shape(rated)[0]], -np.inf))
             maxima = tf.reduce_max(tf.reshape(tile, [b, g, stride]), axis=1)
@@ -171,7 +180,7 @@ class TopKScorer:
         position = self._probe_position[items]
         probe_rated = np.stack([rows[position >= 0], position[position >= 0]], axis=1).astype(np.int32)
         hits, overflow = self._scan(tf.constant(augmented), tf.constant(margin, tf.float32), tf.constant(probe_rated),
-                                    *self._rated_by_chunk(rows, items))
+                                    *self._rated_by_chunk(rows, items), self._probe_items, self._chunks)
         hits = hits.numpy()
         counts = np.bincount(hits[:, 0], minlength=n)
         exhaustive = overflow.numpy() | (counts > _MAX_KEPT_GROUPS)
