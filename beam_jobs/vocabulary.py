@@ -16,6 +16,9 @@ tokens with a line break left out, a placeholder token when nothing is
 left.  Each file is registered under its vocabulary's name, so
 `tft.apply_vocabulary`, `TFTransformOutput.vocabulary_by_name` and TFT's
 analyzer cache (per span, Arrow IPC bytes) work on them as on TFT's own.
+The same step writes one lookup file of every vocabulary's prefixed
+tokens, and the job looks every feature up in that one table
+(`TokenCounts.ids`), not in a table per vocabulary.
 """
 
 from __future__ import annotations
