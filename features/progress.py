@@ -61,4 +61,5 @@ def timed(what: str, logger: logging.Logger | None = None) -> Iterator[None]:
     """Log `what` and how long it took, once it is done: for the long steps of a job that have no loop to count."""
     started = time.monotonic()
     yield
-    (logger or logging.getLogger(__name__)).info("%s in %s", what, _duration(time.monotonic() - started))
+    seconds = time.monotonic() - started
+    (logger or logging.getLogger(__name__)).info("%s in %s", what, f"{seconds:.1f} s" if seconds < 10 else _duration(seconds))

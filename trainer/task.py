@@ -192,11 +192,10 @@ def _best_epoch(history: dict, monitor: str, mode: str) -> int:
 
 def _write_report(folder: str, metrics: dict, spec: FeatureSpec, model: SpecModel,
                   tft_output: tft.TFTransformOutput, preprocess_dir: str, vectors, interactions) -> None:
-    started = time.time()
-    tables = {name: table.numpy() for name, table in model.embedding_tables().items()}
-    write_report(folder, metrics, spec, tables, tft_output, preprocess_dir, vectors,
-                 interactions.item_count if interactions is not None else None)
-    log.info("Drew the run report (%s) in %.1f s", REPORT_FILE, time.time() - started)
+    with timed(f"Drew the run report ({REPORT_FILE})", log):
+        tables = {name: table.numpy() for name, table in model.embedding_tables().items()}
+        write_report(folder, metrics, spec, tables, tft_output, preprocess_dir, vectors,
+                     interactions.item_count if interactions is not None else None)
 
 
 def summary_lines(metrics: dict) -> list[str]:

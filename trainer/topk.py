@@ -11,10 +11,12 @@ makes it fast is never writing that product to memory and never sorting it:
    rated items masked.  The K-th largest maximum of groups of 8 probe items
    is a threshold T per user: K distinct unrated items already reach it.
 2. Scan: the block against all items, `chunk_size` items at a time (the
-   block x chunk tile stays in cache); each tile is reduced at once to the
-   maxima of its groups of `group_size` consecutive items, and only the
-   (user, group) pairs whose maximum reaches T are kept: about 16 per user
-   on random vectors.
+   block x chunk tile stays in cache, the users' rated items masked in it);
+   each tile is reduced at once to the maxima of its groups of `group_size`
+   consecutive items, T is raised to the K-th largest group maximum seen so
+   far (less the margin) when that is higher, and only the (user, group)
+   pairs whose maximum reaches the final T are kept: about 16 per user on
+   random vectors.
 3. Re-rank (numpy): the items of those groups are scored again in float64,
    rated items dropped, and the K best taken (ties: lower item index first).
 
@@ -22,11 +24,12 @@ Why it is exact: the float32 product differs from the float64 score by at
 most `margin` (twice the rounding bound of 27 terms: 2 * 27 * 2^-24 *
 |user| * max |item|).  The K unrated probe items reaching T in float32
 score >= T - margin in float64, so every item of the true top K scores at
-least that, hence at least T - 2 * margin in float32, so its group is kept.
-Rated items need no mask in the scan: they only add candidates, dropped at
-the re-rank.  Users the probe bounds badly (fewer than K unrated probe items: T = -inf,
-or scores so flat that most groups reach T, as when the ranking leans on the
-predicted rating) stop keeping groups past 512 of them and are scored
+least that, hence at least T - 2 * margin in float32, so its group is kept;
+the same holds for a raised T, as the K groups behind it are K distinct
+unrated items.  Users the probe bounds badly (fewer than K unrated probe
+items: T = -inf, or scores so flat that most groups reach T, as when the
+ranking leans on the predicted rating) stop keeping groups past 512 of them
+and are scored
 exhaustively instead: every item in float32 in one matrix product for up to
 128 such users, then the items within twice the margin of each user's K-th
 best re-ranked in float64.
