@@ -70,3 +70,30 @@ def test_non_empty_output_is_refused(preprocessed, ratings_sample, movielens_spe
     out, _ = preprocessed
     with pytest.raises(OutputError, match="not empty"):
         preprocess.run(movielens_spec, ratings_sample, out)
+
+
+def test_split_emits_bounded_batches_and_loses_no_row(movielens_spec):
+    """A big shard is cut into batches TFT can transform in little memory; every row lands once, counted once."""
+    import pyarrow as pa
+
+    from beam_jobs.parse import LINE_COLUMN
+
+    rows = 1_000
+    batch = pa.RecordBatch.from_pydict({
+        "userId": np.arange(rows) // 10, "movieId": np.arange(rows) % 97, "rating": np.full(rows, 4.0),
+        "timestamp": np.arange(rows), "title": [f"Movie {i % 97} (1999)" for i in range(rows)],
+        "genres": ["Drama"] * rows, LINE_COLUMN: np.arange(2, rows + 2)})
+    outputs = list(preprocess.SplitTrainEval(movielens_spec, batch_rows=64).process(("ratings.csv", batch)))
+    batches = {"train": [o for o in outputs if isinstance(o, pa.RecordBatch)],
+               "eval": [o.value for o in outputs if getattr(o, "tag", None) == preprocess.EVAL]}
+    counts = {o.value[0]: 0 for o in outputs if getattr(o, "tag", None) == preprocess.STATS}
+    for o in outputs:
+        if getattr(o, "tag", None) == preprocess.STATS:
+            counts[o.value[0]] += o.value[1]
+    assert all(b.num_rows <= 64 for split in batches.values() for b in split)
+    assert len(batches["train"]) == -(-counts["kept_train"] // 64) and batches["eval"]
+    assert counts["kept_train"] == sum(b.num_rows for b in batches["train"])
+    assert counts["kept_train"] + counts["kept_eval"] == rows
+    pairs = sorted(pair for split in batches.values() for b in split
+                   for pair in zip(b.column("userId").flatten().to_pylist(), b.column("movieId").flatten().to_pylist()))
+    assert pairs == sorted(zip((np.arange(rows) // 10).tolist(), (np.arange(rows) % 97).tolist()))
