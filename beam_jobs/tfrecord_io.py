@@ -58,30 +58,37 @@ class _BatchEncoder:
 
 
 class _ShardWriter:
-    """One temporary shard: encodes each batch's slices ahead on the pool, writes them in order."""
+    """One temporary shard: encodes slices ahead on the pool and writes them in order.
+
+    Slices stay in flight across batches: the last slices of one batch
+    encode while TFT transforms the next, so both cores stay busy even when
+    a batch is a single slice.  `close` writes what is still in flight.
+    """
 
     def __init__(self, path: str, schema, label: str):
         options = tf.io.TFRecordOptions(compression_type="GZIP", compression_level=GZIP_LEVEL)
         self._writer = tf.io.TFRecordWriter(path, options=options)
         self._encode = _BatchEncoder(schema)
+        self._pending = collections.deque()
         self._progress = Progress(f"Writing {label}", "rows", logger=log)
 
     def write_batch(self, batch: pa.RecordBatch) -> None:
-        pool, pending = _encoder_pool(), collections.deque()
+        pool = _encoder_pool()
         for start in range(0, batch.num_rows, SLICE_ROWS):
-            pending.append(pool.submit(self._encode, batch.slice(start, SLICE_ROWS)))
-            if len(pending) >= SLICES_IN_FLIGHT:
-                self._write_records(pending.popleft().result())
-        while pending:
-            self._write_records(pending.popleft().result())
-        self._progress.add(batch.num_rows)
+            if len(self._pending) >= SLICES_IN_FLIGHT:
+                self._write_oldest()
+            self._pending.append(pool.submit(self._encode, batch.slice(start, SLICE_ROWS)))
 
-    def _write_records(self, records: list[bytes]) -> None:
+    def _write_oldest(self) -> None:
+        records = self._pending.popleft().result()
         write = self._writer.write
         for record in records:
             write(record)
+        self._progress.add(len(records))
 
     def close(self) -> None:
+        while self._pending:
+            self._write_oldest()
         self._writer.close()
 
 
