@@ -1,5 +1,6 @@
 """The preprocess job end to end on DirectRunner: outputs, accounting, reproducibility."""
 
+import collections
 import json
 import os
 
@@ -86,10 +87,9 @@ def test_split_emits_bounded_batches_and_loses_no_row(movielens_spec):
     outputs = list(preprocess.SplitTrainEval(movielens_spec, batch_rows=64).process(("ratings.csv", batch)))
     batches = {"train": [o for o in outputs if isinstance(o, pa.RecordBatch)],
                "eval": [o.value for o in outputs if getattr(o, "tag", None) == preprocess.EVAL]}
-    counts = {o.value[0]: 0 for o in outputs if getattr(o, "tag", None) == preprocess.STATS}
-    for o in outputs:
-        if getattr(o, "tag", None) == preprocess.STATS:
-            counts[o.value[0]] += o.value[1]
+    counts = collections.Counter()
+    for name, n in (o.value for o in outputs if getattr(o, "tag", None) == preprocess.STATS):
+        counts[name] += n
     assert all(b.num_rows <= 64 for split in batches.values() for b in split)
     assert len(batches["train"]) == -(-counts["kept_train"] // 64) and batches["eval"]
     assert counts["kept_train"] == sum(b.num_rows for b in batches["train"])
