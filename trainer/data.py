@@ -11,6 +11,14 @@ Two ways to feed training:
   (`index_shuffle`, stateless, so reproducible) taken one batch at a time
   with one gather per feature.  No per-record work is left in the loop, and
   every epoch still sees every example exactly once in a new order.
+
+The train split is cut in two before anything looks at it: the **fit**
+part the model learns from, and a seeded **validation** slice
+(VALIDATION_FRACTION of the examples, by a keyed hash of each serialized
+record, so the same seed gives the same slice in memory and streaming, and
+every user keeps ~90% of their ratings) that early stopping, the learning-rate
+schedule and the ranking weights are chosen on.  The eval split only
+reports: nothing is selected on it.
 """
 
 from __future__ import annotations
@@ -26,6 +34,10 @@ from features.manifest import split_pattern
 
 log = logging.getLogger(__name__)
 READ_BATCH = 65536
+VALIDATION_FRACTION = 0.1
+_FOLD_BUCKETS = 1000
+_FOLD = "__validation__"  # the fold column while a split is read into memory
+PARTS = ("all", "fit", "validation", "tagged")  # tagged: all rows, each with its fold in one more column
 DEFAULT_MEMORY_FRACTION = 0.25
 _BYTES_PER_VALUE = 8
 _ASSUMED_VALUES_PER_MULTIVALENT_ROW = 4
@@ -38,9 +50,30 @@ def split_files(preprocess_dir: str, split: str) -> list[str]:
     return files
 
 
+def in_validation(records: tf.Tensor, seed: int) -> tf.Tensor:
+    """Whether each serialized example belongs to the validation slice (a keyed hash: the same for the same seed)."""
+    bucket = tf.strings.to_hash_bucket_strong(records, _FOLD_BUCKETS, key=[seed, 0x5EED])
+    return bucket < int(VALIDATION_FRACTION * _FOLD_BUCKETS)
+
+
+def _rows(features: dict, mask: tf.Tensor) -> dict:
+    """The rows of a parsed batch where `mask` holds (sparse features through ragged rows)."""
+    return {name: (tf.ragged.boolean_mask(tf.RaggedTensor.from_sparse(value), mask).to_sparse()
+                   if isinstance(value, tf.SparseTensor) else tf.boolean_mask(value, mask))
+            for name, value in features.items()}
+
+
 def make_dataset(files: list[str], feature_spec: dict, label_key: str, batch_size: int, shuffle: bool = False,
-                 seed: int = 0, shuffle_buffer: int = 100_000) -> tf.data.Dataset:
-    """Streaming batches of (features, label); `feature_spec` is TFTransformOutput.transformed_feature_spec()."""
+                 seed: int = 0, shuffle_buffer: int = 100_000, part: str = "all",
+                 fold_seed: int = 0) -> tf.data.Dataset:
+    """Streaming batches of (features, label); `feature_spec` is TFTransformOutput.transformed_feature_spec().
+
+    `part`: "all" rows, only the "fit" part or the "validation" slice
+    (`in_validation` with `fold_seed`; their batches hold fewer than
+    `batch_size` rows), or all rows "tagged" with their fold.
+    """
+    if part not in PARTS:
+        raise ValueError(f"part must be one of {PARTS}, got {part!r}")
     # Parallel reads pay only with several files: with one file the interleave machinery
     # reads in small pieces and runs ~10x slower than a plain sequential read.
     parallel = min(len(files), 4) if len(files) > 1 else None
@@ -48,8 +81,17 @@ def make_dataset(files: list[str], feature_spec: dict, label_key: str, batch_siz
     if shuffle:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
-    ds = ds.map(lambda records: _split_label(tf.io.parse_example(records, feature_spec), label_key),
-                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+    def parse(records):
+        features = tf.io.parse_example(records, feature_spec)
+        if part == "tagged":
+            features[_FOLD] = in_validation(records, fold_seed)
+        elif part != "all":
+            validation = in_validation(records, fold_seed)
+            features = _rows(features, validation if part == "validation" else tf.logical_not(validation))
+        return _split_label(features, label_key)
+
+    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -116,6 +158,12 @@ class ExampleColumns:
         """Positions [index*batch, (index+1)*batch) of an epoch; the last batch may be short."""
         return tf.range(index * batch_size, tf.minimum((index + 1) * batch_size, self.num_examples))
 
+    def where(self, mask: tf.Tensor) -> "ExampleColumns":
+        """The examples where `mask` holds."""
+        return ExampleColumns({name: (tf.ragged.boolean_mask(column, mask) if isinstance(column, tf.RaggedTensor)
+                                      else tf.boolean_mask(column, mask)) for name, column in self.features.items()},
+                              tf.boolean_mask(self.label, mask))
+
     def _take(self, rows: tf.Tensor):
         features = {name: (tf.gather(column, rows).to_sparse() if isinstance(column, tf.RaggedTensor)
                            else tf.gather(column, rows))
@@ -123,11 +171,13 @@ class ExampleColumns:
         return features, tf.gather(self.label, rows)
 
 
-def read_columns(files: list[str], feature_spec: dict, label_key: str) -> ExampleColumns:
-    """Read and parse a whole split once, in large batches."""
+def read_columns(files: list[str], feature_spec: dict, label_key: str,
+                 fold_seed: int | None = None) -> ExampleColumns | tuple[ExampleColumns, ExampleColumns]:
+    """Read and parse a whole split once, in large batches; with `fold_seed`, as its (fit, validation) parts."""
     parts: dict[str, list] = {}
     labels = []
-    for features, label in make_dataset(files, feature_spec, label_key, READ_BATCH):
+    for features, label in make_dataset(files, feature_spec, label_key, READ_BATCH,
+                                        part="all" if fold_seed is None else "tagged", fold_seed=fold_seed or 0):
         labels.append(label)
         for name, value in features.items():
             parts.setdefault(name, []).append(
@@ -135,28 +185,46 @@ def read_columns(files: list[str], feature_spec: dict, label_key: str) -> Exampl
     columns = ExampleColumns({name: tf.concat(values, axis=0) for name, values in parts.items()},
                              tf.concat(labels, axis=0))
     log.info("Loaded %d examples from %d file(s) into memory", columns.num_examples, len(files))
-    return columns
+    if fold_seed is None:
+        return columns
+    validation = columns.features.pop(_FOLD)
+    return columns.where(tf.logical_not(validation)), columns.where(validation)
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainingInput:
-    """What `fit` needs for the train split, and a plain pass over it for evaluation."""
+    """What `fit` needs from the train split: its fit part (endless or streamed), one plain pass over that part, and
+    one over the validation slice (None when the train split is not cut)."""
 
     dataset: tf.data.Dataset
     steps_per_epoch: int | None  # set when `dataset` is endless (in memory)
     one_pass: tf.data.Dataset
     in_memory: bool
+    validation: tf.data.Dataset | None = None
 
 
 def training_input(files: list[str], feature_spec: dict, label_key: str, batch_size: int, seed: int,
-                   num_examples: int, in_memory: bool | None = None) -> TrainingInput:
-    """In memory when the split fits (`in_memory=None` decides by RAM), streaming otherwise."""
+                   num_examples: int, in_memory: bool | None = None, validation: bool = True) -> TrainingInput:
+    """In memory when the split fits (`in_memory=None` decides by RAM), streaming otherwise; with `validation`, the
+    split is cut into its fit part and validation slice (seeded by `seed`)."""
     if in_memory is None:
         in_memory = fits_in_memory(num_examples, feature_spec)
+    fold_seed = seed if validation else None
     if not in_memory:
         log.info("Streaming the train split from %d file(s) (a shuffle buffer of records)", len(files))
-        return TrainingInput(make_dataset(files, feature_spec, label_key, batch_size, shuffle=True, seed=seed), None,
-                             make_dataset(files, feature_spec, label_key, READ_BATCH), in_memory=False)
-    columns = read_columns(files, feature_spec, label_key)
+        fit = "fit" if validation else "all"
+        return TrainingInput(
+            make_dataset(files, feature_spec, label_key, batch_size, shuffle=True, seed=seed, part=fit,
+                         fold_seed=seed), None,
+            make_dataset(files, feature_spec, label_key, READ_BATCH, part=fit, fold_seed=seed), in_memory=False,
+            validation=(make_dataset(files, feature_spec, label_key, READ_BATCH, part="validation", fold_seed=seed)
+                        if validation else None))
+    if fold_seed is None:
+        columns = read_columns(files, feature_spec, label_key)
+        return TrainingInput(columns.shuffled_batches(batch_size, seed), columns.steps_per_epoch(batch_size),
+                             columns.batches(READ_BATCH), in_memory=True)
+    columns, held = read_columns(files, feature_spec, label_key, fold_seed)
+    log.info("Validation slice: %d of the train split's examples (selection only; the eval split only reports)",
+             held.num_examples)
     return TrainingInput(columns.shuffled_batches(batch_size, seed), columns.steps_per_epoch(batch_size),
-                         columns.batches(READ_BATCH), in_memory=True)
+                         columns.batches(READ_BATCH), in_memory=True, validation=held.batches(READ_BATCH))

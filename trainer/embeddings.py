@@ -36,6 +36,7 @@ from trainer.vectors import Interactions, TowerVectors
 log = logging.getLogger(__name__)
 EMBEDDINGS_DIR = "embeddings"
 PARQUET_DIR = "parquet"
+RATING_ITEMS_FILE = "rating_items.npy"  # the rating head's item vectors (items.npy holds the retrieval head's)
 _ARROW_ID_TYPES = {"int": pa.int64(), "float": pa.float64(), "string": pa.string()}
 
 
@@ -75,7 +76,8 @@ def compute_vectors(model: SpecModel, spec: FeatureSpec, tft_output: tft.TFTrans
     rows = item_rows(spec, tft_output, side_table)
     n_items = len(next(iter(rows.values())))
     item_features = transform_rows(tft_output, spec, rows)
-    items = batched(model.item_vectors, {k: item_features[k] for k in model.item_features})
+    item_inputs = {k: item_features[k] for k in model.item_features}
+    items = batched(model.item_vectors, item_inputs)
     user_ids = vocabulary(tft_output, model.user_id)
     if set(model.user_features) != {model.user_id}:
         log.info("User tower uses more than the user id; user vectors cover the id only where other "
@@ -91,8 +93,9 @@ def compute_vectors(model: SpecModel, spec: FeatureSpec, tft_output: tft.TFTrans
                         item_bias=item_bias, user_bias=model.user_bias.embeddings.numpy()[:len(user_ids), 0],
                         global_mean=float(model.global_mean.numpy()),
                         ranking_bias=retrieval.pick_bias.embeddings.numpy()[:n_items, 0] if retrieval else item_bias,
+                        rating_items=batched(model.rating_item_vectors, item_inputs),
                         ranking_scale=float((retrieval.scale if retrieval else model.rating_scale).numpy()),
-                        rating_scale=float(model.rating_scale.numpy()))
+                        label_range=tuple(float(x) for x in model.label_range.numpy()))
 
 
 def write_embeddings(folder: str, model: SpecModel, tft_output: tft.TFTransformOutput,
@@ -117,11 +120,13 @@ def write_embeddings(folder: str, model: SpecModel, tft_output: tft.TFTransformO
             ids = typed_ids(next(iter(meta.values())), source_type(spec, feature) if spec else "string")
             _save_parquet(os.path.join(root, PARQUET_DIR, f"{kind}.parquet"), ids, array)
         _save_npy(os.path.join(root, "ranking_bias.npy"), vectors.ranking_bias)
+        _save_npy(os.path.join(root, RATING_ITEMS_FILE), vectors.rating_items)
         with tf.io.gfile.GFile(os.path.join(root, "scoring.json"), "w") as f:
             f.write(json.dumps({
                 "global_mean": vectors.global_mean, **weights.to_dict(),
-                "ranking_scale": vectors.ranking_scale, "rating_scale": vectors.rating_scale,
-                "rating": "rating_scale * user . item + user_bias + item_bias + global_mean",
+                "ranking_scale": vectors.ranking_scale, "label_range": list(vectors.label_range),
+                "rating": "user . rating_item + user_bias + item_bias + global_mean, clipped to label_range "
+                          f"(users.npy, {RATING_ITEMS_FILE})",
                 "ranking": "ranking_scale * user . item + ranking_bias + rating_weight * rating "
                            "+ popularity_weight * log1p(item_count)"},
                 indent=2) + "\n")

@@ -26,7 +26,6 @@ from trainer.vectors import Interactions, TowerVectors
 
 RANKING_K = 10
 RANKING_MAX_USERS = 20_000  # a seeded sample of users beyond this: recall@10 to about +-0.003, seconds not minutes
-WEIGHT_CHOICE_USERS = 5_000  # the ranking weights are chosen on a seeded sample of at most this many of them
 EASE_IN_METRICS_MAX_ITEMS = 2_500  # four items x items inverses (choosing l2, then the fit): seconds at this size
 
 
@@ -45,8 +44,13 @@ class Evaluation:
 
 
 def evaluate(model: SpecModel, spec: FeatureSpec, manifest: dict, data: TrainingData,
-             vectors: TowerVectors | None) -> Evaluation:
-    """Model and baseline metrics on the eval split, all computed by the same numpy code."""
+             vectors: TowerVectors | None, selection: dict | None = None) -> Evaluation:
+    """Model and baseline metrics on the eval split, all computed by the same numpy code.
+
+    `selection`: what the model chose on the validation slice (SpecModel.finish: the ranking weights); the eval
+    split only reports.  Baselines are fitted on the whole train split (fit part and validation slice).
+    """
+    selection = selection or {}
     keys = model.id_features or ()
     ev = collect(model, data.eval_one_pass, keys)
     score = binary_metrics if spec.label.is_binary else regression_metrics
@@ -69,7 +73,9 @@ def evaluate(model: SpecModel, spec: FeatureSpec, manifest: dict, data: Training
             interactions = Interactions(
                 *csr_from_pairs(np.r_[tr[user], ev[user]], np.r_[tr[item], ev[item]], n_users, n_items),
                 item_count=np.bincount(train[1], minlength=n_items))
-            metrics["ranking"] = ranking(vectors, interactions.item_count, train, (ev[user], ev[item], ev["label"]))
+            metrics["ranking"] = ranking(vectors, interactions.item_count, train, (ev[user], ev[item], ev["label"]),
+                                         selection.get("weights", RankingWeights()))
+            metrics["ranking"].update({key: value for key, value in selection.items() if key != "weights"})
             metrics["ranking"].update(ease_reference(*(ref.RatingArrays(d[user], d[item], d["label"], n_users, n_items)
                                                        for d in (tr, ev))))
     metrics["eval_examples"] = int(len(ev["label"]))
@@ -77,19 +83,17 @@ def evaluate(model: SpecModel, spec: FeatureSpec, manifest: dict, data: Training
 
 
 def ranking(vectors: TowerVectors, item_count: np.ndarray, train: tuple[np.ndarray, np.ndarray],
-            held_out: tuple[np.ndarray, np.ndarray, np.ndarray], k: int = RANKING_K,
-            positive: float = POSITIVE_RATING) -> dict:
+            held_out: tuple[np.ndarray, np.ndarray, np.ndarray], weights: RankingWeights = RankingWeights(),
+            k: int = RANKING_K, positive: float = POSITIVE_RATING) -> dict:
     """recall@k / NDCG@k on held-out positives (eval ratings >= `positive`): the model against popularity.
 
     `train` is the CSR of train pairs.  Candidates are all items the user did
     not rate in train.  The model ranks by its ranking score
-    (trainer/ranking_score.py) with the weights of the grid that give the best
-    recall on this split, chosen on a seeded sample of at most
-    WEIGHT_CHOICE_USERS users (the grid is 16 top-K passes); every grid
-    point's figures on that sample are reported.  Also reported: the model by
-    predicted rating alone, and popularity alone.  Past RANKING_MAX_USERS
-    users with a held-out positive, a seeded sample of them is scored: top-K
-    passes over every user would take longer than training at a million users.
+    (trainer/ranking_score.py) with `weights`, chosen before on the
+    validation slice.  Also reported: the model by predicted rating alone,
+    and popularity alone.  Past RANKING_MAX_USERS users with a held-out
+    positive, a seeded sample of them is scored: top-K passes over every user
+    would take longer than training at a million users.
     """
     n_users, n_items = len(vectors.users), len(vectors.items)
     train_ptr, train_idx = train
@@ -98,7 +102,6 @@ def ranking(vectors: TowerVectors, item_count: np.ndarray, train: tuple[np.ndarr
     eval_ptr, eval_idx = csr_from_pairs(users_ev[good], items_ev[good], n_users, n_items)
     with_positives = np.flatnonzero(np.diff(eval_ptr) > 0)
     users = _sample(with_positives, RANKING_MAX_USERS)
-    choice_users = _sample(users, WEIGHT_CHOICE_USERS)
 
     def score(scorer: TopKScorer, chosen_users: np.ndarray, user_vectors: np.ndarray) -> dict[str, float]:
         tops = []
@@ -109,15 +112,11 @@ def ranking(vectors: TowerVectors, item_count: np.ndarray, train: tuple[np.ndarr
         return ranking_metrics(top, eval_ptr, eval_idx, chosen_users, k)
 
     parts = vectors.item_scores(item_count)
-    by_weights = {w: score(parts.scorer(w, k), choice_users, vectors.users) for w in RankingWeights.grid()}
-    chosen = max(by_weights, key=lambda w: by_weights[w][f"recall@{k}"])  # the first best: smaller weights on ties
     no_users = np.zeros((n_users, 1), np.float32)
     return {
         "users": int(len(users)), "users_with_positives": int(len(with_positives)), "positive_rating": positive,
-        "k": k, "weights": chosen.to_dict(), "weights_chosen_on_users": int(len(choice_users)),
-        "model": by_weights[chosen] if len(choice_users) == len(users) else score(parts.scorer(chosen, k), users,
-                                                                                   vectors.users),
-        "model_by_weights": {w.label: m for w, m in by_weights.items()},
+        "k": k, "weights": weights.to_dict(),
+        "model": score(parts.scorer(weights, k), users, vectors.users),
         "model_rating_only": score(parts.rating_only_scorer(k), users, vectors.users),
         "popularity": score(parts.popularity_scorer(k), users, no_users),
     }

@@ -33,7 +33,8 @@ from trainer.optimizers import LazyAdam
 from trainer.catalogue import batched, item_rows, transform_rows
 from trainer.history import UserHistory
 from trainer.metrics import BIAS_PSEUDO_RATINGS, BiasBaseline, csr_from_pairs
-from trainer.ranking_monitor import METRIC as RANKING_METRIC, HeldOutPositives, RankingMonitor
+from trainer.ranking_monitor import METRIC as RANKING_METRIC, HeldOutPositives, RankingMonitor, choose_weights
+from trainer.ranking_score import ItemScores
 from trainer.references import POSITIVE_RATING
 from trainer.retrieval import FULL_SOFTMAX_MAX_ITEMS, Candidates, RetrievalTask
 from trainer.sparse_l2 import penalise_rows
@@ -102,26 +103,38 @@ def _tower(units: tuple[int, ...], output_dim: int | None, dropout: float, name:
 
 @dataclasses.dataclass(frozen=True)
 class TrainingData:
-    """What a model may look at before `fit`, besides its spec: the transform output and both splits.
+    """What a model may look at, besides its spec: the transform output and the data's parts.
 
-    `columns` reads a split's id columns and labels once (a pass over 18M
-    examples takes tens of seconds); preparing the model and evaluating it
-    share them.
+    "fit": the part of the train split the model learns from; "validation":
+    the slice of the train split that selection (early stopping, ranking
+    weights) looks at; "train": both; "eval": the eval split, which only
+    reports.  `columns` reads a part's id columns and labels once (a pass
+    over 18M examples takes tens of seconds); preparing the model and
+    evaluating it share them.
     """
 
     spec: FeatureSpec
     tft_output: tft.TFTransformOutput
     side_table: pa.Table | None
-    train_one_pass: tf.data.Dataset
+    train_one_pass: tf.data.Dataset  # the fit part
     eval_one_pass: tf.data.Dataset | None = None
+    validation_one_pass: tf.data.Dataset | None = None
     _read: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     def columns(self, split: str, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
-        """The `keys` columns and "label" of the "train" or "eval" split, as flat numpy arrays."""
+        """The `keys` columns and "label" of "fit", "validation", "train" (both) or "eval", as flat numpy arrays."""
         if (split, keys) not in self._read:
-            dataset = self.train_one_pass if split == "train" else self.eval_one_pass
-            self._read[(split, keys)] = collect(None, dataset, keys)
+            if split == "train":
+                parts = [self.columns(name, keys) for name in ("fit", "validation") if self.has(name)]
+                self._read[(split, keys)] = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+            else:
+                dataset = {"fit": self.train_one_pass, "validation": self.validation_one_pass,
+                           "eval": self.eval_one_pass}[split]
+                self._read[(split, keys)] = collect(None, dataset, keys)
         return self._read[(split, keys)]
+
+    def has(self, split: str) -> bool:
+        return {"validation": self.validation_one_pass, "eval": self.eval_one_pass}.get(split, True) is not None
 
 
 def collect(model: keras.Model | None, dataset: tf.data.Dataset, keys: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
@@ -149,6 +162,10 @@ class SpecModel(keras.Model):
     def prepare(self, data: TrainingData) -> None:
         """Anything the model needs from the data before `fit` (nothing, unless a model says otherwise)."""
 
+    def finish(self, data: TrainingData) -> dict:
+        """After `fit`: choices made on the validation slice that metrics.json reports (none unless a model says)."""
+        return {}
+
     def encoders(self) -> list[FeatureEncoder]:
         raise NotImplementedError
 
@@ -168,11 +185,20 @@ class SpecModel(keras.Model):
 
 @builds(TwoTower)
 class TwoTowerModel(SpecModel):
-    """rating = rating_scale * <user_tower(u), item_tower(i)> + user_bias + item_bias + global mean; and, with a retrieval
-    weight, which item a user picks: a softmax over items of scale * <u, i> + pick_bias (trainer/retrieval.py).
+    """Two heads on one user tower.  The rating head: rating = <user_tower(u), rating_item_tower(i)> + user_bias +
+    item_bias + global mean, clipped at serving to the train labels' range.  The retrieval head (with a retrieval
+    weight): which item a user picks, a softmax over items of scale * <u, item_tower(i)> + pick_bias
+    (trainer/retrieval.py).
 
-    The retrieval loss joins the rating loss only inside `fit` (its train and
-    validation steps), so predictions, evaluation and serving trace no loss.
+    The heads share the user tower and every embedding table (ids, genres, the
+    history); each has its own item tower, so the vectors that rank, find
+    neighbours and draw maps spread as the softmax wants while the rating
+    head fits stars (one shared dot product served both and was best at
+    neither: on real ratings the rating fell back to the bias-only baseline).
+    Without a retrieval weight there is one item tower, read through a
+    learned `rating_scale`.  The retrieval loss joins the rating loss only
+    inside `fit` (its train and validation steps), so predictions,
+    evaluation and serving trace no loss.
     """
 
     def __init__(self, spec: FeatureSpec, manifest: dict, **kwargs):
@@ -188,6 +214,8 @@ class TwoTowerModel(SpecModel):
         self.item_encoder = FeatureEncoder([spec.feature(n) for n in cfg.item_features], mf, cfg.l2, name="item_features")
         self.user_tower = _tower(cfg.hidden_units, cfg.output_dim, cfg.dropout, "user_tower")
         self.item_tower = _tower(cfg.hidden_units, cfg.output_dim, cfg.dropout, "item_tower")
+        self.rating_item_tower = (_tower(cfg.hidden_units, cfg.output_dim, cfg.dropout, "rating_item_tower")
+                                  if cfg.retrieval_weight else None)
         zeros = keras.initializers.Zeros()
         self.user_bias = keras.layers.Embedding(mf[cfg.user_id]["cardinality"], 1, embeddings_initializer=zeros,
                                                 name="user_bias")
@@ -200,6 +228,10 @@ class TwoTowerModel(SpecModel):
         # vectors whose dot products spread widely, which as a rating term would only add noise.
         self.rating_scale = self.add_weight(name="rating_scale", shape=(),
                                             initializer=keras.initializers.Constant(1.0))
+        # Predictions stay inside the ratings the train split shows (set by `prepare`): a rating head extrapolates
+        # past 5 stars for a user and a film both rated high.
+        self.label_range = self.add_weight(name="label_range", shape=(2,), trainable=False,
+                                           initializer=keras.initializers.Constant([-np.inf, np.inf]))
         self.retrieval_weight, self.retrieval_negatives = cfg.retrieval_weight, cfg.retrieval_negatives
         self.user_history = (UserHistory(mf[cfg.item_id]["cardinality"], cfg.output_dim, cfg.l2, cfg.history_dropout,
                                          name="user_history") if cfg.user_history else None)
@@ -207,7 +239,8 @@ class TwoTowerModel(SpecModel):
         self._rating_weight = cfg.label_weight
         self._bias_shrinkage: tuple[tf.Tensor, tf.Tensor] | None = None  # set by `prepare`
         self._catalogue: dict | None = None  # every known item's features (`prepare`, with a retrieval objective)
-        self._held_out: HeldOutPositives | None = None  # eval positives early stopping watches (likewise)
+        self._held_out: HeldOutPositives | None = None  # validation positives selection watches (likewise)
+        self._fit_counts: np.ndarray | None = None  # ratings of each item in the fit part (likewise)
         self._in_fit = False
 
     def encoders(self) -> list[FeatureEncoder]:
@@ -218,14 +251,16 @@ class TwoTowerModel(SpecModel):
         return self.user_history is not None
 
     def prepare(self, data: TrainingData) -> None:
-        """From one pass over the train split: each id's rating count (bias shrinkage) and the bias-only baseline
+        """From one pass over the fit part: each id's rating count (bias shrinkage) and the bias-only baseline
         the biases start from, each user's history (with `user_history`), and retrieval's negatives (how often
-        each item is picked, the pick bias starting from its log share); with a retrieval objective, the eval
-        split's positives that early stopping watches."""
-        train = data.columns("train", self.id_features)
+        each item is picked, the pick bias starting from its log share); with a retrieval objective, the
+        validation slice's positives that early stopping watches."""
+        train = data.columns("fit", self.id_features)
         users, items, labels = train[self.user_id], train[self.item_id], train["label"]
         self._bias_shrinkage = (_per_example_shrinkage(users, self.user_bias.input_dim),
                                 _per_example_shrinkage(items, self.item_bias.input_dim))
+        if len(labels):
+            self.label_range.assign([float(labels.min()), float(labels.max())])
         baseline = BiasBaseline().fit(users, items, labels, self.user_bias.input_dim, self.item_bias.input_dim)
         _set_table(self.user_bias, baseline.user_bias[:, None])
         _set_table(self.item_bias, baseline.item_bias[:, None])
@@ -237,6 +272,7 @@ class TwoTowerModel(SpecModel):
 
     def _prepare_retrieval(self, data: TrainingData, users: np.ndarray, items: np.ndarray) -> None:
         counts = np.bincount(items, minlength=self.retrieval.num_items).astype(np.float64)
+        self._fit_counts = counts
         every_item = transform_rows(data.tft_output, data.spec, item_rows(data.spec, data.tft_output, data.side_table))
         self._catalogue = {name: every_item[name] for name in self.item_features}
         n_known = data.tft_output.vocabulary_size_by_name(self.item_id)
@@ -245,15 +281,33 @@ class TwoTowerModel(SpecModel):
         log.info("Retrieval objective: %s negatives over %d items", "full-softmax" if full else "in-batch", n_known)
         self.retrieval.candidates = Candidates.from_counts(counts, self._catalogue if full else None)
         _set_table(self.retrieval.pick_bias, self.retrieval.candidates.log_q.numpy()[:, None])
-        if data.eval_one_pass is not None:
-            held_out = data.columns("eval", self.id_features)
+        if data.has("validation"):
+            held_out = data.columns("validation", self.id_features)
             good = held_out["label"] >= POSITIVE_RATING
             self._held_out = HeldOutPositives.sample((users, items), (held_out[self.user_id][good],
                                                                       held_out[self.item_id][good]),
                                                      self.unknown_user_index, n_known)
 
+    def finish(self, data: TrainingData) -> dict:
+        """The ranking score's weights, chosen by recall@10 on the validation slice; then each user's history grows
+        to their whole train part (the validation slice's items too), which serving and the eval figures read."""
+        chosen = {}
+        if self._held_out is not None:
+            items = self.catalogue_vectors()
+            n = len(items)
+            parts = ItemScores(items, float(self.retrieval.scale.numpy()), self.retrieval.pick_bias.embeddings.numpy()[:n, 0],
+                               batched(self.rating_item_vectors, self._catalogue),
+                               self.item_bias.embeddings.numpy()[:n, 0], self._fit_counts[:n])
+            chosen = choose_weights(parts, self.known_user_vectors(self._held_out.users), self._held_out)
+        if self.user_history is not None and data.has("validation"):
+            train = data.columns("train", self.id_features)
+            users, items = train[self.user_id], train[self.item_id]
+            n_users = int(users.max()) + 1 if len(users) else 0
+            self.user_history.remember(*csr_from_pairs(users, items, n_users, self.user_history.num_items))
+        return chosen
+
     def callbacks(self) -> list[keras.callbacks.Callback]:
-        """With a retrieval objective: recall@10 on the eval split after each epoch (trainer/ranking_monitor.py)."""
+        """With a retrieval objective: recall@10 on the validation slice after each epoch (trainer/ranking_monitor.py)."""
         return [RankingMonitor(self._held_out, self._ranking_vectors)] if self._held_out is not None else []
 
     @property
@@ -312,11 +366,18 @@ class TwoTowerModel(SpecModel):
         return self.user_tower(tf.concat([self.user_encoder(features), history], axis=1), training=False)
 
     def item_vectors(self, features: dict, training: bool = False) -> tf.Tensor:
+        """The retrieval head's item vectors (ranking, neighbours, projector, map)."""
         return self.item_tower(self.item_encoder(features), training=training)
+
+    def rating_item_vectors(self, features: dict, training: bool = False) -> tf.Tensor:
+        """The rating head's item vectors: the predicted rating is <user vector, this> + both biases + global mean."""
+        encoded = self.item_encoder(features)
+        if self.rating_item_tower is None:
+            return self.rating_scale * self.item_tower(encoded, training=training)
+        return self.rating_item_tower(encoded, training=training)
 
     def call(self, features: dict, training: bool = False) -> tf.Tensor:
         u = self.user_vectors(features, training)
-        v = self.item_vectors(features, training)
         user_ids, item_ids = tf.reshape(features[self.user_id], [-1]), tf.reshape(features[self.item_id], [-1])
         ub, ib = tf.reshape(self.user_bias(user_ids), [-1]), tf.reshape(self.item_bias(item_ids), [-1])
         if self._in_fit and self._bias_shrinkage is not None:
@@ -325,8 +386,10 @@ class TwoTowerModel(SpecModel):
                                                                + tf.square(ib) * tf.gather(item_shrinkage, item_ids)))
         if self._in_fit and self.retrieval is not None:
             self.add_loss(self.retrieval_weight * self.retrieval.loss(
-                u, features[self.item_id], v, lambda items: self.item_vectors(items, training)))
-        return self.rating_scale * tf.reduce_sum(u * v, axis=1) + ub + ib + self.global_mean
+                u, features[self.item_id], self.item_vectors(features, training),
+                lambda items: self.item_vectors(items, training)))
+        rating = tf.reduce_sum(u * self.rating_item_vectors(features, training), axis=1) + ub + ib + self.global_mean
+        return rating if self._in_fit else tf.clip_by_value(rating, self.label_range[0], self.label_range[1])
 
     @contextlib.contextmanager
     def _fitting(self):

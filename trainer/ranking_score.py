@@ -1,7 +1,7 @@
 """The score recommendations are ranked by, and the two weights chosen when a model is trained.
 
     score(user, item) = model score                     ranking_scale * user . item + pick_bias   (what a user picks)
-                      + rating_weight * predicted rating   rating_scale * user . item + item_bias + ...
+                      + rating_weight * predicted rating   user . rating_item + item_bias + ...
                       + popularity_weight * log(1 + train ratings of the item)
 
 The model score (the retrieval objective's logit, trainer/retrieval.py) says
@@ -64,18 +64,18 @@ class RankingWeights:
 class ItemScores:
     """Per-item parts of the ranking score, from which a scorer for any weights is built."""
 
-    vectors: np.ndarray  # (items, dim) item tower outputs
+    vectors: np.ndarray  # (items, dim) the retrieval head's item vectors
     ranking_scale: float  # the model score is ranking_scale * user . item + pick_bias
     pick_bias: np.ndarray
-    rating_scale: float  # the predicted rating is rating_scale * user . item + item_bias + (user's constants)
+    rating_vectors: np.ndarray  # the rating head's: the predicted rating is user . this + item_bias + (user's constants)
     rating_bias: np.ndarray
     count: np.ndarray  # train ratings of each item
 
     def scorer(self, weights: RankingWeights, k: int) -> TopKScorer:
         """Exact top-k by the weighted score (user-constant terms left out)."""
-        scale = np.float32(self.ranking_scale + weights.rating * self.rating_scale)
+        items = self.ranking_scale * self.vectors + weights.rating * self.rating_vectors
         bias = self.pick_bias + weights.rating * self.rating_bias + weights.popularity * np.log1p(self.count)
-        return TopKScorer((self.vectors * scale).astype(np.float32), bias.astype(np.float32), k)
+        return TopKScorer(items.astype(np.float32), bias.astype(np.float32), k)
 
     def model_scores(self, user_vectors: np.ndarray, items: np.ndarray) -> np.ndarray:
         """The model score of items[u, j] for user_vectors[u]."""
@@ -86,8 +86,7 @@ class ItemScores:
 
     def rating_only_scorer(self, k: int) -> TopKScorer:
         """Top-k by predicted rating alone (a rating model's own order; reported beside the model's ranking)."""
-        return TopKScorer((self.vectors * np.float32(self.rating_scale)).astype(np.float32),
-                          self.rating_bias.astype(np.float32), k)
+        return TopKScorer(self.rating_vectors.astype(np.float32), self.rating_bias.astype(np.float32), k)
 
     def popularity_scorer(self, k: int) -> TopKScorer:
         """Top-k by train ratings alone: the most-popular list."""

@@ -20,7 +20,7 @@ import tensorflow as tf
 from features import manifest as mf
 from features.errors import UserError
 from features.spec import spec_from_dict
-from trainer.embeddings import EMBEDDINGS_DIR, load_npy, typed_ids
+from trainer.embeddings import EMBEDDINGS_DIR, RATING_ITEMS_FILE, load_npy, typed_ids
 from trainer.metrics import csr_rows
 from trainer.neighbours import normalize
 from trainer.ranking_score import ItemScores, RankingWeights
@@ -51,8 +51,9 @@ class EmbeddingIndex:
         index.user_bias = np.zeros(len(users), np.float32) if user_bias is None else user_bias
         index.item_count = np.zeros(len(items), np.float32) if item_count is None else item_count
         index.rated_indptr, index.rated_indices = rated_indptr, rated_indices
-        index.global_mean, index.rating_scale, index.weights = 0.0, np.float32(1.0), RankingWeights()
-        index.item_scores = ItemScores(items, 1.0, index.item_bias, 1.0, index.item_bias, index.item_count)
+        index.global_mean, index.rating_items, index.weights = 0.0, items, RankingWeights()
+        index.label_range = (-np.inf, np.inf)
+        index.item_scores = ItemScores(items, 1.0, index.item_bias, items, index.item_bias, index.item_count)
         index.id_types = {"user": "int", "item": "int"}
         index._item_position = {v: i for i, v in enumerate(index.item_ids)}
         index._user_position = {v: i for i, v in enumerate(index.user_ids)}
@@ -79,14 +80,19 @@ class EmbeddingIndex:
         with tf.io.gfile.GFile(os.path.join(root, "scoring.json")) as f:
             scoring = json.load(f)
         self.global_mean = scoring["global_mean"]
-        self.rating_scale = np.float32(scoring.get("rating_scale", 1.0))  # 1.0: versions before the rating's own scale
+        self.label_range = tuple(scoring.get("label_range", (-np.inf, np.inf)))
+        rating_items_path = os.path.join(root, RATING_ITEMS_FILE)
+        # Versions before the separate rating head rated with the retrieval vectors times `rating_scale` (1.0 before
+        # the rating had its own scale).
+        self.rating_items = (load_npy(rating_items_path) if tf.io.gfile.exists(rating_items_path)
+                             else self.items * np.float32(scoring.get("rating_scale", 1.0)))
         # Versions trained before the weights were chosen by evaluation ranked by the model score plus log(1 + count).
         self.weights = RankingWeights(scoring.get("popularity_weight", 1.0), scoring.get("rating_weight", 0.0))
         # Versions trained before the retrieval objective rank by the rating's item bias, unscaled.
         ranking_bias_path = os.path.join(root, "ranking_bias.npy")
         ranking_bias = load_npy(ranking_bias_path) if tf.io.gfile.exists(ranking_bias_path) else self.item_bias
         self.item_scores = ItemScores(self.items, scoring.get("ranking_scale", 1.0), ranking_bias,
-                                      float(self.rating_scale), self.item_bias, self.item_count)
+                                      self.rating_items, self.item_bias, self.item_count)
         self.id_types = _id_types(version_dir)
         self._item_position = {v: i for i, v in enumerate(self.item_ids)}
         self._user_position = {v: i for i, v in enumerate(self.user_ids)}
@@ -158,9 +164,10 @@ class EmbeddingIndex:
         return csr_rows(self.rated_indptr, self.rated_indices, users)
 
     def predicted_ratings(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """The model's rating of items[u, j] by users[u]: rating_scale * user . item + both biases + the global mean."""
-        return (self.rating_scale * np.einsum("ukd,ud->uk", self.items[items], self.users[users]) + self.item_bias[items]
-                + self.user_bias[users][:, None] + self.global_mean)
+        """The rating head's rating of items[u, j] by users[u]: user . rating item + both biases + the global mean,
+        clipped to the train ratings' range."""
+        return np.clip(np.einsum("ukd,ud->uk", self.rating_items[items], self.users[users]) + self.item_bias[items]
+                       + self.user_bias[users][:, None] + self.global_mean, *self.label_range)
 
     def recommend(self, user_id: str, k: int = 10, weights: RankingWeights | None = None,
                   scorer: TopKScorer | None = None) -> list[tuple[int, float]]:
@@ -185,7 +192,8 @@ class EmbeddingIndex:
         vector = self.new_user_vector(item_ids) if vector is None else vector
         rated = np.array(sorted({self._item_position[i] for i in item_ids if i in self._item_position}), np.int64)
         items = self._top_unrated(vector, np.array([0, len(rated)]), rated, self.scorer(k, weights))
-        ratings = self.rating_scale * (self.items[items] @ vector[0]) + self.item_bias[items] + self.global_mean
+        ratings = np.clip(self.rating_items[items] @ vector[0] + self.item_bias[items] + self.global_mean,
+                          *self.label_range)
         return list(zip(items.tolist(), ratings.tolist()))
 
     @staticmethod

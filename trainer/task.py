@@ -137,12 +137,13 @@ def train(config: TrainConfig) -> TrainResult:
     counts = manifest["counts"]["kept"]
     train_input = training_input(split_files(config.input, mf.TRAIN_DIR), feature_spec, spec.label.column,
                                  cfg.batch_size, config.seed, counts["train"], config.in_memory)
+    selection_data = train_input.validation  # early stopping and every other choice look at this slice only
     eval_ds = make_dataset(split_files(config.input, mf.EVAL_DIR), feature_spec, spec.label.column,
                            max(cfg.batch_size, 4096))
 
     side_table = read_side_table(config.input, manifest)
     model = build_model(spec, manifest)
-    data = TrainingData(spec, tft_output, side_table, train_input.one_pass, eval_ds)
+    data = TrainingData(spec, tft_output, side_table, train_input.one_pass, eval_ds, selection_data)
     model.prepare(data)
     warm = bool(config.warm_start_from) and _warm_start(model, manifest, config.warm_start_from,
                                                         next(iter(eval_ds))[0])
@@ -150,15 +151,16 @@ def train(config: TrainConfig) -> TrainResult:
              counts["train"], counts["eval"], cfg.batch_size, cfg.epochs)
     started = time.time()
     callbacks = _callbacks(config.job_dir, cfg.early_stopping_patience, model)
-    history = model.fit(train_input.dataset, steps_per_epoch=train_input.steps_per_epoch, validation_data=eval_ds,
+    history = model.fit(train_input.dataset, steps_per_epoch=train_input.steps_per_epoch, validation_data=selection_data,
                         epochs=cfg.epochs, callbacks=callbacks,
                         verbose=2 if log.isEnabledFor(logging.INFO) else 0).history  # -q: no epoch lines
     seconds = time.time() - started
+    selection = model.finish(data)
 
     with timed("Computed the tower vectors of every user and item", log):
         vectors = compute_vectors(model, spec, tft_output, side_table)
     with timed("Evaluated the model against its baselines", log):
-        evaluation = evaluate(model, spec, manifest, data, vectors)
+        evaluation = evaluate(model, spec, manifest, data, vectors, selection)
     metrics = {
         **mf.provenance(spec.name, config.input),
         **evaluation.metrics,

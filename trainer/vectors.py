@@ -16,7 +16,11 @@ from trainer.ranking_score import ItemScores
 
 @dataclasses.dataclass(frozen=True)
 class TowerVectors:
-    """Tower outputs for every known item and user, with their ids/attributes and the model's biases."""
+    """Tower outputs for every known item and user, with their ids/attributes and the model's biases.
+
+    `items` are the retrieval head's item vectors (ranking, neighbours,
+    pictures); `rating_items` the rating head's (predicted ratings).
+    """
 
     items: np.ndarray
     item_meta: dict[str, list[str]]  # id column first, then side-table attributes (title, genres)
@@ -26,12 +30,13 @@ class TowerVectors:
     user_bias: np.ndarray
     global_mean: float
     ranking_bias: np.ndarray  # per-item term of the ranking score: the pick bias (retrieval), else item_bias
+    rating_items: np.ndarray  # the rating head's item vectors: rating = <user, this> + both biases + global_mean
     ranking_scale: float = 1.0  # the model score is ranking_scale * <user, item> + ranking_bias
-    rating_scale: float = 1.0  # the rating is rating_scale * <user, item> + both biases + global_mean
+    label_range: tuple[float, float] = (-np.inf, np.inf)  # predicted ratings are clipped to it
 
     def item_scores(self, item_count: np.ndarray) -> ItemScores:
         """The per-item parts of the ranking score (trainer/ranking_score.py), with each item's train ratings."""
-        return ItemScores(self.items, self.ranking_scale, self.ranking_bias, self.rating_scale, self.item_bias,
+        return ItemScores(self.items, self.ranking_scale, self.ranking_bias, self.rating_items, self.item_bias,
                           item_count)
 
 
