@@ -29,7 +29,8 @@ def pipeline_options(beam_args: list[str]) -> PipelineOptions:
     """Options for Beam from the pass-through flags, checked and completed.
 
     On Dataflow the workers install this project from setup.py; `--setup_file`
-    is filled in when neither it nor a custom container is given.
+    is filled in when neither it nor a custom container is given (from a source
+    checkout; installed from a wheel, `--extra_package` the wheel instead).
     """
     for arg in beam_args:
         if arg.startswith("-") and not arg.startswith("--"):
@@ -49,7 +50,15 @@ def pipeline_options(beam_args: list[str]) -> PipelineOptions:
         setup = options.view_as(SetupOptions)
         container = options.get_all_options().get("sdk_container_image")
         if not setup.setup_file and not container:
-            setup.setup_file = os.path.join(PROJECT_ROOT, "setup.py")
+            source_setup = os.path.join(PROJECT_ROOT, "setup.py")
+            if os.path.exists(source_setup):
+                setup.setup_file = source_setup
+            elif not setup.extra_packages:
+                raise UserError("embedflow is installed from a wheel, so there is no setup.py for Dataflow to "
+                                "build the workers' package from. Pass --sdk_container_image (an image with "
+                                "embedflow installed, e.g. flex_template/Dockerfile's), or --extra_package "
+                                "PATH/embedflow-*.whl (the wheel this was installed from), or --setup_file "
+                                "PATH/setup.py of a source checkout.")
         setup.save_main_session = False
     return options
 

@@ -119,3 +119,20 @@ def test_bigquery_input_builds_a_dataflow_job(tmp_path):
     steps = {t.unique_name for t in result["job"].proto_pipeline.components.transforms.values()}
     assert "ReadAndValidate/ReadFromBigQuery" in steps and "ReadAndValidate/ParseAndValidate" in steps
     check_options(result["job"])
+
+
+def test_installed_from_a_wheel_stages_the_wheel_or_a_container(tmp_path, monkeypatch):
+    """A wheel install has no setup.py beside the packages: say what to pass instead of failing in Beam."""
+    import pytest
+
+    from beam_jobs import options as beam_options
+    from features.errors import UserError
+
+    monkeypatch.setattr(beam_options, "PROJECT_ROOT", str(tmp_path))  # site-packages: no setup.py
+    with pytest.raises(UserError, match="--extra_package"):
+        beam_options.pipeline_options(DATAFLOW)
+    wheel = str(tmp_path / "embedflow-0.1.0-py3-none-any.whl")
+    staged = beam_options.pipeline_options(DATAFLOW + [f"--extra_package={wheel}"]).get_all_options()
+    assert staged["setup_file"] is None and staged["extra_packages"] == [wheel]
+    container = beam_options.pipeline_options(DATAFLOW + ["--sdk_container_image=gcr.io/p/embedflow:1"])
+    assert container.get_all_options()["setup_file"] is None
