@@ -62,6 +62,7 @@ class FeatureEncoder(keras.layers.Layer):
         super().__init__(**kwargs)
         self.feature_names = [f.name for f in features]
         self._multivalent = {f.name for f in features if f.is_multivalent}
+        self.lookups = {f.name for f in features if f.is_lookup}  # tables whose rows are a vocabulary's tokens
         self._widths = {f.name: f.width for f in features}
         self.l2 = l2
         self.embeddings = {}
@@ -166,6 +167,10 @@ class SpecModel(keras.Model):
         """After `fit`: choices made on the validation slice that metrics.json reports (none unless a model says)."""
         return {}
 
+    def build_every_layer(self, features: dict) -> None:
+        """Create every variable (before weights are restored into them) by running each path once on `features`."""
+        self(features)
+
     def encoders(self) -> list[FeatureEncoder]:
         raise NotImplementedError
 
@@ -181,6 +186,15 @@ class SpecModel(keras.Model):
     def embedding_tables(self) -> dict[str, tf.Variable]:
         """Each categorical feature's trained embedding table, by feature name."""
         return {name: layer.embeddings for enc in self.encoders() for name, layer in enc.embeddings.items()}
+
+    def vocabulary_tables(self) -> list[tuple[tf.Variable, str]]:
+        """Every built variable whose rows are a vocabulary feature's ids, with that feature (warm starts carry its
+        rows over by token)."""
+        return [(layer.embeddings, name) for enc in self._all_encoders() for name, layer in enc.embeddings.items()
+                if layer.built and name in enc.lookups]
+
+    def _all_encoders(self) -> list[FeatureEncoder]:
+        return self.encoders()
 
 
 @builds(TwoTower)
@@ -365,6 +379,25 @@ class TwoTowerModel(SpecModel):
         history = self.user_history.vector_of(tf.RaggedTensor.from_tensor(tf.reshape(tf.cast(items, tf.int64), [1, -1])))
         return self.user_tower(tf.concat([self.user_encoder(features), history], axis=1), training=False)
 
+    def vocabulary_tables(self) -> list[tuple[tf.Variable, str]]:
+        """The feature tables, the id biases, the pick bias and the history's item rows."""
+        tables = super().vocabulary_tables() + [(self.user_bias.embeddings, self.user_id),
+                                                (self.item_bias.embeddings, self.item_id)]
+        if self.retrieval is not None:
+            tables.append((self.retrieval.pick_bias.embeddings, self.item_id))
+        if self.user_history is not None:
+            tables.append((self.user_history.item_embeddings.embeddings, self.item_id))
+        return tables
+
+    def build_every_layer(self, features: dict) -> None:
+        """The rating path, and the retrieval head's item tower and pick bias, which only training and ranking use."""
+        if self.user_history is not None and self.user_history.rows is None:  # a model restored, not prepared
+            self.user_history.remember(np.zeros(2, np.int64), np.zeros(0, np.int64))
+        self(features)
+        if self.retrieval is not None:
+            self.retrieval.logits(self.user_vectors(features), self.item_vectors(features),
+                                  tf.reshape(features[self.item_id], [-1]))
+
     def item_vectors(self, features: dict, training: bool = False) -> tf.Tensor:
         """The retrieval head's item vectors (ranking, neighbours, projector, map)."""
         return self.item_tower(self.item_encoder(features), training=training)
@@ -454,6 +487,9 @@ class DNNModel(SpecModel):
 
     def encoders(self) -> list[FeatureEncoder]:
         return [self.members[0][0]]  # one member's tables stand for the model's (embeddings/, pictures)
+
+    def _all_encoders(self) -> list[FeatureEncoder]:
+        return [encoder for encoder, _, _ in self.members]
 
     def callbacks(self) -> list[keras.callbacks.Callback]:
         """The learning rate halves when the eval loss stalls, well before early stopping gives up."""

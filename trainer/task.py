@@ -36,10 +36,10 @@ from trainer.evaluate import evaluate
 from trainer.export import ServingModule, export_model
 from trainer.model import SpecModel, TrainingData, build_model
 from trainer.report import REPORT_FILE, write_report
+from trainer.warm_start import warm_start, weights_path
 
 log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.json"
-WEIGHTS_DIR = "weights"  # Keras weights beside the SavedModel, for warm starts
 
 
 @dataclasses.dataclass
@@ -74,25 +74,6 @@ def read_side_table(preprocess_dir: str, manifest: dict) -> pa.Table | None:
         return None
     with tf.io.gfile.GFile(os.path.join(preprocess_dir, name), "rb") as f:
         return pq.read_table(io.BytesIO(f.read()))
-
-
-def _warm_start(model: keras.Model, manifest: dict, from_version: str, sample_batch: dict) -> bool:
-    """Start from a previous version's weights when every feature's table has the same shape."""
-    weights = os.path.join(from_version, WEIGHTS_DIR, "weights")
-    try:
-        previous = mf.read_json(os.path.join(from_version, mf.MANIFEST))
-    except (tf.errors.NotFoundError, FileNotFoundError):
-        return False
-    same_shapes = all(
-        previous["features"].get(name, {}).get(key) == info.get(key)
-        for name, info in manifest["features"].items() for key in ("cardinality", "embedding_dim"))
-    if not same_shapes or not tf.io.gfile.glob(weights + "*"):
-        log.info("Not warm-starting from %s: vocabularies changed; training from scratch", from_version)
-        return False
-    model(sample_batch)  # build the variables before restoring them
-    model.load_weights(weights)
-    log.info("Warm-starting from %s", from_version)
-    return True
 
 
 class EpochSeconds(keras.callbacks.Callback):
@@ -145,7 +126,7 @@ def train(config: TrainConfig) -> TrainResult:
     model = build_model(spec, manifest)
     data = TrainingData(spec, tft_output, side_table, train_input.one_pass, eval_ds, selection_data)
     model.prepare(data)
-    warm = bool(config.warm_start_from) and _warm_start(model, manifest, config.warm_start_from,
+    warm = bool(config.warm_start_from) and warm_start(model, spec, tft_output, config.warm_start_from,
                                                         next(iter(eval_ds))[0])
     log.info("Training %s model on %d examples (eval %d), batch %d, up to %d epochs", cfg.type,
              counts["train"], counts["eval"], cfg.batch_size, cfg.epochs)
@@ -168,6 +149,7 @@ def train(config: TrainConfig) -> TrainResult:
         "best_epoch": _best_epoch(history, *model.early_stopping), "train_seconds": round(seconds, 2),
         "train_examples": counts["train"], "seed": config.seed,
         "warm_started_from": config.warm_start_from if warm else None,
+        "warm_start": dataclasses.asdict(warm) if warm else None,
         "history": {k: [float(x) for x in v] for k, v in history.items()},
     }
     version_dir = export_model(
@@ -175,7 +157,7 @@ def train(config: TrainConfig) -> TrainResult:
         extra_files={METRICS_FILE: json.dumps(metrics, indent=2) + "\n",
                      mf.MANIFEST: json.dumps(manifest, indent=2) + "\n"},
         write_extras=lambda folder: (_write_embeddings(folder, model, tft_output, vectors, evaluation, spec),
-                                     model.save_weights(os.path.join(folder, WEIGHTS_DIR, "weights")),
+                                     model.save_weights(weights_path(folder)),
                                      _write_report(folder, metrics, spec, model, tft_output, config.input, vectors,
                                                    evaluation.interactions)))
     return TrainResult(version_dir, metrics, model, tft_output, spec)
