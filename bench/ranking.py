@@ -1,4 +1,4 @@
-"""The product's top-10 lists against most-popular and EASE, on a held-out 20% of ratings.
+"""The product's top-10 lists and ratings against most-popular, EASE, iALS, bias-only and SVD++, on a held-out 20%.
 
 A seeded random 80/20 split of the RATINGS of a MovieLens folder (the
 default sample, or any ml-latest-style folder with `--input`).  The 80% is
@@ -9,16 +9,25 @@ as the README shows:
     embedflow train --input <work>/prep --job-dir <work>/job
     embedflow recommend-all --model <work>/job/model --output <work>/recs -k 10
 
-(preprocess splits its input again, by hash, into its own train/eval; the
-bench scores only on its own held-out 20%.)  Protocol: relevant items are a
+(preprocess splits its input again, by hash, into its own train/eval, and
+the trainer cuts its validation slice from that train part; the bench
+scores only on its own held-out 20%.)  Protocol: relevant items are a
 user's held-out ratings >= 4; items the user rated in the 80% are never
 recommended; users with at least one relevant item are scored.  References,
-from the same split: most popular (ratings in the 80%) and EASE (closed form,
-lambda chosen on a validation slice of the 80%).  Also the RMSE of the
-exported SavedModel's `predict` signature on the held-out ratings, next to a
-bias-only baseline fitted on the 80%.
+from the same split, each in its own best configuration: most popular
+(ratings in the 80%), EASE (closed form, lambda chosen on a validation slice
+of the 80%), iALS (`implicit`, 32 factors, confidence and regularisation
+chosen on the same slice).  Ratings: the RMSE of the exported SavedModel's
+`predict` signature on the held-out ratings, next to a bias-only baseline
+and SVD++ (`surprise`, its defaults) fitted on the 80%, and the global mean.
 
-    python bench/ranking.py [--input FOLDER] [--work DIR] [--seed 0] [--epochs N] [--spec SPEC]
+The sample is calibrated to rank the references as real ratings do; the
+bench prints the four ratios next to the real ones (CALIBRATION).  With
+`--seeds 0,1,2` each seed draws a new sample (sample seed 7 + s) and split
+(seed s) and a summary of the means follows.  `--references-only` skips the
+product (for calibrating the sample).
+
+    python bench/ranking.py [--input FOLDER] [--work DIR] [--seeds 0] [--epochs N] [--spec SPEC] [--references-only]
 """
 
 from __future__ import annotations
@@ -40,43 +49,61 @@ import pyarrow.csv as pacsv  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 from beam_jobs.ratings_stats import folder_stats, stats_table  # noqa: E402
+from bench import reference_models  # noqa: E402
 from trainer import references as ref  # noqa: E402
 from trainer.metrics import BiasBaseline, regression_metrics  # noqa: E402
 
 K = 10
 HELD_OUT = 0.2
+SAMPLE_SEED = 7
+# The references' ratios on real MovieLens ratings (random 80/20 split, the protocol above), which the sample is
+# calibrated to: (name, real value, tolerance, relative?).
+CALIBRATION = (("EASE / most popular", 1.96, 0.05, True), ("iALS / EASE", 0.91, 0.05, True),
+               ("SVD++ / bias-only RMSE", 0.991, 0.005, False), ("bias-only / global-mean RMSE", 0.848, 0.02, False))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input", help="a MovieLens folder with ratings.csv and movies.csv (default: the sample)")
     parser.add_argument("--work", help="folder for the split, preprocess output, model and lists (default: a temp dir)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the 80/20 split")
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds of the 80/20 split (and of the sample)")
     parser.add_argument("--epochs", type=int, help="passed to `embedflow train`")
     parser.add_argument("--spec", help="passed to `embedflow preprocess` (default: the built-in movielens spec)")
+    parser.add_argument("--references-only", action="store_true", help="skip the product: references and ratios")
     args = parser.parse_args()
 
-    work = args.work or tempfile.mkdtemp(prefix="bench_ranking_")
-    if os.path.exists(work):
-        shutil.rmtree(work)
-    os.makedirs(work)
-    source = args.input or _write_sample(os.path.join(work, "data"))
+    root = args.work or tempfile.mkdtemp(prefix="bench_ranking_")
+    runs = []
+    for seed in (int(s) for s in args.seeds.split(",")):
+        work = os.path.join(root, f"seed{seed}")
+        if os.path.exists(work):
+            shutil.rmtree(work)
+        os.makedirs(work)
+        print(f"\n=== seed {seed} ===")
+        runs.append(run_split(args, work, seed))
+    if len(runs) > 1:
+        _print_summary(runs)
+
+
+def run_split(args: argparse.Namespace, work: str, seed: int) -> dict[str, float]:
+    """One seeded split: every method's lists and ratings; returns the figures the summary averages."""
+    source = args.input or _write_sample(os.path.join(work, "data"), SAMPLE_SEED + seed)
     for name in ("ratings.csv", "movies.csv"):
         if not os.path.exists(os.path.join(source, name)):
             sys.exit(f"error: {source} has no {name}; --input takes an ml-latest-style MovieLens folder")
     print(stats_table(folder_stats(source), names=("input", "ml-latest-small")) + "\n")
 
     table = pacsv.read_csv(os.path.join(source, "ratings.csv"))
-    held = ref.holdout_split(table.num_rows, HELD_OUT, args.seed)
+    held = ref.holdout_split(table.num_rows, HELD_OUT, seed)
     train_dir = os.path.join(work, "train")
     os.makedirs(train_dir)
     pacsv.write_csv(table.filter(pa.array(~held)), os.path.join(train_dir, "ratings.csv"))
     shutil.copy(os.path.join(source, "movies.csv"), train_dir)
     train, test, user_ids, item_ids = _interactions(table, held)
-    print(f"Split {table.num_rows:,} ratings (seed {args.seed}): {len(train.users):,} to train, "
+    print(f"Split {table.num_rows:,} ratings (seed {seed}): {len(train.users):,} to train, "
           f"{len(test.users):,} held out; {train.n_items - 1:,} items in the train part")
 
-    timings = {"product": _run_product(train_dir, work, args.epochs, args.spec)}
+    timings = {} if args.references_only else {"product": _run_product(train_dir, work, args.epochs, args.spec)}
     users = ref.users_to_score(test)
     results = {}
     t = time.time()
@@ -85,35 +112,43 @@ def main() -> None:
     t = time.time()
     l2, by_l2 = ref.choose_ease_l2(train)
     weights = ref.ease_weights(ref.gram(train), l2)
-    results[f"EASE (lambda={l2:g})"] = _score(ref.top_k_unrated(ref.ease_scorer(train, weights), train, users, K),
-                                              users, test)
-    timings[f"EASE (lambda={l2:g})"] = time.time() - t
-    product_top, leaked = _product_lists(os.path.join(work, "recs"), user_ids, item_ids, train, users)
-    results["product (recommend-all)"] = _score(product_top, users, test)
-    timings["product (recommend-all)"] = timings.pop("product")
+    results["EASE"] = _score(ref.top_k_unrated(ref.ease_scorer(train, weights), train, users, K), users, test)
+    timings["EASE"] = time.time() - t
+    t = time.time()
+    ials_top, by_setting = reference_models.ials_top_k(train, users, K, seed)
+    results["iALS"] = _score(ials_top, users, test)
+    timings["iALS"] = time.time() - t
+    if not args.references_only:
+        product_top, leaked = _product_lists(os.path.join(work, "recs"), user_ids, item_ids, train, users)
+        results["product"] = _score(product_top, users, test)
+        if leaked:
+            print(f"warning: {leaked} product recommendations were items the user rated in the train part")
 
-    print(f"\nEASE lambda by validation recall@{K}: "
-          + ", ".join(f"{k:g}: {v:.4f}" for k, v in by_l2.items()))
-    if leaked:
-        print(f"warning: {leaked} product recommendations were items the user rated in the train part")
+    print(f"\nChosen on a validation slice of the 80%: EASE lambda {l2:g} (recall@{K} "
+          + ", ".join(f"{k:g}: {v:.4f}" for k, v in by_l2.items()) + f"); iALS alpha, l2 "
+          + "{:g}, {:g}".format(*max(by_setting, key=by_setting.get)))
     print(f"\nTop-{K} on the held-out {HELD_OUT:.0%} ({len(users):,} users with a held-out rating >= "
           f"{ref.POSITIVE_RATING:g}); recall@{K}* divides hits by min({K}, relevant) instead of relevant")
     print(f"{'method':<26} {'recall@10':>9} {'NDCG@10':>8} {'recall@10*':>10} {'seconds':>8}")
     for name, m in results.items():
         print(f"{name:<26} {m['recall']:>9.4f} {m['ndcg']:>8.4f} {m['recall_capped']:>10.4f} {timings[name]:>8.0f}")
-    product = results["product (recommend-all)"]
-    for name in results:
-        if not name.startswith("product"):
-            ratio = {key: product[key] / results[name][key] for key in ("recall", "ndcg", "recall_capped")}
-            print(f"{'product / ' + name.split(' (')[0]:<26} {ratio['recall']:>9.2f} {ratio['ndcg']:>8.2f} "
+    figures = {f"{a} / {b}": results[a]["recall"] / results[b]["recall"]
+               for a, b in (("EASE", "most popular"), ("iALS", "EASE"))}
+    if "product" in results:
+        for name in ("most popular", "EASE", "iALS"):
+            ratio = {key: results["product"][key] / results[name][key] for key in ("recall", "ndcg", "recall_capped")}
+            figures[f"product / {name}"] = ratio["recall"]
+            print(f"{'product / ' + name:<26} {ratio['recall']:>9.2f} {ratio['ndcg']:>8.2f} "
                   f"{ratio['recall_capped']:>10.2f}")
-    _print_rmse(work, table, held, train, test)
+    figures.update(_print_rmse(work, table, held, train, test, seed, product=not args.references_only))
+    _print_calibration(figures)
+    return figures
 
 
-def _write_sample(folder: str) -> str:
-    from beam_jobs.sample_data import write_ratings_sample
+def _write_sample(folder: str, seed: int) -> str:
+    from beam_jobs.sample_data import RatingsSample, write_ratings_sample
 
-    write_ratings_sample(folder)
+    write_ratings_sample(folder, RatingsSample(seed=seed))
     return folder
 
 
@@ -183,9 +218,30 @@ def _score(top: np.ndarray, users: np.ndarray, test: ref.RatingArrays) -> dict[s
             "recall_capped": ref.capped_recall(top, users, test, K)}
 
 
-def _print_rmse(work: str, table: pa.Table, held: np.ndarray, train: ref.RatingArrays,
-                test: ref.RatingArrays) -> None:
-    """RMSE of the exported SavedModel's `predict` on the held-out ratings, from raw ids."""
+def _print_rmse(work: str, table: pa.Table, held: np.ndarray, train: ref.RatingArrays, test: ref.RatingArrays,
+                seed: int, product: bool) -> dict[str, float]:
+    """RMSE on the held-out ratings: the SavedModel's `predict` from raw ids, bias-only, SVD++, the global mean."""
+    rmse = {}
+    if product:
+        rmse["product (SavedModel predict)"] = regression_metrics(table.filter(pa.array(held)).column("rating")
+                                                                  .to_numpy().astype(np.float64),
+                                                                  _saved_model_predictions(work, table, held))["rmse"]
+    bias = BiasBaseline().fit(train.users, train.items, train.ratings, train.n_users, train.n_items)
+    rmse["bias-only"] = regression_metrics(test.ratings, bias.predict(test.users, test.items))["rmse"]
+    rmse["SVD++"] = regression_metrics(test.ratings, reference_models.svdpp_predictions(train, test, seed))["rmse"]
+    rmse["global mean"] = float(np.sqrt(np.mean((test.ratings - train.ratings.mean()) ** 2)))
+    print(f"\nRMSE on the held-out {len(test.ratings):,} ratings (references fitted on the 80%)")
+    for name, value in rmse.items():
+        print(f"{name:<30} {value:.4f}   {value / rmse['bias-only']:.3f}x bias-only")
+    figures = {"SVD++ / bias-only RMSE": rmse["SVD++"] / rmse["bias-only"],
+               "bias-only / global-mean RMSE": rmse["bias-only"] / rmse["global mean"]}
+    if product:
+        figures["product / bias-only RMSE"] = rmse["product (SavedModel predict)"] / rmse["bias-only"]
+        figures["product / SVD++ RMSE"] = rmse["product (SavedModel predict)"] / rmse["SVD++"]
+    return figures
+
+
+def _saved_model_predictions(work: str, table: pa.Table, held: np.ndarray) -> np.ndarray:
     import tensorflow as tf
 
     version = sorted(glob.glob(os.path.join(work, "job", "model", "*", "saved_model.pb")))[-1]
@@ -193,16 +249,26 @@ def _print_rmse(work: str, table: pa.Table, held: np.ndarray, train: ref.RatingA
     test_table = table.filter(pa.array(held))
     users = test_table.column("userId").to_numpy().astype(np.int64)
     movies = test_table.column("movieId").to_numpy().astype(np.int64)
-    truth = test_table.column("rating").to_numpy().astype(np.float64)
-    predicted = np.concatenate([
+    return np.concatenate([
         predict(userId=tf.constant(users[s:s + 8192]), movieId=tf.constant(movies[s:s + 8192]))["prediction"]
         .numpy().reshape(-1) for s in range(0, len(users), 8192)])
-    model = regression_metrics(truth, predicted)["rmse"]
-    bias = BiasBaseline().fit(train.users, train.items, train.ratings, train.n_users, train.n_items)
-    baseline = regression_metrics(test.ratings, bias.predict(test.users, test.items))["rmse"]
-    print(f"\nRMSE on the held-out {len(truth):,} ratings: SavedModel `predict` {model:.4f}, bias-only baseline "
-          f"fitted on the train part {baseline:.4f} (ratio {model / baseline:.3f}), global mean "
-          f"{np.sqrt(np.mean((truth - train.ratings.mean()) ** 2)):.4f}")
+
+
+def _print_calibration(figures: dict[str, float]) -> None:
+    """The references' ratios on this data next to real ratings' (the sample's calibration targets)."""
+    print(f"\n{'calibration ratio':<30} {'here':>7} {'real':>7}  within")
+    for name, real, tolerance, relative in CALIBRATION:
+        band = tolerance * real if relative else tolerance
+        ok = abs(figures[name] - real) <= band
+        print(f"{name:<30} {figures[name]:>7.3f} {real:>7.3f}  {'yes' if ok else 'no'} (+-{band:.3f})")
+
+
+def _print_summary(runs: list[dict[str, float]]) -> None:
+    print(f"\n=== mean over {len(runs)} seeds (min - max) ===")
+    for name in runs[0]:
+        values = np.array([r[name] for r in runs])
+        print(f"{name:<30} {values.mean():.3f}  ({values.min():.3f} - {values.max():.3f})")
+    _print_calibration({name: float(np.mean([r[name] for r in runs])) for name in runs[0]})
 
 
 if __name__ == "__main__":

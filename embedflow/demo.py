@@ -50,16 +50,31 @@ def main_from_args(args: argparse.Namespace, beam_args: list[str]) -> None:
     print(f"\nRows: read {counts['read']}, train {counts['kept']['train']}, eval {counts['kept']['eval']}, "
           f"rejected {counts['rejected']['total']}")
     m = result.metrics
-    print(f"Eval RMSE: model {m['model']['rmse']:.4f}, bias-only baseline {m['baseline_bias']['rmse']:.4f} "
-          f"(model {m['model']['rmse'] / m['baseline_bias']['rmse'] - 1:+.1%}), "
-          f"global mean {m['baseline_mean']['rmse']:.4f}")
+    rmse = m["model"]["rmse"]
+    print(f"Eval RMSE: model {rmse:.4f}, bias-only baseline {m['baseline_bias']['rmse']:.4f}, global mean "
+          f"{m['baseline_mean']['rmse']:.4f}: the model "
+          + " and ".join(verdict(rmse, m[key]["rmse"], name, lower_is_better=True)
+                         for key, name in (("baseline_bias", "the bias-only baseline"),
+                                           ("baseline_mean", "the global mean"))))
     if "ranking" in m:
         ranking, key = m["ranking"], f"recall@{m['ranking']['k']}"
-        print(f"Top-{ranking['k']} lists on eval: {key} {ranking['model'][key]:.3f}, most popular "
-              f"{ranking['popularity'][key]:.3f} ({ranking['model'][key] / ranking['popularity'][key]:.2f}x)")
+        references = [(ref, name) for ref, name in (("popularity", "most popular"), ("ease", "EASE")) if ref in ranking]
+        print(f"Top-{ranking['k']} lists on eval: {key} {ranking['model'][key]:.3f}, "
+              + ", ".join(f"{name} {ranking[ref][key]:.3f}" for ref, name in references) + ": the model "
+              + " and ".join(verdict(ranking["model"][key], ranking[ref][key], name) for ref, name in references))
+    print("(Everything above is on the eval split; epochs and ranking weights were chosen on a validation slice of "
+          "the train split.)")
     _show_neighbour_quality(result.version_dir, data)
     _show_predictions(result.version_dir, data, args.seed)
     print(f"\nSavedModel: {result.version_dir}\nTensorBoard: tensorboard --logdir {os.path.join(job, 'logs')}")
+
+
+def verdict(model: float, reference: float, name: str, lower_is_better: bool = False, level: float = 0.005) -> str:
+    """"beats NAME (0.97x)", "is level with NAME (1.00x)" or "is behind NAME (1.04x)": within `level` is level."""
+    ratio = model / reference
+    gain = (1 - ratio) if lower_is_better else (ratio - 1)
+    word = "beats" if gain > level else ("is behind" if gain < -level else "is level with")
+    return f"{word} {name} ({ratio:.2f}x)"
 
 
 def _show_neighbour_quality(version_dir: str, data_dir: str) -> None:

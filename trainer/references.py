@@ -18,7 +18,7 @@ import numpy as np
 from trainer.metrics import csr_from_pairs, csr_rows, ranking_metrics
 
 EASE_MAX_ITEMS = 20_000   # a float32 items x items matrix of this size is 1.6 GB, and the inverse needs two
-EASE_L2_GRID = (150.0, 400.0, 1000.0)
+EASE_L2_GRID = (150.0, 400.0, 1000.0, 2500.0)
 POSITIVE_RATING = 4.0  # held-out ratings at or above this are what a top-K list should find
 
 
