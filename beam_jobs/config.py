@@ -10,7 +10,27 @@ from __future__ import annotations
 
 import dataclasses
 
+from features.arguments import MAX_SEED, FieldChecks, shown
+from features.errors import UserError
+
 DEFAULT_MAX_REJECTED_FRACTION = 0.01
+KNOWN_RUNNERS = ("DirectRunner", "DataflowRunner", "PrismRunner", "FlinkRunner", "SparkRunner",
+                 "PortableRunner", "InteractiveRunner")
+
+
+def check_runner(beam_args: tuple[str, ...]) -> None:
+    """Refuse an unknown `--runner` before any work: a name above (or Beam's short form, `direct`), or a class
+    given by its dotted path."""
+    for i, arg in enumerate(beam_args):
+        if arg == "--runner" and i + 1 < len(beam_args):
+            runner = beam_args[i + 1]
+        elif arg.startswith("--runner="):
+            runner = arg.partition("=")[2]
+        else:
+            continue
+        short = {r.lower().removesuffix("runner") for r in KNOWN_RUNNERS}
+        if runner not in KNOWN_RUNNERS and runner.lower().removesuffix("runner") not in short and "." not in runner:
+            raise UserError(f"Unknown runner {shown(runner)}. Use one of {', '.join(KNOWN_RUNNERS)}.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,4 +48,46 @@ class PreprocessConfig:
     beam_args: tuple[str, ...] = ()  # Beam PipelineOptions flags, e.g. ("--direct_num_workers=2",)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "beam_args", tuple(self.beam_args))
+        """Refuse a bad value now, naming the field (features/arguments.py), not after the job has run."""
+        check = FieldChecks(self)
+        check.output_folder("output")
+        if isinstance(self.input, (list, tuple)):
+            check.fail("input", "one path: a MovieLens folder, a CSV/Parquet file, a folder of them or a glob "
+                                "such as data/*.csv (a list of paths is not read)")
+        check.text("input", optional=True)
+        check.text("spec")
+        check.boolean("overwrite")
+        check.integer("seed", minimum=0, maximum=MAX_SEED, optional=True)
+        check.integer("chunk_bytes", minimum=1024, optional=True)
+        check.real("max_rejected_fraction", minimum=0, maximum=1)
+        check.boolean("statistics")
+        check.texts("beam_args", empty=True)
+        check_runner(self.beam_args)
+
+
+@dataclasses.dataclass(frozen=True)
+class RecommendAllConfig:
+    """One batch recommendation job (`embedflow recommend-all`): top k for every user of a model version."""
+
+    model: str  # a model version folder, or a model dir
+    output: str  # output folder (local or gs://)
+    k: int = 10
+    popularity_weight: float | None = None  # None: the weight chosen when the model was trained
+    rating_weight: float | None = None
+    block_size: int | None = None  # users scored per work item (None: the job's default)
+    csv: bool = False
+    overwrite: bool = False
+    beam_args: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        check = FieldChecks(self)
+        check.existing_path("model", folder=True)
+        check.output_folder("output")
+        check.integer("k", minimum=1, maximum=100_000)
+        check.real("popularity_weight", optional=True)
+        check.real("rating_weight", optional=True)
+        check.integer("block_size", minimum=1, optional=True)
+        check.boolean("csv")
+        check.boolean("overwrite")
+        check.texts("beam_args", empty=True)
+        check_runner(self.beam_args)

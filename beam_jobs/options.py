@@ -17,11 +17,10 @@ from apache_beam.options.pipeline_options import (
     DirectOptions, GoogleCloudOptions, PipelineOptions, SetupOptions, StandardOptions, TestOptions)
 from apache_beam.runners.runner import PipelineState
 
+from beam_jobs.config import check_runner
 from features.errors import UserError
 from features.quiet import child_start_up_lines_filtered
 
-KNOWN_RUNNERS = ("DirectRunner", "DataflowRunner", "PrismRunner", "FlinkRunner", "SparkRunner",
-                 "PortableRunner", "InteractiveRunner")
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -43,8 +42,7 @@ def pipeline_options(beam_args: list[str]) -> PipelineOptions:
                         f"Run with --help for the job's flags; Beam flags are listed in Beam's "
                         f"PipelineOptions documentation.")
     runner = options.view_as(StandardOptions).runner or "DirectRunner"
-    if runner not in KNOWN_RUNNERS and not runner.endswith("Runner"):
-        raise UserError(f"Unknown runner '{runner}'. Use one of {', '.join(KNOWN_RUNNERS)}.")
+    check_runner(("--runner", runner))
     options.view_as(StandardOptions).runner = runner
     if runner == "DataflowRunner":
         setup = options.view_as(SetupOptions)

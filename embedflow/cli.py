@@ -70,14 +70,20 @@ def set_verbosity_environment(verbosity: int) -> None:
         configure_tensorflow()
 
 
-def run_command(action: Callable[[], object], verbosity: int = NORMAL) -> int:
-    """Run one command; a UserError becomes a readable message and its exit code."""
+def run_command(action: Callable[[], object], verbosity: int = NORMAL, flags: dict[str, str] | None = None) -> int:
+    """Run one command; a UserError becomes a readable message and its exit code.
+
+    A bad config field (features/arguments.py) is named by its flag in `flags` (field -> flag).
+    """
+    from features.arguments import ArgumentError
     from features.errors import UserError
 
     setup_logging(verbosity)
     try:
         action()
     except UserError as e:
+        if isinstance(e, ArgumentError):
+            e = e.for_flags(flags or {})
         print("error: " + textwrap.fill(str(e), width=100, subsequent_indent="  "), file=sys.stderr)
         return e.exit_code
     return 0
@@ -95,7 +101,10 @@ def build_parser(selected: str | None) -> argparse.ArgumentParser:
             module, _, prefix = module.partition(":")
             mod = importlib.import_module(module)
             getattr(mod, f"add_{prefix}_arguments" if prefix else "add_arguments")(p)
-            p.set_defaults(handler=getattr(mod, f"{prefix}_main" if prefix else "main_from_args"))
+            from features.arguments import flag_names
+
+            p.set_defaults(handler=getattr(mod, f"{prefix}_main" if prefix else "main_from_args"),
+                           flags_of_fields=flag_names(p))
     return parser
 
 
@@ -125,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
     if rest and not SUBCOMMANDS[args.command][2]:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    return run_command(lambda: args.handler(args, rest), verbosity)
+    return run_command(lambda: args.handler(args, rest), verbosity, args.flags_of_fields)
 
 
 if __name__ == "__main__":

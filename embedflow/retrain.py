@@ -111,7 +111,7 @@ class RetrainConfig:
             raw["spec"] = os.path.join(base, raw["spec"])
         raw["beam_args"] = tuple(raw.get("beam_args", ()))
         config = cls(path=path, **raw)
-        config.train_config("", "", None, None)  # unknown keys under `train:` fail now, naming the key
+        config.train_config(".", ".", None, None)  # unknown keys and bad values under `train:` fail now
         return config
 
     def train_config(self, input_dir: str, job_dir: str, model_dir: str | None,

@@ -12,6 +12,7 @@ import dataclasses
 import os
 from typing import Any, Mapping
 
+from features.arguments import MAX_SEED, FieldChecks
 from features.errors import UserError
 
 
@@ -34,9 +35,21 @@ class TrainConfig:
     warm_start_from: str | None = None  # a model version folder whose weights seed this run when shapes allow
 
     def __post_init__(self) -> None:
-        if self.hidden_units is not None:
-            object.__setattr__(self, "hidden_units", tuple(self.hidden_units))
-        object.__setattr__(self, "exclude_features", tuple(self.exclude_features or ()))
+        """Refuse a bad value now, naming the field (features/arguments.py), not after minutes of training."""
+        check = FieldChecks(self)
+        check.text("input")
+        check.output_folder("job_dir")
+        check.output_folder("model_dir", optional=True)
+        check.integer("seed", minimum=0, maximum=MAX_SEED)
+        check.integer("epochs", minimum=1, optional=True)
+        check.integer("batch_size", minimum=1, optional=True)
+        check.real("learning_rate", above=0, maximum=10, optional=True)
+        check.integers("hidden_units", optional=True)
+        check.texts("exclude_features")
+        check.existing_path("params", optional=True)
+        check.real("embedding_scale", above=0, maximum=100, optional=True)
+        check.boolean("in_memory", optional=True)
+        check.existing_path("warm_start_from", optional=True, folder=True)
 
     @property
     def resolved_model_dir(self) -> str:
@@ -58,3 +71,37 @@ class TrainConfig:
         if unknown:
             raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(allowed)}")
         return cls(**{**values, **fixed})
+
+
+@dataclasses.dataclass(frozen=True)
+class TuneConfig:
+    """One embedding-dimension search (`embedflow tune`): the grid's axes and the settings of every trial."""
+
+    input: str  # a complete preprocess output folder
+    output: str  # search folder: trials, report, best_params.yaml
+    factors: tuple[float, ...] | None = None  # scales of the auto dimensions (None: trainer/tune.py's default)
+    dims: tuple[int, ...] | None = None  # explicit dimensions of the primary feature instead of factors
+    hidden_units: tuple[tuple[int, ...], ...] | None = None  # architectures to try
+    learning_rates: tuple[float, ...] | None = None
+    epochs: int | None = None
+    seed: int = 42
+    batch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        check = FieldChecks(self)
+        check.text("input")
+        check.output_folder("output")
+        check.reals("factors", above=0, optional=True)
+        check.integers("dims", optional=True)
+        if self.hidden_units is not None:
+            try:
+                architectures = tuple(TrainConfig(input="-", hidden_units=h).hidden_units for h in self.hidden_units)
+            except (TypeError, UserError):
+                check.fail("hidden_units", "a non-empty list of architectures, each a list of integers >= 1")
+            if not architectures:
+                check.fail("hidden_units", "a non-empty list of architectures, each a list of integers >= 1")
+            check.set("hidden_units", architectures)
+        check.reals("learning_rates", above=0, optional=True)
+        check.integer("epochs", minimum=1, optional=True)
+        check.integer("seed", minimum=0, maximum=MAX_SEED)
+        check.integer("batch_size", minimum=1, optional=True)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from features.arguments import from_namespace
+from trainer.queries import RecommendQuery, SimilarQuery
+
 MODEL_HELP = "a model version folder, or a model dir (its serving pointer, else its latest version)"
 
 
@@ -15,15 +18,16 @@ def _index(model: str):
 
 
 def add_similar_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("query", help="an item id or (part of) a title, case-insensitive")
+    parser.add_argument("item", metavar="query", help="an item id or (part of) a title, case-insensitive")
     parser.add_argument("--model", required=True, help=MODEL_HELP)
     parser.add_argument("-k", type=int, default=10, help="how many neighbours")
 
 
 def similar_main(args: argparse.Namespace, _extra: list[str]) -> None:
+    query = from_namespace(SimilarQuery, args)  # checked before TensorFlow loads
     from trainer.recommend import print_similar
 
-    print_similar(_index(args.model), args.query, args.k)
+    print_similar(_index(query.model), query.item, query.k)
 
 
 def add_recommend_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,12 +51,13 @@ def add_ranking_weight_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def recommend_main(args: argparse.Namespace, _extra: list[str]) -> None:
-    from trainer.recommend import print_recommendations, read_history
+    query = from_namespace(RecommendQuery, args)  # checked before TensorFlow loads
+    from trainer.recommend import print_recommendations
 
-    index = _index(args.model)
-    history = None if args.history is None else read_history(args.history, index.item_id_column)
-    print_recommendations(index, args.user, args.k, index.ranking_weights(args.popularity_weight, args.rating_weight),
-                          history)
+    index = _index(query.model)
+    history = None if query.history is None else query.history_ids(index.item_id_column)
+    print_recommendations(index, query.user, query.k,
+                          index.ranking_weights(query.popularity_weight, query.rating_weight), history)
 
 
 def add_projector_arguments(parser: argparse.ArgumentParser) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from beam_jobs.config import DEFAULT_MAX_REJECTED_FRACTION, PreprocessConfig
+from features.arguments import from_namespace
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,12 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main_from_args(args: argparse.Namespace, beam_args: list[str]) -> dict:
+    config = from_namespace(PreprocessConfig, args, beam_args=tuple(beam_args))  # checked before Beam loads
     from beam_jobs import preprocess
 
-    result = preprocess.run_config(PreprocessConfig(
-        output=args.output, input=args.input, spec=args.spec, overwrite=args.overwrite, seed=args.seed,
-        chunk_bytes=args.chunk_bytes, max_rejected_fraction=args.max_rejected_fraction, statistics=args.statistics,
-        beam_args=tuple(beam_args)))
+    result = preprocess.run_config(config)
     print_dry_run(result)
     return result
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from beam_jobs.config import RecommendAllConfig
 from embedflow.commands.embeddings import add_ranking_weight_arguments
+from features.arguments import from_namespace
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,12 +21,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main_from_args(args: argparse.Namespace, beam_args: list[str]) -> dict:
+    config = from_namespace(RecommendAllConfig, args, beam_args=tuple(beam_args))  # checked before Beam loads
     from beam_jobs import recommend_all
     from embedflow.commands.preprocess import print_dry_run
 
-    given = {"block_size": args.block_size}
-    result = recommend_all.run(args.model, args.output, args.k, args.popularity_weight, args.rating_weight,
-                               beam_args, args.overwrite, csv=args.csv,
+    given = {"block_size": config.block_size}
+    result = recommend_all.run(config.model, config.output, config.k, config.popularity_weight,
+                               config.rating_weight, list(config.beam_args), config.overwrite, csv=config.csv,
                                **{k: v for k, v in given.items() if v is not None})
     print_dry_run(result)
     return result

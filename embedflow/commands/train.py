@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from features.arguments import from_namespace
 from trainer.config import TrainConfig
 
 
@@ -31,19 +32,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """The command line's TrainConfig (the only place an argparse namespace is read)."""
-    return TrainConfig(
-        input=args.input, job_dir=args.job_dir, model_dir=args.model_dir, seed=args.seed, epochs=args.epochs,
-        batch_size=args.batch_size, learning_rate=args.learning_rate,
-        exclude_features=tuple(args.exclude_features or ()), params=args.params,
-        embedding_scale=args.embedding_scale, in_memory=args.in_memory)
+    """The command line's TrainConfig: each flag's dest is its field (the only place an argparse namespace is read)."""
+    return from_namespace(TrainConfig, args)
 
 
 def main_from_args(args: argparse.Namespace, _extra: list[str]):
+    config = config_from_args(args)  # checked before TensorFlow loads
     from trainer import task
 
     reporter = task.vertex_reporter() if args.hypertune_metric else None  # a missing package fails before training
-    result = task.train(config_from_args(args))
+    result = task.train(config)
     if reporter is not None:
         task.report_to_vertex(reporter, result.metrics, args.hypertune_metric, result.metrics["epochs_trained"])
     print(f"Exported {result.version_dir}")

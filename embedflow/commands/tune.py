@@ -6,6 +6,9 @@ import argparse
 import json
 import os
 
+from features.arguments import from_namespace
+from trainer.config import TuneConfig
+
 
 def _ints(text: str) -> list[int]:
     return [int(t) for t in text.split(",") if t]
@@ -26,10 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main_from_args(args: argparse.Namespace, _extra: list[str]) -> dict:
+    config = from_namespace(TuneConfig, args)  # checked before TensorFlow loads
     from trainer import tune
 
-    best = tune.tune(args.input, args.output, args.factors or tune.DEFAULT_FACTORS, args.dims, args.hidden_units,
-                     args.learning_rates, args.epochs, args.seed, args.batch_size)
+    best = tune.tune(config.input, config.output, config.factors or tune.DEFAULT_FACTORS, config.dims,
+                     config.hidden_units, config.learning_rates, config.epochs, config.seed, config.batch_size)
     print(f"Best: {json.dumps(best['params'])}")
     print(f"Report: {os.path.join(args.output, 'report.md')} and report.png; "
           f"train with: embedflow train --params {os.path.join(args.output, tune.BEST)} ...")
