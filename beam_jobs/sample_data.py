@@ -18,6 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from beam_jobs.sample_checks import check_housing_sample, check_ratings_sample
+
 log = logging.getLogger(__name__)
 
 GENRES = (
@@ -44,6 +46,7 @@ class RatingsSample:
     seed: int = 7
     ratings_seed: int | None = None  # another day of ratings from the same world (same users, movies, tastes)
     taste: float = 1.0  # strength of the planted tastes (1: as in real ratings; more for checks of the structure)
+    __post_init__ = check_ratings_sample
 
 
 # The shape of real ratings, calibrated so that a sample of ml-latest-small's size has its statistics
@@ -315,6 +318,7 @@ class HousingSample:
     rows: int = 20_000
     neighbourhoods: int = 40
     seed: int = 7
+    __post_init__ = check_housing_sample
 
 
 OCEAN_PROXIMITY = ("<1H OCEAN", "INLAND", "NEAR OCEAN", "NEAR BAY", "ISLAND")

@@ -22,6 +22,7 @@ import os
 import numpy as np
 import pyarrow as pa
 
+from beam_jobs.sample_checks import check_housing_sample
 from beam_jobs.sample_data import write_csv
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ GRADES = ("Po", "Fa", "TA", "Gd", "Ex")
 class WideHousingSample:
     rows: int = 2_930
     seed: int = 7
+    __post_init__ = check_housing_sample
 
 
 def _pick(rng: np.random.Generator, levels: tuple[str, ...], weights: tuple[float, ...], n: int) -> np.ndarray:
