@@ -19,6 +19,9 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from beam_jobs.config import PreprocessConfig
+from features.arguments import check_argument, shown
+from features.errors import UserError
+from trainer.queries import RecommendQuery, SimilarQuery
 
 if TYPE_CHECKING:
     from tensorflow_metadata.proto.v0.statistics_pb2 import DatasetFeatureStatisticsList
@@ -61,16 +64,24 @@ class Item:
 def sample_data(output: str, sample: "RatingsSample | HousingSample | None" = None) -> str:
     """Write seeded sample data to `output` (default: MovieLens-style ratings shaped like ml-latest-small)."""
     from beam_jobs.sample_data import HousingSample, RatingsSample, write_housing_sample, write_ratings_sample
+    from beam_jobs.sample_housing_wide import WideHousingSample, write_wide_housing_sample
 
+    output = check_argument("sample_data", "output", output, "output_folder")
     if isinstance(sample, HousingSample):
         write_housing_sample(output, sample)
-    else:
+    elif isinstance(sample, WideHousingSample):
+        write_wide_housing_sample(output, sample)
+    elif sample is None or isinstance(sample, RatingsSample):
         write_ratings_sample(output, sample or RatingsSample())
+    else:
+        raise UserError(f"sample_data: sample must be a RatingsSample, HousingSample or WideHousingSample (or None), "
+                        f"got {shown(sample)}.")
     return output
 
 
 def preprocess(config: PreprocessConfig) -> Preprocessed:
     """Run the Beam + TFT preprocess job (DirectRunner unless `config.beam_args` say otherwise)."""
+    _require(config, PreprocessConfig, "preprocess")
     from beam_jobs.preprocess import run_config
 
     return Preprocessed(config.output, run_config(config))
@@ -78,6 +89,9 @@ def preprocess(config: PreprocessConfig) -> Preprocessed:
 
 def train(config: "TrainConfig") -> "TrainResult":
     """Train, evaluate and export a model version; the result has `version_dir` and `metrics`."""
+    from trainer.config import TrainConfig
+
+    _require(config, TrainConfig, "train")
     from trainer.task import train as train_model
 
     return train_model(config)
@@ -86,6 +100,8 @@ def train(config: "TrainConfig") -> "TrainResult":
 def describe(spec: str = "movielens", preprocessed: str | None = None) -> str:
     """A spec as resolved (features, transforms, embedding dimensions); with a preprocess output, its actual
     sizes and its splits' statistics."""
+    check_argument("describe", "spec", spec, "text")
+    check_argument("describe", "preprocessed", preprocessed, "text", optional=True)
     from embedflow.describe_spec import describe as describe_spec, describe_statistics
     from features.spec import load_spec
 
@@ -97,34 +113,46 @@ def describe(spec: str = "movielens", preprocessed: str | None = None) -> str:
 
 
 def statistics(preprocessed: str) -> "DatasetFeatureStatisticsList | None":
-    """The train and eval statistics of a preprocess output (TFDV's proto), or None without them."""
+    """The train and eval statistics of a preprocess output (TFDV's proto), or None when it was written without
+    them (`statistics=False`); a folder that is not a finished preprocess output is a UserError."""
+    from features.manifest import read_manifest
     from features.statistics import load_statistics
 
+    read_manifest(check_argument("statistics", "preprocessed", preprocessed, "text"))  # names a missing folder
     return load_statistics(preprocessed)
 
 
 def similar(model: str, item: str, k: int = 10) -> list[Item]:
     """The k items nearest `item` (an id, or part of a title) by cosine of item vectors; `model` is a version
     folder or a model dir (its serving version)."""
-    index = _index(model)
-    return [_item(index, i, score) for i, score in index.similar(index.find_item(str(item)), k)]
+    query = SimilarQuery(model, item, k)
+    index = _index(query.model)
+    return [_item(index, i, score) for i, score in index.similar(index.find_item(query.item), query.k)]
 
 
 def recommend(model: str, user: str | None = None, k: int = 10, popularity_weight: float | None = None,
-              history: list[str] | None = None, rating_weight: float | None = None) -> list[Item]:
+              history: list[str] | str | None = None, rating_weight: float | None = None) -> list[Item]:
     """Top-k items `user` has not rated, in the model's ranking order, with their predicted ratings as `score`.
 
     For a user the model never saw, pass `history` (the ids of the items they
     rated) instead of `user`: their vector comes from the model's user tower.
-    The ranking's weights are the model's unless given (trainer/ranking_score.py).
+    `history` is a list of ids, a text of comma-separated ids ("417" is one
+    id), or a history file, read as `recommend --history` reads it
+    (trainer/queries.py).  The ranking's weights are the model's unless given
+    (trainer/ranking_score.py).  Every argument is checked first (UserError).
     """
-    if (user is None) == (history is None):
-        raise ValueError("give either user or history")
-    index = _index(model)
-    weights = index.ranking_weights(popularity_weight, rating_weight)
-    recs = (index.recommend(str(user), k, weights) if history is None
-            else index.recommend_for_history([str(i) for i in history], k, weights))
+    query = RecommendQuery(model, user, history, k, popularity_weight, rating_weight)
+    index = _index(query.model)
+    weights = index.ranking_weights(query.popularity_weight, query.rating_weight)
+    recs = (index.recommend(query.user, query.k, weights) if query.history is None
+            else index.recommend_for_history(query.history_ids(index.item_id_column), query.k, weights))
     return [_item(index, i, rating) for i, rating in recs]
+
+
+def _require(config: object, cls: type, function: str) -> None:
+    if not isinstance(config, cls):
+        raise UserError(f"{function}: config must be a {cls.__name__} (its fields are checked when it is made), got "
+                        f"{shown(config)}.")
 
 
 def _index(model: str):

@@ -7,9 +7,11 @@ version (see trainer/embeddings.py); no training code or data is needed.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import difflib
 import io
 import json
+import logging
 import os
 import re
 
@@ -25,6 +27,9 @@ from trainer.metrics import csr_rows
 from trainer.neighbours import normalize
 from trainer.ranking_score import ItemScores, RankingWeights
 from trainer.topk import TopKScorer
+
+log = logging.getLogger(__name__)
+
 
 def _read_tsv(path: str) -> dict[str, list[str]]:
     with tf.io.gfile.GFile(path) as f:
@@ -189,8 +194,9 @@ class EmbeddingIndex:
         same as for known users, and a predicted rating has no user bias.
         `vector`: the user's vector when the caller already has it.
         """
-        vector = self.new_user_vector(item_ids) if vector is None else vector
-        rated = np.array(sorted({self._item_position[i] for i in item_ids if i in self._item_position}), np.int64)
+        history = self.history(item_ids)
+        vector = self.new_user_vector(list(history.known)) if vector is None else vector
+        rated = np.array(sorted(history.positions), np.int64)
         items = self._top_unrated(vector, np.array([0, len(rated)]), rated, self.scorer(k, weights))
         ratings = np.clip(self.rating_items[items] @ vector[0] + self.item_bias[items] + self.global_mean,
                           *self.label_range)
@@ -203,20 +209,63 @@ class EmbeddingIndex:
         top, scores = scorer.top_k(user_vector, rated_indptr, rated)
         return top[0][np.isfinite(scores[0])]
 
+    def history(self, item_ids: list[str]) -> "History":
+        """A new user's history as the model reads it: ids collapsed, unknown ones set aside (an error when none
+        is known), and capped to HISTORY_MAX_ITEMS like a training history (the same seeded sample)."""
+        from trainer.history import HISTORY_MAX_ITEMS, capped_rows  # Keras loads with it: not for `similar`
+
+        distinct = list(dict.fromkeys(str(i).strip() for i in item_ids))
+        known = [i for i in distinct if i in self._item_position]
+        unknown = [i for i in distinct if i not in self._item_position]
+        if not known:
+            shown = ", ".join(distinct[:5]) + (" ..." if len(distinct) > 5 else "")
+            raise UserError(f"None of the {len(distinct)} history item id(s) ({shown}) is in the model's catalogue "
+                            f"({len(self.item_ids)} items, e.g. {', '.join(self.item_ids[:3])}).")
+        positions = np.array([self._item_position[i] for i in known], np.int64)
+        _, sample = capped_rows(np.array([0, len(positions)]), positions, HISTORY_MAX_ITEMS)
+        history = History(len(item_ids), tuple(known), tuple(unknown), tuple(positions.tolist()),
+                          tuple(self.item_ids[i] for i in sample.tolist()))
+        if unknown:
+            log.warning("%s", history.unknown_note)
+        return history
+
     def new_user_vector(self, item_ids: list[str]) -> np.ndarray:
         """(1, dim): the vector of a user the model never saw, from the ids of the items they rated."""
-        known = [i for i in item_ids if i in self._item_position]
-        if not known:
-            shown = ", ".join(item_ids[:5]) + (" ..." if len(item_ids) > 5 else "")
-            raise UserError(f"None of the {len(item_ids)} history item id(s) ({shown}) is in the model's catalogue "
-                            f"({len(self.item_ids)} items, e.g. {', '.join(self.item_ids[:3])}).")
+        history = self.history(item_ids)
         if self._saved_model is None:  # loading the SavedModel takes seconds: once per index
             self._saved_model = tf.saved_model.load(self.version_dir)  # kept: its signatures need its variables
         signature = self._saved_model.signatures.get("user_vector")
         if signature is None:
             raise UserError(f"Model {self.version_dir} cannot describe a new user by their history: it was "
                             f"trained without `user_history: true` (model section of the spec).")
-        return signature(item_ids=tf.constant(known))["user_vector"].numpy()
+        return signature(item_ids=tf.constant(list(history.read)))["user_vector"].numpy()
+
+
+@dataclasses.dataclass(frozen=True)
+class History:
+    """A new user's history: `given` ids, the distinct `known` ones (`positions` in the index) and `unknown` ones,
+    and the `read` ids (at most HISTORY_MAX_ITEMS of the known) that the user tower reads."""
+
+    given: int
+    known: tuple[str, ...]
+    unknown: tuple[str, ...]
+    positions: tuple[int, ...]
+    read: tuple[str, ...]
+
+    @property
+    def unknown_note(self) -> str:
+        shown = ", ".join(self.unknown[:10]) + (" ..." if len(self.unknown) > 10 else "")
+        return (f"{len(self.unknown)} of {len(self.known) + len(self.unknown)} history ids unknown to the model, "
+                f"left out: {shown}")
+
+    def describe(self) -> str:
+        """"a new user with 12 rated item(s)", and what was left out or capped."""
+        notes = [f"{self.given - len(self.known) - len(self.unknown)} repeated id(s) counted once"] \
+            if self.given > len(self.known) + len(self.unknown) else []
+        notes += [f"{len(self.unknown)} unknown id(s) left out"] if self.unknown else []
+        notes += [f"the user tower reads {len(self.read)} of them, as in training"] \
+            if len(self.read) < len(self.known) else []
+        return f"a new user with {len(self.known)} rated item(s)" + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def _id_types(version_dir: str) -> dict[str, str]:
@@ -249,9 +298,10 @@ def print_recommendations(index: EmbeddingIndex, user_id: str | None, k: int, we
         recs = index.recommend(user_id, k, weights)
         vectors, who = index.users[[index.user_position(user_id)]], f"user {user_id}"
     else:
-        vectors = index.new_user_vector(history)
-        recs = index.recommend_for_history(history, k, weights, vectors)
-        who = f"a new user with {len(history)} rated item(s)"
+        given = index.history(history)
+        vectors = index.new_user_vector(list(given.known))
+        recs = index.recommend_for_history(list(given.known), k, weights, vectors)
+        who = given.describe()
     items = np.array([i for i, _ in recs], np.int64)[None, :]
     model_score = index.item_scores.model_scores(vectors, items)[0]
     popularity = index.item_scores.popularity_terms(items, weights)[0]
@@ -261,23 +311,6 @@ def print_recommendations(index: EmbeddingIndex, user_id: str | None, k: int, we
     for rank, ((i, rating), m, p) in enumerate(zip(recs, model_score, popularity), 1):
         print(f"  {rank:>4}  {m + weights.rating * rating + p:7.3f}  {m:7.3f}  {rating:6.2f}  {p:7.3f}  "
               f"{_label(index, i)}")
-
-
-def read_history(given: str, id_column: str) -> list[str]:
-    """Item ids from `--history`: a file (one id per line, or a CSV with an `id_column` header), else `a,b,c`."""
-    if not os.path.isfile(given):
-        ids = [part.strip() for part in given.split(",") if part.strip()]
-        if not ids:
-            raise UserError(f"--history {given!r} is neither a file nor a comma-separated list of item ids.")
-        return ids
-    with open(given, encoding="utf-8", errors="replace", newline="") as f:
-        rows = [row for row in csv.reader(f) if row and any(cell.strip() for cell in row)]
-    header = bool(rows) and id_column in rows[0]
-    column = rows[0].index(id_column) if header else 0
-    ids = [row[column].strip() for row in rows[1 if header else 0:] if len(row) > column]
-    if not ids:
-        raise UserError(f"History file {given} holds no item ids (one per line, or a CSV with a {id_column} column).")
-    return ids
 
 
 def _label(index: EmbeddingIndex, i: int) -> str:
