@@ -51,6 +51,7 @@ from beam_jobs.span_stats import (
 from features.errors import UserError
 from features.graph import TF_TYPES
 from features.spec import FeatureSpec, load_spec
+from features.spec_reader import load_yaml
 from trainer.config import TrainConfig
 from trainer.model_dir import serving_version, switch_serving, versions, write_tf_serving_config
 
@@ -95,8 +96,13 @@ class RetrainConfig:
     def load(cls, path: str) -> "RetrainConfig":
         if not os.path.exists(path):
             raise UserError(f"Retrain config {path} does not exist.")
-        with open(path, encoding="utf-8") as f:
-            raw = yaml.safe_load(f) or {}
+        try:
+            with open(path, encoding="utf-8") as f:
+                raw = load_yaml(f.read()) or {}
+        except (yaml.YAMLError, UnicodeDecodeError, IsADirectoryError) as e:
+            raise UserError(f"Retrain config {path} is not a YAML file: {' '.join(str(e).split())}") from None
+        if not isinstance(raw, dict):
+            raise UserError(f"Retrain config {path} holds {type(raw).__name__}, not a mapping of settings.")
         known = {f.name for f in dataclasses.fields(cls)} - {"path"}
         unknown = sorted(set(raw) - known)
         if unknown:

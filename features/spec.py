@@ -21,7 +21,7 @@ import yaml
 from features.derivations import Derived, derived_from_dict, read_derived
 from features.errors import SpecError
 from features.model_types import ModelType, model_from_dict, read_model
-from features.spec_reader import SpecReader
+from features.spec_reader import SpecReader, load_yaml
 from features.transforms import Feature, ParseContext, feature_from_dict, read_feature
 
 BUILTIN_SPECS_DIR = os.path.join(os.path.dirname(__file__), "specs")
@@ -199,9 +199,13 @@ def load_spec(name_or_path: str) -> FeatureSpec:
     with open(path, "rb") as f:
         data = f.read()
     try:
-        raw = yaml.safe_load(data.decode("utf-8"))
+        raw = load_yaml(data.decode("utf-8"))
     except UnicodeDecodeError as e:
         raise SpecError(path, "file", f"not UTF-8 text: byte {data[e.start]:#04x} at offset {e.start}") from None
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"YAML line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
+        raise SpecError(path, where, " ".join(f"{e.context or ''} {e.problem or ''}".split())) from None
     except yaml.YAMLError as e:
         raise SpecError(path, "YAML", str(e)) from None
     return parse_spec(raw, path)

@@ -11,7 +11,36 @@ from __future__ import annotations
 import difflib
 from typing import Any, Mapping, NoReturn
 
+import yaml
+
 from features.errors import SpecError
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.safe_load's loader, except that a key given twice in one mapping is an error (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: PyYAML's own error follows
+                continue
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first on line {first}, again on line {line}): each key "
+                                f"once per mapping", key_node.start_mark)
+            seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
+def load_yaml(text: str):
+    """Parse YAML like yaml.safe_load, refusing duplicate keys (yaml.YAMLError naming the key and lines)."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 class SpecReader:

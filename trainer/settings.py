@@ -16,6 +16,7 @@ import yaml
 
 from features.errors import UserError
 from features.spec import FeatureSpec, spec_from_dict
+from features.spec_reader import load_yaml
 from trainer.config import TrainConfig
 
 PARAM_KEYS = ("embedding_dims", "hidden_units", "learning_rate", "epochs", "batch_size")
@@ -24,10 +25,14 @@ PARAM_KEYS = ("embedding_dims", "hidden_units", "learning_rate", "epochs", "batc
 def read_params(path: str) -> dict:
     """A params file written by `embedflow tune` (YAML or JSON): embedding_dims, hidden_units, learning_rate."""
     try:
-        with tf.io.gfile.GFile(path) as f:
-            params = yaml.safe_load(f) or {}
+        with tf.io.gfile.GFile(path, "rb") as f:
+            params = load_yaml(f.read().decode("utf-8")) or {}
     except tf.errors.NotFoundError:
         raise UserError(f"Params file {path} does not exist.") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise UserError(f"Params file {path} is not a YAML or JSON mapping: {' '.join(str(e).split())}") from None
+    if not isinstance(params, dict):
+        raise UserError(f"Params file {path} holds {type(params).__name__}, not a mapping of {', '.join(PARAM_KEYS)}.")
     unknown = sorted(set(params) - set(PARAM_KEYS))
     if unknown:
         raise UserError(f"Params file {path}: unknown key(s) {', '.join(unknown)}")
