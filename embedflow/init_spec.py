@@ -31,6 +31,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import yaml
 
+from features.arguments import FieldChecks
 from features.errors import InputError, OutputError, UserError
 from features.spec import load_spec
 from features.spec_reader import suggest
@@ -38,6 +39,7 @@ from features.spec_reader import suggest
 log = logging.getLogger(__name__)
 
 SAMPLE_ROWS = 100_000
+CSV_BLOCK_BYTES = 16 << 20          # the longest CSV line read (pyarrow's default is 1 MiB)
 SEPARATORS = ("|", ";", ",")        # list separators looked for inside text fields
 DELIMITERS = (",", ";", "\t", "|")  # CSV delimiters looked for in the header line
 ID_SHARE = 0.95                     # a text column this distinct is an identifier (or free text), not a category
@@ -77,6 +79,21 @@ class InitSpecConfig:
     label: str | None = None
     overwrite: bool = False
     sample_rows: int = SAMPLE_ROWS
+
+    def __post_init__(self) -> None:
+        check = FieldChecks(self)
+        check.text("input")
+        check.text("output")
+        if os.path.isdir(self.output) or self.output.endswith(("/", os.sep)):
+            check.fail("output", "a spec file to write, not a folder")
+        parent = os.path.dirname(os.path.abspath(self.output))
+        while not os.path.exists(parent) and os.path.dirname(parent) != parent:
+            parent = os.path.dirname(parent)
+        if not os.path.isdir(parent):
+            check.fail("output", f"a spec file to write, but {parent} is a file")
+        check.text("label", optional=True)
+        check.boolean("overwrite")
+        check.integer("sample_rows", minimum=1)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -138,8 +155,9 @@ def read_sample(path: str, fmt: str, delimiter: str, rows: int) -> pa.Table:
             first = next(table.iter_batches(batch_size=rows), None)
             return pa.Table.from_batches([first]) if first is not None else table.schema_arrow.empty_table()
         parse = pacsv.ParseOptions(delimiter=delimiter)
-        names = pacsv.open_csv(path, parse_options=parse).schema.names
-        reader = pacsv.open_csv(path, parse_options=parse, convert_options=pacsv.ConvertOptions(
+        read = pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES)
+        names = pacsv.open_csv(path, read_options=read, parse_options=parse).schema.names
+        reader = pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=pacsv.ConvertOptions(
             column_types={n: pa.string() for n in names}, null_values=[""], strings_can_be_null=True))
         batches, count = [], 0
         for batch in reader:
@@ -149,6 +167,10 @@ def read_sample(path: str, fmt: str, delimiter: str, rows: int) -> pa.Table:
                 break
         return pa.Table.from_batches(batches, schema=reader.schema).slice(0, rows)
     except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as e:
+        if "straddl" in str(e):
+            raise InputError(f"Input {path} has a line longer than {CSV_BLOCK_BYTES >> 20} MiB, so it is not read as "
+                             f"a CSV table (one row per line): check its line endings, or that it is a table at "
+                             f"all.") from None
         raise InputError(f"Input {path} could not be read as {fmt.upper()}: {str(e).splitlines()[0]}. "
                          f"Check that it is a {fmt.upper()} table with a header row.") from None
 
@@ -403,6 +425,10 @@ def init_spec(config: InitSpecConfig) -> str:
     fmt, files = input_files(config.input)
     delimiter = _delimiter(files[0]) if fmt == "csv" else ","
     table = read_sample(files[0], fmt, delimiter, config.sample_rows)
+    repeated = sorted({n for n in table.column_names if table.column_names.count(n) > 1})
+    if repeated:
+        raise InputError(f"Input {files[0]} names column(s) {', '.join(map(repr, repeated))} more than once in its "
+                         f"header; a spec refers to columns by name, so rename the copies.")
     if table.num_rows == 0:
         raise InputError(f"Input {files[0]} has no rows (only a header, or nothing); a spec is drafted from data.")
     if table.num_columns < 2:
@@ -418,8 +444,11 @@ def init_spec(config: InitSpecConfig) -> str:
     text = draft_spec(profiles, label, source, name)
     os.makedirs(os.path.dirname(os.path.abspath(config.output)), exist_ok=True)
     staging = config.output + ".draft"
-    with open(staging, "w", encoding="utf-8") as f:
-        f.write(text)
+    try:
+        with open(staging, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as e:
+        raise OutputError(f"Cannot write the spec to {config.output}: {e.strerror or e}.") from None
     try:
         load_spec(staging)
     except UserError as e:  # a draft the spec rejects is this command's bug; say so with the reason
