@@ -19,8 +19,7 @@ KNOWN_RUNNERS = ("DirectRunner", "DataflowRunner", "PrismRunner", "FlinkRunner",
 
 
 def check_runner(beam_args: tuple[str, ...]) -> None:
-    """Refuse an unknown `--runner` before any work: a name above (or Beam's short form, `direct`), or a class
-    given by its dotted path."""
+    """Refuse an unknown `--runner` before any work: a name above, or a runner class given by its dotted path."""
     for i, arg in enumerate(beam_args):
         if arg == "--runner" and i + 1 < len(beam_args):
             runner = beam_args[i + 1]
@@ -28,8 +27,7 @@ def check_runner(beam_args: tuple[str, ...]) -> None:
             runner = arg.partition("=")[2]
         else:
             continue
-        short = {r.lower().removesuffix("runner") for r in KNOWN_RUNNERS}
-        if runner not in KNOWN_RUNNERS and runner.lower().removesuffix("runner") not in short and "." not in runner:
+        if runner not in KNOWN_RUNNERS and "." not in runner.strip("."):
             raise UserError(f"Unknown runner {shown(runner)}. Use one of {', '.join(KNOWN_RUNNERS)}.")
 
 
