@@ -19,7 +19,7 @@ def check_ratings_sample(sample: Any) -> None:
     check.integer("users", minimum=1, maximum=10_000_000)
     check.integer("movies", minimum=2, maximum=10_000_000)
     check.integer("groups", minimum=1, maximum=10_000)
-    check.integer("ratings", minimum=sample.users, maximum=min(MAX_ROWS, sample.users * max(1, sample.movies // 2)))
+    check.integer("ratings", minimum=sample.users, maximum=min(MAX_ROWS, sample.users * sample.movies))
     check.integer("seed", minimum=0, maximum=MAX_SEED)
     check.integer("ratings_seed", minimum=0, maximum=MAX_SEED, optional=True)
     check.real("taste", above=0, maximum=100)
