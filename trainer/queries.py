@@ -117,9 +117,13 @@ def _history(check: FieldChecks) -> None:
 
 def read_history_file(path: str, id_column: str) -> list[str]:
     """The ids in a history file: one per line (an optional `id_column` header first), or a CSV with that column."""
-    import tensorflow as tf  # gs:// paths; only reached once the index (and so TensorFlow) is loaded
+    if is_remote(path):
+        import tensorflow as tf  # gs:// paths; only reached once the index (and so TensorFlow) is loaded
 
-    with tf.io.gfile.GFile(path, "rb") as f:
+        opened = tf.io.gfile.GFile(path, "rb")
+    else:
+        opened = open(path, "rb")
+    with opened as f:
         data = f.read(MAX_HISTORY_FILE_BYTES + 1)
     if len(data) > MAX_HISTORY_FILE_BYTES:
         raise UserError(f"History file {path} is over {MAX_HISTORY_FILE_BYTES >> 20} MiB; a history is a list of "

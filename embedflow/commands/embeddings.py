@@ -23,8 +23,12 @@ def add_similar_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-k", type=int, default=10, help="how many neighbours")
 
 
+def similar_config(args: argparse.Namespace, _extra: list[str] | None = None) -> SimilarQuery:
+    return from_namespace(SimilarQuery, args)
+
+
 def similar_main(args: argparse.Namespace, _extra: list[str]) -> None:
-    query = from_namespace(SimilarQuery, args)  # checked before TensorFlow loads
+    query = similar_config(args)  # checked before TensorFlow loads
     from trainer.recommend import print_similar
 
     print_similar(_index(query.model), query.item, query.k)
@@ -50,8 +54,12 @@ def add_ranking_weight_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"weight of log(1 + ratings of the item) added to the ranking score {chosen}")
 
 
+def recommend_config(args: argparse.Namespace, _extra: list[str] | None = None) -> RecommendQuery:
+    return from_namespace(RecommendQuery, args)
+
+
 def recommend_main(args: argparse.Namespace, _extra: list[str]) -> None:
-    query = from_namespace(RecommendQuery, args)  # checked before TensorFlow loads
+    query = recommend_config(args)  # checked before TensorFlow loads
     from trainer.recommend import print_recommendations
 
     index = _index(query.model)

@@ -23,8 +23,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write the splits' statistics in TFDV's format to <output>/statistics (default: on)")
 
 
+def config_from_args(args: argparse.Namespace, beam_args: list[str]) -> PreprocessConfig:
+    """The command line's PreprocessConfig: each flag's dest is its field; the rest go to Beam."""
+    return from_namespace(PreprocessConfig, args, beam_args=tuple(beam_args))
+
+
 def main_from_args(args: argparse.Namespace, beam_args: list[str]) -> dict:
-    config = from_namespace(PreprocessConfig, args, beam_args=tuple(beam_args))  # checked before Beam loads
+    config = config_from_args(args, beam_args)  # checked before Beam loads
     from beam_jobs import preprocess
 
     result = preprocess.run_config(config)

@@ -20,8 +20,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
 
 
+def config_from_args(args: argparse.Namespace, beam_args: list[str]) -> RecommendAllConfig:
+    return from_namespace(RecommendAllConfig, args, beam_args=tuple(beam_args))
+
+
 def main_from_args(args: argparse.Namespace, beam_args: list[str]) -> dict:
-    config = from_namespace(RecommendAllConfig, args, beam_args=tuple(beam_args))  # checked before Beam loads
+    config = config_from_args(args, beam_args)  # checked before Beam loads
     from beam_jobs import recommend_all
     from embedflow.commands.preprocess import print_dry_run
 

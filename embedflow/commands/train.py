@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=42)
 
 
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
+def config_from_args(args: argparse.Namespace, _extra: list[str] | None = None) -> TrainConfig:
     """The command line's TrainConfig: each flag's dest is its field (the only place an argparse namespace is read)."""
     return from_namespace(TrainConfig, args)
 

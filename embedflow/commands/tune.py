@@ -28,8 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=42)
 
 
+def config_from_args(args: argparse.Namespace, _extra: list[str]) -> TuneConfig:
+    return from_namespace(TuneConfig, args)
+
+
 def main_from_args(args: argparse.Namespace, _extra: list[str]) -> dict:
-    config = from_namespace(TuneConfig, args)  # checked before TensorFlow loads
+    config = config_from_args(args, _extra)  # checked before TensorFlow loads
     from trainer import tune
 
     best = tune.tune(config.input, config.output, config.factors or tune.DEFAULT_FACTORS, config.dims,
