@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import tensorflow as tf
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
@@ -81,6 +82,13 @@ def test_a_new_user_is_served_from_their_history_in_their_planted_taste(index, r
     assert "new user with 12 rated item(s)" in capsys.readouterr().out
     assert cli.main(["recommend", "--model", index.version_dir, "--history", "nope,nada"]) == 2
     assert "None of the 2 history item id(s)" in capsys.readouterr().err
+    assert cli.main(["recommend", "--model", index.version_dir, "--history", ",".join(history * 3), "-k", "3"]) == 0
+    assert "new user with 12 rated item(s) (24 repeated id(s) counted once)" in " ".join(capsys.readouterr().out.split())
+    signature = index._saved_model.signatures["user_vector"]  # read as a training history: distinct, at most 100
+    once = signature(item_ids=tf.constant(history))
+    repeated = signature(item_ids=tf.constant(history * 50 + ["no-such-movie"]))
+    assert int(repeated["known_items"]) == 12 and np.allclose(once["user_vector"], repeated["user_vector"], atol=1e-5)
+    assert int(signature(item_ids=tf.constant(index.item_ids[:150]))["known_items"]) == min(100, len(index.item_ids))
 
 
 def test_recommend_prints_the_score_it_ranks_by_and_its_parts(index, capsys):

@@ -31,6 +31,7 @@ from features.progress import timed
 from features.spec import FeatureSpec
 from features.graph import TF_TYPES, raw_columns, raw_feature_spec
 from trainer.catalogue import vocabulary
+from trainer.history import HISTORY_MAX_ITEMS
 from trainer.model_dir import new_version
 
 log = logging.getLogger(__name__)
@@ -66,9 +67,10 @@ class ServingModule(tf.Module):
                                                     tf.range(len(item_ids), dtype=tf.int64)), default_value=-1)
 
     def new_user_vector(self, item_ids: tf.Tensor) -> dict[str, tf.Tensor]:
-        """A new user's vector from the raw ids of the items they rated; ids the model does not know are skipped."""
+        """A new user's vector from the raw ids of the items they rated; ids the model does not know are skipped,
+        a repeated id counts once, and at most HISTORY_MAX_ITEMS are read."""
         index = self.item_index.lookup(item_ids)
-        known = tf.boolean_mask(index, index >= 0)
+        known = tf.unique(tf.boolean_mask(index, index >= 0)).y[:HISTORY_MAX_ITEMS]  # as a training history
         return {"user_vector": self.model.new_user_vector(known), "known_items": tf.size(known, out_type=tf.int64)}
 
     def predict_raw(self, raw: dict) -> tf.Tensor:
