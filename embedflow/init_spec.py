@@ -83,14 +83,7 @@ class InitSpecConfig:
     def __post_init__(self) -> None:
         check = FieldChecks(self)
         check.text("input")
-        check.text("output")
-        if os.path.isdir(self.output) or self.output.endswith(("/", os.sep)):
-            check.fail("output", "a spec file to write, not a folder")
-        parent = os.path.dirname(os.path.abspath(self.output))
-        while not os.path.exists(parent) and os.path.dirname(parent) != parent:
-            parent = os.path.dirname(parent)
-        if not os.path.isdir(parent):
-            check.fail("output", f"a spec file to write, but {parent} is a file")
+        check.output_file("output")
         check.text("label", optional=True)
         check.boolean("overwrite")
         check.integer("sample_rows", minimum=1)

@@ -161,30 +161,29 @@ class FieldChecks:
             self.fail(name, f"an existing {'folder' if folder else 'path'} (no such {'folder' if folder else 'path'})")
 
     def output_folder(self, name: str, optional: bool = False) -> None:
-        """A local folder to write: not an existing file, and not under one."""
+        """A local folder to write (made with its parents): not an existing file, and not under one."""
+        self._output(name, "a folder to write into", optional)
+        value = self.get(name)
+        if value is not None and not is_remote(value) and os.path.isfile(value):
+            self.fail(name, "a folder to write into, not an existing file")
+
+    def output_file(self, name: str) -> None:
+        """A local file to write (its folder made if missing): not an existing folder, and not under a file."""
+        self._output(name, "a file to write", False)
+        value = self.get(name)
+        if not is_remote(value) and (os.path.isdir(value) or value.endswith(("/", os.sep))):
+            self.fail(name, "a file to write, not a folder")
+
+    def _output(self, name: str, what: str, optional: bool) -> None:
         self.text(name, optional)
         value = self.get(name)
         if value is None or is_remote(value):
             return
-        if os.path.isfile(value):
-            self.fail(name, "a folder to write into, not an existing file")
         parent = os.path.dirname(os.path.abspath(value))
-        while parent and not os.path.exists(parent):
-            parent = os.path.dirname(parent) if os.path.dirname(parent) != parent else ""
-        if parent and not os.path.isdir(parent):
-            self.fail(name, f"a folder to write into, but {parent} is a file")
-
-    def output_file(self, name: str) -> None:
-        """A local file to write: not an existing folder, in a folder that exists."""
-        self.text(name)
-        value = self.get(name)
-        if is_remote(value):
-            return
-        if os.path.isdir(value):
-            self.fail(name, "a file to write, not an existing folder")
-        parent = os.path.dirname(os.path.abspath(value))
+        while not os.path.exists(parent) and os.path.dirname(parent) != parent:
+            parent = os.path.dirname(parent)
         if not os.path.isdir(parent):
-            self.fail(name, f"a file in an existing folder ({parent} is {'a file' if os.path.exists(parent) else 'missing'})")
+            self.fail(name, f"{what}, but {parent} is a file")
 
 
 def _is_integer(value: Any) -> bool:

@@ -276,6 +276,9 @@ CLI_CASES = [
     (["init-spec", "--input", "t.csv", "--sample-rows", "0"], "--sample-rows"),
     (["init-spec", "--input", "t.csv", "--output", "{folder}", "--overwrite"], "--output"),
     (["train", "--input", "p", "--epochs", "three"], "--epochs"),
+    (["projector", "--model", "{folder}", "--output", "{root}/pj", "--max-points", "-1"], "--max-points"),
+    (["map", "--model", "{folder}", "--output", "{under_file}"], "--output"),
+    (["map", "--model", "{folder}", "--output", "{root}/m.png", "--labels", "-2"], "--labels"),
 ]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from features.arguments import from_namespace
+from features.arguments import check_argument, from_namespace
 from trainer.queries import RecommendQuery, SimilarQuery
 
 MODEL_HELP = "a model version folder, or a model dir (its serving pointer, else its latest version)"
@@ -75,6 +75,9 @@ def add_projector_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def projector_main(args: argparse.Namespace, _extra: list[str]) -> None:
+    check_argument("projector", "model", args.model, "existing_path", folder=True)
+    check_argument("projector", "output", args.output, "output_folder")
+    check_argument("projector", "max_points", args.max_points, "integer", minimum=1)
     from trainer.visualize import write_projector
 
     path = write_projector(_index(args.model), args.output, args.max_points)
@@ -88,6 +91,9 @@ def add_map_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def map_main(args: argparse.Namespace, _extra: list[str]) -> None:
+    check_argument("map", "model", args.model, "existing_path", folder=True)
+    check_argument("map", "output", args.output, "output_file")
+    check_argument("map", "labels", args.labels, "integer", minimum=0)
     from trainer.visualize import draw_map
 
     print(f"Wrote {draw_map(_index(args.model), args.output, args.labels)}")
