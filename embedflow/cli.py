@@ -17,6 +17,7 @@ import argparse
 import importlib
 import logging
 import os
+import re
 import sys
 import textwrap
 from typing import Callable
@@ -124,11 +125,23 @@ def verbosity_of(argv: list[str]) -> int:
     return known.verbosity
 
 
+def negative_values_attached(argv: list[str]) -> list[str]:
+    """`--history -3,-5` as `--history=-3,-5`: argparse takes a value that starts with '-' for a flag unless it is
+    one plain negative number, so a list of negative ids would be refused as "expected one argument"."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1].startswith("--") and "=" not in out[-1] and re.fullmatch(r"-\d[\d.,eE+-]*", arg):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     verbosity = verbosity_of(argv)
     set_verbosity_environment(verbosity)
-    argv = [a for a in argv if a not in ("-q", "--quiet", "-v", "--verbose")]
+    argv = negative_values_attached([a for a in argv if a not in ("-q", "--quiet", "-v", "--verbose")])
     selected = next((a for a in argv if a in SUBCOMMANDS), None)
     parser = build_parser(selected)
     args, rest = parser.parse_known_args(argv)

@@ -295,6 +295,8 @@ def test_good_flags_build_the_same_config_as_the_api(paths):
                                                   "--exclude-features", "a,b"])
     assert train.config_from_args(args) == _train(input="p", epochs=3, in_memory=False, exclude_features=("a", "b"))
     assert run_dry(["sample-data", "--output", paths["root"] + "/s", "--users", "5", "--ratings", "100"])[0] == 0
+    assert run_dry(["recommend", "--model", paths["folder"], "--history", "-3,-5"]) == (0, "")  # ids, not a flag
+    assert run_dry(["train", "--input", "p", "--epochs", "-2"])[1].startswith("error: --epochs must be")
 
 
 COMMAND_CONFIGS = {"train": TrainConfig, "preprocess": PreprocessConfig, "recommend-all": RecommendAllConfig,
