@@ -118,24 +118,26 @@ class FieldChecks:
             self.fail(name, "one of " + ", ".join(choices))
 
     # ------------------------------------------------------------------ sequences
-    def integers(self, name: str, minimum: int = 1, optional: bool = False) -> None:
-        """A non-empty list of integers >= minimum, stored as a tuple."""
+    def integers(self, name: str, minimum: int = 1, optional: bool = False, nested: bool = False) -> None:
+        """A non-empty list of integers >= minimum, stored as a tuple; `nested`: a non-empty list of such lists."""
         value = self.get(name)
         if value is None and optional:
             return
-        if (isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable)
-                or not (items := list(value)) or not all(_is_integer(v) and minimum <= v <= MAX_INT for v in items)):
-            self.fail(name, f"a non-empty list of integers >= {minimum}")
-        self.set(name, tuple(int(v) for v in items))
+        items = _items(value)
+        normal = (None if items is None else tuple(_integers(v, minimum) for v in items) if nested
+                  else _integers(value, minimum))
+        if normal is None or (nested and None in normal):
+            self.fail(name, f"a non-empty list of integers >= {minimum}" if not nested else
+                      f"a non-empty list of non-empty lists of integers >= {minimum} (e.g. [[64], [128, 64]])")
+        self.set(name, normal)
 
     def reals(self, name: str, above: float, optional: bool = False) -> None:
         """A non-empty list of finite numbers > above, stored as a tuple."""
         value = self.get(name)
         if value is None and optional:
             return
-        if (isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable)
-                or not (items := list(value))
-                or not all(_is_real(v) and math.isfinite(v) and v > above for v in items)):
+        items = _items(value)
+        if items is None or not all(_is_real(v) and math.isfinite(v) and v > above for v in items):
             self.fail(name, f"a non-empty list of finite numbers > {above:g}")
         self.set(name, tuple(float(v) for v in items))
 
@@ -184,6 +186,20 @@ class FieldChecks:
             parent = os.path.dirname(parent)
         if not os.path.isdir(parent):
             self.fail(name, f"{what}, but {parent} is a file")
+
+
+def _items(value: Any) -> list | None:
+    """The items of a non-empty list-like value (not a text, bytes or mapping), else None."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        return None
+    return list(value) or None
+
+
+def _integers(value: Any, minimum: int) -> tuple[int, ...] | None:
+    items = _items(value)
+    if items is None or not all(_is_integer(v) and minimum <= v <= MAX_INT for v in items):
+        return None
+    return tuple(int(v) for v in items)
 
 
 def _is_integer(value: Any) -> bool:

@@ -93,14 +93,7 @@ class TuneConfig:
         check.output_folder("output")
         check.reals("factors", above=0, optional=True)
         check.integers("dims", optional=True)
-        if self.hidden_units is not None:
-            try:
-                architectures = tuple(TrainConfig(input="-", hidden_units=h).hidden_units for h in self.hidden_units)
-            except (TypeError, UserError):
-                check.fail("hidden_units", "a non-empty list of architectures, each a list of integers >= 1")
-            if not architectures:
-                check.fail("hidden_units", "a non-empty list of architectures, each a list of integers >= 1")
-            check.set("hidden_units", architectures)
+        check.integers("hidden_units", optional=True, nested=True)
         check.reals("learning_rates", above=0, optional=True)
         check.integer("epochs", minimum=1, optional=True)
         check.integer("seed", minimum=0, maximum=MAX_SEED)
