@@ -6,7 +6,7 @@ import tf_keras as keras
 import tensorflow_transform as tft
 
 from features import manifest as mf
-from trainer.data import ExampleColumns, make_dataset, read_columns, split_files
+from trainer.data import VALIDATION_FRACTION, ExampleColumns, make_dataset, read_columns, split_files, training_input
 from trainer.optimizers import LazyAdam
 
 
@@ -61,6 +61,31 @@ def test_in_memory_columns_hold_the_same_examples_as_the_files(preprocessed):
     streamed = rows(make_dataset(files, spec, "rating", 4096))
     assert columns.num_examples == len(streamed)
     assert rows(columns.batches(5000)) == streamed
+
+
+def _pairs(batches) -> set[tuple[int, int]]:
+    return {(int(u), int(m)) for features, _ in batches
+            for u, m in zip(features["user_id"].numpy(), features["movie_id"].numpy())}
+
+
+def test_the_validation_slice_is_cut_from_train_and_never_touches_eval(preprocessed):
+    """Selection looks at a seeded tenth of the train split: disjoint from the fit part and from eval, the same in
+    memory and streamed, another slice for another seed."""
+    prep = preprocessed[0]
+    spec = tft.TFTransformOutput(prep).transformed_feature_spec()
+    files = split_files(prep, mf.TRAIN_DIR)
+    train = _pairs(make_dataset(files, spec, "rating", 4096))
+    evaluation = _pairs(make_dataset(split_files(prep, mf.EVAL_DIR), spec, "rating", 4096))
+    in_memory = training_input(files, spec, "rating", 256, seed=3, num_examples=len(train), in_memory=True)
+    streamed = training_input(files, spec, "rating", 256, seed=3, num_examples=len(train), in_memory=False)
+    validation, fit = _pairs(in_memory.validation), _pairs(in_memory.one_pass)
+    assert validation == _pairs(streamed.validation) and fit == _pairs(streamed.one_pass)
+    assert validation | fit == train and not validation & fit and not validation & evaluation
+    assert abs(len(validation) / len(train) - VALIDATION_FRACTION) < 0.02
+    users_with_validation = {u for u, _ in validation}
+    assert len(users_with_validation) > 0.9 * len({u for u, _ in train})  # a share of each user's ratings
+    other = training_input(files, spec, "rating", 256, seed=4, num_examples=len(train), in_memory=True)
+    assert _pairs(other.validation) != validation
 
 
 def _two_steps(optimizer) -> tuple[np.ndarray, np.ndarray]:
