@@ -307,6 +307,9 @@ def _draw_pairs(rng: np.random.Generator, world: _World, groups: int) -> tuple[n
                           np.maximum(onboarding, np.bincount(users, minlength=len(world.per_user))))
     users, movies = _fill(rng, _Exposure(world.popularity, world, groups, CIRCLE_SHARE), users, movies,
                           world.per_user)
+    if len(users) < world.per_user.sum():  # a user whose exposure is spent on what they rated: any movie will do
+        users, movies = _fill(rng, _Exposure(np.ones(len(world.popularity)), world, groups), users, movies,
+                              world.per_user)
     if len(users) < world.per_user.sum():
         log.warning("Only %d distinct (user, movie) pairs could be drawn; asked for %d",
                     len(users), world.per_user.sum())
