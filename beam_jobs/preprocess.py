@@ -32,6 +32,7 @@ from tfx_bsl.tfxio.tensor_adapter import TensorAdapter
 from apache_beam.io.filesystems import FileSystems
 
 from features import manifest as mf
+from beam_jobs import analysis_cache
 from beam_jobs.arrow_coder import RecordBatchCoder  # noqa: F401 - registers the coder for pa.RecordBatch
 from beam_jobs.checks import check_inputs
 from beam_jobs.config import DEFAULT_MAX_REJECTED_FRACTION, PreprocessConfig
@@ -249,13 +250,15 @@ def _write_stats(stats: dict, path: str) -> None:
 
 def build_pipeline(p: beam.Pipeline, spec: FeatureSpec, spans: dict[str, InputLayout], output_dir: str,
                    temp_dir: str, chunk_bytes: int = DEFAULT_CHUNK_BYTES, cache_dir: str | None = None,
-                   statistics: bool = True) -> dict:
+                   statistics: bool = True, cache_stage: str | None = None) -> dict:
     """Assemble the whole job on pipeline `p`; returns which spans are analysed and which come from cache.
 
     `spans` maps a span name to its input ("" for a plain single input).  With
     `cache_dir`, analysis runs per span through TFT's analyzer cache: a span
     whose statistics are cached is not analysed again, though its rows are
-    still transformed and written.  With `statistics`, each split's
+    still transformed and written; new entries are written under `cache_stage`
+    (default `cache_dir`), which `run` publishes after the job succeeds
+    (beam_jobs/analysis_cache.py).  With `statistics`, each split's
     statistics are written in TFDV's format (beam_jobs/statistics.py).
     """
     splits, rejected, stats, side_table, side_rejected = {}, [], [], None, []
@@ -282,7 +285,8 @@ def build_pipeline(p: beam.Pipeline, spec: FeatureSpec, spans: dict[str, InputLa
         config = tensor_adapter_config(spec)
         preprocessing_fn = preprocessing_fn_for(spec)
         if cache_dir:
-            transform_fn, analysis = _analyze_with_cache(p, splits, config, preprocessing_fn, cache_dir)
+            transform_fn, analysis = _analyze_with_cache(p, splits, config, preprocessing_fn, cache_dir,
+                                                          cache_stage or cache_dir)
         else:
             transform_fn = (train, config) | "Analyze" >> tft_beam.AnalyzeDataset(preprocessing_fn)
         raw, transformed = {"train": train, EVAL: evaluation}, {}
@@ -324,7 +328,7 @@ def _write_rejected_and_counts(rejected: list, side_rejected: list, side_table, 
          | "WriteCounts" >> beam.Map(_write_stats, os.path.join(temp_dir, "stats.json")))
 
 
-def _analyze_with_cache(p, splits: dict, config, preprocessing_fn, cache_dir: str):
+def _analyze_with_cache(p, splits: dict, config, preprocessing_fn, cache_dir: str, write_dir: str):
     """AnalyzeDatasetWithCache over per-span train data; spans fully covered by the cache are not read."""
     keys = {name: analyzer_cache.DatasetKey(name) for name in splits}
     on_disk = {}
@@ -342,7 +346,7 @@ def _analyze_with_cache(p, splits: dict, config, preprocessing_fn, cache_dir: st
     transform_fn, output_cache = (data, input_cache, config) | "Analyze" >> tft_beam.AnalyzeDatasetWithCache(
         preprocessing_fn)
     _ = output_cache | "WriteAnalysisCache" >> analyzer_cache.WriteAnalysisCacheToFS(
-        p, cache_dir, dataset_keys=list(keys.values()))
+        p, write_dir, dataset_keys=list(keys.values()))
     analyzed = sorted(name for name, key in keys.items() if key in needed)
     log.info("Analysis: %d span(s) analysed (%s), %d from TFT's analyzer cache", len(analyzed),
              ", ".join(analyzed), len(keys) - len(analyzed))
@@ -377,12 +381,20 @@ def run(spec: FeatureSpec, input_path: str | dict[str, str], output_dir: str, be
     log.info("Preprocessing %s (%s) with spec '%s' on %s", ", ".join(inputs.values()),
              ", ".join(sorted({layout.name for layout in spans.values()})), spec.name, runner_name(options))
     p = beam.Pipeline(options=options)
+    # The analyzer cache is healed, then written aside and published only after the job succeeds.
+    stage = analysis_cache.begin(cache_dir) if cache_dir and not dry_run else None
     try:
-        analysis = build_pipeline(p, spec, spans, output_dir, temp_dir, chunk_bytes, cache_dir, statistics)
+        analysis = build_pipeline(p, spec, spans, output_dir, temp_dir, chunk_bytes, cache_dir, statistics, stage)
         result = run_pipeline(p, options)
+    except BaseException:
+        if stage:
+            analysis_cache.abandon(stage)
+        raise
     finally:
         if dry_run:
             shutil.rmtree(temp_dir, ignore_errors=True)
+    if stage:
+        analysis_cache.publish(stage, cache_dir)
     if dry_run:
         log.info("Dry run: built the %s job without running it; nothing was read remotely or written",
                  runner_name(options))
