@@ -77,11 +77,16 @@ def run_command(action: Callable[[], object], verbosity: int = NORMAL, flags: di
     A bad config field (features/arguments.py) is named by its flag in `flags` (field -> flag).
     """
     from features.arguments import ArgumentError
-    from features.errors import UserError
+    from features.errors import UserError, disk_full_error, is_disk_full
 
     setup_logging(verbosity)
     try:
-        action()
+        try:
+            action()
+        except Exception as e:  # disk full anywhere: one paragraph (exit 6), not a stack of tracebacks
+            if isinstance(e, UserError) or not is_disk_full(e):
+                raise
+            raise disk_full_error(e, os.getcwd(), "running this command") from e
     except UserError as e:
         if isinstance(e, ArgumentError):
             e = e.for_flags(flags or {})

@@ -161,14 +161,19 @@ def export_model(module: ServingModule, spec: FeatureSpec, model_dir: str, extra
     staging = os.path.join(model_dir, f".tmp-{version}")
     if tf.io.gfile.exists(staging):
         tf.io.gfile.rmtree(staging)
-    tf.io.gfile.makedirs(staging)
-    with timed("Saved the SavedModel (serving signatures on raw features)", log):
-        tf.saved_model.save(module, staging, signatures=_signatures(module, spec))
-    for name, text in extra_files.items():
-        with tf.io.gfile.GFile(os.path.join(staging, name), "w") as f:
-            f.write(text)
-    write_extras(staging)
-    tf.io.gfile.rename(staging, final)
+    try:
+        tf.io.gfile.makedirs(staging)
+        with timed("Saved the SavedModel (serving signatures on raw features)", log):
+            tf.saved_model.save(module, staging, signatures=_signatures(module, spec))
+        for name, text in extra_files.items():
+            with tf.io.gfile.GFile(os.path.join(staging, name), "w") as f:
+                f.write(text)
+        write_extras(staging)
+        tf.io.gfile.rename(staging, final)
+    except BaseException:  # a failed export (disk full, an error) leaves no temporary folder behind
+        if tf.io.gfile.exists(staging):
+            tf.io.gfile.rmtree(staging)
+        raise
     log.info("Exported model version %d to %s", version, final)
     return final
 
