@@ -51,10 +51,6 @@ class GateMetric:
     def direction(self) -> str:
         return "higher" if self.higher_is_better else "lower"
 
-    def to_dict(self) -> dict:
-        return {"metric": self.metric, "direction": self.direction, "threshold": self.threshold,
-                "change_tolerance": self.change_tolerance}
-
 
 @dataclasses.dataclass(frozen=True)
 class Decision:
@@ -64,10 +60,6 @@ class Decision:
     decided_by: str
     reason: str
     checks: tuple[dict, ...]
-
-    def to_dict(self) -> dict:
-        return {"promote": self.promote, "decided_by": self.decided_by, "reason": self.reason,
-                "checks": list(self.checks)}
 
 
 def task_of(model_type: str, binary_label: bool) -> str:

@@ -12,19 +12,23 @@ method of `Retrainer`, in this order):
    re-analysed);
 5. train a candidate, warm-started from the serving model when the
    vocabularies allow;
-6. score candidate and serving model, both as exported SavedModels, on the
-   same raw eval rows; promote only if the candidate is not worse by more
-   than `tolerance`;
+6. score candidate and serving model on the same raw eval rows (RMSE or
+   log-loss/AUC through their SavedModels; recall@10/NDCG@10 through their
+   embeddings on the same held-out positives) and judge them with the gate
+   (embedflow/gate.py: metrics as data, overridable by the config's `gate:`);
 7. promote: the version folder appears by rename, the `serving` pointer is
-   replaced atomically, then the state records it; old versions beyond
-   `keep_versions` go.
+   replaced atomically, then the state and the history record it; old
+   versions beyond `keep_versions` go (renamed aside first, then deleted).
 
 The commit protocol is recoverable at every step boundary: a version folder
 carries the spans it was trained on (`retrain.json`), so a run killed after
 the pointer switch but before the state was written is reconciled by the
 next run (the state adopts the serving version), and one killed before the
 switch leaves serving untouched and an orphan folder the next run removes
-before redoing the work.  Every run appends a record to `history.jsonl`.
+before redoing the work.  Every run appends a record to `history.jsonl`,
+failed ones too (with the step and the reason); a disk-full failure is one
+paragraph (exit 6) and leaves no temporary folder.  Run folders beyond the
+newest `keep_runs` are removed.
 """
 
 from __future__ import annotations
@@ -48,12 +52,13 @@ import yaml
 
 from beam_jobs.span_stats import (
     compare_with_history, eval_rows, failed_checks, load_arrays, read_span, save_arrays, span_statistics)
-from features.errors import UserError
+from embedflow.gate import GateMetric, default_gate, judge, parse_gate, task_of
+from features.errors import UserError, disk_full_error, is_disk_full
 from features.graph import TF_TYPES
 from features.spec import FeatureSpec, load_spec
 from features.spec_reader import load_yaml
 from trainer.config import TrainConfig
-from trainer.model_dir import serving_version, switch_serving, versions, write_tf_serving_config
+from trainer.model_dir import SAVED_MODEL, serving_version, switch_serving, versions, write_tf_serving_config
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +68,13 @@ EXIT_NOTHING_NEW = 0
 EXIT_NOT_PROMOTED = 3
 EXIT_DATA_CHECK_FAILED = 4
 EXIT_LOCKED = 5
+EXIT_DISK_FULL = 6  # features.errors.DiskFullError's code, for every command
+TRASH_PREFIX = ".trash-"  # a folder renamed aside before it is deleted: never half-deleted under its own name
 EVAL_ROWS = "eval_rows.parquet"  # a span's raw eval rows, saved when it is checked
 VERSION_RECORD = "retrain.json"  # in a version folder: the run and spans it was trained on
 FAULT_ENV = "EMBEDFLOW_FAULT_AT"  # tests: the run kills itself at this named step boundary
 FAULT_POINTS = ("after_data_check", "after_preprocess", "after_train", "after_export", "after_switch")
+# also "during_prune": after the old versions went aside, before the history has the promotion
 _TRAIN_FIXED = ("input", "job_dir", "model_dir", "warm_start_from")  # a run decides these itself
 
 
@@ -90,6 +98,8 @@ class RetrainConfig:
     train: dict = dataclasses.field(default_factory=dict)  # TrainConfig settings (epochs, seed, ...)
     beam_args: tuple[str, ...] = ()
     max_eval_rows: int = 200_000
+    gate: list | None = None  # embedflow/gate.py: [{metric, direction, threshold, change_tolerance}]; None: per task
+    keep_runs: int = 3  # work_dir/runs/<id> folders kept (the newest cycles')
     path: str = ""
 
     @classmethod
@@ -116,9 +126,21 @@ class RetrainConfig:
         if "spec" in raw and raw["spec"].endswith((".yaml", ".yml")):
             raw["spec"] = os.path.join(base, raw["spec"])
         raw["beam_args"] = tuple(raw.get("beam_args", ()))
+        for key in ("keep_versions", "keep_runs"):
+            if key in raw and (isinstance(raw[key], bool) or not isinstance(raw[key], int) or raw[key] < 1):
+                raise UserError(f"Retrain config {path}: {key} must be a whole number >= 1; got {raw[key]!r}.")
         config = cls(path=path, **raw)
         config.train_config(".", ".", None, None)  # unknown keys and bad values under `train:` fail now
+        if config.gate is not None:
+            parse_gate(config.gate, f"Retrain config {path}", config.tolerance)
         return config
+
+    def gate_for(self, spec: FeatureSpec) -> tuple[GateMetric, ...]:
+        """The config's `gate:` list (checked against the spec's task), else the task's default gate."""
+        task = task_of(spec.model.type, spec.label.is_binary)
+        if self.gate is None:
+            return default_gate(task, self.tolerance, spec.label.is_binary)
+        return parse_gate(self.gate, f"Retrain config {self.path}", self.tolerance, task)
 
     def train_config(self, input_dir: str, job_dir: str, model_dir: str | None,
                      warm_start_from: str | None) -> TrainConfig:
@@ -142,6 +164,57 @@ def _write_json(path: str, data) -> None:
     with tf.io.gfile.GFile(tmp, "w") as f:
         f.write(json.dumps(data, indent=2, sort_keys=True))
     tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+def _append_line(path: str, record: dict) -> None:
+    """One JSON line, appended by a single write and synced; a line torn by an earlier kill is closed first."""
+    line = json.dumps(record, sort_keys=True) + "\n"
+    with open(path, "a+b") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell():
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                line = "\n" + line
+        f.write(line.encode("utf-8"))
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_history(path: str) -> list[dict]:
+    """history.jsonl's records; a line torn by a kill mid-write is skipped."""
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return records
+
+
+def _remove_aside(path: str) -> None:
+    """Rename to a `.trash-` name, then delete: a kill leaves the folder whole or out of sight, never half."""
+    trash = os.path.join(os.path.dirname(path), f"{TRASH_PREFIX}{os.path.basename(path)}")
+    if tf.io.gfile.exists(trash):
+        tf.io.gfile.rmtree(trash)
+    tf.io.gfile.rename(path, trash)
+    tf.io.gfile.rmtree(trash)
+
+
+def _folder_bytes(path: str) -> int:
+    return sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path) for f in files
+               if os.path.isfile(os.path.join(root, f)))
+
+
+def loads(version_dir: str) -> str | None:
+    """None if the SavedModel in `version_dir` loads, else why not (one line)."""
+    if not tf.io.gfile.exists(os.path.join(version_dir, SAVED_MODEL)):
+        return f"no {SAVED_MODEL}"
+    try:
+        tf.saved_model.load(version_dir)
+    except Exception as e:  # noqa: BLE001 - any failure to load is the answer
+        return " ".join(str(e).split())[:200]
+    return None
 
 
 def _read_json(path: str, default):
@@ -209,6 +282,7 @@ class GateResult:
     eval_rows: int
     promote: bool
     reason: str
+    decided_by: str = ""
 
 
 # ------------------------------------------------------------------ the run
@@ -220,18 +294,72 @@ class Retrainer:
         tf.io.gfile.makedirs(config.model_dir)
         self.state_path = os.path.join(config.work_dir, "state.json")
         self.history_path = os.path.join(config.work_dir, "history.jsonl")
+        self.cycle_path = os.path.join(config.work_dir, "cycle.json")  # the running cycle's step (see `enter`)
         self.spans_dir = os.path.join(config.work_dir, "spans")
         self.record: dict[str, Any] = {}
         self.timings: dict[str, float] = {}
+        self.gate = config.gate_for(self.spec)
+        self.step = ""
 
     def run(self) -> int:
-        """The steps of README's "Scheduled retraining", in order; each stops the run by raising RetrainStop."""
-        started = time.time()
+        """One cycle; whatever ends it unplanned (an error, disk full) is recorded in the history, then raised.
+
+        Disk full becomes one paragraph (exit 6) after this cycle's temporary folders are removed.
+        """
         self.record = {"run_id": datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ"),
                        "started_at": _now(), "config": self.cfg.path}
-        self.timings = {}
+        self.timings, self.step = {}, "reconcile"
+        self.record_killed_cycle()
+        try:
+            self.enter("reconcile")
+            return self._cycle()
+        except RetrainStop:
+            raise
+        except Exception as e:
+            disk_full = is_disk_full(e)
+            self._remove_temporaries(run_dir_too=disk_full)
+            reason = f"{type(e).__name__}: {' '.join(str(e).split())[:500]}"
+            self.record.update(decision="failed", step=self.step, reason=reason, durations=self.timings,
+                               finished_at=_now())
+            try:
+                self.append_history(self.record)
+            except OSError:
+                log.warning("Could not record this failed cycle in %s", self.history_path)
+            if disk_full:
+                raise disk_full_error(e, self._folder_of_step(), f"the retrain step '{self.step}' (cycle "
+                                      f"{self.record['run_id']})", self._space_needed(), cleaned=True) from e
+            raise
+        finally:
+            try:
+                if os.path.exists(self.cycle_path):
+                    os.remove(self.cycle_path)
+                self.prune_runs()
+            except OSError as e:  # never hides why the cycle ended
+                log.warning("Could not tidy %s after this cycle: %s", self.cfg.work_dir, e)
+
+    def enter(self, step: str) -> None:
+        """The step this cycle is in, also on disk (`cycle.json`), so a cycle killed in it is recorded later."""
+        self.step = step
+        _write_json(self.cycle_path, {"run_id": self.record["run_id"], "started_at": self.record["started_at"],
+                                      "step": step, "new_spans": self.record.get("new_spans", [])})
+
+    def record_killed_cycle(self) -> None:
+        """A `cycle.json` left behind means the cycle before was killed: its history line says so now."""
+        cycle = _read_json(self.cycle_path, None)
+        if cycle is None:
+            return
+        log.warning("Cycle %s was killed during step '%s'; recording it in the history", cycle["run_id"],
+                    cycle["step"])
+        self.append_history({**cycle, "decision": "failed", "reason": f"killed during step '{cycle['step']}' "
+                             "(no end recorded; found by the next cycle)", "finished_at": _now()})
+        os.remove(self.cycle_path)
+
+    def _cycle(self) -> int:
+        """The steps of README's "Scheduled retraining", in order; each stops the run by raising RetrainStop."""
+        started = time.time()
         log.info("[1/7] Lock taken; reconciling the state with %s", self.cfg.model_dir)
         state = self.reconcile(self.load_state())
+        self.enter("find spans")
         log.info("[2/7] Looking for new spans under %s", self.cfg.input_root)
         new = self.find_new_spans(state)
         if not new:
@@ -239,26 +367,71 @@ class Retrainer:
                   f"{len(state.refused)}); nothing to do.")
             return EXIT_NOTHING_NEW
         log.info("[3/7] Checking %d new span(s) against %d earlier", len(new), len(state.used))
+        self.enter("data check")
         self.check_spans(new, state)
         _fault_point("after_data_check")
         spans = state.used + new
-        run_dir = os.path.join(self.cfg.work_dir, "runs", self.record["run_id"])
+        run_dir = self.run_dir
         log.info("[4/7] Preprocessing %d span(s); TFT's analyzer cache skips the analysed ones", len(spans))
+        self.enter("preprocess")
         prep = self.preprocess(spans, run_dir)
         _fault_point("after_preprocess")
         log.info("[5/7] Training the candidate")
+        self.enter("train")
         candidate = self.train_candidate(prep, run_dir, spans)
         _fault_point("after_train")
         log.info("[6/7] Scoring the candidate and the serving model on the same eval rows")
+        self.enter("evaluate")
         gate = self.evaluate(candidate, spans)
         if not gate.promote:
             self.refuse(candidate, gate, state, new)
         log.info("[7/7] Promoting: %s", gate.reason)
-        version = self.promote(candidate, gate, state, spans)
-        self.record["total_seconds"] = round(time.time() - started, 2)
-        self.append_history(self.record)
+        self.enter("promote")
+        version = self.promote(candidate, gate, state, spans, started)
         print(f"Promoted version {version} ({gate.reason}); serving pointer updated in {self.cfg.model_dir}.")
         return EXIT_PROMOTED
+
+    @property
+    def run_dir(self) -> str:
+        return os.path.join(self.cfg.work_dir, "runs", self.record["run_id"])
+
+    def _remove_temporaries(self, run_dir_too: bool) -> None:
+        """After a failed cycle: its candidate's staging folder (and, when the disk is full, its run folder)."""
+        paths = [os.path.join(self.cfg.model_dir, f".staging-{self.record['run_id']}")]
+        paths += [self.run_dir] if run_dir_too else []
+        for path in paths:
+            try:
+                if tf.io.gfile.exists(path):
+                    tf.io.gfile.rmtree(path)
+            except (OSError, tf.errors.OpError) as e:
+                log.warning("Could not remove %s: %s", path, e)
+
+    def _folder_of_step(self) -> str:
+        return {"train": self.cfg.model_dir, "promote": self.cfg.model_dir}.get(self.step, self.cfg.work_dir)
+
+    def _space_needed(self) -> int | None:
+        """About what a cycle writes: the newest earlier run folder plus the serving version (None: no cycle yet)."""
+        runs = os.path.join(self.cfg.work_dir, "runs")
+        earlier = sorted(r for r in os.listdir(runs) if r != self.record["run_id"]) if os.path.isdir(runs) else []
+        serving = serving_version(self.cfg.model_dir)
+        total = (_folder_bytes(os.path.join(runs, earlier[-1])) if earlier else 0) + \
+            (_folder_bytes(os.path.join(self.cfg.model_dir, serving)) if serving else 0)
+        return total or None
+
+    def prune_runs(self) -> list[str]:
+        """Remove run folders (preprocess output, checkpoints) older than the newest `keep_runs`."""
+        runs = os.path.join(self.cfg.work_dir, "runs")
+        if not os.path.isdir(runs):
+            return []
+        names = sorted(n for n in os.listdir(runs) if not n.startswith("."))
+        old = names[:-self.cfg.keep_runs]
+        for name in old:
+            log.info("Removing run folder %s (keep_runs: %d)", os.path.join(runs, name), self.cfg.keep_runs)
+            _remove_aside(os.path.join(runs, name))
+        for name in os.listdir(runs):
+            if name.startswith(TRASH_PREFIX):
+                tf.io.gfile.rmtree(os.path.join(runs, name))
+        return old
 
     # ---------------------------------------------------------------- state
     def load_state(self) -> RunState:
@@ -268,37 +441,48 @@ class Retrainer:
         _write_json(self.state_path, dataclasses.asdict(state))
 
     def append_history(self, record: dict) -> None:
-        with open(self.history_path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record, sort_keys=True) + "\n")
+        _append_line(self.history_path, record)
 
     def reconcile(self, state: RunState) -> RunState:
         """Make the state agree with the model dir after a run that was killed part way, then tidy up.
 
         A serving version the state does not know was promoted by a run killed
         after its pointer switch: the state adopts it (its spans are in its
-        `retrain.json`).  Staging folders and versions never promoted are left
-        overs of runs killed before their switch: removed.
+        `retrain.json`); one the history does not name (a run killed before
+        writing its line, e.g. while pruning) gets its line.  Staging folders,
+        versions never promoted, `.trash-` folders and version folders without
+        their SavedModel are left overs of killed runs: removed.
         """
         serving = serving_version(self.cfg.model_dir)
-        if serving and serving not in state.promoted_versions:
-            record = _read_json(os.path.join(self.cfg.model_dir, serving, VERSION_RECORD), None)
-            if record is not None:
-                log.info("Version %s serves but the state missed its promotion (a run was killed after its "
-                         "pointer switch); recording it now", serving)
-                state.promoted_versions.append(serving)
-                state.used = list(record["spans"])
-                self.save_state(state)
-                self.append_history({"decision": "promoted", "version": serving, "run_id": record["run_id"],
-                                     "new_spans": record["new_spans"], "reason": "recovered after a kill",
-                                     "finished_at": _now()})
+        record = _read_json(os.path.join(self.cfg.model_dir, serving, VERSION_RECORD), None) if serving else None
+        if record is not None and serving not in state.promoted_versions:
+            log.info("Version %s serves but the state missed its promotion (a run was killed after its "
+                     "pointer switch); recording it now", serving)
+            state.promoted_versions.append(serving)
+            state.used = list(record["spans"])
+            self.save_state(state)
+        if record is not None and serving not in self._promoted_in_history():
+            log.info("Version %s serves but the history missed its promotion (a run was killed before writing "
+                     "it); recording it now", serving)
+            self.append_history({"decision": "promoted", "version": serving, "run_id": record["run_id"],
+                                 "new_spans": record["new_spans"], "reason": "recovered after a kill",
+                                 "finished_at": _now()})
         write_tf_serving_config(self.cfg.model_dir)  # catches up with a pointer switched by a killed run
         for name in (n.rstrip("/") for n in tf.io.gfile.listdir(self.cfg.model_dir)):
             path = os.path.join(self.cfg.model_dir, name)
             orphan = name.isdigit() and name not in state.promoted_versions
-            if name.startswith(".staging-") or orphan:
+            # A version folder without its SavedModel was being deleted when a run was killed (before deletes went
+            # aside): out of sight, so `rollback` cannot point serving at it.
+            broken = name.isdigit() and name != serving and not tf.io.gfile.exists(os.path.join(path, SAVED_MODEL))
+            if name.startswith((".staging-", TRASH_PREFIX)) or orphan or broken:
                 log.info("Removing %s left by an interrupted run", path)
                 tf.io.gfile.rmtree(path)
         return state
+
+    def _promoted_in_history(self) -> set[str]:
+        if not os.path.exists(self.history_path):
+            return set()
+        return {r.get("version") for r in read_history(self.history_path) if r.get("decision") == "promoted"}
 
     # ---------------------------------------------------------------- steps
     def find_new_spans(self, state: RunState) -> list[str]:
@@ -367,21 +551,26 @@ class Retrainer:
         return Candidate(result.version_dir, staging, warm)
 
     def evaluate(self, candidate: Candidate, spans: list[str]) -> GateResult:
-        """Score both exported models on the same raw eval rows; promote unless worse beyond the tolerance."""
+        """Score both models on the same raw eval rows and judge them with the gate (embedflow/gate.py)."""
         t = time.time()
         rows = self._eval_set(spans)
         serving = serving_version(self.cfg.model_dir)
-        scored = self._score(candidate.version_dir, rows)
-        serving_scored = self._score(os.path.join(self.cfg.model_dir, serving), rows) if serving else None
-        if serving_scored is None:
-            promote, why = True, "no model is serving yet"
-        else:
-            promote, why = self._better_or_equal(scored, serving_scored)
+        dirs = {"candidate": candidate.version_dir}
+        if serving:
+            dirs["serving"] = os.path.join(self.cfg.model_dir, serving)
+        scores = {name: self._score(path, rows) for name, path in dirs.items()}
+        if any(m.metric in ("recall@10", "ndcg@10") for m in self.gate):
+            for name, ranked in self._ranking_scores(dirs, rows).items():
+                scores[name].update(ranked)
+        scored, serving_scored = scores["candidate"], scores.get("serving")
+        decision = judge(scored, serving_scored, self.gate)
+        why = decision.reason if serving_scored is not None else f"no model is serving yet; {decision.reason}"
         n = int(len(rows[self.spec.label.column]))
         self.record.update(candidate=scored, serving=serving_scored, eval_rows=n, serving_version=serving,
-                           candidate_version=os.path.basename(candidate.version_dir), reason=why)
+                           candidate_version=os.path.basename(candidate.version_dir), reason=why,
+                           decided_by=decision.decided_by, gate=list(decision.checks))
         self.timings["evaluate"] = round(time.time() - t, 2)
-        return GateResult(scored, serving_scored, n, promote, why)
+        return GateResult(scored, serving_scored, n, decision.promote, why, decision.decided_by)
 
     def refuse(self, candidate: Candidate, gate: GateResult, state: RunState, new: list[str]) -> None:
         """The candidate is worse: drop it, set the new spans aside, keep serving (exit 3)."""
@@ -393,8 +582,9 @@ class Retrainer:
         raise RetrainStop(f"Candidate not promoted: {gate.reason}. Serving stays on version "
                           f"{self.record['serving_version']}.", EXIT_NOT_PROMOTED)
 
-    def promote(self, candidate: Candidate, gate: GateResult, state: RunState, spans: list[str]) -> str:
-        """Version folder by rename, then the pointer switch, then the state: each boundary recoverable."""
+    def promote(self, candidate: Candidate, gate: GateResult, state: RunState, spans: list[str],
+                started: float) -> str:
+        """Version folder by rename, pointer switch, state, history, then pruning: each boundary recoverable."""
         version = os.path.basename(candidate.version_dir)
         tf.io.gfile.rename(candidate.version_dir, os.path.join(self.cfg.model_dir, version))
         tf.io.gfile.rmtree(candidate.staging)
@@ -404,19 +594,35 @@ class Retrainer:
         state.promoted_versions.append(version)
         state.used = spans
         self.save_state(state)
-        removed = self.prune()
+        removed = self.prune(self._removable())
         self.record.update(decision="promoted", version=version, removed_versions=removed, durations=self.timings,
-                           finished_at=_now())
+                           finished_at=_now(), total_seconds=round(time.time() - started, 2))
+        self.append_history(self.record)
+        self.empty_trash()
         return version
 
-    def prune(self) -> list[str]:
-        """Keep the newest `keep_versions` versions (and always the serving one)."""
+    def _removable(self) -> list[str]:
         found = versions(self.cfg.model_dir)
         keep = set(found[-self.cfg.keep_versions:]) | {serving_version(self.cfg.model_dir)}
-        removed = [v for v in found if v not in keep]
+        return [v for v in found if v not in keep]
+
+    def prune(self, removed: list[str]) -> list[str]:
+        """Versions beyond the newest `keep_versions` (never the serving one) go out of sight by rename.
+
+        Renamed to `.trash-<version>`, a version is no longer a version (`versions`, `rollback`) the instant it
+        starts going; `empty_trash` deletes it after the history has the promotion, and the next run's
+        reconciliation finishes a deletion a kill interrupted.
+        """
         for v in removed:
-            tf.io.gfile.rmtree(os.path.join(self.cfg.model_dir, v))
+            path = os.path.join(self.cfg.model_dir, v)
+            tf.io.gfile.rename(path, os.path.join(self.cfg.model_dir, f"{TRASH_PREFIX}{v}"), overwrite=True)
+        _fault_point("during_prune")
         return removed
+
+    def empty_trash(self) -> None:
+        for name in (n.rstrip("/") for n in tf.io.gfile.listdir(self.cfg.model_dir)):
+            if name.startswith(TRASH_PREFIX):
+                tf.io.gfile.rmtree(os.path.join(self.cfg.model_dir, name))
 
     # ---------------------------------------------------------------- helpers of the steps
     def _saved_stats(self, name: str) -> tuple[dict, dict]:
@@ -424,15 +630,23 @@ class Retrainer:
         return _read_json(os.path.join(folder, "stats.json"), {}), load_arrays(os.path.join(folder, "arrays.npz"))
 
     def _save_stats(self, name: str, stats: dict, arrays: dict, evaluation: pa.Table) -> None:
+        """A span's statistics and eval rows, written aside and renamed into place whole."""
         folder = os.path.join(self.spans_dir, name)
-        os.makedirs(folder, exist_ok=True)
-        save_arrays(os.path.join(folder, "arrays.npz"), arrays)
-        pq.write_table(evaluation, os.path.join(folder, EVAL_ROWS))
-        _write_json(os.path.join(folder, "stats.json"), stats)
+        tmp = os.path.join(self.spans_dir, f".tmp-{name}")
+        if os.path.exists(tmp):
+            tf.io.gfile.rmtree(tmp)
+        os.makedirs(tmp)
+        save_arrays(os.path.join(tmp, "arrays.npz"), arrays)
+        pq.write_table(evaluation, os.path.join(tmp, EVAL_ROWS))
+        _write_json(os.path.join(tmp, "stats.json"), stats)
+        if os.path.exists(folder):
+            _remove_aside(folder)
+        os.rename(tmp, folder)
 
     def _eval_set(self, spans: list[str]) -> dict[str, np.ndarray]:
-        """Raw eval rows of `spans` (the stable split, saved when each span was checked), capped for speed."""
-        tables = [pq.read_table(os.path.join(self.spans_dir, s, EVAL_ROWS)) for s in spans]
+        """Raw eval rows of `spans` (the stable split, saved when each span was checked), newest spans first,
+        capped at `max_eval_rows` for speed: when the cap bites, it is the oldest spans' rows that are left out."""
+        tables = [pq.read_table(os.path.join(self.spans_dir, s, EVAL_ROWS)) for s in reversed(spans)]
         table = pa.concat_tables([t for t in tables if t.num_rows]).slice(0, self.cfg.max_eval_rows)
         return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
 
@@ -451,46 +665,61 @@ class Retrainer:
         label = self.spec.label.to_model_scale(rows[self.spec.label.column].astype(np.float64))
         return (binary_metrics if self.spec.label.is_binary else regression_metrics)(label, prediction)
 
-    def _better_or_equal(self, candidate: dict, serving: dict) -> tuple[bool, str]:
-        tolerance = self.cfg.tolerance
-        if self.spec.label.is_binary:
-            ok = candidate["auc"] >= serving["auc"] * (1 - tolerance)
-            return ok, f"AUC candidate {candidate['auc']:.4f} vs serving {serving['auc']:.4f} (tolerance {tolerance:.0%})"
-        ok = candidate["rmse"] <= serving["rmse"] * (1 + tolerance)
-        return ok, f"RMSE candidate {candidate['rmse']:.4f} vs serving {serving['rmse']:.4f} (tolerance {tolerance:.0%})"
+    def _ranking_scores(self, dirs: dict[str, str], rows: dict[str, np.ndarray]) -> dict[str, dict]:
+        """recall@10 and NDCG@10 of each version on the same held-out positives (trainer/evaluate.py)."""
+        from trainer.evaluate import ranking_on_same_rows
+        from trainer.recommend import EmbeddingIndex
+
+        ids = self.spec.model.id_columns(self.spec)
+        return ranking_on_same_rows({name: EmbeddingIndex(path) for name, path in dirs.items()}, rows[ids["user"]],
+                                    rows[ids["item"]], rows[self.spec.label.column])
 
 
 def rollback(config: RetrainConfig) -> str:
-    """Point serving at the newest version older than the current one."""
+    """Point serving at the newest older version whose SavedModel loads; versions that do not are skipped."""
     current = serving_version(config.model_dir)
     older = [v for v in versions(config.model_dir) if current is None or int(v) < int(current)]
-    if not older:
-        raise UserError(f"No version older than {current} in {config.model_dir} to roll back to.")
-    switch_serving(config.model_dir, older[-1])
-    with open(os.path.join(config.work_dir, "history.jsonl"), "a", encoding="utf-8") as f:
-        f.write(json.dumps({"decision": "rollback", "from_version": current, "version": older[-1],
-                            "finished_at": _now()}) + "\n")
-    return older[-1]
+    skipped = {}
+    for version in reversed(older):
+        why = loads(os.path.join(config.model_dir, version))
+        if why is None:
+            break
+        log.warning("Rollback skips version %s: its SavedModel does not load (%s)", version, why)
+        print(f"Skipped version {version}: it does not load ({why}).")
+        skipped[version] = why
+    else:
+        raise UserError(f"No version older than {current} in {config.model_dir} to roll back to"
+                        + (f" that loads (skipped: {', '.join(skipped)})." if skipped else "."))
+    switch_serving(config.model_dir, version)
+    _append_line(os.path.join(config.work_dir, "history.jsonl"),
+                 {"decision": "rollback", "from_version": current, "version": version, "skipped": skipped,
+                  "finished_at": _now()})
+    return version
 
 
 def format_history(config: RetrainConfig) -> str:
+    """A line per cycle, then each gate metric: candidate, serving, pass or fail, and which one decided."""
     path = os.path.join(config.work_dir, "history.jsonl")
     if not os.path.exists(path):
         return f"No runs recorded in {path}."
-    lines = [f"{'finished':<26} {'decision':<26} {'spans':<22} {'candidate':>10} {'serving':>10}  version  note"]
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            r = json.loads(line)
-            metric = "auc" if (r.get("candidate") or {}).get("auc") is not None else "rmse"
-            cand = f"{r['candidate'][metric]:.4f}" if r.get("candidate") else "-"
-            serv = f"{r['serving'][metric]:.4f}" if r.get("serving") else "-"
-            spans = ",".join(r.get("new_spans", [])) or "-"
-            note = r.get("reason", "")
-            if r.get("analysis"):
-                note += f" [analysed {','.join(r['analysis']['spans_analyzed'])}; cached " \
-                        f"{','.join(r['analysis']['spans_from_cache']) or '-'}]"
-            lines.append(f"{r.get('finished_at', '?'):<26} {r['decision']:<26} {spans:<22} {cand:>10} {serv:>10}  "
-                         f"{r.get('version', '-'):<8} {note}")
+    lines = [f"{'finished':<26} {'decision':<26} {'spans':<22} {'version':<11} {'decided by':<10}  note"]
+    for r in read_history(path):
+        spans = ",".join(r.get("new_spans", [])) or "-"
+        note = r.get("reason", "")
+        if r.get("step"):
+            note = f"[{r['step']}] {note}"
+        if r.get("analysis"):
+            note += f" [analysed {','.join(r['analysis']['spans_analyzed'])}; cached " \
+                    f"{','.join(r['analysis']['spans_from_cache']) or '-'}]"
+        lines.append(f"{r.get('finished_at', '?'):<26} {r['decision']:<26} {spans:<22} {r.get('version', '-'):<11} "
+                     f"{r.get('decided_by', '-'):<10}  {note}")
+        for check in r.get("gate", []):
+            serving = "-" if check["serving"] is None else f"{check['serving']:.4f}"
+            candidate = "-" if check["candidate"] is None else f"{check['candidate']:.4f}"
+            mark = "pass" if check["passed"] else "FAIL"
+            decided = "  <- decided" if check["metric"] == r.get("decided_by") else ""
+            lines.append(f"{'':<28}{check['metric']:<10} candidate {candidate:>8}  serving {serving:>8}  "
+                         f"({check['direction']} is better) {mark}{decided}")
     return "\n".join(lines)
 
 

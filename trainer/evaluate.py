@@ -144,3 +144,63 @@ def ease_reference(train: ref.RatingArrays, held_out: ref.RatingArrays, k: int =
     users = ref.users_to_score(held_out)
     top = ref.top_k_unrated(ref.ease_scorer(train, ref.ease_weights(ref.gram(train), l2)), train, users, k)
     return {"ease": {**ref.evaluate_top_k(top, users, held_out, k), "l2": l2}}
+
+
+def ranking_on_same_rows(indexes: dict, users: np.ndarray, items: np.ndarray, labels: np.ndarray,
+                         k: int = RANKING_K, positive: float = POSITIVE_RATING) -> dict[str, dict]:
+    """recall@k and NDCG@k of several model versions on the same held-out positives (retraining's gate).
+
+    `indexes`: name -> EmbeddingIndex (trainer/recommend.py) of each version; `users`, `items`, `labels`: raw
+    eval rows (ids as written in the data).  Exactly the same question is put to every version:
+
+    - the users scored are those with a held-out positive (label >= `positive`) whom every version knows;
+    - their truth is all their held-out positives, also items a version does not know (a miss for it: it
+      could never recommend them), so every version is divided by the same counts;
+    - the items left out of a user's list are the union of every version's rated pairs minus the eval
+      rows' pairs: what the user rated in training data, whichever version saw it;
+    - each version ranks with its own ranking score and weights (`index.scorer`), as `recommend` does.
+    """
+    names = list(indexes)
+    user_ids = [np.asarray(indexes[n].user_ids, str) for n in names]
+    item_ids = [np.asarray(indexes[n].item_ids, str) for n in names]
+    users, items = np.asarray(users).astype(str), np.asarray(items).astype(str)
+    user_code, (eval_user, *index_user) = _common_codes([users, *user_ids])
+    item_code, (eval_item, *index_item) = _common_codes([items, *item_ids])
+    n_items = len(item_code)
+    rated = np.concatenate([codes_u[np.repeat(np.arange(len(codes_u)), np.diff(indexes[n].rated_indptr))]
+                            * n_items + codes_i[indexes[n].rated_indices]
+                            for n, codes_u, codes_i in zip(names, index_user, index_item)])
+    eval_pairs = eval_user.astype(np.int64) * n_items + eval_item
+    exclude = np.setdiff1d(rated, eval_pairs)
+    good = np.asarray(labels, np.float64) >= positive
+    scored = np.unique(eval_user[good])
+    for codes_u in index_user:
+        scored = np.intersect1d(scored, codes_u)
+    row_of = np.full(len(user_code), -1, np.int64)
+    row_of[scored] = np.arange(len(scored))
+    truth_rows = row_of[eval_user[good]]
+    truth = csr_from_pairs(truth_rows, eval_item[good], len(scored), n_items)
+    ex_rows, ex_items = row_of[exclude // n_items], exclude % n_items
+    keep = ex_rows >= 0
+    result = {}
+    for n, codes_u, codes_i in zip(names, index_user, index_item):
+        index = indexes[n]
+        position = np.full(len(user_code), -1, np.int64)
+        position[codes_u] = np.arange(len(codes_u))
+        item_position = np.full(n_items, -1, np.int64)
+        item_position[codes_i] = np.arange(len(codes_i))
+        ex_ptr, ex_idx = csr_from_pairs(ex_rows[keep], item_position[ex_items[keep]], len(scored), len(codes_i))
+        scorer, tops = index.scorer(k), []
+        for start in range(0, len(scored), DEFAULT_BLOCK):
+            block = np.arange(start, min(start + DEFAULT_BLOCK, len(scored)))
+            top = scorer.top_k(index.users[position[scored[block]]], *csr_rows(ex_ptr, ex_idx, block))[0]
+            tops.append(np.where(top >= 0, codes_i[np.maximum(top, 0)], -1))
+        top = np.concatenate(tops) if tops else np.zeros((0, k), np.int64)
+        result[n] = {**ranking_metrics(top, *truth, np.arange(len(scored)), k), "users": int(len(scored))}
+    return result
+
+
+def _common_codes(arrays: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """One integer code per distinct id across `arrays`, and each array as codes."""
+    distinct, inverse = np.unique(np.concatenate(arrays), return_inverse=True)
+    return distinct, np.split(inverse.astype(np.int64), np.cumsum([len(a) for a in arrays])[:-1])
