@@ -52,7 +52,7 @@ import yaml
 
 from beam_jobs.span_stats import (
     compare_with_history, eval_rows, failed_checks, load_arrays, read_span, save_arrays, span_statistics)
-from embedflow.gate import GateMetric, default_gate, judge, parse_gate, task_of
+from embedflow.gate import RANKING_METRICS, GateMetric, default_gate, judge, parse_gate, task_of
 from features.errors import UserError, disk_full_error, is_disk_full
 from features.graph import TF_TYPES
 from features.spec import FeatureSpec, load_spec
@@ -559,7 +559,7 @@ class Retrainer:
         if serving:
             dirs["serving"] = os.path.join(self.cfg.model_dir, serving)
         scores = {name: self._score(path, rows) for name, path in dirs.items()}
-        if any(m.metric in ("recall@10", "ndcg@10") for m in self.gate):
+        if any(m.metric in RANKING_METRICS for m in self.gate):
             for name, ranked in self._ranking_scores(dirs, rows).items():
                 scores[name].update(ranked)
         scored, serving_scored = scores["candidate"], scores.get("serving")

@@ -168,6 +168,8 @@ def test_a_killed_run_leaves_serving_untouched_and_the_next_run_recovers(day_one
     assert done.returncode == 0, done.stderr[-3000:]
     assert serving_version(cfg.model_dir) != serving
     assert not [d for d in os.listdir(cfg.model_dir) if d.startswith(".staging")]
+    killed = [r for r in history_records(cfg) if r["decision"] == "failed"]  # the killed cycle has its line
+    assert len(killed) == 1 and "killed during step" in killed[0]["reason"], killed
 
 
 def test_overlapping_run_exits_at_once_with_the_lock_message(day_one, tmp_path):
