@@ -451,11 +451,13 @@ def add_arguments(parser) -> None:
 
 def main_from_args(args, _extra_args: list[str]) -> None:
     if args.kind == "housing":
-        write_housing_sample(args.output, HousingSample(rows=args.rows or HousingSample.rows, seed=args.seed))
+        write_housing_sample(args.output, HousingSample(rows=HousingSample.rows if args.rows is None else args.rows,
+                                                        seed=args.seed))
     elif args.kind == "housing-wide":
         from beam_jobs.sample_housing_wide import WideHousingSample, write_wide_housing_sample
 
-        write_wide_housing_sample(args.output, WideHousingSample(rows=args.rows or WideHousingSample.rows,
+        write_wide_housing_sample(args.output, WideHousingSample(rows=WideHousingSample.rows if args.rows is None
+                                                                 else args.rows,
                                                                  seed=args.seed))
     else:
         write_ratings_sample(args.output, RatingsSample(users=args.users, movies=args.movies, ratings=args.ratings,

@@ -62,16 +62,17 @@ class Decision:
     checks: tuple[dict, ...]
 
 
-def task_of(model_type: str, binary_label: bool) -> str:
-    """"two_tower", "classification" or "regression": what picks the default gate."""
-    if model_type == "two_tower":
-        return "two_tower"
+def task_of(ranks_items: bool, binary_label: bool) -> str:
+    """"ranking" (a model type whose lists users see: ModelType.ranks_items), "classification" or "regression": what
+    picks the default gate."""
+    if ranks_items:
+        return "ranking"
     return "classification" if binary_label else "regression"
 
 
 def default_gate(task: str, tolerance: float = 0.02, binary_label: bool = False) -> tuple[GateMetric, ...]:
     """The gate of a task, each metric with the same relative `tolerance` against serving."""
-    if task == "two_tower":
+    if task == "ranking":
         names = RANKING_METRICS + (("log_loss",) if binary_label else ("rmse",))
     elif task == "classification":
         names = ("log_loss", "auc")
@@ -100,8 +101,9 @@ def parse_gate(raw, where: str, tolerance: float = 0.02, task: str | None = None
         name = entry.get("metric")
         if name not in METRICS:
             raise UserError(f"{at}: unknown metric {name!r}; known: {', '.join(METRICS)}.")
-        if task is not None and task != "two_tower" and name in RANKING_METRICS:
-            raise UserError(f"{at}: {name} needs a two_tower model (this spec's task is {task}).")
+        if task is not None and task != "ranking" and name in RANKING_METRICS:
+            raise UserError(f"{at}: {name} needs a two_tower model, one that ranks items (this spec's task is "
+                            f"{task}).")
         direction = entry.get("direction", "higher" if METRICS[name] else "lower")
         if direction not in DIRECTIONS:
             raise UserError(f"{at}: direction {direction!r} is not one of {', '.join(DIRECTIONS)}.")

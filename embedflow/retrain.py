@@ -137,7 +137,7 @@ class RetrainConfig:
 
     def gate_for(self, spec: FeatureSpec) -> tuple[GateMetric, ...]:
         """The config's `gate:` list (checked against the spec's task), else the task's default gate."""
-        task = task_of(spec.model.type, spec.label.is_binary)
+        task = task_of(spec.model.ranks_items, spec.label.is_binary)
         if self.gate is None:
             return default_gate(task, self.tolerance, spec.label.is_binary)
         return parse_gate(self.gate, f"Retrain config {self.path}", self.tolerance, task)

@@ -32,6 +32,7 @@ class ModelType:
 
     type: ClassVar[str] = ""
     option_keys: ClassVar[tuple[str, ...]] = ()
+    ranks_items: ClassVar[bool] = False  # users see its top-K lists: retraining's gate judges them
 
     hidden_units: tuple[int, ...] = (64, 32)
     dropout: float = 0.0
@@ -130,6 +131,7 @@ class TwoTower(ModelType):
                                               "rating_weight", "retrieval_weight", "retrieval_negatives",
                                               "user_history", "history_dropout")
     NEGATIVES: ClassVar[tuple[str, ...]] = ("auto", "full", "in_batch")
+    ranks_items: ClassVar[bool] = True
 
     user_features: tuple[str, ...] = ()
     item_features: tuple[str, ...] = ()

@@ -74,8 +74,10 @@ def test_a_new_user_is_served_from_their_history_in_their_planted_taste(index, r
         recs = index.recommend_for_history(history + ["no-such-movie"], 10)
         assert len(recs) == 10 and not {index.item_position(i) for i in history} & {i for i, _ in recs}
         shares.append(np.mean([group_of[i] in set(liked.loc[user]) for i, _ in recs]))
-    # chance: 2/6; measured 0.51, 0.62 and 0.57 with training seeds 3, 4 and 5 (the same users known by id: 0.72)
-    assert np.mean(shares) >= 0.45, shares
+    # chance: 2/6; measured 0.435, 0.478 and 0.438 with training seeds 3, 4 and 5 (the same users known by id: 0.79,
+    # 0.83, 0.68).  The calibrated sample plants weaker group tastes (exposure e^1.5, was e^1.85: real ratings rank
+    # methods so), and a newcomer's first 12 ratings are mostly popular titles: on the earlier sample 0.51-0.62.
+    assert np.mean(shares) >= 0.40, shares
     history_file = tmp_path / "my_ratings.csv"
     history_file.write_text("userId,movieId,rating\n0," + "\n0,".join(f"{i},4.5" for i in history) + "\n")
     assert cli.main(["recommend", "--model", index.version_dir, "--history", str(history_file), "-k", "3"]) == 0

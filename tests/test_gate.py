@@ -15,7 +15,9 @@ from features.errors import UserError
     ("dnn", True, ["log_loss", "auc"]),
 ])
 def test_default_gate_per_task(model_type, binary, metrics):
-    gate = default_gate(task_of(model_type, binary), 0.03, binary)
+    from features.model_types import TYPES
+
+    gate = default_gate(task_of(TYPES.get(model_type).ranks_items, binary), 0.03, binary)
     assert [m.metric for m in gate] == metrics
     assert all(m.change_tolerance == 0.03 and m.threshold is None for m in gate)
     assert {m.metric: m.higher_is_better for m in gate} == {
