@@ -33,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
+from trainer.metrics import csr_from_pairs
 from trainer.sparse_l2 import penalise_rows
 
 HISTORY_MAX_ITEMS = 100
@@ -71,6 +72,11 @@ class UserHistory(keras.layers.Layer):
         indptr, indices = capped_rows(indptr, indices, self.max_items)
         splits = np.r_[indptr, indptr[-1]].astype(np.int64)
         self.rows = tf.RaggedTensor.from_row_splits(tf.constant(indices, tf.int64), tf.constant(splits))
+
+    def remember_pairs(self, users: np.ndarray, items: np.ndarray) -> None:
+        """`remember` from (user id, item id) pairs of train examples."""
+        n_users = int(users.max()) + 1 if len(users) else 0
+        self.remember(*csr_from_pairs(users, items, n_users, self.num_items))
 
     def call(self, user_ids: tf.Tensor, leave_out: tf.Tensor | None = None, training: bool = False,
              new_users: tf.Tensor | None = None) -> tf.Tensor:

@@ -32,7 +32,7 @@ from features.transforms import Feature
 from trainer.optimizers import LazyAdam
 from trainer.catalogue import batched, item_rows, transform_rows
 from trainer.history import UserHistory
-from trainer.metrics import BIAS_PSEUDO_RATINGS, BiasBaseline, csr_from_pairs
+from trainer.metrics import BIAS_PSEUDO_RATINGS, BiasBaseline
 from trainer.ranking_monitor import METRIC as RANKING_METRIC, HeldOutPositives, RankingMonitor, choose_weights
 from trainer.ranking_score import ItemScores
 from trainer.references import POSITIVE_RATING
@@ -279,8 +279,7 @@ class TwoTowerModel(SpecModel):
         _set_table(self.user_bias, baseline.user_bias[:, None])
         _set_table(self.item_bias, baseline.item_bias[:, None])
         if self.user_history is not None:
-            n_users = int(users.max()) + 1 if len(users) else 0
-            self.user_history.remember(*csr_from_pairs(users, items, n_users, self.user_history.num_items))
+            self.user_history.remember_pairs(users, items)
         if self.retrieval is not None:
             self._prepare_retrieval(data, users, items)
 
@@ -315,9 +314,7 @@ class TwoTowerModel(SpecModel):
             chosen = choose_weights(parts, self.known_user_vectors(self._held_out.users), self._held_out)
         if self.user_history is not None and data.has("validation"):
             train = data.columns("train", self.id_features)
-            users, items = train[self.user_id], train[self.item_id]
-            n_users = int(users.max()) + 1 if len(users) else 0
-            self.user_history.remember(*csr_from_pairs(users, items, n_users, self.user_history.num_items))
+            self.user_history.remember_pairs(train[self.user_id], train[self.item_id])
         return chosen
 
     def callbacks(self) -> list[keras.callbacks.Callback]:
