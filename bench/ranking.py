@@ -33,6 +33,7 @@ product (for calibrating the sample).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import glob
 import os
 import shutil
@@ -87,23 +88,10 @@ def main() -> None:
 
 def run_split(args: argparse.Namespace, work: str, seed: int) -> dict[str, float]:
     """One seeded split: every method's lists and ratings; returns the figures the summary averages."""
-    source = args.input or _write_sample(os.path.join(work, "data"), SAMPLE_SEED + seed)
-    for name in ("ratings.csv", "movies.csv"):
-        if not os.path.exists(os.path.join(source, name)):
-            sys.exit(f"error: {source} has no {name}; --input takes an ml-latest-style MovieLens folder")
-    print(stats_table(folder_stats(source), names=("input", "ml-latest-small")) + "\n")
-
-    table = pacsv.read_csv(os.path.join(source, "ratings.csv"))
-    held = ref.holdout_split(table.num_rows, HELD_OUT, seed)
-    train_dir = os.path.join(work, "train")
-    os.makedirs(train_dir)
-    pacsv.write_csv(table.filter(pa.array(~held)), os.path.join(train_dir, "ratings.csv"))
-    shutil.copy(os.path.join(source, "movies.csv"), train_dir)
-    train, test, user_ids, item_ids = _interactions(table, held)
-    print(f"Split {table.num_rows:,} ratings (seed {seed}): {len(train.users):,} to train, "
-          f"{len(test.users):,} held out; {train.n_items - 1:,} items in the train part")
-
-    timings = {} if args.references_only else {"product": _run_product(train_dir, work, args.epochs, args.spec)}
+    split = split_ratings(args.input, work, seed)
+    table, held, train, test, user_ids, item_ids = (split.table, split.held, split.train, split.test, split.user_ids,
+                                                    split.item_ids)
+    timings = {} if args.references_only else {"product": run_product(split.train_dir, work, args.epochs, args.spec)}
     users = ref.users_to_score(test)
     results = {}
     t = time.time()
@@ -145,6 +133,40 @@ def run_split(args: argparse.Namespace, work: str, seed: int) -> dict[str, float
     return figures
 
 
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """One seeded 80/20 split of a MovieLens folder's ratings: the 80% written as a folder, both as index arrays."""
+
+    table: pa.Table            # every rating of the input
+    held: np.ndarray           # the held-out 20% (mask over `table`)
+    train_dir: str             # the 80% as a MovieLens folder (ratings.csv, movies.csv)
+    train: ref.RatingArrays
+    test: ref.RatingArrays
+    user_ids: np.ndarray       # raw ids of the index positions
+    item_ids: np.ndarray
+    source: str                # the input folder (the sample's when none was given)
+
+
+def split_ratings(input_dir: str | None, work: str, seed: int) -> Split:
+    """Split `input_dir` (default: the calibrated sample drawn with SAMPLE_SEED + seed) with `seed` under `work`."""
+    source = input_dir or _write_sample(os.path.join(work, "data"), SAMPLE_SEED + seed)
+    for name in ("ratings.csv", "movies.csv"):
+        if not os.path.exists(os.path.join(source, name)):
+            sys.exit(f"error: {source} has no {name}; --input takes an ml-latest-style MovieLens folder")
+    print(stats_table(folder_stats(source), names=("input", "ml-latest-small")) + "\n")
+
+    table = pacsv.read_csv(os.path.join(source, "ratings.csv"))
+    held = ref.holdout_split(table.num_rows, HELD_OUT, seed)
+    train_dir = os.path.join(work, "train")
+    os.makedirs(train_dir, exist_ok=True)  # a rerun over the same work folder writes the same split
+    pacsv.write_csv(table.filter(pa.array(~held)), os.path.join(train_dir, "ratings.csv"))
+    shutil.copy(os.path.join(source, "movies.csv"), train_dir)
+    train, test, user_ids, item_ids = _interactions(table, held)
+    print(f"Split {table.num_rows:,} ratings (seed {seed}): {len(train.users):,} to train, "
+          f"{len(test.users):,} held out; {train.n_items - 1:,} items in the train part")
+    return Split(table, held, train_dir, train, test, user_ids, item_ids, source)
+
+
 def _write_sample(folder: str, seed: int) -> str:
     from beam_jobs.sample_data import RatingsSample, write_ratings_sample
 
@@ -170,16 +192,19 @@ def _interactions(table: pa.Table, held: np.ndarray) -> tuple[ref.RatingArrays, 
     return everything.subset(~held), everything.subset(held), user_ids, item_ids
 
 
-def _run_product(train_dir: str, work: str, epochs: int | None, spec: str | None) -> float:
-    """The README's three commands; returns their wall time."""
+def run_product(train_dir: str, work: str, epochs: int | None, spec: str | None,
+                recommend_all: bool = True) -> float:
+    """The README's commands (preprocess, train, and recommend-all unless told not to); returns their wall time.
+
+    The model lands in `<work>/job/model`, the lists in `<work>/recs`.
+    """
     cli = [sys.executable, "-m", "embedflow.cli"]
     steps = [
         ["preprocess", "--input", train_dir, "--output", os.path.join(work, "prep")] + (["--spec", spec] if spec else []),
         ["train", "--input", os.path.join(work, "prep"), "--job-dir", os.path.join(work, "job")]
         + (["--epochs", str(epochs)] if epochs else []),
-        ["recommend-all", "--model", os.path.join(work, "job", "model"), "--output", os.path.join(work, "recs"),
-         "-k", str(K)],
-    ]
+    ] + ([["recommend-all", "--model", os.path.join(work, "job", "model"), "--output", os.path.join(work, "recs"),
+           "-k", str(K)]] if recommend_all else [])
     t = time.time()
     for step in steps:
         print("$ embedflow " + " ".join(step), flush=True)
