@@ -78,16 +78,15 @@ def verdict(model: float, reference: float, name: str, lower_is_better: bool = F
 
 
 def _show_neighbour_quality(version_dir: str, data_dir: str) -> None:
-    from trainer.embeddings import load_npy
     from trainer.neighbours import neighbour_label_share
+    from trainer.recommend import EmbeddingIndex
 
     with open(os.path.join(data_dir, "planted_movie_groups.csv"), encoding="utf-8") as f:
         planted = {r["movieId"]: int(r["group"]) for r in csv.DictReader(f)}
-    with open(os.path.join(version_dir, "embeddings", "items.tsv"), encoding="utf-8") as f:
-        ids = [r["movieId"] for r in csv.DictReader(f, delimiter="\t")]
-    vectors = load_npy(os.path.join(version_dir, "embeddings", "items.npy"))
-    share, chance = neighbour_label_share(vectors, np.array([planted[i] for i in ids]), k=10)
-    print(f"Similar movies: {100 * share:.1f}% of each movie's 10 cosine nearest neighbours share its planted "
+    index = EmbeddingIndex(version_dir)
+    top, _ = index.neighbours(10)
+    share, chance = neighbour_label_share(top, np.array([planted[i] for i in index.item_ids]))
+    print(f"Similar movies: {100 * share:.1f}% of each movie's 10 neighbours by `similar` share its planted "
           f"taste group (chance: {100 * chance:.1f}%)")
 
 

@@ -16,6 +16,7 @@ from embedflow import cli
 from features.errors import UserError
 from conftest import read_planted_groups
 from trainer.model_dir import resolve_version
+from trainer.neighbours import SIMILAR_POPULARITY_WEIGHT, neighbour_label_share
 from trainer.recommend import EmbeddingIndex
 from trainer.visualize import draw_map, write_projector
 
@@ -29,7 +30,30 @@ def test_similar_items_share_the_planted_group(index, ratings_sample):
     planted = read_planted_groups(ratings_sample)
     groups = np.array([planted[i] for i in index.item_ids])
     shares = [np.mean([groups[j] == groups[i] for j, _ in index.similar(i, 10)]) for i in range(len(groups))]
-    assert np.mean(shares) > 0.8
+    share, chance = neighbour_label_share(index.neighbours(10)[0], groups)
+    assert np.mean(shares) == pytest.approx(share) and share > 0.8 and share > 4 * chance, (share, chance)
+
+
+def test_similar_projector_and_map_read_the_same_centred_vectors(index, tmp_path, monkeypatch):
+    """`similar` compares, the projector writes and the map projects one set of vectors: the item vectors less
+    their mean (the part every item shares says nothing about taste)."""
+    from trainer import visualize
+
+    vectors = index.similarity_vectors
+    np.testing.assert_allclose(vectors, index.items - index.items.mean(axis=0), atol=1e-5)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    scores = unit @ unit[5] + SIMILAR_POPULARITY_WEIGHT * np.log1p(index.item_count)
+    scores[5] = -np.inf
+    assert [i for i, _ in index.similar(5, 10)] == np.argsort(-scores, kind="stable")[:10].tolist()
+
+    write_projector(index, str(tmp_path / "projector"), max_points=len(index.item_ids))
+    written = np.loadtxt(tmp_path / "projector" / "items" / "tensors.tsv", delimiter="\t")
+    np.testing.assert_allclose(written, vectors, rtol=1e-4, atol=1e-5)
+
+    mapped = []
+    monkeypatch.setattr(visualize, "pca_2d", lambda v: mapped.append(v) or v[:, :2])
+    draw_map(index, str(tmp_path / "map.png"))
+    np.testing.assert_array_equal(mapped[0], vectors[visualize._most_active(index.item_count, 20_000)])  # noqa: SLF001
 
 
 def test_title_lookup_is_forgiving_and_suggests(index):

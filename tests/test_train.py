@@ -37,7 +37,8 @@ def test_item_neighbours_share_planted_group(trained, ratings_sample):
         ids = [line.split("\t")[0] for line in f]
     assert header == ["movieId", "title", "genres"]
     planted = read_planted_groups(ratings_sample)
-    share, chance = neighbour_label_share(vectors, np.array([planted[i] for i in ids]), k=10)
+    top, _ = cosine_top_k(vectors, 10)  # the raw tower vectors: what the model learnt, before `similar` reads it
+    share, chance = neighbour_label_share(top, np.array([planted[i] for i in ids]))
     assert share > 0.8 and share > 4 * chance, (share, chance)
 
 
@@ -50,6 +51,11 @@ def test_cosine_top_k_matches_brute_force():
     np.fill_diagonal(sim, -np.inf)
     np.testing.assert_array_equal(top, np.argsort(-sim, axis=1)[:, :5])
     np.testing.assert_allclose(scores, np.sort(sim, axis=1)[:, ::-1][:, :5], rtol=1e-5)
+    prior = rng.normal(size=300).astype(np.float32)
+    top, scores = cosine_top_k(vectors, 5, block=64, rows=np.array([7, 250]), prior=prior)
+    expected = sim[[7, 250]] + prior[None, :]
+    np.testing.assert_array_equal(top, np.argsort(-expected, axis=1)[:, :5])
+    np.testing.assert_allclose(scores, np.sort(expected, axis=1)[:, ::-1][:, :5], rtol=1e-5)
 
 
 def test_top_k_scorer_is_exact_with_rated_items_excluded():

@@ -24,7 +24,7 @@ from features.errors import UserError
 from features.spec import spec_from_dict
 from trainer.embeddings import EMBEDDINGS_DIR, RATING_ITEMS_FILE, load_npy, typed_ids
 from trainer.metrics import csr_rows
-from trainer.neighbours import normalize
+from trainer.neighbours import SIMILAR_POPULARITY_WEIGHT, cosine_top_k, popularity_prior, similarity_vectors
 from trainer.ranking_score import ItemScores, RankingWeights
 from trainer.topk import TopKScorer
 
@@ -62,7 +62,7 @@ class EmbeddingIndex:
         index.id_types = {"user": "int", "item": "int"}
         index._item_position = {v: i for i, v in enumerate(index.item_ids)}
         index._user_position = {v: i for i, v in enumerate(index.user_ids)}
-        index._unit, index._typed_ids, index._saved_model = None, {}, None
+        index._similarity, index._typed_ids, index._saved_model = None, {}, None
         return index
 
     def __init__(self, version_dir: str):
@@ -101,7 +101,7 @@ class EmbeddingIndex:
         self.id_types = _id_types(version_dir)
         self._item_position = {v: i for i, v in enumerate(self.item_ids)}
         self._user_position = {v: i for i, v in enumerate(self.user_ids)}
-        self._unit, self._typed_ids, self._saved_model = None, {}, None
+        self._similarity, self._typed_ids, self._saved_model = None, {}, None
 
     # ---------------------------------------------------------------- lookup
     def find_item(self, query: str) -> int:
@@ -148,14 +148,24 @@ class EmbeddingIndex:
         return {name: values[i] for name, values in self.item_meta.items()}
 
     # ---------------------------------------------------------------- queries
+    @property
+    def similarity_vectors(self) -> np.ndarray:
+        """The item vectors `similar`, the projector and the map use (trainer/neighbours.py: centred)."""
+        if self._similarity is None:
+            self._similarity = similarity_vectors(self.items)
+        return self._similarity
+
+    def neighbours(self, k: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(len(rows), k) indices and scores of each item's k most similar items, best first (default: every item).
+
+        The score is the cosine of the similarity vectors plus a small popularity term (trainer/neighbours.py).
+        """
+        return cosine_top_k(self.similarity_vectors, k, rows=rows, prior=popularity_prior(self.item_count))
+
     def similar(self, item: int, k: int = 10) -> list[tuple[int, float]]:
-        """The k items with the most similar vectors (cosine), best first."""
-        if self._unit is None:
-            self._unit = normalize(self.items)
-        scores = self._unit @ self._unit[item]
-        scores[item] = -np.inf
-        top = np.argsort(-scores, kind="stable")[:k]
-        return [(int(i), float(scores[i])) for i in top]
+        """The k items most similar to `item`, best first, with their scores (see `neighbours`)."""
+        top, scores = self.neighbours(k, np.array([item]))
+        return list(zip(top[0].tolist(), scores[0].tolist()))
 
     def ranking_weights(self, popularity: float | None = None, rating: float | None = None) -> RankingWeights:
         """The weights chosen when the model was trained, with a request's overrides (None keeps the chosen)."""
@@ -285,7 +295,8 @@ def _without_year(title: str) -> str:
 # -------------------------------------------------------------------- what the commands print
 def print_similar(index: EmbeddingIndex, query: str, k: int) -> None:
     item = index.find_item(query)
-    print(f"Most similar to {_label(index, item)} (cosine of item vectors):")
+    print(f"Most similar to {_label(index, item)} (score: cosine of centred item vectors "
+          f"+ {SIMILAR_POPULARITY_WEIGHT:g} x log(1 + ratings of the item)):")
     for rank, (i, score) in enumerate(index.similar(item, k), 1):
         print(f"  {rank:>2}. {score:6.3f}  {_label(index, i)}")
 

@@ -154,3 +154,33 @@ def _dense_rows(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray, n_col
     row_indptr, cols = csr_rows(indptr, indices, rows)
     dense[np.repeat(np.arange(len(rows)), np.diff(row_indptr)), cols] = 1.0
     return dense
+
+
+class CoRating:
+    """Co-rating lift of item neighbours, judged on ratings the neighbours were not drawn from (a held-out part,
+    or another day).
+
+    For a query item q and a neighbour n: of the users who rated q in `held`,
+    the share who also rated n there.  `lift(top)` averages that share over
+    each query's neighbours and over the queries, and divides it by the same
+    share for an item drawn at random (computed exactly), so random picks
+    score 1.  Only items below `n_items` count; users are counted once per item.
+    """
+
+    def __init__(self, held: RatingArrays, n_items: int, queries: np.ndarray):
+        seen = held.items < n_items
+        rated = np.zeros((held.n_users, n_items), np.float32)
+        rated[held.users[seen], held.items[seen]] = 1.0
+        self.co = rated[:, queries].T @ rated  # (queries, items): users who rated both
+        self.co[np.arange(len(queries)), queries] = 0.0
+        self.raters = rated[:, queries].sum(axis=0)
+        self.scored = self.raters > 0
+        # A random other item: each rater of q rated (their items - 1) of the n_items - 1 others.
+        self.random_share = self.co.sum(axis=1) / np.maximum(self.raters, 1) / (n_items - 1)
+
+    def lift(self, top: np.ndarray) -> float:
+        """`top`: each query's neighbours (item indices, -1 where there is none)."""
+        found = top >= 0
+        share = np.take_along_axis(self.co, np.where(found, top, 0), axis=1) / np.maximum(self.raters, 1)[:, None]
+        per_query = np.where(found, share, 0).sum(axis=1) / np.maximum(found.sum(axis=1), 1)
+        return float(per_query[self.scored].mean() / self.random_share[self.scored].mean())

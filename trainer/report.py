@@ -23,6 +23,7 @@ from features.spec import FeatureSpec
 from features.statistics import load_statistics
 from features.transforms import HashedCross
 from trainer.catalogue import transform_rows
+from trainer.neighbours import similarity_vectors
 from trainer.vectors import TowerVectors
 from trainer.visualize import plot_item_map, save_png
 
@@ -50,7 +51,8 @@ def write_report(folder: str, metrics: dict, spec: FeatureSpec, tables: dict[str
     _ranking(axes[1, 0], metrics.get("ranking"))
     cross = _mappable_cross(spec, tables)
     if vectors is not None and item_count is not None:
-        plot_item_map(axes[1, 1], vectors.items, vectors.item_meta, item_count, labels=8, max_points=5_000)
+        plot_item_map(axes[1, 1], similarity_vectors(vectors.items), vectors.item_meta, item_count, labels=8,
+                      max_points=5_000)
     elif cross is not None:
         _cross_map(axes[1, 1], spec, cross, tables[cross.name], tft_output, load_statistics(preprocess_dir))
     else:

@@ -36,7 +36,7 @@ def write_projector(index: EmbeddingIndex, out_dir: str, max_points: int = 20_00
     """
     user_counts = np.diff(index.rated_indptr).astype(np.float64)
     tables = {
-        "items": (index.items, index.item_meta, _most_active(index.item_count, max_points)),
+        "items": (index.similarity_vectors, index.item_meta, _most_active(index.item_count, max_points)),
         "users": (index.users, {"userId": index.user_ids}, _most_active(user_counts, max_points)),
     }
     config = projector_config_pb2.ProjectorConfig()
@@ -73,7 +73,10 @@ def pca_2d(vectors: np.ndarray) -> np.ndarray:
 
 def plot_item_map(ax, items: np.ndarray, item_meta: dict[str, list[str]], item_count: np.ndarray, labels: int = 10,
                   max_points: int = 20_000) -> None:
-    """Item vectors in 2-D (PCA) on `ax`, coloured by main genre, the most popular titles labelled."""
+    """Item vectors in 2-D (PCA) on `ax`, coloured by main genre, the most popular titles labelled.
+
+    `items`: the similarity vectors (trainer/neighbours.py), the ones `similar` compares.
+    """
     import matplotlib.pyplot as plt
 
     rows = _most_active(item_count, max_points)
@@ -121,6 +124,6 @@ def draw_map(index: EmbeddingIndex, png_path: str, labels: int = 10, max_points:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(11, 8), dpi=110)
-    plot_item_map(ax, index.items, index.item_meta, index.item_count, labels, max_points)
+    plot_item_map(ax, index.similarity_vectors, index.item_meta, index.item_count, labels, max_points)
     fig.tight_layout()
     return save_png(fig, png_path)
