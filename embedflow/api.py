@@ -123,8 +123,8 @@ def statistics(preprocessed: str) -> "DatasetFeatureStatisticsList | None":
 
 
 def similar(model: str, item: str, k: int = 10) -> list[Item]:
-    """The k items nearest `item` (an id, or part of a title) by cosine of item vectors; `model` is a version
-    folder or a model dir (its serving version)."""
+    """The k items most similar to `item` (an id, or part of a title): cosine of centred item vectors plus a small
+    popularity term (trainer/neighbours.py); `model` is a version folder or a model dir (its serving version)."""
     query = SimilarQuery(model, item, k)
     index = _index(query.model)
     return [_item(index, i, score) for i, score in index.similar(index.find_item(query.item), query.k)]
