@@ -9,6 +9,8 @@ from features import manifest as mf
 from trainer.data import VALIDATION_FRACTION, ExampleColumns, make_dataset, read_columns, split_files, training_input
 from trainer.optimizers import LazyAdam
 
+from conftest import BRIEF_EPOCHS, assert_equivalent_models
+
 
 def _columns(n: int) -> ExampleColumns:
     ids = tf.range(n, dtype=tf.int64)
@@ -108,11 +110,21 @@ def test_lazy_adam_matches_adam_on_touched_rows_and_leaves_the_others():
     np.testing.assert_array_equal(lazy_second[3:], np.ones((2, 2)))
 
 
-def test_streaming_input_still_trains_when_the_split_is_not_held_in_memory(preprocessed, tmp_path):
+def test_a_split_over_the_memory_budget_streams_to_the_same_model(preprocessed, trained_briefly, tmp_path):
     from trainer import task
     from trainer.config import TrainConfig
 
-    metrics = task.train(TrainConfig(input=preprocessed[0], job_dir=str(tmp_path / "job"),
-                                     model_dir=str(tmp_path / "model"), seed=3, epochs=2, in_memory=False)).metrics
-    assert metrics["epochs_trained"] == 2
-    assert metrics["model"]["rmse"] < metrics["baseline_mean"]["rmse"], metrics
+    streamed = task.train(TrainConfig(input=preprocessed[0], job_dir=str(tmp_path / "job"),
+                                      model_dir=str(tmp_path / "model"), seed=3, epochs=BRIEF_EPOCHS,
+                                      memory_budget_gb=0.0001))
+    assert streamed.metrics["model"]["rmse"] < streamed.metrics["baseline_mean"]["rmse"], streamed.metrics
+    assert_equivalent_models(streamed.version_dir, streamed.metrics, trained_briefly.version_dir,
+                             trained_briefly.metrics)
+
+
+def test_the_memory_budget_decides_between_memory_and_streaming(preprocessed):
+    from trainer.data import estimated_bytes, fits_in_memory
+
+    spec = tft.TFTransformOutput(preprocessed[0]).transformed_feature_spec()
+    need = estimated_bytes(50_000, spec)
+    assert fits_in_memory(50_000, spec, need) and not fits_in_memory(50_000, spec, need - 1)

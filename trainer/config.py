@@ -31,7 +31,8 @@ class TrainConfig:
     exclude_features: tuple[str, ...] = ()  # dnn: features left out (ablations)
     params: str | None = None  # a params file written by `embedflow tune`
     embedding_scale: float | None = None  # multiplies every auto-sized embedding dimension
-    in_memory: bool | None = None  # None: in memory when the train split fits in a quarter of RAM
+    in_memory: bool | None = None  # None: in memory when the parsed train split fits memory_budget_gb
+    memory_budget_gb: float | None = None  # what the parsed train split may take in memory (None: a quarter of RAM)
     warm_start_from: str | None = None  # a model version folder whose weights seed this run when shapes allow
 
     def __post_init__(self) -> None:
@@ -49,7 +50,12 @@ class TrainConfig:
         check.existing_path("params", optional=True)
         check.real("embedding_scale", above=0, maximum=100, optional=True)
         check.boolean("in_memory", optional=True)
+        check.real("memory_budget_gb", minimum=0, optional=True)
         check.existing_path("warm_start_from", optional=True, folder=True)
+
+    @property
+    def memory_budget_bytes(self) -> int | None:
+        return None if self.memory_budget_gb is None else int(self.memory_budget_gb * 1e9)
 
     @property
     def resolved_model_dir(self) -> str:

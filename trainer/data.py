@@ -38,7 +38,7 @@ VALIDATION_FRACTION = 0.1
 _FOLD_BUCKETS = 1000
 _FOLD = "__validation__"  # the fold column while a split is read into memory
 PARTS = ("all", "fit", "validation", "tagged")  # tagged: all rows, each with its fold in one more column
-DEFAULT_MEMORY_FRACTION = 0.25
+DEFAULT_MEMORY_FRACTION = 0.25  # the default budget: a quarter of this machine's RAM
 _BYTES_PER_VALUE = 8
 _ASSUMED_VALUES_PER_MULTIVALENT_ROW = 4
 
@@ -108,10 +108,16 @@ def estimated_bytes(num_examples: int, feature_spec: dict) -> int:
     return num_examples * values * _BYTES_PER_VALUE
 
 
-def fits_in_memory(num_examples: int, feature_spec: dict, fraction: float = DEFAULT_MEMORY_FRACTION) -> bool:
-    """Whether the parsed split takes at most `fraction` of this machine's RAM."""
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return estimated_bytes(num_examples, feature_spec) <= fraction * ram
+def default_memory_budget() -> int:
+    """Bytes the parsed train split may take when no budget is given: DEFAULT_MEMORY_FRACTION of this machine's RAM
+    (the rest is left to the model, its optimizer state, evaluation and other processes)."""
+    return int(DEFAULT_MEMORY_FRACTION * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def fits_in_memory(num_examples: int, feature_spec: dict, budget_bytes: int | None = None) -> bool:
+    """Whether the parsed split takes at most `budget_bytes` (None: `default_memory_budget()`)."""
+    budget = default_memory_budget() if budget_bytes is None else budget_bytes
+    return estimated_bytes(num_examples, feature_spec) <= budget
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,11 +210,17 @@ class TrainingInput:
 
 
 def training_input(files: list[str], feature_spec: dict, label_key: str, batch_size: int, seed: int,
-                   num_examples: int, in_memory: bool | None = None, validation: bool = True) -> TrainingInput:
-    """In memory when the split fits (`in_memory=None` decides by RAM), streaming otherwise; with `validation`, the
-    split is cut into its fit part and validation slice (seeded by `seed`)."""
+                   num_examples: int, in_memory: bool | None = None, validation: bool = True,
+                   memory_budget_bytes: int | None = None) -> TrainingInput:
+    """In memory when the split fits (`in_memory=None` decides by `memory_budget_bytes`, default a quarter of RAM),
+    streaming otherwise; with `validation`, the split is cut into its fit part and validation slice (seeded by
+    `seed`)."""
     if in_memory is None:
-        in_memory = fits_in_memory(num_examples, feature_spec)
+        budget = default_memory_budget() if memory_budget_bytes is None else memory_budget_bytes
+        in_memory = fits_in_memory(num_examples, feature_spec, budget)
+        if not in_memory:
+            log.info("The train split's %d examples (~%.2f GB parsed) exceed the memory budget (%.2f GB): streaming",
+                     num_examples, estimated_bytes(num_examples, feature_spec) / 1e9, budget / 1e9)
     fold_seed = seed if validation else None
     if not in_memory:
         log.info("Streaming the train split from %d file(s) (a shuffle buffer of records)", len(files))

@@ -117,7 +117,8 @@ def train(config: TrainConfig) -> TrainResult:
     cfg = spec.model
     counts = manifest["counts"]["kept"]
     train_input = training_input(split_files(config.input, mf.TRAIN_DIR), feature_spec, spec.label.column,
-                                 cfg.batch_size, config.seed, counts["train"], config.in_memory)
+                                 cfg.batch_size, config.seed, counts["train"], config.in_memory,
+                                 memory_budget_bytes=config.memory_budget_bytes)
     selection_data = train_input.validation  # early stopping and every other choice look at this slice only
     eval_ds = make_dataset(split_files(config.input, mf.EVAL_DIR), feature_spec, spec.label.column,
                            max(cfg.batch_size, 4096))

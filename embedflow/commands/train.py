@@ -27,7 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                    "hyperparameter tuning")
     parser.add_argument("--in-memory", dest="in_memory", action=argparse.BooleanOptionalAction, default=None,
                         help="hold the train split in memory (fast, reshuffled each epoch) or stream it through a "
-                             "shuffle buffer (default: in memory when it fits in a quarter of RAM)")
+                             "shuffle buffer (default: in memory when it fits --memory-budget-gb)")
+    parser.add_argument("--memory-budget-gb", "--memory_budget_gb", dest="memory_budget_gb", type=float,
+                        help="GB the parsed train split may take in memory; a larger split streams from its TFRecord "
+                             "shards (default: a quarter of this machine's RAM)")
     parser.add_argument("--seed", type=int, default=42)
 
 
