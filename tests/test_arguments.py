@@ -65,7 +65,7 @@ API_CASES = [
     (_train, {"embedding_scale": 0}, "embedding_scale"), (_train, {"embedding_scale": -1}, "embedding_scale"),
     (_train, {"in_memory": "no"}, "in_memory"), (_train, {"seed": -5}, "seed"),
     (_train, {"memory_budget_gb": -1}, "memory_budget_gb"), (_train, {"memory_budget_gb": "8G"}, "memory_budget_gb"),
-    (_train, {"exclude_features": [""]}, "exclude_features"),
+    (_train, {"exclude_features": [""]}, "exclude_features"), (_train, {"distribution": "spark"}, "distribution"),
     (_prep, {"seed": "x"}, "seed"), (_prep, {"max_rejected_fraction": "a"}, "max_rejected_fraction"),
     (_prep, {"max_rejected_fraction": -1}, "max_rejected_fraction"),
     (_prep, {"max_rejected_fraction": NAN}, "max_rejected_fraction"), (_prep, {"input": ["a.csv", "b.csv"]}, "input"),

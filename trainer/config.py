@@ -15,6 +15,8 @@ from typing import Any, Mapping
 from features.arguments import MAX_SEED, FieldChecks
 from features.errors import UserError
 
+STRATEGIES = ("auto", "none", "mirrored", "multi_worker", "parameter_server")  # trainer/distribution.py
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
@@ -34,6 +36,7 @@ class TrainConfig:
     in_memory: bool | None = None  # None: in memory when the parsed train split fits memory_budget_gb
     memory_budget_gb: float | None = None  # what the parsed train split may take in memory (None: a quarter of RAM)
     warm_start_from: str | None = None  # a model version folder whose weights seed this run when shapes allow
+    distribution: str = "auto"  # the tf.distribute strategy (trainer/distribution.py): auto, none, mirrored, ...
 
     def __post_init__(self) -> None:
         """Refuse a bad value now, naming the field (features/arguments.py), not after minutes of training."""
@@ -52,6 +55,7 @@ class TrainConfig:
         check.boolean("in_memory", optional=True)
         check.real("memory_budget_gb", minimum=0, optional=True)
         check.existing_path("warm_start_from", optional=True, folder=True)
+        check.choice("distribution", STRATEGIES)
 
     @property
     def memory_budget_bytes(self) -> int | None:

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -28,7 +29,7 @@ from features import manifest as mf
 from features.errors import UserError
 from features.progress import timed
 from features.spec import FeatureSpec
-from trainer import settings
+from trainer import distribution, settings
 from trainer.config import TrainConfig
 from trainer.data import make_dataset, split_files, training_input
 from trainer.embeddings import compute_vectors, write_embeddings
@@ -102,13 +103,19 @@ def _callbacks(job_dir: str, patience: int, model: SpecModel) -> list[keras.call
     ]
 
 
-def train(config: TrainConfig) -> TrainResult:
-    """Fit, evaluate and export; returns where the model went and its metrics.
+def train(config: TrainConfig) -> TrainResult | None:
+    """Fit, evaluate and export; returns where the model went and its metrics (None on a worker that is not the
+    chief: every worker trains, the chief alone evaluates and exports; trainer/distribution.py).
 
     `config.warm_start_from`: a model version folder whose weights seed this
     model when the vocabularies allow (same table shapes); otherwise training
     starts fresh.
     """
+    cluster = distribution.Cluster.from_env()
+    kind = distribution.resolve(config.distribution, cluster)
+    if kind == "parameter_server" and not cluster.is_chief:
+        distribution.serve_forever(cluster)  # never returns: the chief schedules the steps
+    strategy = distribution.make_strategy(kind, cluster)  # before anything starts TensorFlow's runtime
     spec, manifest = settings.resolve(config, mf.read_manifest(config.input))
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
@@ -124,19 +131,24 @@ def train(config: TrainConfig) -> TrainResult:
                            max(cfg.batch_size, 4096))
 
     side_table = read_side_table(config.input, manifest)
-    model = build_model(spec, manifest)
     data = TrainingData(spec, tft_output, side_table, train_input.one_pass, eval_ds, selection_data)
-    model.prepare(data)
-    warm = bool(config.warm_start_from) and warm_start(model, spec, tft_output, config.warm_start_from,
-                                                        next(iter(eval_ds))[0])
-    log.info("Training %s model on %d examples (eval %d), batch %d, up to %d epochs", cfg.type,
-             counts["train"], counts["eval"], cfg.batch_size, cfg.epochs)
+    with strategy.scope():  # the model's variables and optimizer state live where the strategy puts them
+        model = build_model(spec, manifest)
+        model.prepare(data)
+        warm = bool(config.warm_start_from) and warm_start(model, spec, tft_output, config.warm_start_from,
+                                                            next(iter(eval_ds))[0])
+    log.info("Training %s model on %d examples (eval %d), batch %d, up to %d epochs (%s, strategy %s)", cfg.type,
+             counts["train"], counts["eval"], cfg.batch_size, cfg.epochs, cluster.describe(), kind)
     started = time.time()
     callbacks = _callbacks(config.job_dir, cfg.early_stopping_patience, model)
     history = model.fit(train_input.dataset, steps_per_epoch=train_input.steps_per_epoch, validation_data=selection_data,
                         epochs=cfg.epochs, callbacks=callbacks,
                         verbose=2 if log.isEnabledFor(logging.INFO) else 0).history  # -q: no epoch lines
     seconds = time.time() - started
+    if kind != "none":
+        model = _chief_copy(model, spec, manifest, data, next(iter(eval_ds))[0], cluster, config.job_dir)
+        if model is None:
+            return None
     selection = model.finish(data)
 
     with timed("Computed the tower vectors of every user and item", log):
@@ -162,6 +174,30 @@ def train(config: TrainConfig) -> TrainResult:
                                      _write_report(folder, metrics, spec, model, tft_output, config.input, vectors,
                                                    evaluation.interactions)))
     return TrainResult(version_dir, metrics, model, tft_output, spec)
+
+
+def _chief_copy(model: SpecModel, spec: FeatureSpec, manifest: dict, data: TrainingData, sample: dict,
+                cluster: distribution.Cluster, job_dir: str) -> SpecModel | None:
+    """After a distributed fit: on the chief, the trained model as a plain one (no strategy); None on other workers.
+
+    Every worker saves its weights, because saving reads variables that the
+    strategy aggregates across workers (a collective every worker must join);
+    the others write to a temporary folder, as Keras' multi-worker
+    checkpoints do.  The chief then rebuilds the model outside the strategy
+    and loads them, so evaluation, export and the report run in one process
+    with nothing left waiting on the other workers.
+    """
+    folder = os.path.join(job_dir, "trained") if cluster.is_chief else tempfile.mkdtemp(prefix="embedflow-worker-")
+    model.save_weights(os.path.join(folder, "weights"))
+    if not cluster.is_chief:
+        tf.io.gfile.rmtree(folder)
+        log.info("Trained as %s; the chief evaluates and exports", cluster.describe())
+        return None
+    plain = build_model(spec, manifest)
+    plain.prepare(data)
+    plain.build_every_layer(sample)
+    plain.load_weights(os.path.join(folder, "weights")).expect_partial()  # the optimizer's state is not needed
+    return plain
 
 
 def _write_embeddings(folder: str, model: SpecModel, tft_output: tft.TFTransformOutput, vectors,

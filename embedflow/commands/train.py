@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from features.arguments import from_namespace
-from trainer.config import TrainConfig
+from trainer.config import STRATEGIES, TrainConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memory-budget-gb", "--memory_budget_gb", dest="memory_budget_gb", type=float,
                         help="GB the parsed train split may take in memory; a larger split streams from its TFRecord "
                              "shards (default: a quarter of this machine's RAM)")
+    parser.add_argument("--distribution", default="auto", choices=STRATEGIES,
+                        help="tf.distribute strategy: none; mirrored (every GPU of this machine); multi_worker (the "
+                             "workers of TF_CONFIG, as Vertex AI sets it); parameter_server (embedding tables "
+                             "sharded over TF_CONFIG's ps tasks); auto (default) picks from TF_CONFIG and the GPUs")
     parser.add_argument("--seed", type=int, default=42)
 
 
@@ -45,6 +49,9 @@ def main_from_args(args: argparse.Namespace, _extra: list[str]):
 
     reporter = task.vertex_reporter() if args.hypertune_metric else None  # a missing package fails before training
     result = task.train(config)
+    if result is None:
+        print("Trained as a worker of the cluster; the chief evaluates and exports")
+        return None
     if reporter is not None:
         task.report_to_vertex(reporter, result.metrics, args.hypertune_metric, result.metrics["epochs_trained"])
     print(f"Exported {result.version_dir}")
