@@ -29,6 +29,7 @@ from features.errors import SpecError, UserError
 from features.spec import load_spec
 from trainer.config import TrainConfig, TuneConfig
 from trainer.queries import RecommendQuery, SimilarQuery
+from trainer.vertex_job import VertexJob
 
 NAN, INF = float("nan"), float("inf")
 
@@ -302,7 +303,8 @@ def test_good_flags_build_the_same_config_as_the_api(paths):
 
 COMMAND_CONFIGS = {"train": TrainConfig, "preprocess": PreprocessConfig, "recommend-all": RecommendAllConfig,
                    "tune": TuneConfig, "similar": SimilarQuery, "recommend": RecommendQuery, "init-spec": InitSpecConfig}
-CLI_ONLY = {"help", "command", "verbosity", "hypertune_metric"}  # flags that are not the job's settings
+CLI_ONLY = {"help", "command", "verbosity", "hypertune_metric", "vertex"}  # flags that are not the job's settings
+SUBMISSION_CONFIGS = {"train": VertexJob}  # where the run goes (`train --vertex`), not what it does
 
 
 @pytest.mark.parametrize("command", sorted(COMMAND_CONFIGS))
@@ -310,7 +312,8 @@ def test_every_flag_is_a_field_of_its_config(command):
     """A flag's dest is its config field's name (features/arguments.py from_namespace): they cannot drift."""
     sub = next(a for a in cli.build_parser(command)._actions if isinstance(a, argparse._SubParsersAction))
     dests = {a.dest for a in sub.choices[command]._actions} - CLI_ONLY
-    assert dests <= {f.name for f in dataclasses.fields(COMMAND_CONFIGS[command])}
+    configs = [COMMAND_CONFIGS[command]] + ([SUBMISSION_CONFIGS[command]] if command in SUBMISSION_CONFIGS else [])
+    assert dests <= {f.name for config in configs for f in dataclasses.fields(config)}
 
 
 # ---------------------------------------------------------------------- properties
@@ -333,6 +336,7 @@ def config_factories(paths: dict) -> dict:
         RecommendAllConfig: {"model": paths["folder"], "output": paths["root"] + "/ra"},
         SimilarQuery: {"model": paths["folder"], "item": "1"}, RecommendQuery: {"model": paths["folder"], "user": "1"},
         RatingsSample: {}, HousingSample: {}, WideHousingSample: {}, InitSpecConfig: {"input": "t.csv"},
+        VertexJob: {"project": "my-project", "region": "europe-west4"},
     }
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from features.arguments import from_namespace
+from features.errors import UserError
+from trainer import vertex_job
 from trainer.config import STRATEGIES, TrainConfig
 
 
@@ -36,6 +39,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "workers of TF_CONFIG, as Vertex AI sets it); parameter_server (embedding tables "
                              "sharded over TF_CONFIG's ps tasks); auto (default) picks from TF_CONFIG and the GPUs")
     parser.add_argument("--seed", type=int, default=42)
+    vertex = parser.add_argument_group("Vertex AI", "with --vertex, the run goes to Vertex AI as a CustomJob "
+                                                    "(--dry_run prints it; see README, 'Scaling training')")
+    vertex.add_argument("--vertex", action="store_true", help="build a Vertex AI CustomJob that runs this training")
+    vertex.add_argument("--project", help="Google Cloud project")
+    vertex.add_argument("--region", help="Vertex AI region, e.g. us-central1")
+    vertex.add_argument("--image", help="the trainer image (vertex/Dockerfile; default "
+                                        "REGION-docker.pkg.dev/PROJECT/embedflow/trainer:latest)")
+    vertex.add_argument("--machine-type", help="each training replica's machine (default n1-standard-8)")
+    vertex.add_argument("--accelerator-type", help="GPUs per replica's type, e.g. NVIDIA_TESLA_T4 (default none)")
+    vertex.add_argument("--accelerator-count", type=int, help="GPUs per replica (default 1 with --accelerator-type)")
+    vertex.add_argument("--workers", type=int, help="replicas that train, the chief included (default 1)")
+    vertex.add_argument("--parameter-servers", type=int, help="parameter-server replicas for sharded embedding "
+                                                                "tables (default 0)")
+    vertex.add_argument("--ps-machine-type", help="parameter servers' machine (default n1-highmem-16)")
+    vertex.add_argument("--display-name", help="the job's name in the console (default embedflow-train)")
+    vertex.add_argument("--dry_run", "--dry-run", dest="dry_run", action="store_true",
+                        help="print the job offline instead of submitting it")
+
+
+def vertex_job_from_args(args: argparse.Namespace) -> vertex_job.VertexJob | None:
+    """The Vertex AI job the flags ask for (None without --vertex; its flags without it are an error)."""
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(vertex_job.VertexJob)
+             if getattr(args, f.name) not in (None, False)}
+    if not args.vertex:
+        if given:
+            raise UserError(f"--{sorted(given)[0].replace('_', '-')} is a Vertex AI flag: add --vertex")
+        return None
+    return vertex_job.VertexJob(**{"project": args.project, "region": args.region, **given})
 
 
 def config_from_args(args: argparse.Namespace, _extra: list[str] | None = None) -> TrainConfig:
@@ -45,6 +76,9 @@ def config_from_args(args: argparse.Namespace, _extra: list[str] | None = None) 
 
 def main_from_args(args: argparse.Namespace, _extra: list[str]):
     config = config_from_args(args)  # checked before TensorFlow loads
+    job = vertex_job_from_args(args)
+    if job is not None:
+        return submit_to_vertex(job, config, args)
     from trainer import task
 
     reporter = task.vertex_reporter() if args.hypertune_metric else None  # a missing package fails before training
@@ -58,3 +92,14 @@ def main_from_args(args: argparse.Namespace, _extra: list[str]):
     print("Eval metrics:")
     print("\n".join(task.summary_lines(result.metrics)))
     return result
+
+
+def submit_to_vertex(job: vertex_job.VertexJob, config: TrainConfig, args: argparse.Namespace) -> dict:
+    """Build the CustomJob (no TensorFlow, no network) and print it (--dry_run) or submit it."""
+    extra = (f"--hypertune-metric={args.hypertune_metric}",) if args.hypertune_metric else ()
+    body = vertex_job.custom_job(job, config, extra)
+    if job.dry_run:
+        print(vertex_job.describe(job, body))
+    else:
+        print(f"Submitted Vertex AI CustomJob {vertex_job.submit(job, body)}")
+    return body
