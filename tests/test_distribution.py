@@ -1,9 +1,14 @@
-"""Training past one process: the cluster read from TF_CONFIG and the strategy it picks."""
+"""Training past one process: the cluster read from TF_CONFIG, the strategy it picks, and two real workers."""
 
 import json
+import os
+import socket
+import subprocess
+import sys
 
 import pytest
 
+from conftest import BRIEF_EPOCHS, assert_equivalent_models
 from features.errors import UserError
 from trainer.distribution import Cluster, resolve
 
@@ -44,3 +49,40 @@ def test_auto_picks_the_strategy_the_cluster_and_devices_call_for():
 def test_a_cluster_that_cannot_run_the_strategy_is_refused_naming_why(environ, kind, named):
     with pytest.raises(UserError, match=named):
         resolve(kind, Cluster.from_env(environ))
+
+
+def _free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_workers_on_this_machine_train_the_same_model_as_one_process(preprocessed, trained_briefly, tmp_path):
+    """Two processes with TF_CONFIG (MultiWorkerMirroredStrategy, gradients all-reduced over 127.0.0.1), as Vertex
+    AI runs two replicas: the chief exports a model equivalent to the single process's; the other worker none."""
+    hosts = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    model_dir = tmp_path / "model"
+    command = [sys.executable, "-m", "trainer.task", "--input", preprocessed[0], "--job-dir", str(tmp_path / "job"),
+               "--model-dir", str(model_dir), "--seed", "3", "--epochs", str(BRIEF_EPOCHS)]
+    workers = []
+    for index in range(2):
+        env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": {"worker": hosts},
+                                                      "task": {"type": "worker", "index": index}})}
+        log = open(tmp_path / f"worker{index}.log", "w")
+        workers.append((subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT), log))
+    for process, log in workers:
+        process.wait(timeout=900)
+        log.close()
+    logs = [(tmp_path / f"worker{i}.log").read_text() for i in range(2)]
+    assert [p.returncode for p, _ in workers] == [0, 0], logs
+    assert "Exported" in logs[0] and "the chief evaluates and exports" in logs[1]
+    versions = os.listdir(model_dir)
+    assert len(versions) == 1, versions  # the chief alone exports
+    version = os.path.join(model_dir, versions[0])
+    with open(os.path.join(version, "metrics.json")) as f:
+        metrics = json.load(f)
+    assert_equivalent_models(version, metrics, trained_briefly.version_dir, trained_briefly.metrics)
