@@ -43,20 +43,21 @@ def output_schema(index: EmbeddingIndex) -> pa.Schema:
     return pa.schema(fields)
 
 
-def recommend_block(index: EmbeddingIndex, scorer, users: np.ndarray) -> pa.RecordBatch:
-    """K rows per user for a block of user positions: the vectorised core of the job."""
+def recommend_block(index: EmbeddingIndex, scorer, users: np.ndarray, weights: RankingWeights) -> pa.RecordBatch:
+    """K rows per user for a block of user positions: the vectorised core of the job.  `score` is `recommend`'s
+    (EmbeddingIndex.scored); `weights` are the ones `scorer` ranks by."""
     indptr, indices = index.rated_by(users)
-    top, scores = scorer.top_k(index.users[users], indptr, indices)
+    top, scan_scores = scorer.top_k(index.users[users], indptr, indices)
     k = top.shape[1]
-    valid = np.isfinite(scores)
+    valid = np.isfinite(scan_scores)
     rows = np.repeat(users, k).reshape(len(users), k)
-    rating = index.predicted_ratings(users, top)
+    scored = index.scored(index.users[users], index.user_bias[users], top, weights)
     columns = {
         "user_id": index.typed_ids("user").take(rows[valid]),
         "rank": pa.array(np.tile(np.arange(1, k + 1, dtype=np.int32), (len(users), 1))[valid]),
         "item_id": index.typed_ids("item").take(top[valid]),
-        "score": pa.array(scores[valid].astype(np.float32)),
-        "predicted_rating": pa.array(rating[valid].astype(np.float32)),
+        "score": pa.array(scored.score[valid].astype(np.float32)),
+        "predicted_rating": pa.array(scored.rating[valid].astype(np.float32)),
     }
     if "title" in index.item_meta:
         columns["title"] = pa.array(np.asarray(index.item_meta["title"], object)[top[valid]].tolist(), pa.string())
@@ -78,7 +79,7 @@ class ScoreUserBlocks(beam.DoFn):
         users = np.arange(start, min(start + self._block, len(self._index.users)))
         beam.metrics.Metrics.counter("recommend_all", "users").inc(len(users))
         self._progress.add(len(users))
-        yield pa.Table.from_batches([recommend_block(self._index, self._scorer, users)])
+        yield pa.Table.from_batches([recommend_block(self._index, self._scorer, users, self._weights)])
 
 
 def _to_csv(table: pa.Table) -> str:

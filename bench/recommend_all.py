@@ -110,7 +110,7 @@ def main() -> None:
     faiss_name = max((name for name in rate if name.startswith("faiss")), key=rate.get)
 
     t = time.time()
-    rows = sum(recommend_block(index, scorer, block).num_rows for block in blocks[:4])
+    rows = sum(recommend_block(index, scorer, block, RankingWeights()).num_rows for block in blocks[:4])
     job_users = sum(len(block) for block in blocks[:4])
     job_rate = job_users / (time.time() - t)
 

@@ -51,14 +51,16 @@ class Preprocessed:
 class Item:
     """One item of a result list, in ranking order: its id, a figure, and its attributes (title, genres, ...).
 
-    `score` is the cosine similarity for `similar` and the predicted rating for
-    `recommend` (whose order is the model's ranking score, which also weighs
-    what a user is likely to pick).
+    `score` is the cosine similarity for `similar`; for `recommend` it is the
+    ranking score the list is ordered by, the same number as `recommend`'s
+    table and `recommend-all`'s `score` column (trainer/ranking_score.py), and
+    `predicted_rating` is the rating head's rating (None for `similar`).
     """
 
     id: str
     score: float
     attributes: dict[str, str]
+    predicted_rating: float | None = None
 
 
 def sample_data(output: str, sample: "RatingsSample | HousingSample | None" = None) -> str:
@@ -122,17 +124,18 @@ def statistics(preprocessed: str) -> "DatasetFeatureStatisticsList | None":
     return load_statistics(preprocessed)
 
 
-def similar(model: str, item: str, k: int = 10) -> list[Item]:
-    """The k items most similar to `item` (an id, or part of a title): cosine of centred item vectors plus a small
-    popularity term (trainer/neighbours.py); `model` is a version folder or a model dir (its serving version)."""
-    query = SimilarQuery(model, item, k)
+def similar(model: str, item: str, k: int = 10, title: bool = False) -> list[Item]:
+    """The k items most similar to `item`: cosine of centred item vectors plus a small popularity term
+    (trainer/neighbours.py); `model` is a version folder or a model dir (its serving version).  `item` is an id; a
+    text that is not a number may also be (part of) a title; `title=True` reads it as a title only."""
+    query = SimilarQuery(model, item, k, title)
     index = _index(query.model)
-    return [_item(index, i, score) for i, score in index.similar(index.find_item(query.item), query.k)]
+    return [_item(index, i, score) for i, score in index.similar(index.find_item(query.item, query.title), query.k)]
 
 
 def recommend(model: str, user: str | None = None, k: int = 10, popularity_weight: float | None = None,
               history: list[str] | str | None = None, rating_weight: float | None = None) -> list[Item]:
-    """Top-k items `user` has not rated, in the model's ranking order, with their predicted ratings as `score`.
+    """Top-k items `user` has not rated, best first, with their ranking score and predicted rating.
 
     For a user the model never saw, pass `history` (the ids of the items they
     rated) instead of `user`: their vector comes from the model's user tower.
@@ -146,7 +149,7 @@ def recommend(model: str, user: str | None = None, k: int = 10, popularity_weigh
     weights = index.ranking_weights(query.popularity_weight, query.rating_weight)
     recs = (index.recommend(query.user, query.k, weights) if query.history is None
             else index.recommend_for_history(query.history_ids(index.item_id_column), query.k, weights))
-    return [_item(index, i, rating) for i, rating in recs]
+    return [_item(index, int(i), score, rating) for i, score, rating in zip(recs.items, recs.score, recs.rating)]
 
 
 def _require(config: object, cls: type, function: str) -> None:
@@ -162,6 +165,6 @@ def _index(model: str):
     return EmbeddingIndex(resolve_version(model))
 
 
-def _item(index, i: int, score: float) -> Item:
+def _item(index, i: int, score: float, rating: float | None = None) -> Item:
     _, *attributes = index.describe_item(i).items()  # the id column first, then the side table's attributes
-    return Item(str(index.item_ids[i]), float(score), dict(attributes))
+    return Item(str(index.item_ids[i]), float(score), dict(attributes), None if rating is None else float(rating))

@@ -70,10 +70,27 @@ def read_manifest(output_dir: str) -> dict:
         raise OutputError(f"Preprocess output {output_dir} does not exist. Run `embedflow preprocess "
                           f"--output {output_dir}` first.")
     if not tf.io.gfile.exists(os.path.join(output_dir, SUCCESS)):
+        model = _model_folder_kind(output_dir)
+        if model:
+            raise OutputError(f"{output_dir} is {model}, not a preprocess output. `embedflow describe --preprocessed` "
+                              f"takes the folder preprocess wrote (its --output); a model version's metrics.json names "
+                              f"the one it was trained from under \"input\".")
         raise OutputError(
             f"Preprocess output {output_dir} is incomplete: it has no {SUCCESS} marker, so the job that "
             f"wrote it did not finish (crashed, killed or still running). Rerun preprocess with --overwrite.")
     return read_json(os.path.join(output_dir, MANIFEST))
+
+
+def _model_folder_kind(folder: str) -> str | None:
+    """"a model version" (a SavedModel) or "a model dir" (folders of versions), else None: what a user who gave
+    a model where a preprocess output belongs gave instead."""
+    if tf.io.gfile.exists(os.path.join(folder, tf.saved_model.SAVED_MODEL_FILENAME_PB)):
+        return "a model version (a SavedModel)"
+    children = [c.rstrip("/") for c in tf.io.gfile.listdir(folder)] if tf.io.gfile.isdir(folder) else []
+    if any(c.isdigit() and tf.io.gfile.exists(os.path.join(folder, c, tf.saved_model.SAVED_MODEL_FILENAME_PB))
+           for c in children):
+        return "a model dir (its versions are SavedModels)"
+    return None
 
 
 def prepare_output(output_dir: str, overwrite: bool) -> None:

@@ -35,6 +35,9 @@ def test_sample_preprocess_and_statistics_round_trip(tmp_path):
 
 def test_describe_similar_and_recommend_on_a_trained_model(preprocessed, trained):
     assert "Statistics (train" in ef.describe("movielens", preprocessed[0])
+    for model in (trained.version_dir, os.path.dirname(trained.version_dir)):  # a model given for a preprocess output
+        with pytest.raises(ef.UserError, match=r"is a model (version|dir) .*not a preprocess output"):
+            ef.describe("movielens", model)
     model_dir = os.path.dirname(trained.version_dir)
     from trainer.recommend import EmbeddingIndex
 
@@ -44,6 +47,7 @@ def test_describe_similar_and_recommend_on_a_trained_model(preprocessed, trained
     assert len(neighbours) == 3 and item not in [n.id for n in neighbours]
     assert neighbours[0].score >= neighbours[-1].score and "title" in neighbours[0].attributes
     recs = ef.recommend(trained.version_dir, user, k=5)
-    assert len(recs) == 5 and all(0 < r.score < 6 for r in recs)
+    assert len(recs) == 5 and all(0 < r.predicted_rating < 6 for r in recs)
+    assert all(a.score >= b.score - 1e-5 for a, b in zip(recs, recs[1:]))  # the order's own number
     new_user = ef.recommend(trained.version_dir, history=[n.id for n in neighbours], k=4)
     assert len(new_user) == 4 and not {n.id for n in neighbours} & {r.id for r in new_user}

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -67,6 +68,19 @@ def test_title_lookup_is_forgiving_and_suggests(index):
         index.find_item(first[:-8] + "x (1999)")
 
 
+def test_a_number_is_an_id_never_a_title(index, capsys):
+    """`similar 2143` with no item 2143 is an error naming the id, not the neighbours of a title holding "2143"."""
+    ids = set(index.item_ids)
+    number, title = next((n, t) for t in index.item_meta["title"] for n in re.findall(r"#(\d+)", t) if n not in ids)
+    with pytest.raises(UserError, match=f"No item with id '{number}'.*--title"):
+        index.find_item(number)
+    assert cli.main(["similar", number, "--model", index.version_dir]) == 2
+    assert "add --title" in capsys.readouterr().err
+    assert index.find_item(f"#{number} (", title=True) == index.item_meta["title"].index(title)
+    assert cli.main(["similar", title, "--title", "--model", index.version_dir, "-k", "2"]) == 0
+    assert capsys.readouterr().out.startswith(f"Most similar to [{index.item_ids[index.item_meta['title'].index(title)]}]")
+
+
 def test_model_beats_popularity_on_recall(trained):
     ranking = trained.metrics["ranking"]
     assert ranking["model"]["recall@10"] > ranking["popularity"]["recall@10"], ranking
@@ -81,8 +95,8 @@ def test_recommend_excludes_rated_items(index):
     recs = index.recommend(user, 10)
     position = index.user_position(user)
     rated = set(index.rated_indices[index.rated_indptr[position]:index.rated_indptr[position + 1]].tolist())
-    assert len(recs) == 10 and not rated & {i for i, _ in recs}
-    assert all(0.0 < rating < 6.5 for _, rating in recs)
+    assert len(recs) == 10 and not rated & set(recs.items.tolist())
+    assert np.all((0.0 < recs.rating) & (recs.rating < 6.5)) and np.all(np.diff(recs.score) <= 1e-5)
 
 
 def test_a_new_user_is_served_from_their_history_in_their_planted_taste(index, ratings_sample, tmp_path, capsys):
@@ -96,8 +110,8 @@ def test_a_new_user_is_served_from_their_history_in_their_planted_taste(index, r
     for user, rows in list(ratings.groupby("userId"))[:40]:
         history = rows.movieId.astype(str).tolist()[:12]
         recs = index.recommend_for_history(history + ["no-such-movie"], 10)
-        assert len(recs) == 10 and not {index.item_position(i) for i in history} & {i for i, _ in recs}
-        shares.append(np.mean([group_of[i] in set(liked.loc[user]) for i, _ in recs]))
+        assert len(recs) == 10 and not {index.item_position(i) for i in history} & set(recs.items.tolist())
+        shares.append(np.mean([group_of[i] in set(liked.loc[user]) for i in recs.items]))
     # chance: 2/6; measured 0.435, 0.478 and 0.438 with training seeds 3, 4 and 5 (the same users known by id: 0.79,
     # 0.83, 0.68).  The calibrated sample plants weaker group tastes (exposure e^1.5, was e^1.85: real ratings rank
     # methods so), and a newcomer's first 12 ratings are mostly popular titles: on the earlier sample 0.51-0.62.
@@ -125,9 +139,10 @@ def test_recommend_prints_the_score_it_ranks_by_and_its_parts(index, capsys):
     print_recommendations(index, index.user_ids[5], 5, weights)
     rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
     score, model, rating, popularity = (np.array([float(r[i]) for r in rows]) for i in (1, 2, 3, 4))
-    np.testing.assert_allclose(score, model + 0.5 * rating + popularity, atol=2e-3)
+    inside = (rating > index.label_range[0]) & (rating < index.label_range[1])  # a clipped rating adds its unclipped
+    np.testing.assert_allclose(score[inside], (model + 0.5 * rating + popularity)[inside], atol=4.5e-3)  # printed rounding
     assert len(rows) == 5 and np.all(np.diff(score) <= 1e-3) and np.all(popularity > 0)
-    assert [r[5] for r in rows] == [f"[{index.item_ids[i]}]" for i, _ in index.recommend(index.user_ids[5], 5, weights)]
+    assert [r[5] for r in rows] == [f"[{index.item_ids[i]}]" for i in index.recommend(index.user_ids[5], 5, weights).items]
 
 
 def test_recommend_all_writes_k_unrated_rows_per_user_agreeing_with_recommend(trained, index, tmp_path):
@@ -148,9 +163,12 @@ def test_recommend_all_writes_k_unrated_rows_per_user_agreeing_with_recommend(tr
         p = index.user_position(user)
         rated = set(index.rated_indices[index.rated_indptr[p]:index.rated_indptr[p + 1]].tolist())
         assert not rated & {item_position[i] for _, i in recs}, user
+    scores = dict(zip(zip(rows["user_id"], rows["item_id"]), rows["score"]))
     for user in index.user_ids[::97]:
-        expected = [index.item_ids[i] for i, _ in index.recommend(user, 7)]
-        assert [i for _, i in sorted(per_user[user])] == expected
+        expected = index.recommend(user, 7)
+        assert [i for _, i in sorted(per_user[user])] == [index.item_ids[i] for i in expected.items]
+        # `score` is one number in every output: the Parquet's is the table's and the API's
+        np.testing.assert_allclose([scores[user, index.item_ids[i]] for i in expected.items], expected.score, rtol=1e-5)
     csv_files = [f for f in os.listdir(out) if f.endswith(".csv")]
     with open(os.path.join(out, csv_files[0])) as f:
         assert f.readline().startswith("user_id,rank,item_id,score,predicted_rating")

@@ -26,17 +26,24 @@ HISTORY_SUFFIXES = (".csv", ".txt", ".tsv", ".dat", ".list")
 
 @dataclasses.dataclass(frozen=True)
 class SimilarQuery:
-    """`similar`: the k items nearest `item` (an id, or part of a title) in a model version."""
+    """`similar`: the k items nearest `item` in a model version.
+
+    `item` is an id; a text that is not a number may also be (part of) a
+    title, and `title=True` reads it as a title only (a movie called "1941").
+    A number the catalogue does not hold is an error, never a title match.
+    """
 
     model: str  # a model version folder, or a model dir
     item: str
     k: int = 10
+    title: bool = False
 
     def __post_init__(self) -> None:
         check = FieldChecks(self)
         check.existing_path("model", folder=True)
         _id_text(check, "item")
         check.integer("k", minimum=1, maximum=MAX_K)
+        check.boolean("title")
 
 
 @dataclasses.dataclass(frozen=True)

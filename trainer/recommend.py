@@ -104,13 +104,22 @@ class EmbeddingIndex:
         self._similarity, self._typed_ids, self._saved_model = None, {}, None
 
     # ---------------------------------------------------------------- lookup
-    def find_item(self, query: str) -> int:
-        """An item by id, or by title: case-insensitive, forgiving, with suggestions when ambiguous."""
-        if query in self._item_position:
+    def find_item(self, query: str, title: bool = False) -> int:
+        """An item by id, or by title: case-insensitive, forgiving, with suggestions when ambiguous.
+
+        A number is only ever an id (`similar 2143` must not quietly answer for
+        a title holding "2143"); `title=True` searches titles only.
+        """
+        if not title and query in self._item_position:
             return self._item_position[query]
         titles = self.item_meta.get("title")
+        if not title and (titles is None or _NUMBER.fullmatch(query)):
+            examples = ", ".join(self.item_ids[:3])
+            hint = f" To search titles for {query!r}, add --title (API: title=True)." if titles is not None else ""
+            raise UserError(f"No item with id {query!r} in {self.version_dir} ({len(self.item_ids)} items, ids like "
+                            f"{examples}).{hint}")
         if titles is None:
-            raise UserError(f"No item with id {query!r} in {self.version_dir}.")
+            raise UserError(f"Model {self.version_dir} has no titles to search (items.tsv has no title column).")
         wanted = _normal(query)
         normals = [_normal(t) for t in titles]
         exact = [i for i, t in enumerate(normals) if t == wanted or _without_year(t) == wanted]
@@ -179,24 +188,38 @@ class EmbeddingIndex:
         return csr_rows(self.rated_indptr, self.rated_indices, users)
 
     def predicted_ratings(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """The rating head's rating of items[u, j] by users[u]: user . rating item + both biases + the global mean,
-        clipped to the train ratings' range."""
-        return np.clip(np.einsum("ukd,ud->uk", self.rating_items[items], self.users[users]) + self.item_bias[items]
-                       + self.user_bias[users][:, None] + self.global_mean, *self.label_range)
+        """The rating head's rating of items[u, j] by users[u] (positions), clipped to the train ratings' range."""
+        return self.scored(self.users[users], self.user_bias[users], items, self.weights).rating
+
+    def scored(self, vectors: np.ndarray, user_bias: np.ndarray, items: np.ndarray,
+               weights: RankingWeights) -> "ScoredItems":
+        """The ranking score of items[u, j] for the user with vectors[u] and user_bias[u] (0 for a new user), and
+        its parts: the one `score` that `recommend`, `recommend-all` and the API report.
+
+        score = model score + rating weight x predicted rating (before clipping) + popularity term: the scan's
+        order (trainer/ranking_score.py) plus the user's constant terms, so it sorts the list and means the same
+        for every user; `rating` is the predicted rating clipped to the train ratings' range (serving's).
+        """
+        raw = (np.einsum("ukd,ud->uk", self.rating_items[items], vectors) + self.item_bias[items]
+               + np.asarray(user_bias)[:, None] + self.global_mean)
+        model = self.item_scores.model_scores(vectors, items)
+        popularity = self.item_scores.popularity_terms(items, weights)
+        return ScoredItems(items, model + weights.rating * raw + popularity, model, np.clip(raw, *self.label_range),
+                           popularity)
 
     def recommend(self, user_id: str, k: int = 10, weights: RankingWeights | None = None,
-                  scorer: TopKScorer | None = None) -> list[tuple[int, float]]:
-        """Top-k unrated items for one user with their predicted ratings."""
+                  scorer: TopKScorer | None = None) -> "ScoredItems":
+        """Top-k unrated items for one user, best first, with their ranking score and its parts."""
         user = self.user_position(user_id)
         if user is None:
             raise UserError(f"User {user_id} is not in the model (it knows {len(self.user_ids)} users). "
                             f"For a new user, give the items they rated: recommend --history ITEM_IDS_OR_FILE.")
         items = self._top_unrated(self.users[[user]], *self.rated_by(np.array([user])),
                                   scorer or self.scorer(k, weights))
-        return list(zip(items.tolist(), self.predicted_ratings(np.array([user]), items[None, :])[0].tolist()))
+        return self.scored(self.users[[user]], self.user_bias[[user]], items[None, :], weights or self.weights)[0]
 
     def recommend_for_history(self, item_ids: list[str], k: int = 10, weights: RankingWeights | None = None,
-                              vector: np.ndarray | None = None) -> list[tuple[int, float]]:
+                              vector: np.ndarray | None = None) -> "ScoredItems":
         """Top-k items for a user unknown at training, from the ids of the items they rated (which are left out).
 
         The user's vector comes from the exported model's `user_vector`
@@ -208,9 +231,7 @@ class EmbeddingIndex:
         vector = self.new_user_vector(list(history.known)) if vector is None else vector
         rated = np.array(sorted(history.positions), np.int64)
         items = self._top_unrated(vector, np.array([0, len(rated)]), rated, self.scorer(k, weights))
-        ratings = np.clip(self.rating_items[items] @ vector[0] + self.item_bias[items] + self.global_mean,
-                          *self.label_range)
-        return list(zip(items.tolist(), ratings.tolist()))
+        return self.scored(vector, np.zeros(1, np.float32), items[None, :], weights or self.weights)[0]
 
     @staticmethod
     def _top_unrated(user_vector: np.ndarray, rated_indptr: np.ndarray, rated: np.ndarray,
@@ -252,6 +273,24 @@ class EmbeddingIndex:
 
 
 @dataclasses.dataclass(frozen=True)
+class ScoredItems:
+    """Items (positions in the index), their ranking score and its parts: arrays of one shape, (users, k) or (k,)
+    for one user's list (`scored(...)[0]`), best first."""
+
+    items: np.ndarray
+    score: np.ndarray
+    model: np.ndarray
+    rating: np.ndarray  # predicted rating, clipped to the train ratings' range
+    popularity: np.ndarray
+
+    def __getitem__(self, row: int) -> "ScoredItems":
+        return ScoredItems(*(getattr(self, f.name)[row] for f in dataclasses.fields(self)))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+@dataclasses.dataclass(frozen=True)
 class History:
     """A new user's history: `given` ids, the distinct `known` ones (`positions` in the index) and `unknown` ones,
     and the `read` ids (at most HISTORY_MAX_ITEMS of the known) that the user tower reads."""
@@ -284,6 +323,9 @@ def _id_types(version_dir: str) -> dict[str, str]:
     return {role: spec.column(column).type for role, column in spec.model.id_columns(spec).items()}
 
 
+_NUMBER = re.compile(r"[+-]?\d+(\.\d*)?")
+
+
 def _normal(text: str) -> str:
     return re.sub(r"\s+", " ", text.strip().lower())
 
@@ -293,8 +335,8 @@ def _without_year(title: str) -> str:
 
 
 # -------------------------------------------------------------------- what the commands print
-def print_similar(index: EmbeddingIndex, query: str, k: int) -> None:
-    item = index.find_item(query)
+def print_similar(index: EmbeddingIndex, query: str, k: int, title: bool = False) -> None:
+    item = index.find_item(query, title)
     print(f"Most similar to {_label(index, item)} (score: cosine of centred item vectors "
           f"+ {SIMILAR_POPULARITY_WEIGHT:g} x log(1 + ratings of the item)):")
     for rank, (i, score) in enumerate(index.similar(item, k), 1):
@@ -306,22 +348,16 @@ def print_recommendations(index: EmbeddingIndex, user_id: str | None, k: int, we
     """The top k for a known user (or a new one, by `history`) with the score they are ranked by, its parts, and
     the predicted rating."""
     if history is None:
-        recs = index.recommend(user_id, k, weights)
-        vectors, who = index.users[[index.user_position(user_id)]], f"user {user_id}"
+        recs, who = index.recommend(user_id, k, weights), f"user {user_id}"
     else:
         given = index.history(history)
-        vectors = index.new_user_vector(list(given.known))
-        recs = index.recommend_for_history(list(given.known), k, weights, vectors)
-        who = given.describe()
-    items = np.array([i for i, _ in recs], np.int64)[None, :]
-    model_score = index.item_scores.model_scores(vectors, items)[0]
-    popularity = index.item_scores.popularity_terms(items, weights)[0]
+        recs, who = index.recommend_for_history(list(given.known), k, weights), given.describe()
     print(f"Top {len(recs)} for {who} (excluding the items they rated), ranked by score = model score "
           f"+ {weights.rating:g} x predicted rating + {weights.popularity:g} x log(1 + ratings of the item):")
     print(f"  {'rank':>4}  {'score':>7}  {'model':>7}  {'rating':>6}  {'popul.':>7}  item")
-    for rank, ((i, rating), m, p) in enumerate(zip(recs, model_score, popularity), 1):
-        print(f"  {rank:>4}  {m + weights.rating * rating + p:7.3f}  {m:7.3f}  {rating:6.2f}  {p:7.3f}  "
-              f"{_label(index, i)}")
+    for rank, (i, score, m, rating, p) in enumerate(zip(recs.items, recs.score, recs.model, recs.rating,
+                                                        recs.popularity), 1):
+        print(f"  {rank:>4}  {score:7.3f}  {m:7.3f}  {rating:6.2f}  {p:7.3f}  {_label(index, int(i))}")
 
 
 def _label(index: EmbeddingIndex, i: int) -> str:

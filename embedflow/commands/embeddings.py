@@ -18,9 +18,12 @@ def _index(model: str):
 
 
 def add_similar_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("item", metavar="query", help="an item id or (part of) a title, case-insensitive")
+    parser.add_argument("item", metavar="query",
+                        help="an item id; a query that is not a number may also be (part of) a title, case-insensitive")
     parser.add_argument("--model", required=True, help=MODEL_HELP)
     parser.add_argument("-k", type=int, default=10, help="how many neighbours")
+    parser.add_argument("--title", action="store_true",
+                        help="read the query as (part of) a title, never as an id (e.g. the movie \"1941\")")
 
 
 def similar_config(args: argparse.Namespace, _extra: list[str] | None = None) -> SimilarQuery:
@@ -31,7 +34,7 @@ def similar_main(args: argparse.Namespace, _extra: list[str]) -> None:
     query = similar_config(args)  # checked before TensorFlow loads
     from trainer.recommend import print_similar
 
-    print_similar(_index(query.model), query.item, query.k)
+    print_similar(_index(query.model), query.item, query.k, query.title)
 
 
 def add_recommend_arguments(parser: argparse.ArgumentParser) -> None:
