@@ -1,18 +1,21 @@
 """A picture of one training run: `report.png` in its model version folder.
 
-Four panels, from what training already has in memory: the learning curves
-(Keras History, best epoch marked); the eval metrics against the baselines
-of metrics.json; the ranking metrics against popularity (models that rank);
-and a map of what was learnt: the item vectors (PCA, as `embedflow map`),
-or, for a model with a hashed cross of two bucketized numeric columns (the
-housing spec's latitude x longitude), the cross's embedding over the area the
-columns cover, each grid cell coloured by its embedding's first three
-principal components as RGB: cells that look alike learnt alike.
+Up to four panels, from what training already has in memory: the learning
+curves (Keras History, with the epoch whose weights were kept: metrics.json's
+`best_epoch`, chosen on `selection_metric`); the eval metrics against the
+baselines of metrics.json; the ranking metrics against popularity (models
+that rank); and a map of what was learnt: the item vectors (PCA, as
+`embedflow map`), or, for a model with a hashed cross of two bucketized
+numeric columns (the housing spec's latitude x longitude), the cross's
+embedding over the area the columns cover, each grid cell coloured by its
+embedding's first three principal components as RGB: cells that look alike
+learnt alike.  A panel with nothing to show is left out, not drawn empty.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any, Callable
 
 import numpy as np
 import tensorflow_transform as tft
@@ -45,50 +48,68 @@ def write_report(folder: str, metrics: dict, spec: FeatureSpec, tables: dict[str
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 2, figsize=(13, 10), dpi=80)
-    _learning_curves(axes[0, 0], metrics["history"])
-    _against_baselines(axes[0, 1], metrics)
-    _ranking(axes[1, 0], metrics.get("ranking"))
-    cross = _mappable_cross(spec, tables)
-    if vectors is not None and item_count is not None:
-        plot_item_map(axes[1, 1], similarity_vectors(vectors.items), vectors.item_meta, item_count, labels=8,
-                      max_points=5_000)
-    elif cross is not None:
-        _cross_map(axes[1, 1], spec, cross, tables[cross.name], tft_output, load_statistics(preprocess_dir))
-    else:
-        _empty(axes[1, 1], "no item vectors or mappable cross in this model")
+    panels = _panels(metrics, spec, tables, tft_output, preprocess_dir, vectors, item_count)
+    columns = 3 if len(panels) == 3 else 2  # whole rows: no empty panel
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(6.5 * columns, 5.5 * rows), dpi=80, layout="constrained",
+                             squeeze=False)
+    finishing = [draw(ax) for draw, ax in zip(panels.values(), axes.flat)]
     fig.suptitle(f"{spec.name}: {spec.model.type} model, {metrics['epochs_trained']} epochs "
-                 f"(best {metrics['best_epoch']}), {metrics['train_examples']:,} train examples, "
+                 f"(kept epoch {metrics['best_epoch']}), {metrics['train_examples']:,} train examples, "
                  f"{metrics['train_seconds']:.0f} s", fontsize=12)
-    fig.tight_layout()
+    for finish in filter(callable, finishing):  # steps that need the final layout (the item map's labels)
+        finish()
     return save_png(fig, os.path.join(folder, REPORT_FILE))
-
-
-def _empty(ax, text: str) -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=10, color="grey", transform=ax.transAxes)
-    ax.axis("off")
 
 
 NOT_CURVES = {"epoch_seconds", "lr", "learning_rate"}  # per-epoch history entries that are not model metrics
 
 
-def _learning_curves(ax, history: dict[str, list[float]]) -> None:
-    """Loss (left axis) and every other training figure (right axis) with its eval twin (val_*) per epoch;
-    the epoch whose weights were kept is marked."""
+def _panels(metrics: dict, spec: FeatureSpec, tables: dict[str, np.ndarray], tft_output: tft.TFTransformOutput,
+            preprocess_dir: str, vectors: TowerVectors | None,
+            item_count: np.ndarray | None) -> dict[str, Callable[[Any], None]]:
+    """The report's panels that have something to show, by name, each a function drawing on an axes (and
+    returning a step to run once every panel is drawn, or None)."""
+    panels = {"learning curves": lambda ax: _learning_curves(ax, metrics),
+              "against baselines": lambda ax: _against_baselines(ax, metrics)}
+    if metrics.get("ranking"):
+        panels["ranking"] = lambda ax: _ranking(ax, metrics["ranking"])
+    cross = _mappable_cross(spec, tables)
+    if vectors is not None and item_count is not None:
+        panels["item map"] = lambda ax: plot_item_map(ax, similarity_vectors(vectors.items), vectors.item_meta, item_count, labels=8,
+                                                      max_points=5_000)
+    elif cross is not None:
+        stats = load_statistics(preprocess_dir)
+        if stats is not None:  # written with --no-statistics: no column ranges to lay the grid on
+            panels["cross map"] = lambda ax: _cross_map(ax, spec, cross, tables[cross.name], tft_output, stats)
+    return panels
+
+
+def _learning_curves(ax, metrics: dict) -> None:
+    """Loss (left axis) and every other training figure (right axis) with its eval twin (val_*) per epoch, and
+    the epoch whose weights were kept: metrics.json's `best_epoch`, the best `selection_metric` (a two-tower
+    model's recall on the validation slice, else the validation loss), drawn too when it has no training twin."""
     from matplotlib.ticker import MaxNLocator
 
+    history = metrics["history"]
     epochs = np.arange(1, len(history.get("loss", [])) + 1)
     names = [k for k in history if not k.startswith("val_") and k not in NOT_CURVES]
-    other_ax = ax.twinx() if len(names) > 1 else None
+    alone = [k for k in history if k.startswith("val_") and k[4:] not in history and k[4:] not in NOT_CURVES]
+    other_ax = ax.twinx() if len(names) + len(alone) > 1 else None
     lines = []
-    for i, name in enumerate(names):
+    for i, name in enumerate(names + alone):
         target = ax if name == "loss" or other_ax is None else other_ax
+        if name in alone:
+            lines += target.plot(epochs, history[name], color=f"C{i}", linestyle="--", label=f"validation {name[4:]}")
+            continue
         lines += target.plot(epochs, history[name], color=f"C{i}", label=f"train {name}")
         if f"val_{name}" in history:
-            lines += target.plot(epochs, history[f"val_{name}"], color=f"C{i}", linestyle="--", label=f"eval {name}")
-    if history.get("val_loss"):
-        best = int(np.argmin(history["val_loss"])) + 1
-        lines.append(ax.axvline(best, color="grey", linestyle=":", label=f"best epoch {best}"))
+            lines += target.plot(epochs, history[f"val_{name}"], color=f"C{i}", linestyle="--",
+                                 label=f"validation {name}")
+    best, chosen_on = metrics.get("best_epoch"), metrics.get("selection_metric", "val_loss")
+    if best:
+        lines.append(ax.axvline(best, color="grey", linestyle=":",
+                                label=f"kept: epoch {best} (best {chosen_on.removeprefix('val_')})"))
     ax.set_title("Learning curves")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
@@ -106,7 +127,8 @@ def _grouped_bars(ax, rows: dict[str, dict[str, float]], title: str) -> None:
         ax.bar_label(bars, fmt="%.4f", fontsize=7)
     ax.set_xticks(np.arange(len(metric_names)) + 0.4 - width / 2, metric_names)
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.2)  # headroom: the legend's row above the tallest bar, not over it
+    ax.legend(fontsize=8, loc="upper center", ncols=len(rows), frameon=False)
 
 
 def _against_baselines(ax, metrics: dict) -> None:
@@ -114,14 +136,11 @@ def _against_baselines(ax, metrics: dict) -> None:
     _grouped_bars(ax, rows, f"Eval metrics ({metrics.get('eval_examples', 0):,} examples) against baselines")
 
 
-def _ranking(ax, ranking: dict | None) -> None:
-    if not ranking:
-        _empty(ax, "no ranking metrics (the model does not rank items)")
-        return
+def _ranking(ax, ranking: dict) -> None:
     rows = {name: ranking[name] for name in ("model", "model_rating_only", "popularity") if name in ranking}
     _grouped_bars(ax, rows, f"Ranking on held-out ratings >= {ranking['positive_rating']} ({ranking['users']:,} "
-                            f"users; weights: rating {ranking['weights']['rating_weight']:g}, popularity "
-                            f"{ranking['weights']['popularity_weight']:g})")
+                            f"users)\nweights: rating {ranking['weights']['rating_weight']:g}, popularity "
+                            f"{ranking['weights']['popularity_weight']:g}")
 
 
 def _mappable_cross(spec: FeatureSpec, tables: dict[str, np.ndarray]) -> HashedCross | None:
@@ -136,12 +155,9 @@ def _mappable_cross(spec: FeatureSpec, tables: dict[str, np.ndarray]) -> HashedC
 
 
 def _cross_map(ax, spec: FeatureSpec, cross: HashedCross, table: np.ndarray, tft_output: tft.TFTransformOutput,
-               stats: statistics_pb2.DatasetFeatureStatisticsList | None) -> None:
+               stats: statistics_pb2.DatasetFeatureStatisticsList) -> None:
     """The cross's embedding over a grid spanning its two columns' train range (from the statistics), in RGB."""
     y_column, x_column = (spec.feature(name).source for name in cross.cross)
-    if stats is None:
-        _empty(ax, f"no map of {cross.name}: the preprocess output has no statistics (--no-statistics)")
-        return
     ranges = {f.path.step[0]: (f.num_stats.min, f.num_stats.max) for f in stats.datasets[0].features
               if f.HasField("num_stats")}
     (y0, y1), (x0, x1) = ranges[y_column], ranges[x_column]

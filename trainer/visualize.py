@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+from typing import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -72,8 +73,9 @@ def pca_2d(vectors: np.ndarray) -> np.ndarray:
 
 
 def plot_item_map(ax, items: np.ndarray, item_meta: dict[str, list[str]], item_count: np.ndarray, labels: int = 10,
-                  max_points: int = 20_000) -> None:
-    """Item vectors in 2-D (PCA) on `ax`, coloured by main genre, the most popular titles labelled.
+                  max_points: int = 20_000) -> Callable[[], list]:
+    """Item vectors in 2-D (PCA) on `ax`, coloured by main genre; returns the step that labels the most popular
+    titles, to call once the figure's layout is final (labels are placed where they will be drawn).
 
     `items`: the similarity vectors (trainer/neighbours.py), the ones `similar` compares.
     """
@@ -93,14 +95,49 @@ def plot_item_map(ax, items: np.ndarray, item_meta: dict[str, list[str]], item_c
     other = ~np.isin(main, shown)
     if other.any():
         ax.scatter(xy[other, 0], xy[other, 1], s=6, alpha=0.4, color="lightgrey", label="other")
-    titles = item_meta.get("title", ids)
-    for j in np.argsort(-item_count[rows], kind="stable")[:labels]:
-        ax.annotate(titles[rows[j]][:40], xy[j], fontsize=8, xytext=(4, 4), textcoords="offset points",
-                    bbox={"boxstyle": "round,pad=0.2", "fc": "white", "alpha": 0.8, "lw": 0})
-    ax.set_title(f"Item embeddings, PCA to 2-D ({len(rows):,} items, coloured by main genre)")
+    ax.set_title(f"Item embeddings, PCA to 2-D\n({len(rows):,} items, coloured by main genre)")
     ax.set_xlabel("first principal component")
     ax.set_ylabel("second principal component")
     ax.legend(loc="best", fontsize=8, markerscale=2, title="main genre")
+    titles = item_meta.get("title", ids)
+    popular = np.argsort(-item_count[rows], kind="stable")[:labels]
+    return lambda: place_labels(ax, xy[popular], [titles[rows[j]][:40] for j in popular])
+
+
+LABEL_OFFSETS = [(round(r * np.cos(a)), round(r * np.sin(a))) for r in (6, 20, 40, 65, 95, 130)
+                 for a in np.linspace(np.pi / 4, 9 * np.pi / 4, 12, endpoint=False)]  # points from the dot
+
+
+def place_labels(ax, points: np.ndarray, texts: list[str]) -> list:
+    """Label `points` (data coordinates) in order, each at the first offset (nearest first, LABEL_OFFSETS) where
+    its box overlaps no box already placed (nor the legend) and stays inside the axes, with a line to its dot
+    when moved far; a label with no free place is left out.  Greedy, so no extra dependency (adjustText) and
+    the same picture every time.  Call it once the figure's layout is final.  Returns the placed annotations."""
+    from matplotlib.text import Text
+
+    figure = ax.figure
+    figure.canvas.draw()  # the final limits and a renderer, so boxes are measured where they will be drawn
+    renderer = figure.canvas.get_renderer()
+    legend = ax.get_legend()
+    inside, placed = ax.get_window_extent(renderer), []
+    taken = [legend.get_window_extent(renderer)] if legend is not None else []
+    for point, text in zip(points, texts):
+        for dx, dy in LABEL_OFFSETS:
+            far = abs(dx) > 8 or abs(dy) > 8
+            label = ax.annotate(text, point, fontsize=8, xytext=(dx, dy), textcoords="offset points",
+                                ha="left" if dx >= 0 else "right", va="bottom" if dy >= 0 else "top",
+                                bbox={"boxstyle": "round,pad=0.2", "fc": "white", "alpha": 0.8, "lw": 0},
+                                arrowprops={"arrowstyle": "-", "color": "grey", "lw": 0.6} if far else None,
+                                in_layout=False)
+            label.update_positions(renderer)
+            box = Text.get_window_extent(label, renderer)  # the text's box, not its leader line
+            if (box.x0 >= inside.x0 and box.x1 <= inside.x1 and box.y0 >= inside.y0 and box.y1 <= inside.y1
+                    and not any(box.overlaps(other) for other in taken)):
+                taken.append(box)
+                placed.append(label)
+                break
+            label.remove()
+    return placed
 
 
 def save_png(fig, png_path: str) -> str:
@@ -123,7 +160,6 @@ def draw_map(index: EmbeddingIndex, png_path: str, labels: int = 10, max_points:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(11, 8), dpi=110)
-    plot_item_map(ax, index.similarity_vectors, index.item_meta, index.item_count, labels, max_points)
-    fig.tight_layout()
+    fig, ax = plt.subplots(figsize=(11, 8), dpi=110, layout="constrained")
+    plot_item_map(ax, index.similarity_vectors, index.item_meta, index.item_count, labels, max_points)()
     return save_png(fig, png_path)
