@@ -79,10 +79,13 @@ def run_command(action: Callable[[], object], verbosity: int = NORMAL, flags: di
     from features.arguments import ArgumentError
     from features.errors import UserError, disk_full_error, is_disk_full
 
+    from features.interrupt import interrupts_noticed
+
     setup_logging(verbosity)
     try:
         try:
-            action()
+            with interrupts_noticed():
+                action()
         except Exception as e:  # disk full anywhere: one paragraph (exit 6), not a stack of tracebacks
             if isinstance(e, UserError) or not is_disk_full(e):
                 raise
@@ -92,6 +95,9 @@ def run_command(action: Callable[[], object], verbosity: int = NORMAL, flags: di
             e = e.for_flags(flags or {})
         print("error: " + textwrap.fill(str(e), width=100, subsequent_indent="  "), file=sys.stderr)
         return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted (Ctrl-C)", file=sys.stderr)
+        return 130  # the shell's code for a command stopped by SIGINT
     return 0
 
 

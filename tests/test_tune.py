@@ -4,6 +4,7 @@ import csv
 import json
 import os
 
+import pytest
 import yaml
 from PIL import Image
 
@@ -56,3 +57,36 @@ def test_search_writes_report_resumes_and_best_params_train(preprocessed, tmp_pa
     with open(os.path.join(result.version_dir, "manifest.json")) as f:
         used = json.load(f)["features"]
     assert {k: used[k]["embedding_dim"] for k in params["embedding_dims"]} == params["embedding_dims"]
+
+
+def test_a_ctrl_c_that_tensorflow_swallowed_still_stops_the_search(preprocessed, tmp_path, monkeypatch):
+    """SIGINT landing in a weakref callback is printed as 'Exception ignored' and lost; the remembered request stops
+    the search after the trial it interrupted, and the CLI exits 130 with one line."""
+    import signal
+    import weakref
+
+    from embedflow.cli import run_command
+    from features.interrupt import interrupts_noticed
+    from trainer import tune as tune_module
+
+    trained = []
+
+    def trial_interrupted_inside_a_callback(preprocess_dir, trial_dir, params, settings):
+        class Graph:
+            pass
+
+        graph = Graph()
+        weakref.finalize(graph, signal.raise_signal, signal.SIGINT)
+        try:
+            del graph  # the handler runs inside the finalizer: its KeyboardInterrupt is swallowed there
+        except KeyboardInterrupt:  # or, if the signal arrives just after, here: the outcome below is the same
+            pass
+        trained.append(params)
+        return {"params": params, "settings": settings, "eval_rmse": 1.0, "train_seconds": 1.0}
+
+    monkeypatch.setattr(tune_module, "run_trial", trial_interrupted_inside_a_callback)
+    with interrupts_noticed():
+        with pytest.raises(KeyboardInterrupt):
+            tune(preprocessed[0], str(tmp_path / "tune"), dims=[2, 4, 6], epochs=1)
+    assert len(trained) == 1 and len(open(tmp_path / "tune" / TRIALS).readlines()) == 1  # resumable from here
+    assert run_command(lambda: signal.raise_signal(signal.SIGINT)) == 130

@@ -27,6 +27,7 @@ import tf_keras as keras
 
 from features import manifest as mf
 from features.errors import UserError
+from features.interrupt import raise_if_interrupted
 from features.progress import timed
 from features.spec import FeatureSpec
 from trainer import distribution, settings
@@ -79,7 +80,8 @@ def read_side_table(preprocess_dir: str, manifest: dict) -> pa.Table | None:
 
 class EpochSeconds(keras.callbacks.Callback):
     """Adds each epoch's wall time to the logs, so the history shows it (`epoch_seconds`; the first epoch also
-    traces the graph and loads the data, so speed comparisons leave it out)."""
+    traces the graph and loads the data, so speed comparisons leave it out); stops at an epoch's end after a
+    Ctrl-C that TensorFlow swallowed (features/interrupt.py)."""
 
     def on_epoch_begin(self, epoch, logs=None):
         self._started = time.perf_counter()
@@ -87,6 +89,7 @@ class EpochSeconds(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["epoch_seconds"] = time.perf_counter() - self._started
+        raise_if_interrupted()
 
 
 def _callbacks(job_dir: str, patience: int, model: SpecModel) -> list[keras.callbacks.Callback]:

@@ -32,6 +32,7 @@ import yaml
 
 from features import manifest as mf
 from features.errors import UserError
+from features.interrupt import raise_if_interrupted
 from features.spec import spec_from_dict
 from trainer.config import TrainConfig
 from trainer.settings import auto_sized, scaled_dims
@@ -146,6 +147,7 @@ def tune(preprocess_dir: str, out_dir: str, factors=DEFAULT_FACTORS, dims: list[
         trial = run_trial(preprocess_dir, os.path.join(out_dir, f"trial-{i:03d}"), params, settings)
         with tf.io.gfile.GFile(trials_path, "a") as f:
             f.write(json.dumps(trial, sort_keys=True) + "\n")
+        raise_if_interrupted()  # a Ctrl-C swallowed during the trial stops the search here (finished trials resume)
         done.append(trial)
         trained += 1
         left = (time.time() - started) / trained * (len(grid) - i - 1)
@@ -197,16 +199,17 @@ def write_report(trials: list[dict], out_dir: str, primary: str) -> dict:
     writer.writerows(table)
     with tf.io.gfile.GFile(os.path.join(out_dir, "report.csv"), "w") as f:
         f.write(buf.getvalue())
-    _plot(rows, rows.index(best), primary, os.path.join(out_dir, "report.png"))
+    _plot(rows, rows.index(best), primary, metric, os.path.join(out_dir, "report.png"))
     with tf.io.gfile.GFile(os.path.join(out_dir, BEST), "w") as f:
         f.write(yaml.safe_dump({k: v for k, v in best["params"].items()}))
     return best
 
 
-def _plot(rows: list[dict], best: int, primary: str, path: str) -> None:
-    """Three panels: loss vs dimension, learning curves (small, best, large), cost vs dimension.
+def _plot(rows: list[dict], best: int, primary: str, metric: str, path: str) -> None:
+    """Three panels: the metric the best trial is chosen on (and the losses) vs dimension, learning curves
+    (small, best, large), cost vs dimension.
 
-    The x axes are ticked at the dimensions tried, and the best trial (by the eval metric) is marked.
+    The x axes are ticked at the dimensions tried, and the best trial is starred on the curve it was chosen by.
     """
     import matplotlib
 
@@ -215,13 +218,19 @@ def _plot(rows: list[dict], best: int, primary: str, path: str) -> None:
 
     dims = [t["params"]["embedding_dims"][primary] for t in rows]
     fig, (left, middle, right) = plt.subplots(1, 3, figsize=(17, 4.8), dpi=100)
-    left.plot(dims, [t["eval_loss_best"] for t in rows], "o-", label="eval loss (best epoch)")
-    left.plot(dims, [t["train_loss_at_best"] for t in rows], "s--", label="train loss (same epoch)")
-    left.plot([dims[best]], [rows[best]["eval_loss_best"]], "*", color="gold", markersize=18, markeredgecolor="black",
-              label=f"best: dim {dims[best]}", zorder=5)
-    left.set_ylabel("loss")
-    left.set_title("Fit vs dimension")
-    left.legend()
+    name = metric.removeprefix("eval_")
+    chosen = left.plot(dims, [t[metric] for t in rows], "o-", color="black", label=f"eval {name} (chooses)")
+    chosen += left.plot([dims[best]], [rows[best][metric]], "*", color="gold", markersize=18, markeredgecolor="black",
+                        label=f"best: dim {dims[best]}", zorder=5)
+    left.set_ylabel(name)
+    losses = left.twinx()
+    chosen += losses.plot(dims, [t["eval_loss_best"] for t in rows], "o:", color="tab:blue",
+                          label="eval loss (best epoch)")
+    chosen += losses.plot(dims, [t["train_loss_at_best"] for t in rows], "s:", color="tab:orange",
+                          label="train loss (same epoch)")
+    losses.set_ylabel("loss")
+    left.set_title(f"Fit vs dimension (best: {'highest' if metric == 'eval_auc' else 'lowest'} {name})")
+    left.legend(chosen, [line.get_label() for line in chosen], fontsize=8)
     for i, colour in zip(sorted({0, best, len(rows) - 1}), ("tab:blue", "tab:green", "tab:red")):
         curves = rows[i]["curves"]
         epochs = range(1, len(curves["loss"]) + 1)
