@@ -266,7 +266,8 @@ def build_pipeline(p: beam.Pipeline, spec: FeatureSpec, spans: dict[str, InputLa
         tag = f"[{name}]" if name else ""
         read = p | f"ReadAndValidate{tag}" >> ReadAndValidate(spec, layout, chunk_bytes)
         splits[name] = read["rows"] | f"SplitTrainEval{tag}" >> beam.ParDo(SplitTrainEval(spec)).with_output_types(
-            pa.RecordBatch, **{EVAL: pa.RecordBatch}).with_outputs(STATS, EVAL, main="train")
+            pa.RecordBatch, **{EVAL: pa.RecordBatch, STATS: tuple[str, float]}  # every tag typed: no Beam warning
+        ).with_outputs(STATS, EVAL, main="train")
         rejected.append(read["rejected"])
         stats += [read["counts"], splits[name][STATS]]
         if "side_table" in read:

@@ -8,7 +8,9 @@
     ef.recommend(run.version_dir, user="7", k=5)
 
 The functions are the commands' own code (the CLI only turns flags into the
-same configs).  Each imports what it needs when called, so `import embedflow`
+same configs), and print what the commands print: the product's progress
+lines and one line per training epoch, none of TensorFlow's Python warnings
+(embedflow/cli.py: api_logging; a caller's own logging set-up wins).  Each imports what it needs when called, so `import embedflow`
 loads neither TensorFlow nor Beam.  Bad input raises `embedflow.UserError`
 with the same one-paragraph message the CLI prints.
 """
@@ -19,6 +21,7 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from beam_jobs.config import PreprocessConfig
+from embedflow.cli import api_logging
 from features.arguments import check_argument, shown
 from features.errors import UserError
 from trainer.queries import RecommendQuery, SimilarQuery
@@ -68,6 +71,7 @@ def sample_data(output: str, sample: "RatingsSample | HousingSample | None" = No
     from beam_jobs.sample_data import HousingSample, RatingsSample, write_housing_sample, write_ratings_sample
     from beam_jobs.sample_housing_wide import WideHousingSample, write_wide_housing_sample
 
+    api_logging()
     output = check_argument("sample_data", "output", output, "output_folder")
     if isinstance(sample, HousingSample):
         write_housing_sample(output, sample)
@@ -153,12 +157,14 @@ def recommend(model: str, user: str | None = None, k: int = 10, popularity_weigh
 
 
 def _require(config: object, cls: type, function: str) -> None:
+    api_logging()
     if not isinstance(config, cls):
         raise UserError(f"{function}: config must be a {cls.__name__} (its fields are checked when it is made), got "
                         f"{shown(config)}.")
 
 
 def _index(model: str):
+    api_logging()
     from trainer.model_dir import resolve_version
     from trainer.recommend import EmbeddingIndex
 

@@ -51,15 +51,50 @@ SUBCOMMANDS = {
 
 QUIET, NORMAL, VERBOSE = -1, 0, 1
 LIBRARIES = ("apache_beam", "absl", "tensorflow_transform", "tfx_bsl", "h5py", "matplotlib", "google")
+PRODUCT = ("embedflow", "beam_jobs", "trainer", "features")  # the packages whose lines are the product's own
+LOG_FORMAT, LOG_DATE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"
 
 
 def setup_logging(verbosity: int = NORMAL) -> None:
     """Our progress at INFO; libraries at WARNING (-v: INFO); -q: warnings and errors only."""
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(format=LOG_FORMAT, datefmt=LOG_DATE_FORMAT)
     logging.getLogger().setLevel(logging.WARNING if verbosity == QUIET else logging.INFO)
+    if verbosity != VERBOSE:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_LIBRARY_LINES_ON_ROOT)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # it also prints its own copy of each warning
     for noisy in LIBRARIES:
         logging.getLogger(noisy).setLevel(logging.INFO if verbosity == VERBOSE else logging.WARNING)
+
+
+class LibraryLinesOnRoot(logging.Filter):
+    """Drops a library's INFO lines logged on the root logger (Beam's "Runner defaulting to pickling library"),
+    which the libraries' own logger levels cannot reach; their warnings still show."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name != "root" or record.levelno >= logging.WARNING or "apache_beam" not in record.pathname
+
+
+_LIBRARY_LINES_ON_ROOT = LibraryLinesOnRoot()
+
+
+def api_logging() -> None:
+    """The CLI's terminal for the Python API (a notebook, a script): the product's lines at INFO (progress, one line
+    per epoch), TensorFlow's Python warnings (retracing, Keras serialization notes) at ERROR, the libraries at
+    WARNING.  A logger the caller set a level or handler on is left alone, and so is everything when the caller
+    configured the root logger (logging.basicConfig): their settings win."""
+    if logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT, LOG_DATE_FORMAT))
+    for name, level in ([(n, logging.INFO) for n in PRODUCT] + [("tensorflow", logging.ERROR)]
+                        + [(n, logging.WARNING) for n in LIBRARIES]):
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET and not logger.handlers:
+            logger.setLevel(level)
+            if name in PRODUCT:
+                logger.addHandler(handler)
+                logger.propagate = False  # printed once, here
 
 
 def set_verbosity_environment(verbosity: int) -> None:
@@ -78,7 +113,6 @@ def run_command(action: Callable[[], object], verbosity: int = NORMAL, flags: di
     """
     from features.arguments import ArgumentError
     from features.errors import UserError, disk_full_error, is_disk_full
-
     from features.interrupt import interrupts_noticed
 
     setup_logging(verbosity)

@@ -167,6 +167,11 @@ class SpecModel(keras.Model):
         """After `fit`: choices made on the validation slice that metrics.json reports (none unless a model says)."""
         return {}
 
+    def get_config(self) -> dict:
+        """Keras' base config only: a model is rebuilt from its spec and manifest (build_model), never from a config;
+        defining it keeps Keras from warning at export that the spec is not serializable."""
+        return {"name": self.name, "trainable": self.trainable}
+
     def build_every_layer(self, features: dict) -> None:
         """Create every variable (before weights are restored into them) by running each path once on `features`."""
         self(features)
@@ -240,7 +245,9 @@ class TwoTowerModel(SpecModel):
             initializer=keras.initializers.Constant(manifest["label"]["train_mean"]))
         # The rating reads the towers' dot product through its own learned scale: the retrieval softmax wants
         # vectors whose dot products spread widely, which as a rating term would only add noise.
-        self.rating_scale = self.add_weight(name="rating_scale", shape=(),
+        # Only a model with one item tower reads it (rating_item_vectors): elsewhere it is kept, untrained, so every
+        # model has the same variables, and Keras does not warn at each step that it has no gradient.
+        self.rating_scale = self.add_weight(name="rating_scale", shape=(), trainable=not cfg.retrieval_weight,
                                             initializer=keras.initializers.Constant(1.0))
         # Predictions stay inside the ratings the train split shows (set by `prepare`): a rating head extrapolates
         # past 5 stars for a user and a film both rated high.

@@ -56,6 +56,7 @@ class RetrievalTask(keras.layers.Layer):
         self.pick_bias = keras.layers.Embedding(num_items, 1, embeddings_initializer="zeros", name="pick_bias")
         self.scale = self.add_weight(name="scale", shape=(), initializer=keras.initializers.Constant(1.0))
         self.candidates: Candidates | None = None  # set by the trainer before fit
+        self.built = True  # read through logits/loss, never called: built here, where its weights are made (export)
 
     def logits(self, users: tf.Tensor, items: tf.Tensor, item_ids: tf.Tensor,
                log_q: tf.Tensor | None = None) -> tf.Tensor:
