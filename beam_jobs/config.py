@@ -9,6 +9,7 @@ job's libraries load.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from features.arguments import MAX_SEED, FieldChecks, shown
 from features.errors import UserError
@@ -29,6 +30,28 @@ def check_runner(beam_args: tuple[str, ...]) -> None:
             continue
         if runner not in KNOWN_RUNNERS and "." not in runner.strip("."):
             raise UserError(f"Unknown runner {shown(runner)}. Use one of {', '.join(KNOWN_RUNNERS)}.")
+
+
+BUCKET_NAME = re.compile(r"[a-z0-9][-_.a-z0-9]{1,220}[a-z0-9]")  # Cloud Storage's rule, with each dotted part <= 63
+CLOUD_STORAGE_FLAGS = ("--temp_location", "--staging_location", "--template_location")
+
+
+def check_cloud_storage_flags(beam_args: tuple[str, ...]) -> None:
+    """Dataflow's gs:// locations checked before Beam loads: Beam only warns about a bad bucket name, then looks
+    for credentials and the network for minutes and fails with a stack of tracebacks."""
+    for i, arg in enumerate(beam_args):
+        flag, _, value = arg.partition("=")
+        if flag not in CLOUD_STORAGE_FLAGS:
+            continue
+        value = value or (beam_args[i + 1] if i + 1 < len(beam_args) else "")
+        if not value.startswith("gs://"):
+            continue
+        bucket = value[len("gs://"):].split("/", 1)[0]
+        if not BUCKET_NAME.fullmatch(bucket) or any(len(part) > 63 for part in bucket.split(".")):
+            raise UserError(f"{flag} {value}: {bucket!r} is not a Cloud Storage bucket name (3 to 63 lowercase "
+                            f"letters, digits, '-', '_' and '.', starting and ending with a letter or digit; see "
+                            f"https://cloud.google.com/storage/docs/buckets#naming). Give {flag} "
+                            f"gs://YOUR-BUCKET/PATH.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +84,7 @@ class PreprocessConfig:
         check.boolean("statistics")
         check.texts("beam_args", empty=True)
         check_runner(self.beam_args)
+        check_cloud_storage_flags(self.beam_args)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,3 +113,4 @@ class RecommendAllConfig:
         check.boolean("overwrite")
         check.texts("beam_args", empty=True)
         check_runner(self.beam_args)
+        check_cloud_storage_flags(self.beam_args)

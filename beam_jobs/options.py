@@ -12,14 +12,17 @@ import argparse
 import contextlib
 import logging
 import os
+import re
+import shutil
+import tempfile
 
 from apache_beam.options.pipeline_options import (
     DirectOptions, GoogleCloudOptions, PipelineOptions, SetupOptions, StandardOptions, TestOptions)
 from apache_beam.runners.runner import PipelineState
 
-from beam_jobs.config import check_runner
+from beam_jobs.config import check_cloud_storage_flags, check_runner
 from features.errors import UserError
-from features.quiet import child_start_up_lines_filtered
+from features.quiet import child_start_up_lines_filtered, stderr_lines_filtered
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -43,8 +46,11 @@ def pipeline_options(beam_args: list[str]) -> PipelineOptions:
                         f"PipelineOptions documentation.")
     runner = options.view_as(StandardOptions).runner or "DirectRunner"
     check_runner(("--runner", runner))
+    check_cloud_storage_flags(tuple(beam_args))
     options.view_as(StandardOptions).runner = runner
     if runner == "DataflowRunner":
+        if is_dry_run(options):  # a dry run never asks for credentials, so it never waits on a metadata server
+            options.view_as(GoogleCloudOptions).no_auth = True
         setup = options.view_as(SetupOptions)
         container = options.get_all_options().get("sdk_container_image")
         if not setup.setup_file and not container:
@@ -131,13 +137,34 @@ def run_pipeline(pipeline, options: PipelineOptions):
     """
     multi_processing = options.view_as(DirectOptions).direct_running_mode == "multi_processing"
     logging.getLogger("apache_beam.runners.portability.local_job_service").addFilter(_WORKER_WARNINGS)
-    with child_start_up_lines_filtered() if multi_processing else contextlib.nullcontext():
+    dataflow = runner_name(options) == "DataflowRunner"
+    with (child_start_up_lines_filtered() if multi_processing else _staging_quietly(is_dry_run(options)) if dataflow
+          else contextlib.nullcontext()):
         result = pipeline.run()
         if not is_dry_run(options):
             state = result.wait_until_finish()
             if state not in (None, PipelineState.DONE):
                 raise UserError(f"The {runner_name(options)} job ended in state {state}; see its logs.")
     return result
+
+
+LOG_LINE = re.compile(rb"^\d\d:\d\d:\d\d [A-Z]+ ")  # a line of this process's logging (embedflow/cli.py's format)
+
+
+@contextlib.contextmanager
+def _staging_quietly(dry_run: bool):
+    """Submitting a Dataflow job builds the project's sdist in a child process (`python -m build`: its progress
+    lines, setuptools' and wheel's warnings): that output is shown only if the submission fails.  A dry run's
+    files (the sdist, the dependency list) go to a temporary folder removed afterwards; Beam leaves its own."""
+    folder = tempfile.mkdtemp(prefix="embedflow-staging-") if dry_run else None
+    previous, tempfile.tempdir = tempfile.tempdir, folder or tempfile.tempdir
+    try:
+        with stderr_lines_filtered(LOG_LINE.match, show_held_on_error=True):
+            yield
+    finally:
+        tempfile.tempdir = previous
+        if folder:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def runner_name(options: PipelineOptions) -> str:

@@ -20,6 +20,7 @@ import os
 import re
 import sys
 import threading
+from typing import Callable, Iterator
 
 VERBOSE_ENV = "EMBEDFLOW_VERBOSE"
 
@@ -91,12 +92,18 @@ TF_START_UP_LINE = re.compile(rb"^(WARNING: All log messages before absl::Initia
                               rb"STDERR|[IW]\d{4} [\d:. ]+ \d+ (port|cudart_stub|cpu_feature_guard|cuda_\w+)\.cc:\d+\] )")
 
 
-@contextlib.contextmanager
 def child_start_up_lines_filtered():
-    """While it lasts, child processes inherit a stderr that drops TensorFlow's C++ start-up lines.
+    """While it lasts, child processes inherit a stderr that drops TensorFlow's C++ start-up lines.  No-op when
+    verbose."""
+    return stderr_lines_filtered(lambda line: not TF_START_UP_LINE.match(line))
 
-    File descriptor 2 becomes a pipe; a thread copies every other line to the real stderr.  No-op when verbose.
-    """
+
+@contextlib.contextmanager
+def stderr_lines_filtered(keep: Callable[[bytes], bool], show_held_on_error: bool = False) -> Iterator[None]:
+    """While it lasts, stderr (file descriptor 2: this process's and the children it starts) passes only lines
+    that `keep`; with `show_held_on_error`, the others are printed after all if the block raises (the output of
+    a build that failed).  File descriptor 2 becomes a pipe; a thread copies the kept lines to the real stderr.
+    No-op when verbose."""
     if os.environ.get(VERBOSE_ENV) == "1":
         yield
         return
@@ -105,20 +112,29 @@ def child_start_up_lines_filtered():
     read_end, write_end = os.pipe()
     os.dup2(write_end, 2)
     os.close(write_end)
-    copier = threading.Thread(target=_copy_lines, args=(read_end, saved), daemon=True)
+    held: list[bytes] = []
+    copier = threading.Thread(target=_copy_lines, args=(read_end, saved, keep, held), daemon=True)
     copier.start()
+    failed = False
     try:
         yield
+    except BaseException:
+        failed = True
+        raise
     finally:
         sys.stderr.flush()
         os.dup2(saved, 2)  # our write end closes here; children that still run keep theirs until they exit
         copier.join(timeout=5)
+        if failed and show_held_on_error:
+            os.write(2, b"".join(held))
         if not copier.is_alive():
             os.close(saved)
 
 
-def _copy_lines(read_end: int, target: int) -> None:
+def _copy_lines(read_end: int, target: int, keep: Callable[[bytes], bool], held: list[bytes]) -> None:
     with os.fdopen(read_end, "rb") as lines:
         for line in lines:
-            if not TF_START_UP_LINE.match(line):
+            if keep(line):
                 os.write(target, line)
+            else:
+                held.append(line)

@@ -1,7 +1,9 @@
 """The same jobs built for Dataflow, offline: `--dry_run` builds the job without submitting it."""
 
 import os
+import tempfile
 
+import pytest
 from apache_beam.portability.api import beam_runner_api_pb2
 
 from beam_jobs import preprocess, recommend_all
@@ -50,7 +52,7 @@ class CredentialsCalled(BaseException):
     """Not an Exception, so no retry loop swallows it: the test fails at the first credential lookup."""
 
 
-def test_dry_run_with_remote_input_and_output_is_offline(movielens_spec, monkeypatch):
+def no_credentials_allowed(monkeypatch) -> None:
     import google.auth
     from apache_beam.internal.gcp import auth
 
@@ -59,12 +61,34 @@ def test_dry_run_with_remote_input_and_output_is_offline(movielens_spec, monkeyp
 
     monkeypatch.setattr(google.auth, "default", no_credentials)
     monkeypatch.setattr(auth, "get_service_credentials", no_credentials)
-    result = preprocess.run(movielens_spec, "gs://my-bucket/ml-25m", "gs://my-bucket/prep", DATAFLOW)
+
+
+def test_dry_run_with_remote_input_and_output_is_offline(movielens_spec, monkeypatch, tmp_path):
+    """Offline without --no_auth too, and the sdist built for the workers is not left in the temporary folder."""
+    no_credentials_allowed(monkeypatch)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    without_no_auth = [a for a in DATAFLOW if a != "--no_auth"]
+    result = preprocess.run(movielens_spec, "gs://my-bucket/ml-25m", "gs://my-bucket/prep", without_no_auth)
+    left = [name for _, _, files in os.walk(tmp_path) for name in files]
+    assert not [n for n in left if n.endswith(".tar.gz") or n.startswith("submission_environment")], left
     assert {"ReadAndValidate", "Analyze", "Write_train"} <= top_level_steps(result["job"])
     from beam_jobs.options import dry_run_summary
 
     summary = dry_run_summary(result["job"])
     assert "  Analyze\n" in summary and "  workflow.tar.gz" in summary
+
+
+def test_a_bucket_name_cloud_storage_refuses_is_one_paragraph_before_beam_loads(movielens_spec, monkeypatch):
+    from beam_jobs.config import PreprocessConfig
+    from features.errors import UserError
+
+    no_credentials_allowed(monkeypatch)
+    bad = [a if not a.startswith("--temp_location") else "--temp_location=gs://b/tmp" for a in DATAFLOW]
+    with pytest.raises(UserError, match=r"--temp_location gs://b/tmp: 'b' is not a Cloud Storage bucket name"):
+        PreprocessConfig(output="gs://my-bucket/prep", beam_args=("--temp_location", "gs://b/tmp"))
+    with pytest.raises(UserError, match="'b' is not a Cloud Storage bucket name"):
+        preprocess.run(movielens_spec, "gs://my-bucket/ml-25m", "gs://my-bucket/prep", bad)
+    PreprocessConfig(output="x", beam_args=("--temp_location=gs://my-bucket.example.com/tmp",))  # dotted: allowed
 
 
 def test_recommend_all_builds_a_dataflow_job(trained, tmp_path):

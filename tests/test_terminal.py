@@ -3,7 +3,8 @@
 Each command and the Python API's example run in a fresh process, as a user
 runs them; any stderr line that is not one of ours fails the test, with the
 line in the message (Beam's "Tags {'stats'} requested in with_outputs()",
-TensorFlow's retracing and Keras serialization warnings, setuptools notes).
+TensorFlow's retracing and Keras serialization warnings, the Dataflow dry
+run's sdist build lines and credential retries).
 """
 
 import os
@@ -49,6 +50,8 @@ def commands_run(ratings_sample, tmp_path_factory):
     run("similar", "--model", model, item, "-k", "3")
     run("recommend", "--model", model, "--user", user, "-k", "3")
     run("recommend-all", "--model", model, "--output", os.path.join(work, "recs"), "-k", "3")
+    run("preprocess", "--input", ratings_sample, "--output", os.path.join(work, "dry"), "--runner", "DataflowRunner",
+        "--project", "my-project", "--region", "europe-west1", "--temp_location", "gs://my-bucket/tmp", "--dry_run=True")
     return runs
 
 
