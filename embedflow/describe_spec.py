@@ -1,5 +1,7 @@
 """`embedflow describe`: print a spec as resolved: every feature, its transform and embedding dimension.
 
+With `--model`, a model version's card instead (embedflow/model_card.py).
+
 Dimensions of vocabulary features depend on the data; given a preprocess
 output (`--preprocessed`), the manifest's actual sizes are shown, and the
 statistics of its train and eval splits (features/statistics.py).
@@ -59,9 +61,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--spec", default="movielens", help="built-in spec name or path to a spec YAML")
     parser.add_argument("--preprocessed", help="a preprocess output: show its actual sizes and dimensions, and its "
                                                "splits' statistics")
+    parser.add_argument("--model", help="a model version folder, or a model dir (its serving version): print its "
+                                        "model card and write it beside the version as MODEL_CARD.md")
+    parser.add_argument("--history", help="with --model: a retrain history (WORK_DIR/history.jsonl) whose gate "
+                                          "decisions about the version join the card")
 
 
 def main_from_args(args: argparse.Namespace, _extra: list[str]) -> None:
+    if args.model:
+        from features.arguments import check_argument
+
+        check_argument("describe", "model", args.model, "existing_path", folder=True)
+        check_argument("describe", "history", args.history, "existing_path", optional=True)
+        from embedflow.model_card import write_model_card
+        from trainer.model_dir import resolve_version
+
+        card, path = write_model_card(resolve_version(args.model), args.history)
+        print(card + f"\n(written to {path})")
+        return
     manifest = None
     spec = load_spec(args.spec)
     if args.preprocessed:
