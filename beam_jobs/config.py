@@ -114,3 +114,26 @@ class RecommendAllConfig:
         check.texts("beam_args", empty=True)
         check_runner(self.beam_args)
         check_cloud_storage_flags(self.beam_args)
+
+
+@dataclasses.dataclass(frozen=True)
+class PredictConfig:
+    """One batch prediction job (`embedflow predict`): every row of a table scored by a model version."""
+
+    model: str  # a model version folder, or a model dir
+    input: str  # a CSV/Parquet file, glob or folder (local or gs://)
+    output: str  # output folder (local or gs://)
+    keep: tuple[str, ...] = ()  # input columns carried to the output besides the request's columns
+    overwrite: bool = False
+    beam_args: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        check = FieldChecks(self)
+        check.existing_path("model", folder=True)
+        check.text("input")
+        check.output_folder("output")
+        check.texts("keep", empty=True)
+        check.boolean("overwrite")
+        check.texts("beam_args", empty=True)
+        check_runner(self.beam_args)
+        check_cloud_storage_flags(self.beam_args)

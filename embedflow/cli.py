@@ -36,6 +36,8 @@ SUBCOMMANDS = {
     "recommend": ("embedflow.commands.embeddings:recommend", "top-K unrated items for one user", False),
     "recommend-all": ("embedflow.commands.recommend_all", "Beam job: top-K for every user to Parquet (unknown flags "
                                                  "go to Beam)", True),
+    "predict": ("embedflow.commands.predict", "Beam job: score every row of a CSV/Parquet table with a model version, "
+                                              "to Parquet (unknown flags go to Beam)", True),
     "projector": ("embedflow.commands.embeddings:projector", "TensorBoard projector files for item and user embeddings", False),
     "map": ("embedflow.commands.embeddings:map", "a PNG map of the item embeddings, coloured by genre", False),
     "retrain": ("embedflow.commands.retrain:retrain", "scheduled retraining: new spans -> checks -> preprocess -> train -> "

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from beam_jobs.config import PreprocessConfig, RecommendAllConfig
+from beam_jobs.config import PredictConfig, PreprocessConfig, RecommendAllConfig
 from beam_jobs.sample_data import HousingSample, RatingsSample
 from beam_jobs.sample_housing_wide import WideHousingSample
 from embedflow import cli
@@ -209,6 +209,7 @@ def _dry_handlers(stack: contextlib.ExitStack) -> None:
     import beam_jobs.sample_data
     import beam_jobs.sample_housing_wide
     import embedflow.commands.embeddings as emb
+    import embedflow.commands.predict as predict
     import embedflow.commands.preprocess as prep
     import embedflow.commands.recommend_all as rec_all
     import embedflow.commands.train as train
@@ -216,7 +217,7 @@ def _dry_handlers(stack: contextlib.ExitStack) -> None:
     import embedflow.init_spec as init
 
     patch = stack.enter_context(pytest.MonkeyPatch.context())
-    for module in (train, prep, rec_all, tune):
+    for module in (train, prep, rec_all, tune, predict):
         patch.setattr(module, "main_from_args", module.config_from_args)
     patch.setattr(emb, "similar_main", emb.similar_config)
     patch.setattr(emb, "recommend_main", emb.recommend_config)
@@ -302,6 +303,7 @@ def test_good_flags_build_the_same_config_as_the_api(paths):
 
 
 COMMAND_CONFIGS = {"train": TrainConfig, "preprocess": PreprocessConfig, "recommend-all": RecommendAllConfig,
+                   "predict": PredictConfig,
                    "tune": TuneConfig, "similar": SimilarQuery, "recommend": RecommendQuery, "init-spec": InitSpecConfig}
 CLI_ONLY = {"help", "command", "verbosity", "hypertune_metric", "vertex"}  # flags that are not the job's settings
 SUBMISSION_CONFIGS = {"train": VertexJob}  # where the run goes (`train --vertex`), not what it does
@@ -334,6 +336,7 @@ def config_factories(paths: dict) -> dict:
         TrainConfig: {"input": "runs/prep"}, PreprocessConfig: {"output": paths["root"] + "/out"},
         TuneConfig: {"input": "runs/prep", "output": paths["root"] + "/tune"},
         RecommendAllConfig: {"model": paths["folder"], "output": paths["root"] + "/ra"},
+        PredictConfig: {"model": paths["folder"], "input": "t.csv", "output": paths["root"] + "/pr"},
         SimilarQuery: {"model": paths["folder"], "item": "1"}, RecommendQuery: {"model": paths["folder"], "user": "1"},
         RatingsSample: {}, HousingSample: {}, WideHousingSample: {}, InitSpecConfig: {"input": "t.csv"},
         VertexJob: {"project": "my-project", "region": "europe-west4"},
@@ -375,6 +378,7 @@ CLI_BASES = {"train": ["--input", "p"], "preprocess": ["--output", "{root}/p"],
              "sample-data": ["--output", "{root}/s", "--users", "3", "--ratings", "60"],
              "similar": ["--model", "{folder}", "1"], "recommend": ["--model", "{folder}", "--user", "1"],
              "recommend-all": ["--model", "{folder}", "--output", "{root}/ra"],
+             "predict": ["--model", "{folder}", "--input", "t.csv", "--output", "{root}/pr"],
              "tune": ["--input", "p", "--output", "{root}/t"], "init-spec": ["--input", "t.csv"]}
 FLAG_TEXTS = ["0", "-1", "1", "3", "nan", "inf", "-inf", "1e309", "99999999999999999999", "1.5", "abc", "", " ",
               "no", "0,0", "1,,2", ";", "64;", "-", "--", "a\tb"]
