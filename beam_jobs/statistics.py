@@ -38,7 +38,7 @@ QUANTILE_POINTS = 101  # percentiles: the median, 10 quantile buckets and an equ
 HISTOGRAM_BUCKETS = 10
 TOP_VALUES = 20  # in `top_values`; the rank histogram keeps more, so splits can be compared value by value
 RANK_BUCKETS = 1000  # TFDV's default
-SKETCH_BUCKETS = 1024  # Misra-Gries counters (error <= n / 1024) and KMV hashes (distinct counts within ~3%)
+SKETCH_BUCKETS = fs.SKETCH_SIZE  # Misra-Gries counters (error <= n / 1024) and KMV hashes (distinct counts within ~3%)
 _FeatureStats = statistics_pb2.FeatureNameStatistics
 
 

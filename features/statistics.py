@@ -28,6 +28,8 @@ PROTO_TYPES = {"int": statistics_pb2.FeatureNameStatistics.INT, "float": statist
                "string": statistics_pb2.FeatureNameStatistics.STRING}
 _COVERAGE_PREFIX = "vocabulary_coverage/"
 MAX_PANELS = 24
+SKETCH_SIZE = 1024  # Misra-Gries counters and KMV hashes (beam_jobs/statistics.py): distinct counts up to it are
+# exact (KMV then keeps every hash), larger ones estimates within ~3%
 
 
 def split_statistics_file(split: str) -> str:
@@ -77,9 +79,14 @@ def _summary(feature: statistics_pb2.FeatureNameStatistics) -> str:
                 f"median {_number(s.median)}, max {_number(s.max)}")
     s = feature.string_stats
     top = ", ".join(f"{v.value[:24]} ({v.frequency:,.0f})" for v in s.top_values[:3])
-    parts = [f"{s.unique:,} distinct", f"top {top}"]
+    parts = [distinct(s), f"top {top}"]
     parts += [f"{name} vocabulary covers {share:.1%}" for name, share in coverages(feature).items()]
     return "; ".join(parts)
+
+
+def distinct(stats: statistics_pb2.StringStatistics) -> str:
+    """"300 distinct", or "~9,124 distinct" where the count is the KMV sketch's estimate (above SKETCH_SIZE)."""
+    return f"{'~' if stats.unique > SKETCH_SIZE else ''}{stats.unique:,} distinct"
 
 
 def statistics_table(stats: statistics_pb2.DatasetFeatureStatisticsList) -> str:
@@ -116,28 +123,35 @@ def draw_statistics(stats: statistics_pb2.DatasetFeatureStatisticsList, top: int
     names = every_name[:max_panels]
     columns = min(3, max(1, len(names)))
     rows = max(1, -(-len(names) // columns))
-    height = 3.2 * rows + 0.4  # inches: panels, and the title above them
+    height = 3.6 * rows + 0.6  # inches: panels (each with its two-line title and legend row), the title above
     fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, height), dpi=80, squeeze=False)
-    fig.subplots_adjust(left=0.12, right=0.97, bottom=0.6 / height, top=1 - 0.9 / height, wspace=0.55, hspace=0.5)
+    fig.subplots_adjust(left=0.12, right=0.97, bottom=0.6 / height, top=1 - 1.3 / height, wspace=0.55, hspace=0.75)
     for ax in axes.flat[len(names):]:
-        ax.axis("off")
+        ax.remove()
     colours = plt.get_cmap("tab10")
     for ax, name in zip(axes.flat, names):
-        missing, categories = [], None
+        missing, categories, drawn = [], None, False
         for i, dataset in enumerate(stats.datasets):
             feature = next((f for f in dataset.features if f.path.step[0] == name), None)
             if feature is None:
                 continue
             missing.append(f"{dataset.name} {missing_share(feature):.1%}")
             if feature.HasField("num_stats"):
-                _draw_histogram(ax, feature.num_stats, dataset.name, colours(i))
+                drawn |= _draw_histogram(ax, feature.num_stats, dataset.name, colours(i))
             else:
                 categories = categories or [v.value for v in feature.string_stats.top_values[:top]]
+                drawn |= bool(categories)
                 _draw_top_values(ax, feature.string_stats, dataset.name, colours(i), i, len(stats.datasets),
                                  categories)
-        ax.set_title(f"{name}   missing: {', '.join(missing)}", fontsize=9)
+        shown_name = name if len(name) <= 40 else name[:39] + "…"
+        ax.set_title(f"{shown_name}\nmissing: {', '.join(missing)}", fontsize=9, pad=18)
         ax.tick_params(labelsize=7)
-        ax.legend(fontsize=7)
+        if drawn:  # the legend in a row between the title and the plot: never over a bar
+            ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=len(stats.datasets),
+                      frameon=False, borderaxespad=0.1, handlelength=1.2)
+        else:
+            ax.text(0.5, 0.5, "no values to draw (every row missing, or one value only)", ha="center",
+                    va="center", fontsize=8, color="grey", transform=ax.transAxes)
     shown = "" if len(names) == len(every_name) else f"   (first {len(names)} of {len(every_name)} columns)"
     fig.suptitle(", ".join(f"{d.name}: {d.num_examples:,} rows" for d in stats.datasets) + shown, fontsize=10,
                  y=1 - 0.25 / height)
@@ -147,14 +161,16 @@ def draw_statistics(stats: statistics_pb2.DatasetFeatureStatisticsList, top: int
     return buf.getvalue()
 
 
-def _draw_histogram(ax, stats: statistics_pb2.NumericStatistics, label: str, colour) -> None:
+def _draw_histogram(ax, stats: statistics_pb2.NumericStatistics, label: str, colour) -> bool:
+    """Whether there was a histogram to draw."""
     standard = next((h for h in stats.histograms if h.type == statistics_pb2.Histogram.STANDARD), None)
     if standard is None or not standard.buckets:
-        return
+        return False
     edges = [b.low_value for b in standard.buckets] + [standard.buckets[-1].high_value]
     counts = np.array([b.sample_count for b in standard.buckets])
     ax.stairs(counts / max(counts.sum(), 1), edges, label=label, color=colour, linewidth=1.5)
     ax.set_ylabel("share of rows", fontsize=7)
+    return True
 
 
 def _draw_top_values(ax, stats: statistics_pb2.StringStatistics, label: str, colour, index: int, splits: int,
@@ -165,7 +181,7 @@ def _draw_top_values(ax, stats: statistics_pb2.StringStatistics, label: str, col
     height = 0.8 / splits
     positions = np.arange(len(categories)) + index * height
     ax.barh(positions, [frequency.get(v, 0.0) / total for v in categories], height=height, color=colour,
-            label=f"{label} ({stats.unique:,} distinct)")
+            label=f"{label} ({distinct(stats)})")
     if index == 0:
         ax.set_yticks(positions + 0.4 - height / 2, [v[:18] for v in categories])
         ax.invert_yaxis()

@@ -99,3 +99,11 @@ def test_describe_prints_the_statistics(preprocessed):
     assert f"train {manifest['counts']['kept']['train']:,} rows" in text
     assert any(line.split()[:2] == ["rating", "eval"] and "mean" in line for line in text.splitlines())
     assert "user_id vocabulary covers 100.0%" in text
+
+
+def test_distinct_counts_above_the_sketch_size_are_shown_as_estimates():
+    """KMV keeps every hash up to SKETCH_SIZE distinct values (exact); above, its count is an estimate within ~3%,
+    so '9,124 distinct' of 9,066 movies is printed '~9,124 distinct'."""
+    exact, estimated = statistics_pb2.StringStatistics(unique=300), statistics_pb2.StringStatistics(unique=9124)
+    assert fs.distinct(exact) == "300 distinct" and fs.distinct(estimated) == "~9,124 distinct"
+    assert fs.distinct(statistics_pb2.StringStatistics(unique=fs.SKETCH_SIZE)) == f"{fs.SKETCH_SIZE:,} distinct"
