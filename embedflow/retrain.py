@@ -122,9 +122,9 @@ class RetrainConfig:
             raise UserError(f"Retrain config {path}: missing {', '.join(missing)}")
         base = os.path.dirname(os.path.abspath(path))
         for key in ("input_root", "work_dir", "model_dir"):
-            raw[key] = os.path.join(base, raw[key])
+            raw[key] = _beside(base, raw[key])
         if "spec" in raw and raw["spec"].endswith((".yaml", ".yml")):
-            raw["spec"] = os.path.join(base, raw["spec"])
+            raw["spec"] = _beside(base, raw["spec"])
         raw["beam_args"] = tuple(raw.get("beam_args", ()))
         for key in ("keep_versions", "keep_runs"):
             if key in raw and (isinstance(raw[key], bool) or not isinstance(raw[key], int) or raw[key] < 1):
@@ -178,6 +178,12 @@ def _append_line(path: str, record: dict) -> None:
         f.write(line.encode("utf-8"))
         f.flush()
         os.fsync(f.fileno())
+
+
+def _beside(base: str, path: str) -> str:
+    """A config's path, relative to the config's folder, normalised (runs/models, not configs/../runs/models, in
+    every log line); a gs:// URL as given."""
+    return path if "://" in str(path) else os.path.normpath(os.path.join(base, path))
 
 
 def read_history(path: str) -> list[dict]:

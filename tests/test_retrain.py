@@ -399,3 +399,11 @@ def test_the_config_gate_overrides_the_task_default(tmp_path):
     gate = RetrainConfig.load(str(tmp_path / "retrain.yaml")).gate_for(load_spec("movielens"))
     assert [(m.metric, m.higher_is_better, m.threshold, m.change_tolerance) for m in gate] == [
         ("ndcg@10", True, 0.2, 0.1), ("rmse", False, None, 0.1)]
+
+
+def test_config_paths_are_normalised_beside_the_config():
+    """Log lines say /repo/runs/models, not /repo/configs/../runs/models."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    config = RetrainConfig.load(os.path.join(root, "configs", "retrain.example.yaml"))
+    assert config.model_dir == os.path.join(root, "runs", "models")
+    assert ".." not in config.work_dir and ".." not in config.input_root
