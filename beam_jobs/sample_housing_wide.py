@@ -1,10 +1,11 @@
 """A wide house-sales table shaped like the Ames housing data: many columns, few rows, and a price that
 rewards a model for finding interactions.
 
-About 2,930 sales and 81 columns: 43 text categories (neighbourhood, materials, quality grades) with rare
-levels and "NA"/"None" meaning "no basement / no garage / no pool", 33 integer counts, areas and years
-(skewed areas, many zeros, gaps where a house has no garage or the frontage was not measured), an id-like
-parcel number, latitude/longitude in neighbourhood clusters, and the label SalePrice.
+About 2,930 sales and 84 columns: 43 text categories (neighbourhood, materials, quality grades) with rare
+levels and "NA"/"None" meaning "no basement / no garage / no pool", 36 numbers: counts, areas and years
+(skewed areas, many zeros, gaps where a house has no garage or the frontage was not measured), a row number
+and an id-like parcel number (Order, PID), latitude/longitude in neighbourhood clusters, and the label
+SalePrice.
 
 log(SalePrice) is built so that one-hot linear models miss part of it, as on the real data:
 quality is convex and multiplies the value of living area (quality x size), new houses carry a premium
