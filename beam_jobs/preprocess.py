@@ -38,6 +38,8 @@ from beam_jobs.checks import check_inputs
 from beam_jobs.config import DEFAULT_MAX_REJECTED_FRACTION, PreprocessConfig
 from beam_jobs.dedupe import keep_latest, shard_batch
 from features.errors import InputError, OutputError, UserError
+from features.graph import LABEL_VOCABULARY
+from features.label_check import label_problem
 from features.progress import Progress
 from beam_jobs.join import join_batch, read_side_table
 from beam_jobs.layouts import InputLayout, table_layout
@@ -52,6 +54,8 @@ from beam_jobs.transform import preprocessing_fn_for, tensor_adapter_config, to_
 log = logging.getLogger(__name__)
 REJECTED = "rejected"
 STATS = "stats"
+LABEL_CLASS = "train_label_class:"  # + a class: its rows in the train split
+LABEL_SEEN = "train_label_seen:"  # + a value: a batch's smallest or largest label (one such key: a constant label)
 EVAL = "eval"
 DEDUPE_SHARDS = 32
 SourcedBatch = tuple[str, pa.RecordBatch]  # rows and the file they came from; RecordBatchCoder encodes them
@@ -151,11 +155,30 @@ class SplitTrainEval(beam.DoFn):
     def _emit(self, name: str, part: pa.RecordBatch):
         yield beam.pvalue.TaggedOutput(STATS, (f"kept_{name}", part.num_rows))
         if name == "train":
-            label = self._spec.label.to_model_scale(  # the mean of what the model predicts
-                part.column(self._spec.label.column).to_numpy(zero_copy_only=False))
-            yield beam.pvalue.TaggedOutput(STATS, ("train_label_sum", float(label.sum())))
+            yield from (beam.pvalue.TaggedOutput(STATS, count) for count in label_counts(self._spec, part))
         tfxio_batch = to_tfxio_batch(part, self._spec)
         yield tfxio_batch if name == "train" else beam.pvalue.TaggedOutput(EVAL, tfxio_batch)
+
+
+def label_counts(spec: FeatureSpec, part: pa.RecordBatch) -> list[tuple[str, float]]:
+    """Counts the manifest keeps of a batch's labels: rows per class (classification) or the sum of what the
+    model predicts (its mean) and the smallest and largest value seen (a constant label is refused)."""
+    values = part.column(spec.label.column).to_numpy(zero_copy_only=False)
+    if spec.label.is_classification:
+        column_type = spec.column(spec.label.column).type
+        if not spec.label.has_vocabulary:  # a numeric binary label: 0 and 1
+            names = np.array([f"{v:g}" for v in values.astype(np.float64)])
+        elif column_type == "float":
+            names = np.array([f"{v:f}" for v in values])  # as tf.strings.as_string writes a float
+        else:
+            names = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in values])
+        classes, counts = np.unique(names, return_counts=True)
+        return [(f"{LABEL_CLASS}{c}", int(n)) for c, n in zip(classes, counts)]
+    label = spec.label.to_model_scale(values)
+    if not len(label):
+        return []
+    return [("train_label_sum", float(label.sum())), (f"{LABEL_SEEN}{label.min()!r}", 1),
+            (f"{LABEL_SEEN}{label.max()!r}", 1)]
 
 
 class ReadAndValidate(beam.PTransform):
@@ -402,6 +425,7 @@ def run(spec: FeatureSpec, input_path: str | dict[str, str], output_dir: str, be
         return {"dry_run": True, "job": getattr(result, "job", None), "pipeline": p}
     stats = mf.read_json(os.path.join(temp_dir, "stats.json"))
     manifest = _manifest(spec, spans, inputs, output_dir, stats, options, started)
+    _check_label(spec, manifest["label"], stats, inputs)
     manifest["analysis"] = analysis
     tf.io.gfile.rmtree(temp_dir)
     mf.write_json(os.path.join(output_dir, mf.MANIFEST), manifest)
@@ -413,6 +437,33 @@ def run(spec: FeatureSpec, input_path: str | dict[str, str], output_dir: str, be
     _check_rejected_fraction(counts, output_dir, max_rejected_fraction)
     mf.mark_success(output_dir)
     return manifest
+
+
+def _check_label(spec: FeatureSpec, label: dict, stats: dict, inputs: dict[str, str]) -> None:
+    """A label the model cannot learn (one value, a class with too few rows) stops the job before `_SUCCESS`."""
+    seen = sum(1 for key in stats if key.startswith(LABEL_SEEN))
+    problem = label_problem(spec.label, label.get("class_counts"), seen)
+    if problem:
+        raise InputError(f"Input {', '.join(inputs.values())}: label column {spec.label.column!r} cannot be learned "
+                         f"from its train split: {problem}. The output is left without {mf.SUCCESS}.")
+
+
+def _label_entry(spec: FeatureSpec, stats: dict, tft_output: tft.TFTransformOutput, train_rows: int) -> dict:
+    """The manifest's label: its column, the train mean of what the model predicts and, for classes, their names
+    in the model's order and their train rows."""
+    entry: dict = {"column": spec.label.column}
+    if not spec.label.is_classification:
+        return {**entry, "train_mean": stats.get("train_label_sum", 0.0) / max(train_rows, 1)}
+    counts = {k[len(LABEL_CLASS):]: v for k, v in stats.items() if k.startswith(LABEL_CLASS)}
+    if spec.label.has_vocabulary:
+        classes = [c.decode() if isinstance(c, bytes) else c for c in tft_output.vocabulary_by_name(LABEL_VOCABULARY)]
+        classes = [c for c in classes if c in counts] or classes  # a vocabulary with no token holds a placeholder
+    else:
+        classes = ["0", "1"]
+    priors = [counts.get(c, 0) / max(train_rows, 1) for c in classes]
+    return {**entry, "classes": classes, "class_counts": {c: counts.get(c, 0) for c in classes},
+            "train_mean": priors[1] if spec.label.is_binary and len(priors) > 1 else 0.0,
+            "class_priors": priors}
 
 
 def _check_rejected_fraction(counts: dict, output_dir: str, limit: float) -> None:
@@ -453,7 +504,7 @@ def _manifest(spec: FeatureSpec, spans: dict[str, InputLayout], inputs: dict[str
                   "layout": ", ".join(sorted({layout.name for layout in spans.values()})),
                   "files": [_file_info(f) for f in files]},
         "counts": counts,
-        "label": {"column": spec.label.column, "train_mean": stats.get("train_label_sum", 0.0) / max(kept["train"], 1)},
+        "label": _label_entry(spec, stats, tft_output, kept["train"]),
         "features": features,
         "layout": {"train": mf.TRAIN_DIR, "eval": mf.EVAL_DIR, "rejected": mf.REJECTED_DIR,
                    "side_table": mf.SIDE_TABLE if spec.join else None},

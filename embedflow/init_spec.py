@@ -8,8 +8,10 @@ levels share the out-of-vocabulary id), lists in one field ("a|b") a
 multivalent vocabulary, numbers a z-score (log1p first where skewed and
 positive) that the model also sees piecewise-linearly over quantile bins,
 latitude/longitude quantile buckets and their hashed cross; id-like and
-constant columns are left out.  The label's task (regression or binary) and
-transform (log for positive skewed values such as prices) are inferred, and
+constant columns are left out.  The label's task (regression, binary or
+multiclass: text labels are classes) and transform (log for positive skewed
+values such as prices) are inferred, a label that cannot be learned (one
+value, a class with too few rows) is refused, and
 the split and model sections get the tabular defaults chosen by measurement
 (bench/tabular.py).  The draft is validated with `load_spec` before it is
 written, so what is written `describe`s and runs.
@@ -33,7 +35,8 @@ import yaml
 
 from features.arguments import FieldChecks
 from features.errors import InputError, OutputError, UserError
-from features.spec import load_spec
+from features.label_check import label_problem
+from features.spec import Label, load_spec
 from features.spec_reader import suggest
 
 log = logging.getLogger(__name__)
@@ -46,6 +49,7 @@ ID_SHARE = 0.95                     # a text column this distinct is an identifi
 ID_WORDS = {"id", "pid", "uid", "uuid", "guid", "key", "order", "index", "idx", "no", "number", "code"}
 SKEWED = 1.0                        # sample skewness above which a positive number is log-scaled
 LABEL_SKEWED = 0.5                  # ... and a positive regression label predicted as log(label)
+MAX_CLASSES = 50                    # a text label with more distinct values is not drafted as classes
 RARE_SHARE = 0.002                  # vocabulary frequency threshold: 0.2% of the (train) rows, at least 2
 PIECEWISE_BINS = 16                 # quantile bins of the piecewise-linear encoding of numbers
 LOCATION_BUCKETS = 20               # quantile buckets of latitude and of longitude, crossed...
@@ -285,28 +289,65 @@ def choose_label(profiles: list[Profile], label: str | None) -> Profile:
     else:
         numeric = [p for p in profiles if p.type in ("int", "float")]
         fallback = next((p for p in reversed(numeric) if not _is_id(p)), None)
-        match = next((p for p in reversed(numeric) if LABEL_NAMES.search(p.name)), fallback)
+        labels = [p for p in profiles if p.type in ("int", "float") or (p.type == "string" and p.distinct <= MAX_CLASSES)]
+        match = next((p for p in reversed(labels) if LABEL_NAMES.search(p.name)), fallback)
         if match is None:
             raise InputError("The table has no numeric column to predict; name the label with --label.")
-    if match.type not in ("int", "float"):
-        raise InputError(f"Label column {match.name} holds text (e.g. {match.text[0].as_py() if match.present else ''!r});"
-                         f" the label must be a number: 0/1 for a yes/no outcome, or a value to predict.")
+    if match.type not in ("int", "float", "string"):
+        raise InputError(f"Label column {match.name} has a type the spec cannot read; choose another --label.")
     if match.present == 0:
         raise InputError(f"Label column {match.name} is empty in all {match.rows} sampled rows; choose another "
                          f"--label.")
+    if match.type == "string" and match.distinct > MAX_CLASSES:
+        raise InputError(f"Label column {match.name} holds text with {match.distinct} distinct values in the sample, "
+                         f"more than the {MAX_CLASSES} classes a label may have; predict a number or a coarser "
+                         f"column.")
     return match
 
 
-def _label_lines(p: Profile) -> list[str]:
+def _label_section(p: Profile) -> tuple[dict, str]:
+    """The label's spec section and the comment that says why."""
+    if p.type == "string":
+        counts = pc.value_counts(p.text)
+        ranked = sorted(zip(counts.field("counts").to_pylist(), counts.field("values").to_pylist()), reverse=True)
+        if len(ranked) == 2:
+            return ({"column": p.name, "task": "binary_classification"},
+                    f"two classes, {ranked[0][1]!r} and {ranked[1][1]!r}: the model gives each one's probability "
+                    f"(the positive class is the rarer, {ranked[1][1]!r})")
+        return ({"column": p.name, "task": "multiclass_classification"},
+                f"{len(ranked)} classes: the model gives each one's probability")
     values = p.values
     if set(np.unique(values)) <= {0.0, 1.0}:
-        return [_line("", "label: " + _flow({"column": p.name, "task": "binary_classification"}),
-                      "values are 0 and 1: a yes/no outcome, predicted as a probability")]
+        return ({"column": p.name, "task": "binary_classification"},
+                "values are 0 and 1: a yes/no outcome, predicted as a probability")
     if values.min() > 0 and p.skew > LABEL_SKEWED:
-        return [_line("", "label: " + _flow({"column": p.name, "task": "regression", "transform": "log"}),
-                      f"positive and skewed (skew {p.skew:.1f}): the model predicts log({p.name}); errors are "
-                      f"relative")]
-    return [_line("", "label: " + _flow({"column": p.name, "task": "regression"}), "a number to predict")]
+        return ({"column": p.name, "task": "regression", "transform": "log"},
+                f"positive and skewed (skew {p.skew:.1f}): the model learns log({p.name}), so errors are relative; "
+                f"the exported model answers in {p.name}'s units")
+    return {"column": p.name, "task": "regression"}, "a number to predict"
+
+
+def check_label(p: Profile, source: str) -> None:
+    """Refuse a label the sample shows cannot be learned: one value, or a class with too few rows."""
+    section, _ = _label_section(p)
+    label = Label(column=p.name, task=section["task"], text=p.type == "string")
+    counts = None
+    if label.is_classification:
+        if p.type == "string":
+            values = pc.value_counts(p.text)
+            counts = dict(zip(values.field("values").to_pylist(), values.field("counts").to_pylist()))
+        else:
+            distinct, n = np.unique(p.values, return_counts=True)
+            counts = {f"{v:g}": int(c) for v, c in zip(distinct, n)}
+    problem = label_problem(label, counts, p.distinct)
+    if problem:
+        raise InputError(f"Input {source}: label column {p.name!r} cannot be learned from the {p.rows:,} sampled rows: "
+                         f"{problem}. Choose another --label.")
+
+
+def _label_lines(p: Profile) -> list[str]:
+    section, comment = _label_section(p)
+    return [_line("", "label: " + _flow(section), comment)]
 
 
 def _column_line(p: Profile, label: bool, location_bound: float | None, note: str | None = None) -> str:
@@ -430,6 +471,7 @@ def init_spec(config: InitSpecConfig) -> str:
                          + ".")
     profiles = profile(table)
     label = choose_label(profiles, config.label)
+    check_label(label, files[0])
     source = {"format": fmt, "path": config.input}
     if delimiter != ",":
         source["delimiter"] = delimiter
@@ -454,8 +496,9 @@ def init_spec(config: InitSpecConfig) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, help="a CSV or Parquet table: a file, a folder or a glob")
-    parser.add_argument("--label", help="the column to predict (default: a numeric column named like price/target/"
-                                        "label, else the last numeric column)")
+    parser.add_argument("--label", help="the column to predict: a number, or classes (text such as yes/no) (default: "
+                                        "a column named like price/target/label/churn/class, else the last numeric "
+                                        "column)")
     parser.add_argument("--output", default="spec.yaml", help="where the spec goes (default spec.yaml)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     parser.add_argument("--sample-rows", type=int, default=SAMPLE_ROWS, help="rows read to profile the columns")

@@ -667,7 +667,7 @@ class Retrainer:
             inputs = {c.name: tf.constant(rows[c.name][start:start + 8192].tolist(), TF_TYPES[c.type])
                       for c in self.spec.serving_columns()}
             outputs.append(predict(**inputs)["prediction"].numpy())
-        prediction = np.concatenate(outputs)
+        prediction = self.spec.label.to_model_scale(np.concatenate(outputs))  # the SavedModel answers in label units
         label = self.spec.label.to_model_scale(rows[self.spec.label.column].astype(np.float64))
         return (binary_metrics if self.spec.label.is_binary else regression_metrics)(label, prediction)
 

@@ -79,6 +79,16 @@ class TokenCounts(Statistic):
         return tf.SparseTensor(self.text.indices, values, self.text.dense_shape) if sparse else values
 
 
+    def indices(self) -> Any:
+        """Each value's line in the vocabulary file, -1 for a value not in it (a label's class index)."""
+        import tensorflow as tf
+        import tensorflow_transform as tft
+
+        if self.positions is None:
+            return tft.apply_vocabulary(self.text, self.result, default_value=-1)
+        return tf.cast(self.positions, tf.int64)
+
+
 @dataclasses.dataclass
 class Moments(Statistic):
     """Mean and variance of the finite entries of `values` (NaN: unknown); the result is (mean, variance)."""

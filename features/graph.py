@@ -15,10 +15,11 @@ from typing import Callable
 import tensorflow as tf
 
 from features.spec import LOG_FLOOR, Column, FeatureSpec
-from features.analyzers import Statistic
+from features.analyzers import Statistic, TokenCounts
 from features.transforms import GraphContext
 
 TF_TYPES = {"int": tf.int64, "float": tf.float32, "string": tf.string}
+LABEL_VOCABULARY = "label_classes"  # the vocabulary file of a label's classes (TFTransformOutput.vocabulary_by_name)
 
 
 def raw_columns(spec: FeatureSpec) -> tuple[Column, ...]:
@@ -64,16 +65,26 @@ def make_preprocessing_fn(spec: FeatureSpec, analyzers: Analyzers) -> Callable[[
             statistic = feature.statistic(context)
             if statistic is not None:
                 context.statistics[feature.name] = statistic
-        analyzers(list(context.statistics.values()))
+        classes = _label_classes(values[spec.label.column]) if spec.label.has_vocabulary else None
+        analyzers(list(context.statistics.values()) + ([classes] if classes else []))
         for feature in spec.features:
             outputs[feature.name] = feature.apply(context)
-        label = tf.cast(values[spec.label.column], tf.float32)
+        if classes is not None:  # the class's line in the label vocabulary, as a number like any label
+            label = tf.cast(classes.indices(), tf.float32)
+        else:
+            label = tf.cast(values[spec.label.column], tf.float32)
         if spec.label.transform == "log":
             label = tf.math.log(tf.maximum(label, LOG_FLOOR))
         outputs[spec.label.column] = label
         return outputs
 
     return preprocessing_fn
+
+
+def _label_classes(values: tf.Tensor) -> TokenCounts:
+    """The label's vocabulary of classes on the train split, most frequent first (TFT's order)."""
+    text = values if values.dtype == tf.string else tf.strings.as_string(values)
+    return TokenCounts(LABEL_VOCABULARY, text=text)
 
 
 def _dense(tensor, column: Column) -> tf.Tensor:

@@ -27,11 +27,12 @@ from features.transforms import Feature, ParseContext, feature_from_dict, read_f
 BUILTIN_SPECS_DIR = os.path.join(os.path.dirname(__file__), "specs")
 
 COLUMN_TYPES = ("int", "float", "string")
-TASKS = ("regression", "binary_classification")
+TASKS = ("regression", "binary_classification", "multiclass_classification")
 LABEL_TRANSFORMS = ("none", "log")
 SOURCE_FORMATS = ("movielens", "csv", "parquet", "bigquery")
 MISSING_POLICIES = ("mean",)
 LOG_FLOOR = 1e-6  # a log label of 0 (or less) is taken at this value
+MIN_CLASS_ROWS = 5  # a class of the label needs this many rows (in the sample, in the train split) to be learned
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,15 +53,36 @@ class Column:
 
 @dataclasses.dataclass(frozen=True)
 class Label:
-    """The column the model predicts; `transform: log` makes it predict log(label)."""
+    """The column the model predicts; `transform: log` makes it predict log(label).
+
+    A text label (yes/no, good/bad) and every multiclass label are classes:
+    preprocessing counts a vocabulary of them on the train split (as TFX
+    does) and the model learns each row's class index; the exported model
+    answers with the class names.  A binary text label's positive class is
+    the vocabulary's second entry, the rarer of the two.
+    """
 
     column: str
     task: str = "regression"
     transform: str = "none"
+    text: bool = False  # the column holds text (only a classification label may)
 
     @property
     def is_binary(self) -> bool:
         return self.task == "binary_classification"
+
+    @property
+    def is_multiclass(self) -> bool:
+        return self.task == "multiclass_classification"
+
+    @property
+    def is_classification(self) -> bool:
+        return self.task != "regression"
+
+    @property
+    def has_vocabulary(self) -> bool:
+        """Whether the label's classes are a vocabulary counted on the train split (else the label is a number)."""
+        return self.text or self.is_multiclass
 
     def to_model_scale(self, values: np.ndarray) -> np.ndarray:
         """Raw label values as the model sees them (the transform graph does the same in TensorFlow)."""
@@ -337,10 +359,14 @@ def _parse_label(raw: Any, path: str, columns: tuple[Column, ...]) -> Label:
     match = next((c for c in columns if c.name == column), None)
     if match is None:
         r.fail(f"unknown column '{column}'")
-    if not match.is_numeric:
-        r.fail(f"label column '{column}' must be numeric (int or float)")
-    return Label(column=column, task=r.choice("task", TASKS, "regression"),
-                 transform=r.choice("transform", LABEL_TRANSFORMS, "none"))
+    task = r.choice("task", TASKS, "regression")
+    if not match.is_numeric and task == "regression":
+        r.fail(f"label column '{column}' holds text: a regression label must be numeric (int or float); for classes "
+               f"say task: binary_classification or multiclass_classification")
+    transform = r.choice("transform", LABEL_TRANSFORMS, "none")
+    if transform != "none" and task != "regression":
+        r.fail(f"'transform: {transform}' applies to a regression label, not to {task}")
+    return Label(column=column, task=task, transform=transform, text=not match.is_numeric)
 
 
 def _parse_split(raw: Any, path: str, column_names: list[str]) -> Split:

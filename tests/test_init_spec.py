@@ -106,7 +106,7 @@ def test_malformed_tables_are_one_paragraph_errors(mixed_csv, tmp_path, capsys):
     assert "has no rows" in _cli_error(["init-spec", "--input", str(tmp_path / "header.csv"), "--output", out], capsys)
     assert "no such column" in _cli_error(["init-spec", "--input", mixed_csv, "--label", "churn", "--output", out],
                                           capsys)
-    assert "holds text" in _cli_error(["init-spec", "--input", mixed_csv, "--label", "plan", "--output", out], capsys)
+    assert "fewer than" in _cli_error(["init-spec", "--input", mixed_csv, "--label", "plan", "--output", out], capsys)
     (tmp_path / "binary.csv").write_bytes(b"\x00\x01\xff\xfe" * 100)
     _cli_error(["init-spec", "--input", str(tmp_path / "binary.csv"), "--output", out], capsys)
     assert not os.path.exists(out)

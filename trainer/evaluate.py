@@ -18,7 +18,7 @@ import tensorflow as tf
 from features.spec import FeatureSpec
 from trainer import references as ref
 from trainer.references import POSITIVE_RATING
-from trainer.metrics import BiasBaseline, binary_metrics, csr_from_pairs, csr_rows, ranking_metrics, regression_metrics
+from trainer.metrics import BiasBaseline, csr_from_pairs, csr_rows, ranking_metrics, scorer_for
 from trainer.model import SpecModel, TrainingData, collect
 from trainer.ranking_score import RankingWeights
 from trainer.topk import DEFAULT_BLOCK, TopKScorer
@@ -53,10 +53,11 @@ def evaluate(model: SpecModel, spec: FeatureSpec, manifest: dict, data: Training
     selection = selection or {}
     keys = model.id_features or ()
     ev = collect(model, data.eval_one_pass, keys)
-    score = binary_metrics if spec.label.is_binary else regression_metrics
+    score = scorer_for(spec.label.task)
     train_mean = manifest["label"]["train_mean"]
-    metrics = {"model": score(ev["label"], ev["prediction"]),
-               "baseline_mean": score(ev["label"], np.full_like(ev["label"], train_mean))}
+    baseline = (np.tile(manifest["label"]["class_priors"], (len(ev["label"]), 1)) if spec.label.is_multiclass
+                else np.full_like(ev["label"], train_mean))
+    metrics = {"model": score(ev["label"], ev["prediction"]), "baseline_mean": score(ev["label"], baseline)}
     if spec.label.transform == "log":
         metrics["model_label_units"] = score(np.exp(ev["label"]), np.exp(ev["prediction"]))
         metrics["baseline_mean_label_units"] = score(np.exp(ev["label"]), np.full_like(ev["label"], np.exp(train_mean)))

@@ -7,6 +7,10 @@ for two-tower models whose user tower reads the user's history:
 
 - `serving_default`: a batch of serialized tf.Example holding the raw columns.
 - `predict`: one named tensor per raw column.
+
+Both answer in the label's units (`ServingModule.answer`): a price where
+the model learned log(price); class names and their probabilities for a
+classification label.
 - `user_vector`: the raw ids of the items a user rated (strings) -> that
   user's vector, for a user the model never saw (`recommend --history`).
 
@@ -42,9 +46,11 @@ class ServingModule(tf.Module):
     """Raw features -> joined attributes -> TFT graph -> model -> prediction."""
 
     def __init__(self, model: keras.Model, tft_output: tft.TFTransformOutput, spec: FeatureSpec,
-                 side_table: pa.Table | None):
+                 side_table: pa.Table | None, label: dict | None = None):
         super().__init__()
         self.model = model
+        classes = (label or {}).get("classes")
+        self.classes = tf.constant(classes, tf.string) if spec.label.is_classification and classes else None
         self.tft_layer = tft_output.transform_features_layer()
         self._spec = spec
         self._optional = {c.name: c for c in raw_columns(spec) if not c.required}
@@ -91,6 +97,24 @@ class ServingModule(tf.Module):
         return self.model(transformed, training=False)
 
 
+    def answer(self, raw: dict) -> dict[str, tf.Tensor]:
+        """The prediction in the label's units: a price, not log(price); for classes, the probability of each
+        class with the class names (`prediction`: a binary label's positive class's probability, a multiclass
+        label's most likely class)."""
+        predicted = self.predict_raw(raw)
+        if self._spec.label.transform == "log":
+            return {PREDICTION_KEY: tf.exp(predicted)}
+        if self.classes is None:
+            return {PREDICTION_KEY: predicted}
+        probabilities = (tf.stack([1.0 - predicted, predicted], axis=1) if self._spec.label.is_binary
+                         else predicted)
+        rows = tf.shape(probabilities)[0]
+        names = tf.tile(self.classes[None, :], [rows, 1])
+        best = tf.gather(self.classes, tf.argmax(probabilities, axis=1))
+        return {PREDICTION_KEY: predicted if self._spec.label.is_binary else best,
+                "probabilities": probabilities, "classes": names}
+
+
 def _rows_of_one_request(raw: dict) -> tf.Tensor:
     """The request's row count, after checking every column has it: a short column is an error, never broadcast."""
     sizes = {name: tf.shape(value, out_type=tf.int64)[0] for name, value in raw.items()}
@@ -117,14 +141,14 @@ def _signatures(module: ServingModule, spec: FeatureSpec) -> dict:
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve_examples(examples):
         raw = tf.io.parse_example(examples, example_spec)
-        return {PREDICTION_KEY: module.predict_raw(raw)}
+        return module.answer(raw)
 
     names = signature_input_names([c.name for c in serving])
 
     @tf.function(input_signature=[{c.name: tf.TensorSpec([None], TF_TYPES[c.type], name=names[c.name])
                                    for c in serving}])
     def serve_tensors(features):
-        return {PREDICTION_KEY: module.predict_raw(features)}
+        return module.answer(features)
 
     signatures = {"serving_default": serve_examples, "predict": serve_tensors.get_concrete_function()}
     if module.model.serves_new_users:

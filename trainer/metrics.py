@@ -21,6 +21,20 @@ def binary_metrics(y_true: np.ndarray, p: np.ndarray) -> dict[str, float]:
             "log_loss": float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))}
 
 
+def multiclass_metrics(y_true: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """Log-loss and accuracy of class probabilities [rows, classes] against class indices."""
+    y = np.asarray(y_true).astype(np.int64)
+    p = np.clip(np.asarray(p, np.float64), 1e-7, 1.0)
+    return {"accuracy": float(np.mean(np.argmax(p, axis=1) == y)),
+            "log_loss": float(-np.mean(np.log(p[np.arange(len(y)), y])))}
+
+
+def scorer_for(task: str):
+    """The metrics of a label's task: regression, binary or multiclass classification."""
+    return {"regression": regression_metrics, "binary_classification": binary_metrics,
+            "multiclass_classification": multiclass_metrics}[task]
+
+
 def auc(y: np.ndarray, score: np.ndarray) -> float:
     """Area under the ROC curve by the rank-sum formula (ties get average ranks)."""
     order = np.argsort(score, kind="mergesort")

@@ -9,7 +9,8 @@ embeddings; z-scored numbers enter as they are.  Two shapes of model:
   rating.  Item vectors then support cosine nearest neighbours and
   user x item scores support fast top-K.
 - `DNNModel` for tables: all features into a DNN with one output
-  (regression, or a probability for binary classification).
+  (regression, or a probability for binary classification), or one
+  probability per class (multiclass).
 
 Models are tf_keras (Keras 2), as TFT's transform layer requires.
 """
@@ -143,11 +144,14 @@ def collect(model: keras.Model | None, dataset: tf.data.Dataset, keys: tuple[str
     out: dict[str, list] = {"label": [], "prediction": [], **{k: [] for k in keys}}
     for features, label in dataset:
         out["label"].append(tf.reshape(label, [-1]).numpy())
-        out["prediction"].append(tf.reshape(model(features, training=False) if model is not None else label, [-1])
-                                 .numpy())
+        predicted = (model(features, training=False) if model is not None else label).numpy()
+        out["prediction"].append(predicted.reshape(len(out["label"][-1]), -1))  # one column, or one per class
         for k in keys:
             out[k].append(tf.reshape(features[k], [-1]).numpy())
-    return {k: np.concatenate(v) for k, v in out.items()}
+    result = {k: np.concatenate(v) for k, v in out.items()}
+    if result["prediction"].ndim == 2 and result["prediction"].shape[1] == 1:
+        result["prediction"] = result["prediction"][:, 0]
+    return result
 
 
 class SpecModel(keras.Model):
@@ -477,15 +481,14 @@ class DNNModel(SpecModel):
         super().__init__(**kwargs)
         cfg = spec.model
         chosen = [spec.feature(n) for n in cfg.features] if cfg.features else list(spec.features)
-        binary = spec.label.is_binary
+        outputs, activation, bias = output_head(spec, manifest["label"])
         self.members = []
         for k in range(cfg.ensemble):
             suffix = f"_{k}" if k else ""  # the first member keeps a single model's layer names (warm starts)
             encoder = FeatureEncoder(chosen, manifest["features"], cfg.l2, name=f"features{suffix}")
             body = _tower(cfg.hidden_units, None, cfg.dropout, f"dnn{suffix}")
-            head = keras.layers.Dense(
-                1, activation="sigmoid" if binary else None, name=f"output{suffix}",
-                bias_initializer=keras.initializers.Constant(0.0 if binary else manifest["label"]["train_mean"]))
+            head = keras.layers.Dense(outputs, activation=activation, name=f"output{suffix}",
+                                      bias_initializer=keras.initializers.Constant(bias))
             self.members.append((encoder, body, head))
         self._plateau_patience = max(2, cfg.early_stopping_patience // 4)
 
@@ -501,9 +504,10 @@ class DNNModel(SpecModel):
                                                   min_delta=1e-4, verbose=0)]
 
     def member_outputs(self, features: dict, training: bool = False) -> tf.Tensor:
-        """Each member's prediction, [batch, members]."""
-        return tf.concat([tf.reshape(head(body(encoder(features), training=training)), [-1, 1])
-                          for encoder, body, head in self.members], axis=1)
+        """Each member's prediction, [batch, members] (one value per row) or [batch, members, classes]."""
+        each = tf.stack([head(body(encoder(features), training=training)) for encoder, body, head in self.members],
+                        axis=1)
+        return each[:, :, 0] if each.shape[-1] == 1 else each
 
     def call(self, features: dict, training: bool = False) -> tf.Tensor:
         return tf.reduce_mean(self.member_outputs(features, training), axis=1)
@@ -519,14 +523,27 @@ class DNNModel(SpecModel):
         return self.compute_metrics(features, label, tf.reduce_mean(each, axis=1), None)
 
 
+def output_head(spec: FeatureSpec, label: dict) -> tuple[int, str | None, float | list[float]]:
+    """(outputs, activation, initial bias) of a network's last layer: a value starting at the train mean, a
+    probability (sigmoid) or one probability per class (softmax) starting at the classes' train shares."""
+    if spec.label.is_multiclass:
+        return len(label["classes"]), "softmax", list(np.log(np.maximum(label["class_priors"], 1e-6)))
+    if spec.label.is_binary:
+        return 1, "sigmoid", 0.0
+    return 1, None, label["train_mean"]
+
+
 def build_model(spec: FeatureSpec, manifest: dict) -> SpecModel:
     """The Keras model the spec's model type builds, compiled with its loss and metric."""
     model = _KERAS_MODELS[type(spec.model)](spec, manifest, name=spec.model.type)
-    binary = spec.label.is_binary
-    model.compile(
-        optimizer=LazyAdam(spec.model.learning_rate, weight_decay=spec.model.weight_decay or None),
-        loss=keras.losses.BinaryCrossentropy() if binary else keras.losses.MeanSquaredError(),
-        loss_weights=[spec.model.label_weight],
-        metrics=[keras.metrics.AUC(name="auc")] if binary else [keras.metrics.RootMeanSquaredError(name="rmse")],
-    )
+    label = spec.label
+    if label.is_multiclass:
+        loss, metrics = keras.losses.SparseCategoricalCrossentropy(), [keras.metrics.SparseCategoricalAccuracy(
+            name="accuracy")]
+    elif label.is_binary:
+        loss, metrics = keras.losses.BinaryCrossentropy(), [keras.metrics.AUC(name="auc")]
+    else:
+        loss, metrics = keras.losses.MeanSquaredError(), [keras.metrics.RootMeanSquaredError(name="rmse")]
+    model.compile(optimizer=LazyAdam(spec.model.learning_rate, weight_decay=spec.model.weight_decay or None),
+                  loss=loss, loss_weights=[spec.model.label_weight], metrics=metrics)
     return model

@@ -170,7 +170,7 @@ def train(config: TrainConfig) -> TrainResult | None:
         "history": {k: [float(x) for x in v] for k, v in history.items()},
     }
     version_dir = export_model(
-        ServingModule(model, tft_output, spec, side_table), spec, config.resolved_model_dir,
+        ServingModule(model, tft_output, spec, side_table, manifest["label"]), spec, config.resolved_model_dir,
         extra_files={METRICS_FILE: json.dumps(metrics, indent=2) + "\n",
                      mf.MANIFEST: json.dumps(manifest, indent=2) + "\n"},
         write_extras=lambda folder: (_write_embeddings(folder, model, tft_output, vectors, evaluation, spec),

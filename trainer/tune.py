@@ -106,7 +106,7 @@ def run_trial(preprocess_dir: str, trial_dir: str, params: dict, settings: dict)
     seconds = time.time() - started
     history = result.metrics["history"]
     best = int(np.argmin(history["val_loss"]))
-    main = "auc" if result.spec.label.is_binary else "rmse"
+    main = {"binary_classification": "auc", "multiclass_classification": "log_loss"}.get(result.spec.label.task, "rmse")
     epoch_seconds = history.get("epoch_seconds", [seconds])
     return {
         "params": params,

@@ -1,0 +1,131 @@
+"""Labels as users have them: text classes end to end, predictions in the label's units, labels refused early.
+
+A yes/no text label and a three-class label are drafted by `init-spec`,
+preprocessed, trained and served by a process that imports TensorFlow only,
+which gets class names and probabilities back; a price model's SavedModel
+answers in prices; a constant label, or a class with too few rows, is an
+error naming the file and the column at `init-spec` and at `preprocess`.
+"""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from beam_jobs import preprocess
+from beam_jobs.sample_data import write_csv
+from embedflow.init_spec import InitSpecConfig, init_spec
+from features.errors import InputError
+from features.spec import load_spec
+from trainer import task
+from trainer.config import TrainConfig
+
+FAST = {"ensemble: 4": "ensemble: 1", "hidden_units: [256, 256]": "hidden_units: [16]", "epochs: 200": "epochs: 3"}
+
+LOADER = textwrap.dedent("""
+    import json, sys
+    import tensorflow as tf
+    out = tf.saved_model.load(sys.argv[1]).signatures["predict"](
+        size=tf.constant([1.0, 9.0]), colour=tf.constant(["red", "blue"]))
+    print(json.dumps({k: v.numpy().tolist() for k, v in out.items()}, default=lambda b: b.decode()))
+""")
+
+
+def shop_table(n: int, seed: int = 0) -> pa.Table:
+    """Big red things sell and are 'large'; the price grows with size."""
+    rng = np.random.default_rng(seed)
+    size = rng.uniform(0, 10, n)
+    colour = rng.choice(["red", "blue", "green"], n)
+    sold = np.where(rng.random(n) < 1 / (1 + np.exp(-(size - 5 + 2 * (colour == "red")))), "yes", "no")
+    grade = np.where(size < 3, "small", np.where(size < 7, "medium", "large"))
+    price = np.round(np.exp(9 + 0.2 * size + rng.normal(0, 0.1, n)))
+    return pa.table({"size": size.round(3), "colour": colour.tolist(), "sold": sold.tolist(),
+                     "grade": grade.tolist(), "price": price})
+
+
+@pytest.fixture(scope="module")
+def shop_csv(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("shop") / "shop.csv")
+    write_csv(shop_table(600), path)
+    return path
+
+
+def _drafted(csv: str, label: str, folder, leave_out: tuple[str, ...] = ()) -> str:
+    out = init_spec(InitSpecConfig(input=csv, output=str(folder / f"{label}.yaml"), label=label))
+    text = open(out, encoding="utf-8").read()
+    for old, new in FAST.items():
+        text = text.replace(old, new)
+    lines = [line for line in text.splitlines() if not any(f"source: {c}," in line for c in leave_out)]
+    open(out, "w", encoding="utf-8").write("\n".join(lines) + "\n")
+    return out
+
+
+def _train(spec_path: str, csv: str, folder) -> task.TrainResult:
+    prep = str(folder / "prep")
+    preprocess.run(load_spec(spec_path), csv, prep)
+    return task.train(TrainConfig(input=prep, job_dir=str(folder / "job"), seed=1))
+
+
+def _serve(version_dir: str) -> dict:
+    done = subprocess.run([sys.executable, "-c", LOADER, version_dir], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("label, task_name, classes", [
+    ("sold", "binary_classification", {"yes", "no"}),
+    ("grade", "multiclass_classification", {"small", "medium", "large"}),
+])
+def test_text_label_end_to_end(shop_csv, tmp_path, label, task_name, classes):
+    spec_path = _drafted(shop_csv, label, tmp_path, leave_out=("price", "sold", "grade"))
+    spec = load_spec(spec_path)
+    assert spec.label.task == task_name and spec.label.text
+    result = _train(spec_path, shop_csv, tmp_path)
+    assert result.metrics["model"]["log_loss"] < result.metrics["baseline_mean"]["log_loss"], result.metrics
+    out = _serve(result.version_dir)
+    assert set(out["classes"][0]) == classes and out["classes"][0] == out["classes"][1]
+    probabilities = np.array(out["probabilities"])
+    assert probabilities.shape == (2, len(classes)) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+    if task_name == "binary_classification":
+        assert np.allclose(out["prediction"], probabilities[:, 1])  # the positive class's probability
+    else:
+        assert out["prediction"] == [out["classes"][0][i] for i in probabilities.argmax(axis=1)]
+
+
+def test_price_model_serves_prices(shop_csv, tmp_path):
+    spec_path = _drafted(shop_csv, "price", tmp_path, leave_out=("sold", "grade"))
+    assert load_spec(spec_path).label.transform == "log"
+    result = _train(spec_path, shop_csv, tmp_path)
+    prices = np.array(_serve(result.version_dir)["prediction"])
+    assert np.all((prices > 2_000) & (prices < 100_000)), prices  # prices (8,100 to 49,000), not log prices (~9-11)
+
+
+def _with_label(table: pa.Table, name: str, values: list) -> pa.Table:
+    return table.append_column(name, pa.array(values))
+
+
+def test_unlearnable_labels_are_refused_at_init_spec_and_preprocess(tmp_path):
+    table = shop_table(200)
+    constant = _with_label(table, "status", ["open"] * 200)
+    rare = _with_label(table, "outcome", ["a"] * 100 + ["b"] * 98 + ["c"] * 2)
+    for path, label, problem in ((tmp_path / "constant.csv", "status", "one class only"),
+                                 (tmp_path / "rare.csv", "outcome", "fewer than 5 rows")):
+        write_csv(constant if label == "status" else rare, str(path))
+        with pytest.raises(InputError, match=rf"{path}.*'{label}'.*{problem}"):
+            init_spec(InitSpecConfig(input=str(path), output=str(tmp_path / "x.yaml"), label=label))
+    # A spec written by hand reaches preprocess, which checks the train split with the same rule.
+    spec = tmp_path / "constant.yaml"
+    spec.write_text(textwrap.dedent("""
+        source: {format: csv}
+        columns: {size: {type: float}, price: {type: float}}
+        features: [{name: size, source: size, transform: z_score}]
+        label: {column: price}
+    """))
+    write_csv(_with_label(table.select(["size"]), "price", [7.0] * 200), str(tmp_path / "flat.csv"))
+    with pytest.raises(InputError, match=r"flat.csv.*'price'.*same value in every row"):
+        preprocess.run(load_spec(str(spec)), str(tmp_path / "flat.csv"), str(tmp_path / "prep"))
+    assert not (tmp_path / "prep" / "_SUCCESS").exists()
