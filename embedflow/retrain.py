@@ -660,7 +660,9 @@ class Retrainer:
         """A SavedModel's eval metrics on raw rows, through its `predict` signature."""
         from trainer.metrics import binary_metrics, regression_metrics
 
-        predict = tf.saved_model.load(version_dir).signatures["predict"]
+        from trainer.trees import load_saved_model
+
+        predict = load_saved_model(version_dir).signatures["predict"]
         outputs = []
         n = len(rows[self.spec.label.column])
         for start in range(0, n, 8192):

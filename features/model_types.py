@@ -110,7 +110,12 @@ def read_model(raw: Any, path: str, features: tuple[Feature, ...]) -> ModelType:
 
 def model_from_dict(data: Mapping[str, Any]) -> ModelType:
     """Rebuild model settings saved in a manifest."""
-    return TYPES.from_dict(data, default="dnn")
+    model = TYPES.from_dict(data, default="dnn")
+    trees = getattr(model, "trees", None)
+    if not isinstance(trees, Mapping):
+        return model
+    return dataclasses.replace(model, trees=Trees(**{k: tuple(v) if isinstance(v, list) else v
+                                                     for k, v in trees.items()}))
 
 
 def _feature_names(r: SpecReader, key: str, features: tuple[Feature, ...]) -> tuple[str, ...]:
@@ -224,3 +229,106 @@ class DNN(ModelType):
         return (f"Model: dnn on {list(self.features) or 'all features'}, hidden {list(self.hidden_units)}"
                 + (f", dropout {self.dropout:g}" if self.dropout else "")
                 + (f", an ensemble of {self.ensemble} averaged" if self.ensemble > 1 else ""))
+
+
+@dataclasses.dataclass(frozen=True)
+class Trees:
+    """Gradient-boosted trees' settings (YDF), shared by the trees model and the DNN + trees blend."""
+
+    num_trees: int = 500  # an upper bound: trees stop being added when the validation slice's loss stops improving
+    max_depth: tuple[int, ...] = (6,)  # several: each is tried, the validation slice picks
+    learning_rate: tuple[float, ...] = (0.1,)  # shrinkage, each tree's step; several: likewise
+    min_examples: int = 5  # rows a leaf needs
+
+    KEYS: ClassVar[tuple[str, ...]] = ("num_trees", "max_depth", "trees_learning_rate", "min_examples")
+
+    @classmethod
+    def read(cls, r: SpecReader) -> "Trees":
+        kwargs: dict[str, Any] = {}
+        for key in ("num_trees", "min_examples"):
+            if r.has(key):
+                kwargs[key] = r.positive_int(key)
+        if r.has("max_depth"):
+            kwargs["max_depth"] = _candidates(r, "max_depth", lambda v: isinstance(v, int) and v > 0,
+                                              "a positive integer")
+        if r.has("trees_learning_rate"):
+            kwargs["learning_rate"] = _candidates(r, "trees_learning_rate",
+                                                  lambda v: isinstance(v, (int, float)) and 0 < v <= 1,
+                                                  "a number in (0, 1]")
+        return cls(**kwargs)
+
+    def settings(self) -> list[tuple[int, float]]:
+        """Every (depth, learning rate) to try."""
+        return [(d, lr) for d in self.max_depth for lr in self.learning_rate]
+
+    def describe(self) -> str:
+        def one_or_choice(values: tuple) -> str:
+            return f"{values[0]:g}" if len(values) == 1 else "one of " + "/".join(f"{v:g}" for v in values)
+
+        return (f"gradient-boosted trees (YDF): up to {self.num_trees} trees of depth {one_or_choice(self.max_depth)}, "
+                f"learning rate {one_or_choice(self.learning_rate)}"
+                + (" (chosen on the validation slice)" if len(self.settings()) > 1 else ""))
+
+
+def _candidates(r: SpecReader, key: str, valid, what: str) -> tuple:
+    """One value, or a list of values that `train` tries, keeping the best on the validation slice."""
+    raw = r.raw[key]
+    values = raw if isinstance(raw, list) else [raw]
+    if not values or not all(valid(v) and not isinstance(v, bool) for v in values):
+        r.fail(f"'{key}' must be {what} or a list of them, got {raw!r}")
+    return tuple(values)
+
+
+@model_type("gradient_boosted_trees")
+@dataclasses.dataclass(frozen=True)
+class GradientBoostedTrees(ModelType):
+    """Gradient-boosted trees (YDF) on the transformed features: ids as categories, z-scores as numbers.
+
+    Trained by YDF, not Keras (the training-loop settings other types have do
+    not apply); exported inside the same SavedModel as the transform graph.
+    """
+
+    option_keys: ClassVar[tuple[str, ...]] = ("features",) + Trees.KEYS
+
+    features: tuple[str, ...] = ()  # default: every feature of the spec
+    trees: Trees = Trees()
+
+    @classmethod
+    def read_options(cls, r: SpecReader, features: tuple[Feature, ...]) -> dict:
+        kwargs: dict[str, Any] = {"features": _feature_names(r, "features", features)} if r.has("features") else {}
+        return {**kwargs, "trees": Trees.read(r)}
+
+    def describe(self) -> str:
+        return f"Model: {self.trees.describe()} on {list(self.features) or 'all features'}"
+
+    def describe_training(self) -> str:
+        return "Training: YDF, trees added until the validation slice's loss stops improving"
+
+
+@model_type("dnn_and_trees")
+@dataclasses.dataclass(frozen=True)
+class DNNAndTrees(DNN):
+    """The DNN and gradient-boosted trees on the same features, their predictions averaged with a weight chosen
+    on the validation slice.  With `trees_read_embeddings`, trees are also trained with the DNN's learned
+    embedding of each categorical feature (ids, the location cross) among their inputs, the embeddings as input
+    to another model, and the validation slice keeps the better of the two."""
+
+    option_keys: ClassVar[tuple[str, ...]] = DNN.option_keys + Trees.KEYS + ("trees_read_embeddings",)
+
+    trees: Trees = Trees()
+    trees_read_embeddings: bool = True
+
+    @classmethod
+    def read_options(cls, r: SpecReader, features: tuple[Feature, ...]) -> dict:
+        return {**super().read_options(r, features), "trees": Trees.read(r),
+                "trees_read_embeddings": bool(r.get("trees_read_embeddings", True, bool))}
+
+    @property
+    def dnn(self) -> DNN:
+        """The DNN part's settings."""
+        fields = {f.name for f in dataclasses.fields(DNN)}
+        return DNN(**{k: v for k, v in dataclasses.asdict(self).items() if k in fields})
+
+    def describe(self) -> str:
+        return (super().describe() + f"; blended with {self.trees.describe()}"
+                + (", with or without the DNN's embeddings among their inputs" if self.trees_read_embeddings else ""))

@@ -21,6 +21,7 @@ from beam_jobs.sample_data import write_csv
 from embedflow.init_spec import InitSpecConfig, init_spec
 from features.errors import InputError
 from features.spec import load_spec
+from shop import shop_table
 from trainer import task
 from trainer.config import TrainConfig
 
@@ -33,18 +34,6 @@ LOADER = textwrap.dedent("""
         size=tf.constant([1.0, 9.0]), colour=tf.constant(["red", "blue"]))
     print(json.dumps({k: v.numpy().tolist() for k, v in out.items()}, default=lambda b: b.decode()))
 """)
-
-
-def shop_table(n: int, seed: int = 0) -> pa.Table:
-    """Big red things sell and are 'large'; the price grows with size."""
-    rng = np.random.default_rng(seed)
-    size = rng.uniform(0, 10, n)
-    colour = rng.choice(["red", "blue", "green"], n)
-    sold = np.where(rng.random(n) < 1 / (1 + np.exp(-(size - 5 + 2 * (colour == "red")))), "yes", "no")
-    grade = np.where(size < 3, "small", np.where(size < 7, "medium", "large"))
-    price = np.round(np.exp(9 + 0.2 * size + rng.normal(0, 0.1, n)))
-    return pa.table({"size": size.round(3), "colour": colour.tolist(), "sold": sold.tolist(),
-                     "grade": grade.tolist(), "price": price})
 
 
 @pytest.fixture(scope="module")

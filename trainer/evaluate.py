@@ -58,6 +58,8 @@ def evaluate(model: SpecModel, spec: FeatureSpec, manifest: dict, data: Training
     baseline = (np.tile(manifest["label"]["class_priors"], (len(ev["label"]), 1)) if spec.label.is_multiclass
                 else np.full_like(ev["label"], train_mean))
     metrics = {"model": score(ev["label"], ev["prediction"]), "baseline_mean": score(ev["label"], baseline)}
+    for name, part in model.parts().items():  # a blend's parts, each on its own
+        metrics[f"model_{name}"] = score(ev["label"], collect(part, data.eval_one_pass)["prediction"])
     if spec.label.transform == "log":
         metrics["model_label_units"] = score(np.exp(ev["label"]), np.exp(ev["prediction"]))
         metrics["baseline_mean_label_units"] = score(np.exp(ev["label"]), np.full_like(ev["label"], np.exp(train_mean)))

@@ -167,6 +167,21 @@ class SpecModel(keras.Model):
     def prepare(self, data: TrainingData) -> None:
         """Anything the model needs from the data before `fit` (nothing, unless a model says otherwise)."""
 
+    def fit_model(self, data: TrainingData, fit_keras) -> dict:
+        """Train; returns the history (lists per epoch, with "loss" and the early-stopping metric).  A Keras
+        model runs `fit_keras(model)`, the trainer's loop with its callbacks; models with trees train them too."""
+        return fit_keras(self)
+
+    @property
+    def choices(self) -> dict:
+        """Settings this model chose on the validation slice while fitting, for metrics.json (none by default)."""
+        return {}
+
+    def parts(self) -> dict:
+        """Parts of a blended model, by name: functions of transformed features whose eval figures are reported
+        beside the model's (none by default)."""
+        return {}
+
     def finish(self, data: TrainingData) -> dict:
         """After `fit`: choices made on the validation slice that metrics.json reports (none unless a model says)."""
         return {}
@@ -536,6 +551,12 @@ def output_head(spec: FeatureSpec, label: dict) -> tuple[int, str | None, float 
 def build_model(spec: FeatureSpec, manifest: dict) -> SpecModel:
     """The Keras model the spec's model type builds, compiled with its loss and metric."""
     model = _KERAS_MODELS[type(spec.model)](spec, manifest, name=spec.model.type)
+    compile_model(model, spec)
+    return model
+
+
+def compile_model(model: keras.Model, spec: FeatureSpec) -> None:
+    """Compile with the label's loss and metric and the spec's optimizer settings."""
     label = spec.label
     if label.is_multiclass:
         loss, metrics = keras.losses.SparseCategoricalCrossentropy(), [keras.metrics.SparseCategoricalAccuracy(
@@ -546,4 +567,6 @@ def build_model(spec: FeatureSpec, manifest: dict) -> SpecModel:
         loss, metrics = keras.losses.MeanSquaredError(), [keras.metrics.RootMeanSquaredError(name="rmse")]
     model.compile(optimizer=LazyAdam(spec.model.learning_rate, weight_decay=spec.model.weight_decay or None),
                   loss=loss, loss_weights=[spec.model.label_weight], metrics=metrics)
-    return model
+
+
+from trainer import tree_models  # noqa: E402,F401 - registers the models with trees (they build on the DNN above)

@@ -143,10 +143,14 @@ def train(config: TrainConfig) -> TrainResult | None:
     log.info("Training %s model on %d examples (eval %d), batch %d, up to %d epochs (%s, strategy %s)", cfg.type,
              counts["train"], counts["eval"], cfg.batch_size, cfg.epochs, cluster.describe(), kind)
     started = time.time()
-    callbacks = _callbacks(config.job_dir, cfg.early_stopping_patience, model)
-    history = model.fit(train_input.dataset, steps_per_epoch=train_input.steps_per_epoch, validation_data=selection_data,
-                        epochs=cfg.epochs, callbacks=callbacks,
-                        verbose=2 if log.isEnabledFor(logging.INFO) else 0).history  # -q: no epoch lines
+
+    def fit_keras(keras_model: SpecModel) -> dict:
+        callbacks = _callbacks(config.job_dir, cfg.early_stopping_patience, keras_model)
+        return keras_model.fit(train_input.dataset, steps_per_epoch=train_input.steps_per_epoch,
+                               validation_data=selection_data, epochs=cfg.epochs, callbacks=callbacks,
+                               verbose=2 if log.isEnabledFor(logging.INFO) else 0).history  # -q: no epoch lines
+
+    history = model.fit_model(data, fit_keras)
     seconds = time.time() - started
     if kind != "none":
         model = _chief_copy(model, spec, manifest, data, next(iter(eval_ds))[0], cluster, config.job_dir)
@@ -169,6 +173,8 @@ def train(config: TrainConfig) -> TrainResult | None:
         "warm_start": dataclasses.asdict(warm) if warm else None,
         "history": {k: [float(x) for x in v] for k, v in history.items()},
     }
+    if model.choices:
+        metrics["chosen_on_validation"] = model.choices
     version_dir = export_model(
         ServingModule(model, tft_output, spec, side_table, manifest["label"]), spec, config.resolved_model_dir,
         extra_files={METRICS_FILE: json.dumps(metrics, indent=2) + "\n",

@@ -1,0 +1,85 @@
+"""Gradient-boosted trees (YDF) and the DNN + trees blend, exported inside the SavedModel that takes raw rows.
+
+One blend is trained on a small table; a fresh process that imports only
+TensorFlow and YDF's TensorFlow ops loads it and gets prices back (without
+the ops it cannot load it at all: the trees are inside).  The blend's
+weight and the trees' settings are chosen on the validation slice and
+listed in metrics.json with the eval figures of each part.
+"""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from beam_jobs import preprocess
+from beam_jobs.sample_data import write_csv
+from features.spec import load_spec
+from shop import shop_table
+from trainer import task
+from trainer.config import TrainConfig
+
+SPEC = """
+source: {format: csv}
+columns: {size: {type: float}, colour: {type: string}, price: {type: float}}
+features:
+  - {name: size, source: size, transform: z_score, piecewise_linear: 8}
+  - {name: colour, source: colour, transform: vocabulary}
+label: {column: price, transform: log}
+model: {type: TYPE, hidden_units: [16], epochs: 4, max_depth: 4}
+"""
+
+LOADER = textwrap.dedent("""
+    import json, sys
+    import tensorflow as tf
+    if sys.argv[2] == "ops":
+        import ydf_tf.op_dynamic  # noqa: F401 - YDF's inference ops, as TF Serving must have them
+    out = tf.saved_model.load(sys.argv[1]).signatures["predict"](
+        size=tf.constant([1.0, 9.0]), colour=tf.constant(["red", "blue"]))
+    print(json.dumps(out["prediction"].numpy().tolist()))
+""")
+
+
+def _train(root, model_type: str) -> task.TrainResult:
+    write_csv(shop_table(800), str(root / "shop.csv"))
+    (root / "spec.yaml").write_text(SPEC.replace("TYPE", model_type))
+    preprocess.run(load_spec(str(root / "spec.yaml")), str(root / "shop.csv"), str(root / "prep"))
+    return task.train(TrainConfig(input=str(root / "prep"), job_dir=str(root / "job"), seed=2))
+
+
+@pytest.fixture(scope="module")
+def blend(tmp_path_factory):
+    return _train(tmp_path_factory.mktemp("blend"), "dnn_and_trees")
+
+
+def _load(version_dir: str, with_ops: bool) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", LOADER, version_dir, "ops" if with_ops else "tf-only"],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_blend_savedmodel_loads_with_tensorflow_and_ydf_ops_only(blend):
+    done = _load(blend.version_dir, with_ops=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    prices = json.loads(done.stdout.strip().splitlines()[-1])
+    assert 5_000 < prices[0] < prices[1] < 100_000  # prices (bigger costs more), not log prices
+    without = _load(blend.version_dir, with_ops=False)
+    assert without.returncode != 0 and "SimpleML" in without.stderr  # the trees are inside the SavedModel
+
+
+def test_blend_weight_is_chosen_on_validation_and_parts_are_reported(blend):
+    chosen = blend.metrics["chosen_on_validation"]
+    losses = {t["dnn_weight"]: t["validation_loss"] for t in chosen["blend"]}
+    assert losses[chosen["dnn_weight"]] == min(losses.values()) and {0.0, 1.0} <= set(losses)
+    assert {t["inputs"] for t in chosen["trees"]} == {"trees_with_embeddings", "trees_without_embeddings"}
+    assert all(t["max_depth"] == 4 and t["trees"] >= 1 for t in chosen["trees"])
+    for name in ("model", "model_dnn", "model_trees", "model_trees_with_embeddings", "model_trees_without_embeddings"):
+        assert blend.metrics[name]["rmse"] < blend.metrics["baseline_mean"]["rmse"], blend.metrics
+
+
+def test_trees_alone_learn_the_price(tmp_path):
+    result = _train(tmp_path, "gradient_boosted_trees")
+    assert result.metrics["model"]["rmse"] < 0.3 * result.metrics["baseline_mean"]["rmse"], result.metrics
+    assert np.isfinite(result.metrics["model_label_units"]["rmse"])

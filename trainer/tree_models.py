@@ -1,0 +1,162 @@
+"""The table models that contain trees: gradient-boosted trees alone, and the DNN + trees blend.
+
+Both are Keras models only in shape (a `call` on transformed features, so
+evaluation, export and serving treat them as any model); their trees are
+trained by YDF in `fit_model`.  The blend trains its DNN with the trainer's
+Keras loop first, then the trees (reading the DNN's learned embeddings if
+asked), then picks the DNN's weight in the average on the validation
+slice: the eval split only reports.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Callable
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from features.model_types import DNNAndTrees, GradientBoostedTrees, Trees
+from features.spec import FeatureSpec
+from trainer.model import DNNModel, FeatureEncoder, SpecModel, TrainingData, builds, compile_model
+from trainer.trees import TrainedTrees, TreeInputs, train_trees, validation_loss
+
+log = logging.getLogger(__name__)
+BLEND_STEPS = 20  # the DNN's weight in the blend is tried at 0, 1/20, ..., 1
+
+
+def _chosen_features(spec: FeatureSpec, names: tuple[str, ...]) -> list:
+    return [spec.feature(n) for n in names] if names else list(spec.features)
+
+
+class _TreesPart:
+    """Trees of one model: their inputs, training, and what was tried.
+
+    Given a DNN's embeddings, the trees are trained twice, with them among
+    their inputs and without, and the validation slice keeps one; both are
+    kept for the eval figures (`variants`), so each table shows what the
+    embeddings add.
+    """
+
+    def __init__(self, spec: FeatureSpec, manifest: dict, features: list, trees: Trees, embeddings: dict | None = None):
+        self.spec, self.settings = spec, trees
+        self.num_classes = len(manifest["label"].get("classes", ()))
+        self.candidates = ({"trees_without_embeddings": TreeInputs(features),
+                            "trees_with_embeddings": TreeInputs(features, embeddings)} if embeddings
+                           else {"trees": TreeInputs(features)})
+        self.inputs: TreeInputs = next(iter(self.candidates.values()))
+        self.trained: TrainedTrees | None = None
+        self.variants: dict[str, tuple[TreeInputs, TrainedTrees]] = {}
+        self.tries: list[dict] = []
+
+    def fit(self, data: TrainingData, seed: int = 0) -> dict:
+        self.tries, best_loss = [], np.inf
+        for name, inputs in self.candidates.items():
+            fit = inputs.columns(data.train_one_pass)
+            validation = inputs.columns(data.validation_one_pass) if data.has("validation") else None
+            trained, tries = train_trees(inputs, fit, validation, self.spec.label.task, self.settings,
+                                         self.num_classes, seed)
+            self.variants[name] = (inputs, trained)
+            self.tries += [{"inputs": name, **t.to_dict()} for t in tries]
+            log.info("Trees (%s): %d trees of depth %d, learning rate %g, validation loss %.4f (best of %d tried)",
+                     name, tries[0].trees, tries[0].max_depth, tries[0].learning_rate, tries[0].validation_loss,
+                     len(tries))
+            if tries[0].validation_loss < best_loss:
+                best_loss, self.inputs, self.trained = tries[0].validation_loss, inputs, trained
+        return {"loss": [best_loss], "val_loss": [best_loss]}
+
+    def parts(self) -> dict[str, Callable]:
+        """Each variant of the trees, for the eval figures (the model serves the one the validation slice kept)."""
+        if len(self.variants) < 2:
+            return {}
+        return {name: (lambda features, training=False, i=inputs, t=trained: t(i(features)))
+                for name, (inputs, trained) in self.variants.items()}
+
+
+@builds(GradientBoostedTrees)
+class TreesModel(SpecModel):
+    """Gradient-boosted trees (YDF) on the transformed features."""
+
+    def __init__(self, spec: FeatureSpec, manifest: dict, **kwargs):
+        super().__init__(**kwargs)
+        self._part = _TreesPart(spec, manifest, _chosen_features(spec, spec.model.features), spec.model.trees)
+
+    def encoders(self) -> list[FeatureEncoder]:
+        return []
+
+    def fit_model(self, data: TrainingData, fit_keras: Callable[[keras.Model], dict]) -> dict:
+        history = self._part.fit(data)
+        self.trees = self._part.trained  # tracked by Keras, so the SavedModel carries the trees
+        return history
+
+    @property
+    def choices(self) -> dict:
+        return {"trees": self._part.tries}  # a plain list: the part is not a Keras attribute
+
+    def call(self, features: dict, training: bool = False) -> tf.Tensor:
+        return self.trees(self._part.inputs(features))
+
+
+@builds(DNNAndTrees)
+class DNNAndTreesModel(SpecModel):
+    """weight * DNN + (1 - weight) * trees, the weight chosen on the validation slice."""
+
+    def __init__(self, spec: FeatureSpec, manifest: dict, **kwargs):
+        super().__init__(**kwargs)
+        cfg = spec.model
+        dnn_spec = dataclasses.replace(spec, model=cfg.dnn)
+        self.dnn = DNNModel(dnn_spec, manifest, name="dnn")
+        compile_model(self.dnn, dnn_spec)
+        encoder = self.dnn.members[0][0]
+        embeddings = {name: layer for name, layer in encoder.embeddings.items()
+                      if name not in encoder._multivalent} if cfg.trees_read_embeddings else {}  # noqa: SLF001
+        self._part = _TreesPart(spec, manifest, _chosen_features(spec, cfg.features), cfg.trees, embeddings)
+        self.dnn_weight = tf.Variable(0.5, trainable=False, name="dnn_weight")
+        self._blend_tries: list[dict] = []
+
+    def encoders(self) -> list[FeatureEncoder]:
+        return self.dnn.encoders()
+
+    def _all_encoders(self) -> list[FeatureEncoder]:
+        return self.dnn._all_encoders()  # noqa: SLF001
+
+    def fit_model(self, data: TrainingData, fit_keras: Callable[[keras.Model], dict]) -> dict:
+        """The DNN by the trainer's loop, then the trees on the same fit part, then the blend's weight."""
+        history = fit_keras(self.dnn)
+        self._part.fit(data)
+        self.trees = self._part.trained
+        if data.has("validation"):
+            self._choose_weight(data)
+        return history
+
+    def _choose_weight(self, data: TrainingData) -> None:
+        labels, dnn, trees = [], [], []
+        for features, label in data.validation_one_pass:
+            labels.append(tf.reshape(label, [-1]).numpy())
+            dnn.append(self.dnn(features, training=False).numpy())
+            trees.append(self.trees(self._part.inputs(features)).numpy())
+        label, dnn, trees = np.concatenate(labels), np.concatenate(dnn), np.concatenate(trees)
+        task = self._part.spec.label.task
+        self._blend_tries = [{"dnn_weight": w, "validation_loss": validation_loss(task, label, w * dnn + (1 - w) * trees)}
+                             for w in np.linspace(0, 1, BLEND_STEPS + 1).round(3).tolist()]
+        best = min(self._blend_tries, key=lambda t: t["validation_loss"])
+        self.dnn_weight.assign(best["dnn_weight"])
+        log.info("Blend: DNN weight %.2f (validation loss %.4f; DNN alone %.4f, trees alone %.4f)",
+                 best["dnn_weight"], best["validation_loss"], self._blend_tries[-1]["validation_loss"],
+                 self._blend_tries[0]["validation_loss"])
+
+    @property
+    def choices(self) -> dict:
+        return {"trees": self._part.tries, "blend": [dict(t) for t in self._blend_tries],  # Keras wraps lists
+                "dnn_weight": float(self.dnn_weight.numpy())}
+
+    def parts(self) -> dict[str, Callable]:
+        return {"dnn": lambda features, training=False: self.dnn(features, training=False),
+                "trees": lambda features, training=False: self.trees(self._part.inputs(features)),
+                **self._part.parts()}
+
+    def call(self, features: dict, training: bool = False) -> tf.Tensor:
+        return (self.dnn_weight * self.dnn(features, training=training)
+                + (1.0 - self.dnn_weight) * self.trees(self._part.inputs(features)))

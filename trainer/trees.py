@@ -1,0 +1,161 @@
+"""Gradient-boosted trees (YDF) on the transformed features, as a TensorFlow module the SavedModel carries.
+
+The trees read what the transform graph writes: single-valued ids
+(vocabularies, buckets, hashed crosses) as categories, numbers as their
+z-score (unknown values as missing), and, when a DNN is given, each
+categorical feature's learned embedding as numbers (the embeddings as input
+to another model).  Multivalent features (lists) are left to the DNN.
+YDF trains in C++ on numpy columns; `ydf-tf`'s inference ops run the
+result inside TensorFlow, so the exported model still takes raw rows and
+needs TensorFlow plus those ops to load (README, "Trees").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from features.errors import UserError
+from features.model_types import Trees
+from features.transforms import Feature
+from trainer.metrics import scorer_for
+
+log = logging.getLogger(__name__)
+LOSS_METRIC = {"regression": "rmse", "binary_classification": "log_loss", "multiclass_classification": "log_loss"}
+
+
+def _ydf():
+    try:
+        import ydf
+        import ydf_tf  # noqa: F401 - the inference ops the exported model needs
+    except ImportError:
+        raise UserError("gradient_boosted_trees and dnn_and_trees models need YDF: pip install ydf 'ydf-tf==2.21.*' "
+                        "(dependencies of embedflow; reinstall it)") from None
+    return ydf
+
+
+def load_saved_model(path: str):
+    """`tf.saved_model.load`, with YDF's inference ops registered first so a model with trees loads too."""
+    _ydf()
+    return tf.saved_model.load(path)
+
+
+class TreeInputs:
+    """The trees' input columns from a batch of transformed features (and, optionally, a DNN's embeddings)."""
+
+    def __init__(self, features: list[Feature], embeddings: dict | None = None):
+        self.categorical = [f.name for f in features if f.is_categorical and not f.is_multivalent]
+        self.numeric = {f.name: f.width for f in features if not f.is_categorical}
+        self.embeddings = embeddings or {}  # feature name -> keras Embedding layer (a DNN's)
+
+    def __call__(self, features: dict) -> dict[str, tf.Tensor]:
+        out = {name: tf.reshape(tf.cast(features[name], tf.int64), [-1]) for name in self.categorical}
+        for name, width in self.numeric.items():
+            columns = tf.reshape(tf.cast(features[name], tf.float32), [-1, width])
+            # A piecewise-linear encoding's last column flags an unknown number, which the trees see as missing.
+            out[name] = columns[:, 0] if width == 1 else tf.where(columns[:, -1] > 0.5, np.nan, columns[:, 0])
+        for name, layer in self.embeddings.items():
+            out[f"{name}_embedding"] = layer(tf.reshape(features[name], [-1]))
+        return out
+
+    def semantics(self) -> list:
+        ydf = _ydf()
+        return ([ydf.Feature(n, ydf.Semantic.CATEGORICAL) for n in self.categorical]
+                + [ydf.Feature(n, ydf.Semantic.NUMERICAL) for n in self.numeric]
+                + [ydf.Feature(f"{n}_embedding", ydf.Semantic.NUMERICAL) for n in self.embeddings])
+
+    def columns(self, dataset: tf.data.Dataset) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Every batch's tree inputs and labels as numpy columns."""
+        parts, labels = [], []
+        for features, label in dataset:
+            parts.append({k: v.numpy() for k, v in self(features).items()})
+            labels.append(tf.reshape(label, [-1]).numpy())
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}, np.concatenate(labels)
+
+
+class TrainedTrees(tf.Module):
+    """A trained YDF model inside TensorFlow: tree inputs -> a value, a probability, or [rows, classes]."""
+
+    def __init__(self, model, task: str, num_classes: int):
+        super().__init__()
+        self.ydf_model = model
+        self.function = model.to_tensorflow_function(temp_dir=tempfile.mkdtemp(prefix="embedflow-trees-"))
+        self._task = task
+        if task == "binary_classification":
+            self._flip = [int(float(c)) for c in model.label_classes()] == [1, 0]
+        elif task == "multiclass_classification":
+            seen = [int(float(c)) for c in model.label_classes()]
+            # Column k of the answer is class k; a class the fit part lacks reads a zero column.
+            self._columns = tf.constant([seen.index(k) if k in seen else len(seen) for k in range(num_classes)])
+
+    def __call__(self, inputs: dict) -> tf.Tensor:
+        out = self.function(inputs)
+        if self._task == "binary_classification":
+            return 1.0 - out if self._flip else out
+        if self._task == "multiclass_classification":
+            padded = tf.concat([out, tf.zeros_like(out[:, :1])], axis=1)
+            return tf.gather(padded, self._columns, axis=1)
+        return tf.reshape(out, [-1])
+
+
+@dataclasses.dataclass(frozen=True)
+class TreeTry:
+    """One setting of the trees tried, and its loss on the validation slice."""
+
+    max_depth: int
+    learning_rate: float
+    trees: int  # trees kept by early stopping
+    validation_loss: float
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def train_trees(inputs: TreeInputs, fit: tuple[dict, np.ndarray], validation: tuple[dict, np.ndarray] | None,
+                task: str, trees: Trees, num_classes: int, seed: int) -> tuple[TrainedTrees, list[TreeTry]]:
+    """YDF's gradient-boosted trees on the fit part, one model per (depth, learning rate) of `trees`; trees are
+    added while the validation slice's loss improves, and the setting with the lowest validation loss is kept.
+    Returns the kept trees and every try, the kept one first."""
+    ydf = _ydf()
+    classification = task != "regression"
+    ydf_task = ydf.Task.CLASSIFICATION if classification else ydf.Task.REGRESSION
+
+    def table(part: tuple[dict, np.ndarray]) -> dict:
+        columns, label = part
+        return {**columns, "label": label.astype(np.int64) if classification else label.astype(np.float32)}
+
+    fit_table, valid_table = table(fit), table(validation) if validation else None
+    check = validation or fit
+    tries: list[tuple[TreeTry, object]] = []
+    for depth, learning_rate in trees.settings():
+        learner = ydf.GradientBoostedTreesLearner(
+            label="label", task=ydf_task, features=inputs.semantics(), include_all_columns=False,
+            num_trees=trees.num_trees, max_depth=depth, shrinkage=learning_rate, min_examples=trees.min_examples,
+            random_seed=seed)
+        model = learner.train(fit_table, valid=valid_table, verbose=0)
+        prediction = model.predict({k: v for k, v in check[0].items()})
+        if task == "multiclass_classification":
+            prediction = _class_columns(prediction, model, num_classes)
+        elif task == "binary_classification" and [int(float(c)) for c in model.label_classes()] == [1, 0]:
+            prediction = 1.0 - prediction
+        loss = validation_loss(task, check[1], prediction)
+        tries.append((TreeTry(depth, learning_rate, int(model.num_trees()), loss), model))
+    tries.sort(key=lambda t: t[0].validation_loss)
+    return TrainedTrees(tries[0][1], task, num_classes), [t for t, _ in tries]
+
+
+def _class_columns(probabilities: np.ndarray, model, num_classes: int) -> np.ndarray:
+    """YDF's class probabilities with column k for class k (YDF orders classes by their names)."""
+    out = np.zeros((len(probabilities), num_classes))
+    for column, name in enumerate(model.label_classes()):
+        out[:, int(float(name))] = probabilities[:, column]
+    return out
+
+
+def validation_loss(task: str, label: np.ndarray, prediction: np.ndarray) -> float:
+    """The loss selection compares (RMSE of a value, log-loss of probabilities), by the evaluation's own code."""
+    return float(scorer_for(task)(label, prediction)[LOSS_METRIC[task]])
