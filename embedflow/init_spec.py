@@ -62,7 +62,8 @@ LONGITUDE = re.compile(r"(lon|lng|long|longitude)$", re.IGNORECASE)
 # The model section for tables; defaults measured on the wide and the California-style housing samples
 # (README "Your own table", bench/tabular.py).
 MODEL_DEFAULTS = (
-    ("type", "dnn", "one network on every feature"),
+    ("type", "dnn_and_trees", "a DNN and gradient-boosted trees on the same features, averaged with the weight "
+                              "the validation slice prefers"),
     ("hidden_units", [256, 256], "two wide layers: enough for interactions on small and medium tables"),
     ("dropout", 0.15, "dropout and weight decay keep a few thousand rows from being memorised"),
     ("weight_decay", 0.0001, None),
@@ -71,6 +72,10 @@ MODEL_DEFAULTS = (
     ("epochs", 200, "an upper bound: training stops when the eval loss has not improved for the patience"),
     ("early_stopping_patience", 20, None),
     ("ensemble", 4, "networks from different seeds, averaged inside the exported model"),
+    ("max_depth", [4, 6, 8], "the trees' depth and learning rate differ by table: train tries each and keeps the "
+                             "best on the validation slice (listed in metrics.json)"),
+    ("trees_learning_rate", [0.05, 0.1], None),
+    ("trees_read_embeddings", True, "trees are also tried with the DNN's learned embeddings among their inputs"),
 )
 
 

@@ -7,7 +7,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KIND_NAMES = ("vocabulary", "quantile_bucketize", "z_score", "hashed_cross", "two_tower", "dnn", "regex_extract",
-              "ratio")
+              "ratio", "gradient_boosted_trees", "dnn_and_trees")
 # `x.transform == "vocabulary"`, `type != 'dnn'`, `kind == "ratio"`, `in ("z_score", ...)`: choosing by kind name.
 COMPARISON = re.compile(r"""(==|!=|\bin)\s*\(?\s*["'](%s)["']""" % "|".join(KIND_NAMES))
 
