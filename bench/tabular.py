@@ -130,7 +130,8 @@ def references(spec: FeatureSpec, train: pa.Table, held_out: pa.Table, classes: 
         ColumnTransformer([("text", OneHotEncoder(handle_unknown="ignore"), text),
                            ("numbers", make_pipeline(SimpleImputer(strategy="median", add_indicator=True),
                                                      StandardScaler()), numbers)]), linear)
-    ordinal = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan).fit(x_train[text])
+    ordinal = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,  # HGB takes <= 255 categories
+                             max_categories=255).fit(x_train[text])
     encoded_train, encoded_eval = x_train.copy(), x_eval.copy()
     encoded_train[text], encoded_eval[text] = ordinal.transform(x_train[text]), ordinal.transform(x_eval[text])
     hgb_class = HistGradientBoostingRegressor if classes is None else HistGradientBoostingClassifier

@@ -207,16 +207,19 @@ class TwoTower(ModelType):
 class DNN(ModelType):
     """All (or the listed) features into a DNN with one output: a value, or a probability."""
 
-    option_keys: ClassVar[tuple[str, ...]] = ("features", "ensemble")
+    option_keys: ClassVar[tuple[str, ...]] = ("features", "ensemble", "wide")
 
     features: tuple[str, ...] = ()  # default: every feature of the spec
     ensemble: int = 1  # networks from different initial weights, trained side by side; the model averages them
+    wide: bool = False  # each categorical id also adds a learned value straight to the output (wide & deep)
 
     @classmethod
     def read_options(cls, r: SpecReader, features: tuple[Feature, ...]) -> dict:
         kwargs: dict[str, Any] = {"features": _feature_names(r, "features", features)} if r.has("features") else {}
         if r.has("ensemble"):
             kwargs["ensemble"] = r.positive_int("ensemble")
+        if r.has("wide"):
+            kwargs["wide"] = bool(r.get("wide", False, bool))
         return kwargs
 
     def without_features(self, excluded: list[str], spec: "FeatureSpec") -> "DNN":
@@ -228,7 +231,8 @@ class DNN(ModelType):
     def describe(self) -> str:
         return (f"Model: dnn on {list(self.features) or 'all features'}, hidden {list(self.hidden_units)}"
                 + (f", dropout {self.dropout:g}" if self.dropout else "")
-                + (f", an ensemble of {self.ensemble} averaged" if self.ensemble > 1 else ""))
+                + (f", an ensemble of {self.ensemble} averaged" if self.ensemble > 1 else "")
+                + (", each id also straight to the output (wide)" if self.wide else ""))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -485,7 +485,10 @@ def _per_example_shrinkage(ids: np.ndarray, rows: int) -> tf.Tensor:
 @builds(DNN)
 class DNNModel(SpecModel):
     """All features -> DNN -> one value (a probability for binary classification); with `ensemble: K`, K such
-    networks from different initial weights, each trained on its own loss, their outputs averaged.
+    networks from different initial weights, each trained on its own loss, their outputs averaged.  With `wide`,
+    each categorical id also adds a learned value of its own straight to the output (wide & deep, Cheng et al.
+    2016): a table whose label is nearly a lookup of one column (an interest rate by loan grade) is learned as
+    a linear model learns it, which the network alone does only roughly.
 
     The members are trained side by side on the same batches (one `fit`, early stopping on the averaged
     prediction's eval loss), and the average is the model's output, so the exported SavedModel serves the
@@ -497,14 +500,19 @@ class DNNModel(SpecModel):
         cfg = spec.model
         chosen = [spec.feature(n) for n in cfg.features] if cfg.features else list(spec.features)
         outputs, activation, bias = output_head(spec, manifest["label"])
+        self._activation = keras.activations.get(activation)
+        wide_features = [f for f in chosen if f.is_categorical and not f.is_multivalent] if cfg.wide else []
         self.members = []
+        self.wide = []  # per member: feature name -> its ids' direct contribution to the output (wide & deep)
         for k in range(cfg.ensemble):
             suffix = f"_{k}" if k else ""  # the first member keeps a single model's layer names (warm starts)
             encoder = FeatureEncoder(chosen, manifest["features"], cfg.l2, name=f"features{suffix}")
             body = _tower(cfg.hidden_units, None, cfg.dropout, f"dnn{suffix}")
-            head = keras.layers.Dense(outputs, activation=activation, name=f"output{suffix}",
-                                      bias_initializer=keras.initializers.Constant(bias))
+            head = keras.layers.Dense(outputs, name=f"output{suffix}", bias_initializer=keras.initializers.Constant(bias))
             self.members.append((encoder, body, head))
+            self.wide.append({f.name: keras.layers.Embedding(manifest["features"][f.name]["cardinality"], outputs,
+                                                             embeddings_initializer="zeros", name=f"wide_{f.name}{suffix}")
+                              for f in wide_features})
         self._plateau_patience = max(2, cfg.early_stopping_patience // 4)
 
     def encoders(self) -> list[FeatureEncoder]:
@@ -520,8 +528,13 @@ class DNNModel(SpecModel):
 
     def member_outputs(self, features: dict, training: bool = False) -> tf.Tensor:
         """Each member's prediction, [batch, members] (one value per row) or [batch, members, classes]."""
-        each = tf.stack([head(body(encoder(features), training=training)) for encoder, body, head in self.members],
-                        axis=1)
+        each = []
+        for (encoder, body, head), wide in zip(self.members, self.wide):
+            logits = head(body(encoder(features), training=training))
+            for name, layer in wide.items():
+                logits += layer(tf.reshape(features[name], [-1]))
+            each.append(self._activation(logits))
+        each = tf.stack(each, axis=1)
         return each[:, :, 0] if each.shape[-1] == 1 else each
 
     def call(self, features: dict, training: bool = False) -> tf.Tensor:
