@@ -2,41 +2,42 @@
 
 Scores are user . item + item bias (the two-tower model's rating, less the
 user's constant terms), so the order is the model's predicted-rating order.
-Every score is computed, so the work is one float32 matrix product of the
-block against all items (27 multiply-adds per pair at dimension 26); what
-makes it fast is never writing that product to memory and never sorting it:
+Every score is computed, so the work is one matrix product of the block
+against all items (27 multiply-adds per pair at dimension 26); what makes it
+fast is a cheap coarse product that is never written to memory whole and
+never sorted, then an exact re-rank of the few items that can matter:
 
-1. Probe (1 and 2 are one TensorFlow call): the block against the P items
-   with the largest score bound (item norm x typical user norm + bias),
-   rated items masked.  The K-th largest maximum of groups of 8 probe items
-   is a threshold T per user: K distinct unrated items already reach it.
-2. Scan: the block against all items, `chunk_size` items at a time (the
-   block x chunk tile stays in cache, the users' rated items masked in it);
-   each tile is reduced at once to the maxima of its groups of `group_size`
-   consecutive items, T is raised to the K-th largest group maximum seen so
-   far (less the margin) when that is higher, and only the (user, group)
-   pairs whose maximum reaches the final T are kept: about 16 per user on
-   random vectors.
+1. Scan (one TensorFlow call): the block against all items, `chunk_size`
+   items at a time, in bfloat16 where the CPU multiplies it natively
+   (AVX512-BF16, AMX: twice float32's rate), else in float32.  Each
+   block x chunk tile, still in cache, is reduced at once to the maxima of
+   its groups of `group_size` consecutive items; only those maxima (1/16 of
+   the scores) are kept.
+2. Threshold: T per user is the K-th largest of the chunks' best group maxima,
+   counting only groups without a rated item (a rated item can only raise
+   its group's maximum), so K distinct unrated items reach T.  The
+   (user, group) pairs whose maximum reaches T - 2E are kept: about 10 per
+   user on random vectors in float32, 25 in bfloat16.
 3. Re-rank (numpy): the items of those groups are scored again in float64,
    rated items dropped, and the K best taken (ties: lower item index first).
 
-Why it is exact: the float32 product differs from the float64 score by at
-most `margin` (twice the rounding bound of 27 terms: 2 * 27 * 2^-24 *
-|user| * max |item|).  The K unrated probe items reaching T in float32
-score >= T - margin in float64, so every item of the true top K scores at
-least that, hence at least T - 2 * margin in float32, so its group is kept;
-the same holds for a raised T, as the K groups behind it are K distinct
-unrated items.  Users the probe bounds badly (fewer than K unrated probe
-items: T = -inf, or scores so flat that most groups reach T, as when the
-ranking leans on the predicted rating) stop keeping groups past 512 of them
-and are scored
-exhaustively instead: every item in float32 in one matrix product for up to
-128 such users, then the items within twice the margin of each user's K-th
-best re-ranked in float64.
+Why it is exact: E bounds |coarse score - float64 score| for the user
+(`error_bound`: input rounding, float32 accumulation, output rounding and
+float64's own rounding, relative to sum |u_i| |v_i| <= |user| max |item|,
+plus flushed subnormals).  The K unrated items reaching T score >= T - E in
+float64, so every item of the true top K scores at least that, hence at
+least T - 2E coarse, so its group is kept.  Users the threshold bounds badly
+(fewer than K chunks with an unrated item: T = -inf, or scores so flat that
+most groups reach T, as when the ranking leans on the predicted rating or
+on popularity alone) keep more than 512 groups and are scored exhaustively
+instead: every item in float32 in one matrix product for up to 128 such
+users, then the items within 2E of each user's K-th best re-ranked in
+float64.
 """
 
 from __future__ import annotations
 
+import os
 import weakref
 
 import numpy as np
@@ -45,27 +46,58 @@ import tensorflow as tf
 DEFAULT_BLOCK = 1024
 DEFAULT_GROUP = 16
 DEFAULT_CHUNK = 1024
-DEFAULT_PROBE = 8192
 DEFAULT_POPULARITY_WEIGHT = 1.0
-_FP32_TERMS_ERROR = 2.0 ** -24
+# Unit roundoff of the scan's inputs and outputs in each precision.
+PRECISIONS = {"float32": 2.0 ** -24, "bfloat16": 2.0 ** -8}
+_FP32_UNIT = 2.0 ** -24
+_FP64_UNIT = 2.0 ** -53
+_SMALLEST_NORMAL = 2.0 ** -126
 _RERANK_ROWS = 128
-_PROBE_GROUP = 8
 _MAX_KEPT_GROUPS = 512
-_MAX_SCANNED_GROUPS = 4 * _MAX_KEPT_GROUPS  # kept during the scan, before the final threshold
 _EXHAUSTIVE_ROWS = 128  # users scored exhaustively at once (a float32 row of scores per user and item)
 
 
+def native_precision() -> str:
+    """bfloat16 where the CPU has bfloat16 dot products (AVX512-BF16 or AMX) and TensorFlow uses oneDNN, which
+    runs them at twice float32's rate; float32 elsewhere, where bfloat16 would be emulated and slower."""
+    if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0" or not os.path.exists("/proc/cpuinfo"):
+        return "float32"
+    with open("/proc/cpuinfo") as f:
+        flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    return "bfloat16" if {"avx512_bf16", "amx_bf16"} & set(flags) else "float32"
+
+
+def error_bound(unit_roundoff: float, terms: int) -> float:
+    """eps such that |coarse - float64 score| <= eps * sum_i |u_i| |v_i| (+ the subnormal term, see `_margin`).
+
+    Each input rounded to the scan's precision (1 + d each), the products summed in float32 (gamma_terms, any
+    order), the sum rounded to the output precision (1 + d); the float64 re-rank's own rounding added on top.
+    """
+    gamma = terms * _FP32_UNIT / (1 - terms * _FP32_UNIT)
+    gamma64 = terms * _FP64_UNIT / (1 - terms * _FP64_UNIT)
+    return (1 + unit_roundoff) ** 3 * (1 + gamma) - 1 + gamma64
+
+
 class TopKScorer:
-    """Holds the item matrix once; `top_k` scores a block of user vectors against it."""
+    """Holds the item matrix once; `top_k` scores a block of user vectors against it.
+
+    `precision`: the scan's ("bfloat16" or "float32"; default: `native_precision()`).  Results are the same
+    in both: only the number of items re-ranked changes.
+    """
 
     def __init__(self, item_vectors: np.ndarray, item_bias: np.ndarray | None = None, k: int = 10,
-                 group_size: int = DEFAULT_GROUP, chunk_size: int = DEFAULT_CHUNK, probe_size: int = DEFAULT_PROBE):
+                 group_size: int = DEFAULT_GROUP, chunk_size: int = DEFAULT_CHUNK, precision: str | None = None):
+        precision = precision or native_precision()
+        if precision not in PRECISIONS:
+            raise ValueError(f"TopKScorer precision must be one of {sorted(PRECISIONS)}, not {precision!r}")
         n_items, dim = item_vectors.shape
-        self.n_items, self.k, self.group_size = n_items, min(k, n_items), group_size
+        self.n_items, self.k, self.group_size, self.precision = n_items, min(k, n_items), group_size, precision
         bias = np.zeros(n_items, np.float32) if item_bias is None else item_bias.astype(np.float32)
-        # Groups are runs of group_size consecutive items; a chunk holds chunk // group_size of them.
-        self._chunk = min(chunk_size, -(-n_items // group_size) * group_size) // group_size * group_size
-        self._stride = self._chunk // group_size
+        # Groups are runs of group_size consecutive items; a chunk holds `stride` of them, and at least K
+        # chunks make the threshold when there are K groups (see _scan_block).
+        n_groups = -(-n_items // group_size)
+        self._stride = max(1, min(chunk_size // group_size, n_groups // max(self.k, 1)))
+        self._chunk = self._stride * group_size
         self._n_chunks = -(-n_items // self._chunk)
         padded = self._n_chunks * self._chunk
         # Augmented items [v, b] against users [u, 1] put the bias inside the product.  Padding
@@ -75,21 +107,16 @@ class TopKScorer:
         items[:n_items, dim] = bias
         items[n_items:, dim] = -np.inf
         self._filler_group = padded // group_size
-        norms = np.linalg.norm(items[:n_items].astype(np.float64), axis=1)
-        # |float32 product - float64 score| <= margin_per_norm * |user|: (dim + 1) rounded terms,
-        # bounded by |user| * |item| (Cauchy-Schwarz); doubled for the float64 side and headroom.
-        terms = dim + 1
-        self._margin_per_norm = (2 * terms * _FP32_TERMS_ERROR / (1 - terms * _FP32_TERMS_ERROR)
-                                 * (float(norms.max()) if n_items else 0.0))
-        self._item_norms, self._bias = norms, bias
-        self._probe_size = max(self.k, min(probe_size, n_items))
-        self._probe_items = None
+        # |coarse - float64| <= eps * |user| * max |item| (Cauchy-Schwarz) + the subnormal term (_margin).
+        self._max_norm = float(np.linalg.norm(items[:n_items].astype(np.float64), axis=1).max()) if n_items else 0.0
+        self._terms = dim + 1
         self._items64 = items.astype(np.float64)
         self._items32 = None  # every item in float32, made when a user must be scored exhaustively
         # Within a chunk the scan holds item r of every group, then item r + 1, ...: a group's
         # maximum is then a vertical (SIMD) maximum over group_size rows of the score tile.
-        self._chunks = tf.constant(items[:padded].reshape(self._n_chunks, self._stride, group_size, dim + 1)
-                                   .transpose(0, 2, 1, 3).reshape(self._n_chunks, self._chunk, dim + 1))
+        self._dtype = tf.bfloat16 if precision == "bfloat16" else tf.float32
+        self._chunks = tf.cast(items[:padded].reshape(self._n_chunks, self._stride, group_size, dim + 1)
+                               .transpose(0, 2, 1, 3).reshape(self._n_chunks, self._chunk, dim + 1), self._dtype)
         # Traced through a weak reference, with the item tensors as arguments: a tf.function of a bound method
         # makes the scorer a reference cycle, and tensors a traced function captures live in TensorFlow's
         # own cycles; either way the scorer's items (some 400 MB at 500K items) stayed until a full garbage
@@ -97,70 +124,54 @@ class TopKScorer:
         owner = weakref.ref(self)
         self._scan = tf.function(lambda *block: owner()._scan_block(*block), input_signature=[
             tf.TensorSpec([None, dim + 1], tf.float32), tf.TensorSpec([None], tf.float32),
-            tf.TensorSpec([None, 2], tf.int32), tf.TensorSpec([None, 2], tf.int32), tf.TensorSpec([None], tf.int32),
-            tf.TensorSpec([None, dim + 1], tf.float32), tf.TensorSpec(self._chunks.shape, tf.float32)])
+            tf.TensorSpec([None, 2], tf.int32), tf.TensorSpec([None, 2], tf.int32),
+            tf.TensorSpec(self._chunks.shape, self._dtype)])
 
-    def _choose_probe(self, users: np.ndarray) -> None:
-        """The items with the largest score bound for a typical user of the first block, once."""
-        typical = float(np.median(np.linalg.norm(users, axis=1)))
-        bound = self._item_norms * typical + self._bias
-        probe = np.argpartition(-bound, self._probe_size - 1)[:self._probe_size] if self._probe_size < self.n_items \
-            else np.arange(self.n_items)
-        self._probe_position = np.full(self.n_items, -1, np.int64)
-        self._probe_position[probe] = np.arange(len(probe))
-        # Padded with -inf items to whole probe groups (see _scan_block).
-        self._probe_group = max(1, min(_PROBE_GROUP, len(probe) // self.k))
-        padded = np.full(-(-len(probe) // self._probe_group) * self._probe_group, self._filler_group * self.group_size)
-        padded[:len(probe)] = probe
-        self._probe_items = tf.constant(self._items64[padded], tf.float32)
+    def _margin(self, users: np.ndarray, unit_roundoff: float) -> np.ndarray:
+        """E per user: the bound on |coarse - float64 score| over all items (users augmented with their 1).
 
-    def _scan_block(self, users: tf.Tensor, margin: tf.Tensor, probe_rated: tf.Tensor, chunk_rated: tf.Tensor,
-                    chunk_rated_splits: tf.Tensor, probe_items: tf.Tensor,
+        Relative part: `error_bound` x |user| x max |item|.  Absolute part: bfloat16 dot products flush
+        subnormal inputs and products to zero, each term off by at most 2^-126 (1 + |u_i|)(1 + |v_i|).
+        """
+        norms = np.linalg.norm(users.astype(np.float64), axis=1)
+        return (error_bound(unit_roundoff, self._terms) * norms * self._max_norm
+                + self._terms * _SMALLEST_NORMAL * (1 + norms) * (1 + self._max_norm))
+
+    def _scan_block(self, users: tf.Tensor, margin: tf.Tensor, touched: tf.Tensor, rated_at: tf.Tensor,
                     chunks: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """(user, group) pairs whose group maximum reaches the user's final threshold, and whether each user
-        kept more than _MAX_SCANNED_GROUPS groups on the way (such a user is scored exhaustively).
+        """(user, group) pairs whose group maximum reaches the user's threshold less 2E, and whether each user
+        kept more than _MAX_KEPT_GROUPS groups (such a user is scored exhaustively and keeps none here).
 
-        The threshold starts at the probe's and tightens as the scan goes: rated items are masked in each
-        tile (`chunk_rated`: (user, position in chunk) pairs, sorted by chunk), so the K-th largest group
-        maximum seen so far is reached by K distinct unrated items, as the probe's K-th best is.
+        `touched`: the (chunk, user) pairs holding a rated item; `rated_at`: (row of touched, group in the
+        chunk) of each rated item.  Only those few rows of group maxima are re-reduced without their rated
+        groups, for the threshold; the candidates are taken from all groups.
         """
         b, g, stride = tf.shape(users)[0], self.group_size, self._stride
-        probe = tf.matmul(users, probe_items, transpose_b=True)
-        probe = tf.tensor_scatter_nd_update(probe, probe_rated, tf.fill([tf.shape(probe_rated)[0]], -np.inf))
-        # The K-th largest of the maxima of K or more groups: K distinct unrated items reach it.
-        maxima = tf.reduce_max(tf.reshape(probe, [b, -1, self._probe_group]), axis=2)
-        start = tf.reduce_min(tf.math.top_k(maxima, self.k, sorted=False).values, axis=1) - 2 * margin
+        coarse = tf.cast(users, self._dtype)
 
-        def scan_chunk(chunk, hits, values, best, kept):
-            tile = tf.matmul(users, chunks[chunk], transpose_b=True)
-            rated = chunk_rated[chunk_rated_splits[chunk]:chunk_rated_splits[chunk + 1]]
-            tile = tf.tensor_scatter_nd_update(tile, rated, tf.fill([tf.shape(rated)[0]], -np.inf))
-            maxima = tf.reduce_max(tf.reshape(tile, [b, g, stride]), axis=1)
-            best = tf.math.top_k(tf.concat([best, maxima], axis=1), self.k, sorted=False).values
-            threshold = tf.maximum(start, tf.reduce_min(best, axis=1) - 2 * margin)
-            # Few users reach the threshold in a chunk: find them first, then their groups.
-            reached = tf.where(tf.reduce_max(maxima, axis=1) >= threshold)[:, 0]
-            found = tf.where(tf.gather(maxima, reached) >= tf.gather(threshold, reached)[:, None])
-            user = tf.gather(reached, found[:, 0])
-            kept += tf.math.unsorted_segment_sum(tf.ones_like(user, tf.int32), user, b)
-            # Past _MAX_SCANNED_GROUPS a user's groups are no longer kept: it will be scored exhaustively.
-            mine = tf.gather(kept, user) <= _MAX_SCANNED_GROUPS
-            group = found[:, 1] + tf.cast(chunk * stride, tf.int64)
-            return (chunk + 1, hits.write(chunk, tf.boolean_mask(tf.stack([user, group], axis=1), mine)),
-                    values.write(chunk, tf.boolean_mask(tf.gather_nd(tf.gather(maxima, reached), found), mine)),
-                    best, kept)
+        def scan_chunk(chunk, maxima):
+            tile = tf.cast(tf.matmul(coarse, chunks[chunk], transpose_b=True), tf.float32)
+            return chunk + 1, maxima.write(chunk, tf.reduce_max(tf.reshape(tile, [b, g, stride]), axis=1))
 
-        hits = tf.TensorArray(tf.int64, size=self._n_chunks, element_shape=[None, 2], infer_shape=False)
-        values = tf.TensorArray(tf.float32, size=self._n_chunks, element_shape=[None], infer_shape=False)
-        best = tf.fill(tf.stack([b, self.k]), tf.constant(-np.inf, tf.float32))
         # One chunk at a time: its matrix product already uses every core, and two tiles in flight
         # would no longer fit in cache.
-        _, hits, values, best, kept = tf.while_loop(
-            lambda chunk, *_: chunk < self._n_chunks, scan_chunk,
-            (tf.constant(0), hits, values, best, tf.zeros([b], tf.int32)), parallel_iterations=1)
-        hits, values = hits.concat(), values.concat()
-        final = tf.maximum(start, tf.reduce_min(best, axis=1) - 2 * margin)
-        return tf.boolean_mask(hits, values >= tf.gather(final, hits[:, 0])), kept > _MAX_SCANNED_GROUPS
+        _, maxima = tf.while_loop(lambda chunk, _: chunk < self._n_chunks, scan_chunk,
+                                  (tf.constant(0), tf.TensorArray(tf.float32, size=self._n_chunks)),
+                                  parallel_iterations=1)
+        maxima = maxima.stack()  # [chunk, user, group in chunk]
+        rows = tf.gather_nd(maxima, touched)
+        rows = tf.tensor_scatter_nd_update(rows, rated_at, tf.fill([tf.shape(rated_at)[0]], -np.inf))
+        best = tf.tensor_scatter_nd_update(tf.reduce_max(maxima, axis=2), touched, tf.reduce_max(rows, axis=1))
+        if self._n_chunks >= self.k:  # K chunks' best unrated groups: K distinct unrated items reach T
+            threshold = tf.reduce_min(tf.math.top_k(tf.transpose(best), self.k, sorted=False).values, axis=1)
+        else:
+            threshold = tf.fill([b], tf.constant(-np.inf, tf.float32))
+        threshold -= 2 * margin
+        counts = tf.reduce_sum(tf.cast(maxima >= threshold[None, :, None], tf.int32), axis=[0, 2])
+        exhaustive = counts > _MAX_KEPT_GROUPS
+        threshold = tf.where(exhaustive, tf.constant(np.inf, tf.float32), threshold)
+        hits = tf.where(maxima >= threshold[None, :, None])
+        return tf.stack([hits[:, 1], hits[:, 0] * stride + hits[:, 2]], axis=1), exhaustive
 
     def top_k(self, users: np.ndarray, rated_indptr: np.ndarray | None = None,
               rated_indices: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -176,25 +187,18 @@ class TopKScorer:
         else:
             rows = np.repeat(np.arange(n), np.diff(rated_indptr))
             items = rated_indices[rated_indptr[0]:rated_indptr[-1]].astype(np.int64)
-        if self._probe_items is None:
-            self._choose_probe(users)
         augmented = np.hstack([users, np.ones((n, 1), np.float32)])
-        margin = self._margin_per_norm * np.linalg.norm(augmented.astype(np.float64), axis=1)
-        position = self._probe_position[items]
-        probe_rated = np.stack([rows[position >= 0], position[position >= 0]], axis=1).astype(np.int32)
-        hits, overflow = self._scan(tf.constant(augmented), tf.constant(margin, tf.float32), tf.constant(probe_rated),
-                                    *self._rated_by_chunk(rows, items), self._probe_items, self._chunks)
-        hits = hits.numpy()
-        counts = np.bincount(hits[:, 0], minlength=n)
-        exhaustive = overflow.numpy() | (counts > _MAX_KEPT_GROUPS)
-        hits = hits[~exhaustive[hits[:, 0]]]
+        margin = self._margin(augmented, PRECISIONS[self.precision])
+        hits, exhaustive = self._scan(tf.constant(augmented), tf.constant(margin, tf.float32),
+                                      *self._rated_groups(rows, items, n), self._chunks)
+        hits, exhaustive = hits.numpy(), exhaustive.numpy()
         hits = hits[np.argsort(hits[:, 0] * (self._filler_group + 1) + hits[:, 1])]
         counts = np.bincount(hits[:, 0], minlength=n)
         top = np.zeros((n, self.k), np.int64)
         scores = np.full((n, self.k), -np.inf, np.float32)
-        # Users keep many groups only when the probe bounds them badly (it holds < K unrated
-        # items, or the scores are flat): those are cheaper to score exhaustively.  The others are
-        # re-ranked in slices of users with similar numbers of kept groups, so little padding is scored.
+        # Users keep many groups only when the threshold bounds them badly (< K chunks with an unrated
+        # item, or flat scores): those are cheaper to score exhaustively.  The others are re-ranked
+        # in slices of users with similar numbers of kept groups, so little padding is scored.
         by_count = np.argsort(counts, kind="stable")
         by_count = by_count[~exhaustive[by_count]]
         for start in range(0, len(by_count), _RERANK_ROWS):
@@ -207,14 +211,12 @@ class TopKScorer:
         top[~np.isfinite(scores)] = -1
         return top, scores
 
-    def _rated_by_chunk(self, rows: np.ndarray, items: np.ndarray) -> tuple[tf.Tensor, tf.Tensor]:
-        """Rated (user, position in its chunk's layout) pairs sorted by chunk, and each chunk's start in them."""
-        chunk, local = items // self._chunk, items % self._chunk
-        position = (local % self.group_size) * self._stride + local // self.group_size
-        order = np.argsort(chunk, kind="stable")
-        pairs = np.stack([rows[order], position[order]], axis=1).astype(np.int32).reshape(-1, 2)
-        splits = np.searchsorted(chunk[order], np.arange(self._n_chunks + 1)).astype(np.int32)
-        return tf.constant(pairs), tf.constant(splits)
+    def _rated_groups(self, rows: np.ndarray, items: np.ndarray, n: int) -> tuple[tf.Tensor, tf.Tensor]:
+        """The (chunk, user) pairs holding rated items, and (index in those pairs, group in chunk) per item."""
+        chunk, group = items // self._chunk, items % self._chunk // self.group_size
+        pairs, row = np.unique(chunk * n + rows, return_inverse=True)
+        touched = np.stack([pairs // n, pairs % n], axis=1).astype(np.int32).reshape(-1, 2)
+        return tf.constant(touched), tf.constant(np.stack([row, group], axis=1).astype(np.int32).reshape(-1, 2))
 
     def _rerank(self, users: np.ndarray, part: np.ndarray, hits: np.ndarray, counts: np.ndarray,
                 rated_rows: np.ndarray, rated_items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -246,11 +248,11 @@ class TopKScorer:
 
     def _exhaustive(self, users: np.ndarray, part: np.ndarray, rated_rows: np.ndarray,
                     rated_items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Top K over all items for users `part` (rows of `users`): users the probe cannot bound.
+        """Top K over all items for users `part` (rows of `users`): users the threshold bounds badly.
 
         Every score in float32 (one matrix product for the whole part); the
-        items within twice the rounding margin of each user's K-th best are
-        re-ranked in float64, so the result is as exact as the scan's.
+        items within 2E (float32's) of each user's K-th best are re-ranked in
+        float64, so the result is as exact as the scan's.
         """
         if self._items32 is None:
             self._items32 = tf.constant(self._items64[:self.n_items], tf.float32)
@@ -260,7 +262,7 @@ class TopKScorer:
         mine = np.isin(rated_rows, part)
         scores[local[rated_rows[mine]], rated_items[mine]] = -np.inf
         kth = tf.math.top_k(scores, self.k).values.numpy()[:, -1]
-        margin = self._margin_per_norm * np.linalg.norm(users.astype(np.float64), axis=1)
+        margin = self._margin(users, _FP32_UNIT)
         top = np.empty((len(part), self.k), np.int64)
         best = np.empty((len(part), self.k), np.float32)
         for row in range(len(part)):  # candidates best first in float64, equal scores by lower item index
