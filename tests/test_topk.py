@@ -130,7 +130,7 @@ def test_margin_covers_bfloat16_rounding_in_the_worst_direction():
 @PRECISIONS
 def test_users_the_threshold_bounds_badly_are_scored_exhaustively(precision):
     rng = np.random.default_rng(3)
-    n_items = 20_000  # 1,250 groups of 16: more than a user may keep before going exhaustive
+    n_items = 20_000  # 20,000 items: more than a user may keep (8,192) before going exhaustive
     items = rng.normal(size=(n_items, 5)).astype(np.float32)
     bias = rng.normal(size=n_items).astype(np.float32)
     users = rng.normal(size=(6, 5)).astype(np.float32)

@@ -11,13 +11,13 @@ never sorted, then an exact re-rank of the few items that can matter:
    items at a time, in bfloat16 where the CPU multiplies it natively
    (AVX512-BF16, AMX: twice float32's rate), else in float32.  Each
    block x chunk tile, still in cache, is reduced at once to the maxima of
-   its groups of `group_size` consecutive items; only those maxima (1/16 of
-   the scores) are kept.
+   its groups of `group_size` (32) consecutive items; only those maxima are
+   kept.
 2. Threshold: T per user is the K-th largest of the chunks' best group maxima,
    counting only groups without a rated item (a rated item can only raise
    its group's maximum), so K distinct unrated items reach T.  The
-   (user, group) pairs whose maximum reaches T - 2E are kept: about 10 per
-   user on random vectors in float32, 25 in bfloat16.
+   (user, group) pairs whose maximum reaches T - 2E are kept: a dozen or
+   two per user on random vectors.
 3. Re-rank (numpy): the items of those groups are scored again in float64,
    rated items dropped, and the K best taken (ties: lower item index first).
 
@@ -29,7 +29,7 @@ float64, so every item of the true top K scores at least that, hence at
 least T - 2E coarse, so its group is kept.  Users the threshold bounds badly
 (fewer than K chunks with an unrated item: T = -inf, or scores so flat that
 most groups reach T, as when the ranking leans on the predicted rating or
-on popularity alone) keep more than 512 groups and are scored exhaustively
+on popularity alone) keep more than 8,192 items and are scored exhaustively
 instead: every item in float32 in one matrix product for up to 128 such
 users, then the items within 2E of each user's K-th best re-ranked in
 float64.
@@ -44,7 +44,7 @@ import numpy as np
 import tensorflow as tf
 
 DEFAULT_BLOCK = 1024
-DEFAULT_GROUP = 16
+DEFAULT_GROUP = 32
 DEFAULT_CHUNK = 1024
 DEFAULT_POPULARITY_WEIGHT = 1.0
 # Unit roundoff of the scan's inputs and outputs in each precision.
@@ -53,7 +53,7 @@ _FP32_UNIT = 2.0 ** -24
 _FP64_UNIT = 2.0 ** -53
 _SMALLEST_NORMAL = 2.0 ** -126
 _RERANK_ROWS = 128
-_MAX_KEPT_GROUPS = 512
+_MAX_KEPT_ITEMS = 8192  # per user, in kept groups: past that a user is scored exhaustively
 _EXHAUSTIVE_ROWS = 128  # users scored exhaustively at once (a float32 row of scores per user and item)
 
 
@@ -140,7 +140,7 @@ class TopKScorer:
     def _scan_block(self, users: tf.Tensor, margin: tf.Tensor, touched: tf.Tensor, rated_at: tf.Tensor,
                     chunks: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """(user, group) pairs whose group maximum reaches the user's threshold less 2E, and whether each user
-        kept more than _MAX_KEPT_GROUPS groups (such a user is scored exhaustively and keeps none here).
+        kept groups of more than _MAX_KEPT_ITEMS items (such a user is scored exhaustively and keeps none here).
 
         `touched`: the (chunk, user) pairs holding a rated item; `rated_at`: (row of touched, group in the
         chunk) of each rated item.  Only those few rows of group maxima are re-reduced without their rated
@@ -168,7 +168,7 @@ class TopKScorer:
             threshold = tf.fill([b], tf.constant(-np.inf, tf.float32))
         threshold -= 2 * margin
         counts = tf.reduce_sum(tf.cast(maxima >= threshold[None, :, None], tf.int32), axis=[0, 2])
-        exhaustive = counts > _MAX_KEPT_GROUPS
+        exhaustive = counts > _MAX_KEPT_ITEMS // g
         threshold = tf.where(exhaustive, tf.constant(np.inf, tf.float32), threshold)
         hits = tf.where(maxima >= threshold[None, :, None])
         return tf.stack([hits[:, 1], hits[:, 0] * stride + hits[:, 2]], axis=1), exhaustive
