@@ -145,6 +145,20 @@ def test_users_the_threshold_bounds_badly_are_scored_exhaustively(precision):
 
 
 @PRECISIONS
+def test_items_sharing_a_large_mean(precision):
+    """Trained embeddings share a mean; the scan centres it away, the re-rank scores the items as they are."""
+    rng = np.random.default_rng(17)
+    n_items = 5000
+    mean = 40 * rng.normal(size=6)
+    items = (rng.normal(size=(n_items, 6)) + mean).astype(np.float32)
+    bias = (rng.normal(size=n_items) + 25).astype(np.float32)
+    users = (rng.normal(size=(30, 6)) + mean / 40).astype(np.float32)
+    rated = [rng.choice(n_items, size=rng.integers(0, 30), replace=False) for _ in range(30)]
+    rated[4] = np.setdiff1d(np.arange(n_items), [7, 4000])  # two items left: scored exhaustively
+    check(TopKScorer(items, bias, k=10, group_size=8, chunk_size=256, precision=precision), users, items, bias, rated)
+
+
+@PRECISIONS
 def test_popularity_only_scores_many_equal_biases(precision):
     """The popularity scorer: no vectors, a bias with few distinct values, so thousands of exact ties."""
     rng = np.random.default_rng(9)
@@ -181,13 +195,11 @@ def test_rerank_not_scan_decides_when_scan_scores_are_off_within_the_margin():
     augmented = np.hstack([items, bias[:, None]])
     noise = rng.normal(size=augmented.shape)
     noise *= 0.15e-6 * np.linalg.norm(augmented, axis=1, keepdims=True) / np.linalg.norm(noise, axis=1, keepdims=True)
-    noisy = np.zeros((scorer._n_chunks * scorer._chunk, 9), np.float32)
-    noisy[:len(items)] = augmented + noise
-    noisy[len(items):, 8] = -np.inf
-    scorer._chunks = tf.constant(noisy.reshape(scorer._n_chunks, scorer._stride, 8, 9).transpose(0, 2, 1, 3)
-                                 .reshape(scorer._n_chunks, scorer._chunk, 9))
+    noisy = (augmented + noise).astype(np.float32)
+    scorer._chunks = TopKScorer(noisy[:, :8], noisy[:, 8], k=10, group_size=8, chunk_size=128,
+                                precision="float32")._chunks
     want, _ = reference(users, items, bias, 10, rated)
-    scan_scores = np.hstack([users, np.ones((40, 1), np.float32)]) @ noisy[:len(items)].T
+    scan_scores = np.hstack([users, np.ones((40, 1), np.float32)]) @ noisy.T
     for row, seen in enumerate(rated):
         scan_scores[row, seen] = -np.inf
     assert (np.argsort(-scan_scores, axis=1, kind="stable")[:, :10] != want).any(), "noise too weak to matter"

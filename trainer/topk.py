@@ -21,18 +21,21 @@ never sorted, then an exact re-rank of the few items that can matter:
 3. Re-rank (numpy): the items of those groups are scored again in float64,
    rated items dropped, and the K best taken (ties: lower item index first).
 
-Why it is exact: E bounds |coarse score - float64 score| for the user
-(`error_bound`: input rounding, float32 accumulation, output rounding and
-float64's own rounding, relative to sum |u_i| |v_i| <= |user| max |item|,
-plus flushed subnormals).  The K unrated items reaching T score >= T - E in
-float64, so every item of the true top K scores at least that, hence at
-least T - 2E coarse, so its group is kept.  Users the threshold bounds badly
-(fewer than K chunks with an unrated item: T = -inf, or scores so flat that
-most groups reach T, as when the ranking leans on the predicted rating or
-on popularity alone) keep more than 8,192 items and are scored exhaustively
-instead: every item in float32 in one matrix product for up to 128 such
-users, then the items within 2E of each user's K-th best re-ranked in
-float64.
+Why it is exact: the scan multiplies the users by the items less their
+mean (centred), which adds the same u . mean to all of a user's scores and
+so changes no order, but keeps a mean that all items share (trained
+embeddings have one) out of the error bound.  E bounds |coarse - exact| for
+the user: `error_bound` (input rounding, float32 accumulation, output
+rounding) relative to sum |u_i| |v_i - mean_i| <= |user| max |centred item|,
+plus float64's own rounding in the re-rank and flushed subnormals
+(`_margin`).  The K unrated items reaching T score >= T - E in float64, so
+every item of the true top K scores at least that, hence at least T - 2E
+coarse, so its group is kept.  Users the threshold bounds badly (fewer than
+K chunks with an unrated item: T = -inf, or scores so flat that most groups
+reach T, as when the ranking leans on the predicted rating or on popularity
+alone) keep more than 8,192 items and are scored exhaustively instead: every
+centred item in float32 in one matrix product for up to 128 such users, then
+the items within 2E of each user's K-th best re-ranked in float64.
 """
 
 from __future__ import annotations
@@ -68,14 +71,15 @@ def native_precision() -> str:
 
 
 def error_bound(unit_roundoff: float, terms: int) -> float:
-    """eps such that |coarse - float64 score| <= eps * sum_i |u_i| |v_i| (+ the subnormal term, see `_margin`).
+    """eps such that |coarse - u . (v - mean)| <= eps * sum_i |u_i| |v_i - mean_i| (+ the subnormal term, see
+    `_margin`), for a scan in a precision of unit roundoff d.
 
-    Each input rounded to the scan's precision (1 + d each), the products summed in float32 (gamma_terms, any
-    order), the sum rounded to the output precision (1 + d); the float64 re-rank's own rounding added on top.
+    The user and the centred item rounded to the scan's precision (1 + d each; the centred item first to float32,
+    1 + 2^-24, and one more 2^-24 spare for its norm), the products summed in float32 (gamma_terms, any order),
+    the sum rounded to the output precision (1 + d).
     """
     gamma = terms * _FP32_UNIT / (1 - terms * _FP32_UNIT)
-    gamma64 = terms * _FP64_UNIT / (1 - terms * _FP64_UNIT)
-    return (1 + unit_roundoff) ** 3 * (1 + gamma) - 1 + gamma64
+    return (1 + unit_roundoff) ** 3 * (1 + _FP32_UNIT) ** 2 * (1 + gamma) - 1
 
 
 class TopKScorer:
@@ -107,15 +111,22 @@ class TopKScorer:
         items[:n_items, dim] = bias
         items[n_items:, dim] = -np.inf
         self._filler_group = padded // group_size
-        # |coarse - float64| <= eps * |user| * max |item| (Cauchy-Schwarz) + the subnormal term (_margin).
-        self._max_norm = float(np.linalg.norm(items[:n_items].astype(np.float64), axis=1).max()) if n_items else 0.0
-        self._terms = dim + 1
         self._items64 = items.astype(np.float64)
-        self._items32 = None  # every item in float32, made when a user must be scored exhaustively
+        # The scan's items, centred (see the module's note); padding still scores -inf.  A column with an
+        # infinite value is left as it is (its E is then infinite: such users are scored exhaustively).
+        mean = self._items64[:n_items].mean(axis=0) if n_items else np.zeros(dim + 1)
+        self._mean = np.where(np.isfinite(mean), mean, 0)
+        centred = np.zeros_like(items)
+        centred[:n_items] = self._items64[:n_items] - self._mean
+        centred[n_items:, dim] = -np.inf
+        # |coarse - exact| <= eps * |user| * max |centred item| (Cauchy-Schwarz) + the rest of _margin.
+        norms = lambda rows: float(np.linalg.norm(rows.astype(np.float64), axis=1).max()) if n_items else 0.0
+        self._max_norm, self._centred_norm = norms(items[:n_items]), norms(centred[:n_items])
+        self._terms = dim + 1
         # Within a chunk the scan holds item r of every group, then item r + 1, ...: a group's
         # maximum is then a vertical (SIMD) maximum over group_size rows of the score tile.
         self._dtype = tf.bfloat16 if precision == "bfloat16" else tf.float32
-        self._chunks = tf.cast(items[:padded].reshape(self._n_chunks, self._stride, group_size, dim + 1)
+        self._chunks = tf.cast(centred[:padded].reshape(self._n_chunks, self._stride, group_size, dim + 1)
                                .transpose(0, 2, 1, 3).reshape(self._n_chunks, self._chunk, dim + 1), self._dtype)
         # Traced through a weak reference, with the item tensors as arguments: a tf.function of a bound method
         # makes the scorer a reference cycle, and tensors a traced function captures live in TensorFlow's
@@ -128,14 +139,17 @@ class TopKScorer:
             tf.TensorSpec(self._chunks.shape, self._dtype)])
 
     def _margin(self, users: np.ndarray, unit_roundoff: float) -> np.ndarray:
-        """E per user: the bound on |coarse - float64 score| over all items (users augmented with their 1).
+        """E per user: the bound on |coarse - exact| over all items (users augmented with their 1), where
+        coarse scores centred items and exact is the re-rank's float64 score less u . mean.
 
-        Relative part: `error_bound` x |user| x max |item|.  Absolute part: bfloat16 dot products flush
-        subnormal inputs and products to zero, each term off by at most 2^-126 (1 + |u_i|)(1 + |v_i|).
+        `error_bound` x |user| x max |centred item|; float64's rounding of the uncentred score,
+        gamma_terms(2^-53) x |user| x max |item|; and, as bfloat16 dot products flush subnormal inputs and
+        products to zero, 2^-126 (1 + |u_i|)(1 + |v_i|) per term.
         """
         norms = np.linalg.norm(users.astype(np.float64), axis=1)
-        return (error_bound(unit_roundoff, self._terms) * norms * self._max_norm
-                + self._terms * _SMALLEST_NORMAL * (1 + norms) * (1 + self._max_norm))
+        gamma64 = self._terms * _FP64_UNIT / (1 - self._terms * _FP64_UNIT)
+        return (norms * (error_bound(unit_roundoff, self._terms) * self._centred_norm + gamma64 * self._max_norm)
+                + self._terms * _SMALLEST_NORMAL * (1 + norms) * (1 + self._centred_norm))
 
     def _scan_block(self, users: tf.Tensor, margin: tf.Tensor, touched: tf.Tensor, rated_at: tf.Tensor,
                     chunks: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -250,13 +264,12 @@ class TopKScorer:
                     rated_items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Top K over all items for users `part` (rows of `users`): users the threshold bounds badly.
 
-        Every score in float32 (one matrix product for the whole part); the
-        items within 2E (float32's) of each user's K-th best are re-ranked in
-        float64, so the result is as exact as the scan's.
+        Every score of a centred item in float32 (one matrix product for the
+        whole part); the items within 2E (float32's) of each user's K-th best
+        are re-ranked in float64, so the result is as exact as the scan's.
         """
-        if self._items32 is None:
-            self._items32 = tf.constant(self._items64[:self.n_items], tf.float32)
-        scores = tf.matmul(tf.constant(users), self._items32, transpose_b=True).numpy()
+        centred = (self._items64[:self.n_items] - self._mean).astype(np.float32)  # as the scan's, made when needed
+        scores = tf.matmul(tf.constant(users), tf.constant(centred), transpose_b=True).numpy()
         local = np.full(int(part.max()) + 1, -1)
         local[part] = np.arange(len(part))
         mine = np.isin(rated_rows, part)
