@@ -76,8 +76,8 @@ def _panels(metrics: dict, spec: FeatureSpec, tables: dict[str, np.ndarray], tft
         panels["ranking"] = lambda ax: _ranking(ax, metrics["ranking"])
     cross = _mappable_cross(spec, tables)
     if vectors is not None and item_count is not None:
-        panels["item map"] = lambda ax: plot_item_map(ax, similarity_vectors(vectors.items), vectors.item_meta, item_count, labels=8,
-                                                      max_points=5_000)
+        panels["item map"] = lambda ax: plot_item_map(ax, similarity_vectors(vectors.items), vectors.item_meta,
+                                                      item_count, labels=8, max_points=5_000)
     elif cross is not None:
         stats = load_statistics(preprocess_dir)
         if stats is not None:  # written with --no-statistics: no column ranges to lay the grid on
