@@ -26,7 +26,8 @@ work_dir: work
 model_dir: models
 spec: movielens
 keep_versions: 2
-tolerance: 0.1  # the gate's change tolerance; at this size recall@10 moves by a few % between retrains
+tolerance: 0.3  # these tests are about the cycle (kills, cache, pruning), not the gate (tests/test_gate.py): at
+                # 300 users NDCG@10 moved by 13% between two retrains of equal data, which refused day 2 at 0.1
 checks:
   min_rows: 1000
   max_rejected_fraction: 0.01
@@ -236,12 +237,9 @@ def test_a_cache_entry_left_with_only_its_manifest_is_discarded_and_recomputed(d
 
     root = copy_of(day_one, tmp_path)
     path = os.path.join(root, "retrain.yaml")
-    with open(path) as f:  # this test is about the cache: a gate wide enough that day 2 is promoted whatever the
-        text = f.read()    # noise of NDCG@10 on 300 users (a 13% drop was seen between two retrains)
-    with open(path, "w") as f:
-        f.write(text.replace("tolerance: 0.1 ", "tolerance: 0.3 ") + "keep_runs: 1\n")
+    with open(path, "a") as f:
+        f.write("keep_runs: 1\n")
     cfg = config(root)
-    assert cfg.tolerance == 0.3
     cache = os.path.join(cfg.work_dir, "tft_cache")
     entry = os.path.join(cache, "2026-11-01")
     assert analysis_cache.problem(entry) is None
@@ -398,7 +396,7 @@ def test_the_config_gate_overrides_the_task_default(tmp_path):
     (tmp_path / "retrain.yaml").write_text(CONFIG + "gate: [{metric: ndcg@10, threshold: 0.2}, rmse]\n")
     gate = RetrainConfig.load(str(tmp_path / "retrain.yaml")).gate_for(load_spec("movielens"))
     assert [(m.metric, m.higher_is_better, m.threshold, m.change_tolerance) for m in gate] == [
-        ("ndcg@10", True, 0.2, 0.1), ("rmse", False, None, 0.1)]
+        ("ndcg@10", True, 0.2, 0.3), ("rmse", False, None, 0.3)]
 
 
 def test_config_paths_are_normalised_beside_the_config():
