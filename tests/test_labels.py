@@ -1,8 +1,8 @@
 """Labels as users have them: text classes end to end, predictions in the label's units, labels refused early.
 
 A yes/no text label and a three-class label are drafted by `init-spec`,
-preprocessed, trained and served by a process that imports TensorFlow only,
-which gets class names and probabilities back; a price model's SavedModel
+preprocessed, trained and served by a process that imports TensorFlow and
+YDF's ops only, which gets class names and probabilities back; a price model's SavedModel
 answers in prices; a constant label, or a class with too few rows, is an
 error naming the file and the column at `init-spec` and at `preprocess`.
 """
@@ -30,6 +30,7 @@ FAST = {"ensemble: 4": "ensemble: 1", "hidden_units: [256, 256]": "hidden_units:
 LOADER = textwrap.dedent("""
     import json, sys
     import tensorflow as tf
+    import ydf_tf.op_dynamic  # noqa: F401 - the drafted model's trees run on YDF's TensorFlow ops
     out = tf.saved_model.load(sys.argv[1]).signatures["predict"](
         size=tf.constant([1.0, 9.0]), colour=tf.constant(["red", "blue"]))
     print(json.dumps({k: v.numpy().tolist() for k, v in out.items()}, default=lambda b: b.decode()))

@@ -115,6 +115,7 @@ class DNNAndTreesModel(SpecModel):
         self._part = _TreesPart(spec, manifest, _chosen_features(spec, cfg.features), cfg.trees, embeddings)
         self.dnn_weight = tf.Variable(0.5, trainable=False, name="dnn_weight")
         self._blend_tries: list[dict] = []
+        self._chosen_weight = 0.5  # without a validation slice the average is plain
 
     def encoders(self) -> list[FeatureEncoder]:
         return self.dnn.encoders()
@@ -143,6 +144,7 @@ class DNNAndTreesModel(SpecModel):
                              for w in np.linspace(0, 1, BLEND_STEPS + 1).round(3).tolist()]
         best = min(self._blend_tries, key=lambda t: t["validation_loss"])
         self.dnn_weight.assign(best["dnn_weight"])
+        self._chosen_weight = best["dnn_weight"]  # as tried (the variable holds it as float32)
         log.info("Blend: DNN weight %.2f (validation loss %.4f; DNN alone %.4f, trees alone %.4f)",
                  best["dnn_weight"], best["validation_loss"], self._blend_tries[-1]["validation_loss"],
                  self._blend_tries[0]["validation_loss"])
@@ -150,7 +152,7 @@ class DNNAndTreesModel(SpecModel):
     @property
     def choices(self) -> dict:
         return {"trees": self._part.tries, "blend": [dict(t) for t in self._blend_tries],  # Keras wraps lists
-                "dnn_weight": float(self.dnn_weight.numpy())}
+                "dnn_weight": self._chosen_weight}
 
     def parts(self) -> dict[str, Callable]:
         return {"dnn": lambda features, training=False: self.dnn(features, training=False),
