@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shutil
 import tempfile
+import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -83,7 +85,11 @@ class TrainedTrees(tf.Module):
     def __init__(self, model, task: str, num_classes: int):
         super().__init__()
         self.ydf_model = model
-        self.function = model.to_tensorflow_function(temp_dir=tempfile.mkdtemp(prefix="embedflow-trees-"))
+        # The function reads the model's files from this folder until the SavedModel has copied them as assets; it
+        # goes when this object does (or when the process ends), so runs leave nothing in /tmp.
+        folder = tempfile.mkdtemp(prefix="embedflow-trees-")
+        weakref.finalize(self, shutil.rmtree, folder, True)
+        self.function = model.to_tensorflow_function(temp_dir=folder)
         self._task = task
         if task == "binary_classification":
             self._flip = [int(float(c)) for c in model.label_classes()] == [1, 0]
