@@ -4,20 +4,22 @@ Scores are user . item + item bias (the two-tower model's rating, less the
 user's constant terms), so the order is the model's predicted-rating order.
 Every score is computed, so the work is one matrix product of the block
 against all items (27 multiply-adds per pair at dimension 26); what makes it
-fast is a cheap coarse product that is never written to memory whole and
-never sorted, then an exact re-rank of the few items that can matter:
+fast is a float32 product that is never written to memory whole and never
+sorted, then an exact re-rank of the few items that can matter:
 
 1. Scan (one TensorFlow call): the block against all items, `chunk_size`
-   items at a time, in bfloat16 where the CPU multiplies it natively
-   (AVX512-BF16, AMX: twice float32's rate), else in float32.  Each
-   block x chunk tile, still in cache, is reduced at once to the maxima of
-   its groups of `group_size` (32) consecutive items; only those maxima are
-   kept.
+   items at a time, in float32.  Each block x chunk tile, still in cache,
+   is reduced at once to the maxima of its groups of `group_size` (32)
+   consecutive items; only those maxima are kept.  Nothing else happens per
+   tile: the loop is a matrix product and a maximum.  (A bfloat16 scan was
+   tried: its product is about twice as fast here, but the tile's
+   reduction, not the product, is most of the scan, and its wider error
+   bound kept 2.5x the items for the re-rank: no faster in all.)
 2. Threshold: T per user is the K-th largest of the chunks' best group maxima,
    counting only groups without a rated item (a rated item can only raise
    its group's maximum), so K distinct unrated items reach T.  The
-   (user, group) pairs whose maximum reaches T - 2E are kept: a dozen or
-   two per user on random vectors.
+   (user, group) pairs whose maximum reaches T - 2E are kept: about ten
+   per user on random vectors.
 3. Re-rank (numpy): the items of those groups are scored again in float64,
    rated items dropped, and the K best taken (ties: lower item index first).
 
@@ -25,8 +27,9 @@ Why it is exact: the scan multiplies the users by the items less their
 mean (centred), which adds the same u . mean to all of a user's scores and
 so changes no order, but keeps a mean that all items share (trained
 embeddings have one) out of the error bound.  E bounds |coarse - exact| for
-the user: `error_bound` (input rounding, float32 accumulation, output
-rounding) relative to sum |u_i| |v_i - mean_i| <= |user| max |centred item|,
+the user: `error_bound` (the centred items' rounding to float32 and
+float32 accumulation) relative to sum |u_i| |v_i - mean_i| <= |user| max
+|centred item|,
 plus float64's own rounding in the re-rank and flushed subnormals
 (`_margin`).  The K unrated items reaching T score >= T - E in float64, so
 every item of the true top K scores at least that, hence at least T - 2E
@@ -40,7 +43,6 @@ the items within 2E of each user's K-th best re-ranked in float64.
 
 from __future__ import annotations
 
-import os
 import weakref
 
 import numpy as np
@@ -50,8 +52,6 @@ DEFAULT_BLOCK = 1024
 DEFAULT_GROUP = 32
 DEFAULT_CHUNK = 1024
 DEFAULT_POPULARITY_WEIGHT = 1.0
-# Unit roundoff of the scan's inputs and outputs in each precision.
-PRECISIONS = {"float32": 2.0 ** -24, "bfloat16": 2.0 ** -8}
 _FP32_UNIT = 2.0 ** -24
 _FP64_UNIT = 2.0 ** -53
 _SMALLEST_NORMAL = 2.0 ** -126
@@ -60,42 +60,24 @@ _MAX_KEPT_ITEMS = 8192  # per user, in kept groups: past that a user is scored e
 _EXHAUSTIVE_ROWS = 128  # users scored exhaustively at once (a float32 row of scores per user and item)
 
 
-def native_precision() -> str:
-    """bfloat16 where the CPU has bfloat16 dot products (AVX512-BF16 or AMX) and TensorFlow uses oneDNN, which
-    runs them at twice float32's rate; float32 elsewhere, where bfloat16 would be emulated and slower."""
-    if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0" or not os.path.exists("/proc/cpuinfo"):
-        return "float32"
-    with open("/proc/cpuinfo") as f:
-        flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
-    return "bfloat16" if {"avx512_bf16", "amx_bf16"} & set(flags) else "float32"
-
-
-def error_bound(unit_roundoff: float, terms: int) -> float:
+def error_bound(terms: int) -> float:
     """eps such that |coarse - u . (v - mean)| <= eps * sum_i |u_i| |v_i - mean_i| (+ the subnormal term, see
-    `_margin`), for a scan in a precision of unit roundoff d.
+    `_margin`) for the scan's float32 product of `terms` terms.
 
-    The user and the centred item rounded to the scan's precision (1 + d each; the centred item first to float32,
-    1 + 2^-24, and one more 2^-24 spare for its norm), the products summed in float32 (gamma_terms, any order),
-    the sum rounded to the output precision (1 + d).
+    The centred item rounded to float32 (1 + 2^-24, and one more 2^-24 spare for its norm), then the products
+    rounded and summed in float32 in any order (gamma_terms = terms 2^-24 / (1 - terms 2^-24)).
     """
     gamma = terms * _FP32_UNIT / (1 - terms * _FP32_UNIT)
-    return (1 + unit_roundoff) ** 3 * (1 + _FP32_UNIT) ** 2 * (1 + gamma) - 1
+    return (1 + _FP32_UNIT) ** 2 * (1 + gamma) - 1
 
 
 class TopKScorer:
-    """Holds the item matrix once; `top_k` scores a block of user vectors against it.
-
-    `precision`: the scan's ("bfloat16" or "float32"; default: `native_precision()`).  Results are the same
-    in both: only the number of items re-ranked changes.
-    """
+    """Holds the item matrix once; `top_k` scores a block of user vectors against it."""
 
     def __init__(self, item_vectors: np.ndarray, item_bias: np.ndarray | None = None, k: int = 10,
-                 group_size: int = DEFAULT_GROUP, chunk_size: int = DEFAULT_CHUNK, precision: str | None = None):
-        precision = precision or native_precision()
-        if precision not in PRECISIONS:
-            raise ValueError(f"TopKScorer precision must be one of {sorted(PRECISIONS)}, not {precision!r}")
+                 group_size: int = DEFAULT_GROUP, chunk_size: int = DEFAULT_CHUNK):
         n_items, dim = item_vectors.shape
-        self.n_items, self.k, self.group_size, self.precision = n_items, min(k, n_items), group_size, precision
+        self.n_items, self.k, self.group_size = n_items, min(k, n_items), group_size
         bias = np.zeros(n_items, np.float32) if item_bias is None else item_bias.astype(np.float32)
         # Groups are runs of group_size consecutive items; a chunk holds `stride` of them, and at least K
         # chunks make the threshold when there are K groups (see _scan_block).
@@ -125,9 +107,8 @@ class TopKScorer:
         self._terms = dim + 1
         # Within a chunk the scan holds item r of every group, then item r + 1, ...: a group's
         # maximum is then a vertical (SIMD) maximum over group_size rows of the score tile.
-        self._dtype = tf.bfloat16 if precision == "bfloat16" else tf.float32
-        self._chunks = tf.cast(centred[:padded].reshape(self._n_chunks, self._stride, group_size, dim + 1)
-                               .transpose(0, 2, 1, 3).reshape(self._n_chunks, self._chunk, dim + 1), self._dtype)
+        self._chunks = tf.constant(centred[:padded].reshape(self._n_chunks, self._stride, group_size, dim + 1)
+                               .transpose(0, 2, 1, 3).reshape(self._n_chunks, self._chunk, dim + 1))
         # Traced through a weak reference, with the item tensors as arguments: a tf.function of a bound method
         # makes the scorer a reference cycle, and tensors a traced function captures live in TensorFlow's
         # own cycles; either way the scorer's items (some 400 MB at 500K items) stayed until a full garbage
@@ -136,19 +117,19 @@ class TopKScorer:
         self._scan = tf.function(lambda *block: owner()._scan_block(*block), input_signature=[
             tf.TensorSpec([None, dim + 1], tf.float32), tf.TensorSpec([None], tf.float32),
             tf.TensorSpec([None, 2], tf.int32), tf.TensorSpec([None, 2], tf.int32),
-            tf.TensorSpec(self._chunks.shape, self._dtype)])
+            tf.TensorSpec(self._chunks.shape, tf.float32)])
 
-    def _margin(self, users: np.ndarray, unit_roundoff: float) -> np.ndarray:
+    def _margin(self, users: np.ndarray) -> np.ndarray:
         """E per user: the bound on |coarse - exact| over all items (users augmented with their 1), where
         coarse scores centred items and exact is the re-rank's float64 score less u . mean.
 
         `error_bound` x |user| x max |centred item|; float64's rounding of the uncentred score,
-        gamma_terms(2^-53) x |user| x max |item|; and, as bfloat16 dot products flush subnormal inputs and
-        products to zero, 2^-126 (1 + |u_i|)(1 + |v_i|) per term.
+        gamma_terms(2^-53) x |user| x max |item|; and, as TensorFlow runs with subnormals flushed to zero
+        (inputs and products), 2^-126 (1 + |u_i|)(1 + |v_i|) per term.
         """
         norms = np.linalg.norm(users.astype(np.float64), axis=1)
         gamma64 = self._terms * _FP64_UNIT / (1 - self._terms * _FP64_UNIT)
-        return (norms * (error_bound(unit_roundoff, self._terms) * self._centred_norm + gamma64 * self._max_norm)
+        return (norms * (error_bound(self._terms) * self._centred_norm + gamma64 * self._max_norm)
                 + self._terms * _SMALLEST_NORMAL * (1 + norms) * (1 + self._centred_norm))
 
     def _scan_block(self, users: tf.Tensor, margin: tf.Tensor, touched: tf.Tensor, rated_at: tf.Tensor,
@@ -161,10 +142,9 @@ class TopKScorer:
         groups, for the threshold; the candidates are taken from all groups.
         """
         b, g, stride = tf.shape(users)[0], self.group_size, self._stride
-        coarse = tf.cast(users, self._dtype)
 
         def scan_chunk(chunk, maxima):
-            tile = tf.cast(tf.matmul(coarse, chunks[chunk], transpose_b=True), tf.float32)
+            tile = tf.matmul(users, chunks[chunk], transpose_b=True)
             return chunk + 1, maxima.write(chunk, tf.reduce_max(tf.reshape(tile, [b, g, stride]), axis=1))
 
         # One chunk at a time: its matrix product already uses every core, and two tiles in flight
@@ -202,7 +182,7 @@ class TopKScorer:
             rows = np.repeat(np.arange(n), np.diff(rated_indptr))
             items = rated_indices[rated_indptr[0]:rated_indptr[-1]].astype(np.int64)
         augmented = np.hstack([users, np.ones((n, 1), np.float32)])
-        margin = self._margin(augmented, PRECISIONS[self.precision])
+        margin = self._margin(augmented)
         hits, exhaustive = self._scan(tf.constant(augmented), tf.constant(margin, tf.float32),
                                       *self._rated_groups(rows, items, n), self._chunks)
         hits, exhaustive = hits.numpy(), exhaustive.numpy()
@@ -275,7 +255,7 @@ class TopKScorer:
         mine = np.isin(rated_rows, part)
         scores[local[rated_rows[mine]], rated_items[mine]] = -np.inf
         kth = tf.math.top_k(scores, self.k).values.numpy()[:, -1]
-        margin = self._margin(users, _FP32_UNIT)
+        margin = self._margin(users)
         top = np.empty((len(part), self.k), np.int64)
         best = np.empty((len(part), self.k), np.float32)
         for row in range(len(part)):  # candidates best first in float64, equal scores by lower item index
