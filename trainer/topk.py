@@ -26,12 +26,11 @@ sorted, then an exact re-rank of the few items that can matter:
 Why it is exact: the scan multiplies the users by the items less their
 mean (centred), which adds the same u . mean to all of a user's scores and
 so changes no order, but keeps a mean that all items share (trained
-embeddings have one) out of the error bound.  E bounds |coarse - exact| for
-the user: `error_bound` (the centred items' rounding to float32 and
-float32 accumulation) relative to sum |u_i| |v_i - mean_i| <= |user| max
-|centred item|,
-plus float64's own rounding in the re-rank and flushed subnormals
-(`_margin`).  The K unrated items reaching T score >= T - E in float64, so
+embeddings often have one) out of the error bound.  E bounds
+|coarse - exact| for the user: `error_bound` (the centred items' rounding
+to float32 and float32 accumulation) relative to
+sum |u_i| |v_i - mean_i| <= |user| max |centred item|, plus float64's own
+rounding in the re-rank and flushed subnormals (`_margin`).  The K unrated items reaching T score >= T - E in float64, so
 every item of the true top K scores at least that, hence at least T - 2E
 coarse, so its group is kept.  Users the threshold bounds badly (fewer than
 K chunks with an unrated item: T = -inf, or scores so flat that most groups
