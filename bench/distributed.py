@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from trainer.data import VALIDATION_FRACTION  # noqa: E402
+from trainer.distribution import local_worker_hosts  # noqa: E402
 
 
 def run(input_dir: str, epochs: int, workers: int, root: str) -> dict:
@@ -33,7 +33,7 @@ def run(input_dir: str, epochs: int, workers: int, root: str) -> dict:
     if workers == 1:
         processes = [subprocess.Popen([*command, "--distribution", "none"], stdout=subprocess.DEVNULL)]
     else:
-        hosts = [f"127.0.0.1:{port}" for port in free_ports(workers)]
+        hosts = local_worker_hosts(workers)
         processes = [subprocess.Popen(command, env={**os.environ, "TF_CONFIG": json.dumps(
             {"cluster": {"worker": hosts}, "task": {"type": "worker", "index": i}})}, stdout=subprocess.DEVNULL)
             for i in range(workers)]
@@ -42,16 +42,6 @@ def run(input_dir: str, epochs: int, workers: int, root: str) -> dict:
     (version,) = os.listdir(model_dir)
     with open(os.path.join(model_dir, version, "metrics.json")) as f:
         return json.load(f)
-
-
-def free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def main() -> None:

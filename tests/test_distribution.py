@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -10,7 +9,7 @@ import pytest
 
 from conftest import BRIEF_EPOCHS, assert_equivalent_models
 from features.errors import UserError
-from trainer.distribution import Cluster, resolve
+from trainer.distribution import Cluster, local_worker_hosts, resolve
 
 VERTEX_TF_CONFIG = {"cluster": {"chief": ["c:2222"], "worker": ["w0:2222", "w1:2222"], "ps": ["p0:2222", "p1:2222"]},
                     "task": {"type": "worker", "index": 0}}
@@ -51,20 +50,10 @@ def test_a_cluster_that_cannot_run_the_strategy_is_refused_naming_why(environ, k
         resolve(kind, Cluster.from_env(environ))
 
 
-def _free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def test_two_workers_on_this_machine_train_the_same_model_as_one_process(preprocessed, trained_briefly, tmp_path):
     """Two processes with TF_CONFIG (MultiWorkerMirroredStrategy, gradients all-reduced over 127.0.0.1), as Vertex
     AI runs two replicas: the chief exports a model equivalent to the single process's; the other worker none."""
-    hosts = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    hosts = local_worker_hosts(2)
     model_dir = tmp_path / "model"
     command = [sys.executable, "-m", "trainer.task", "--input", preprocessed[0], "--job-dir", str(tmp_path / "job"),
                "--model-dir", str(model_dir), "--seed", "3", "--epochs", str(BRIEF_EPOCHS)]

@@ -31,6 +31,7 @@ import dataclasses
 import json
 import logging
 import os
+import socket
 from typing import Mapping
 
 import tensorflow as tf
@@ -132,3 +133,14 @@ def serve_forever(cluster: Cluster) -> None:
     server = tf.distribute.Server(resolver.cluster_spec(), job_name=resolver.task_type,
                                   task_index=resolver.task_id, protocol=resolver.rpc_layer or "grpc", start=True)
     server.join()
+
+
+def local_worker_hosts(n: int) -> list[str]:
+    """`n` free host:port addresses on 127.0.0.1, for a cluster of local processes (bench/distributed.py, tests)."""
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    hosts = [f"127.0.0.1:{s.getsockname()[1]}" for s in sockets]
+    for s in sockets:
+        s.close()
+    return hosts
