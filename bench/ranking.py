@@ -63,13 +63,19 @@ CALIBRATION = (("EASE / most popular", 1.96, 0.05, True), ("iALS / EASE", 0.91, 
                ("SVD++ / bias-only RMSE", 0.991, 0.005, False), ("bias-only / global-mean RMSE", 0.848, 0.02, False))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def split_arguments(description: str, work_holds: str) -> argparse.ArgumentParser:
+    """The options every bench on this split takes (data, work folder, seeds, the product's epochs and spec)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input", help="a MovieLens folder with ratings.csv and movies.csv (default: the sample)")
-    parser.add_argument("--work", help="folder for the split, preprocess output, model and lists (default: a temp dir)")
+    parser.add_argument("--work", help=f"folder for the split, {work_holds} (default: a temp dir)")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds of the 80/20 split (and of the sample)")
     parser.add_argument("--epochs", type=int, help="passed to `embedflow train`")
     parser.add_argument("--spec", help="passed to `embedflow preprocess` (default: the built-in movielens spec)")
+    return parser
+
+
+def main() -> None:
+    parser = split_arguments(__doc__, "preprocess output, model and lists")
     parser.add_argument("--references-only", action="store_true", help="skip the product: references and ratios")
     args = parser.parse_args()
 

@@ -45,7 +45,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from bench.ranking import Split, run_product, split_ratings  # noqa: E402
+from bench.ranking import Split, run_product, split_arguments, split_ratings  # noqa: E402
 from trainer import references as ref  # noqa: E402
 from trainer.neighbours import cosine_top_k, normalize  # noqa: E402
 
@@ -54,12 +54,7 @@ MIN_QUERY_RATINGS = 20
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--input", help="a MovieLens folder with ratings.csv and movies.csv (default: the sample)")
-    parser.add_argument("--work", help="folder for the split, preprocess output and model (default: a temp dir)")
-    parser.add_argument("--seeds", default="0", help="comma-separated seeds of the 80/20 split (and of the sample)")
-    parser.add_argument("--epochs", type=int, help="passed to `embedflow train`")
-    parser.add_argument("--spec", help="passed to `embedflow preprocess` (default: the built-in movielens spec)")
+    parser = split_arguments(__doc__, "preprocess output and model")
     parser.add_argument("--reuse", action="store_true", help="keep a model already trained under --work for a seed")
     args = parser.parse_args()
 
