@@ -9,9 +9,9 @@ how likely a user is to pick an item; what a recommendation should find is
 an item the user picks *and* rates highly (the protocol's relevant items are
 held-out ratings >= 4), so the predicted rating joins it with its own
 weight.  The popularity prior corrects a model that underrates how much
-everyone picks the most rated items.  Both weights are chosen on the eval
-split when the model is trained (trainer/evaluate.py: the grid below, best
-recall@10), written to `embeddings/scoring.json`, and can be overridden per
+everyone picks the most rated items.  Both weights are chosen on the
+validation slice when the model is trained (the grid below, best recall@10;
+the eval split only reports), written to `embeddings/scoring.json`, and can be overridden per
 request (`--rating-weight`, `--popularity-weight`).
 
 Every term is a dot product with the user's vector plus a per-item number
