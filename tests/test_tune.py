@@ -10,7 +10,7 @@ from PIL import Image
 
 from trainer import task
 from trainer.config import TrainConfig
-from trainer.tune import BEST, TRIALS, trial_grid, tune
+from trainer.tune import BEST, TRIALS, trial_grid, tune, write_report
 
 
 def test_default_grid_is_forty_percent_around_the_fourth_root(preprocessed):
@@ -42,6 +42,12 @@ def test_search_writes_report_resumes_and_best_params_train(preprocessed, tmp_pa
         rows = list(csv.DictReader(f))
     assert [json.loads(r["params"]) for r in rows] == [t["params"] for t in trials]  # JSON survives the CSV
     assert [r["best"] for r in rows].count("yes") == 1
+    for t in trials:  # ranked by the model's own stopping metric, read from its validation-slice history
+        selection = t["selection"]
+        assert (selection["metric"], selection["mode"], selection["on"]) == ("val_recall_at_10", "max", "validation")
+        assert selection["value"] == max(t["curves"]["val_recall_at_10"])
+    assert best["selection"]["value"] == max(t["selection"]["value"] for t in trials)
+    assert "chosen on the validation slice" in report and "validation recall@10 (chooses)" in report
 
     again = tune(prep, out, dims=[2, 6], epochs=2)  # everything done: nothing retrained
     assert again["params"] == best["params"]
@@ -57,6 +63,29 @@ def test_search_writes_report_resumes_and_best_params_train(preprocessed, tmp_pa
     with open(os.path.join(result.version_dir, "manifest.json")) as f:
         used = json.load(f)["features"]
     assert {k: used[k]["embedding_dim"] for k in params["embedding_dims"]} == params["embedding_dims"]
+
+
+def test_the_best_trial_is_chosen_on_the_validation_slice_never_on_eval(tmp_path):
+    """Two trials whose validation and eval figures disagree: the validation slice's pick wins everywhere (the
+    returned trial, best_params.yaml, the report's mark), and the eval figure is shown as reported only."""
+    def trial(dim, validation_recall, eval_rmse):
+        return {"params": {"embedding_dims": {"movie_id": dim}}, "eval_rmse": eval_rmse,
+                "selection": {"metric": "val_recall_at_10", "mode": "max", "on": "validation",
+                              "value": validation_recall},
+                "validation_loss_best": 1.0, "train_loss_at_best": 1.0, "validation_loss_final": 1.0,
+                "train_loss_final": 1.0, "epochs": 2, "parameters": dim * 100, "model_bytes": 1000,
+                "train_seconds": 1.0, "epoch_seconds": 0.5,
+                "curves": {"loss": [1.0, 0.9], "val_loss": [1.1, 1.0]}}
+
+    eval_favourite, validation_favourite = trial(4, 0.30, eval_rmse=0.80), trial(8, 0.35, eval_rmse=0.95)
+    best = write_report([eval_favourite, validation_favourite], str(tmp_path), "movie_id")
+    assert best is validation_favourite
+    assert yaml.safe_load((tmp_path / BEST).read_text()) == {"embedding_dims": {"movie_id": 8}}
+    report = (tmp_path / "report.md").read_text()
+    best_row = next(line for line in report.splitlines() if "**best**" in line)
+    assert best_row.startswith("| 8 ") and "eval rmse (reports)" in report
+    with open(tmp_path / "report.csv", newline="") as f:
+        assert [r["best"] for r in csv.DictReader(f)] == ["", "yes"]
 
 
 def test_a_ctrl_c_that_tensorflow_swallowed_still_stops_the_search(preprocessed, tmp_path, monkeypatch):
@@ -82,7 +111,8 @@ def test_a_ctrl_c_that_tensorflow_swallowed_still_stops_the_search(preprocessed,
         except KeyboardInterrupt:  # or, if the signal arrives just after, here: the outcome below is the same
             pass
         trained.append(params)
-        return {"params": params, "settings": settings, "eval_rmse": 1.0, "train_seconds": 1.0}
+        return {"params": params, "settings": settings, "eval_rmse": 1.0, "train_seconds": 1.0,
+                "selection": {"metric": "val_loss", "mode": "min", "on": "validation", "value": 1.0}}
 
     monkeypatch.setattr(tune_module, "run_trial", trial_interrupted_inside_a_callback)
     with interrupts_noticed():

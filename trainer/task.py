@@ -167,6 +167,7 @@ def train(config: TrainConfig) -> TrainResult | None:
         **evaluation.metrics,
         "task": spec.label.task, "epochs_trained": len(history["loss"]),
         "best_epoch": _best_epoch(history, *model.early_stopping), "selection_metric": model.early_stopping[0],
+        "selection_mode": model.early_stopping[1],
         "train_seconds": round(seconds, 2),
         "train_examples": counts["train"], "seed": config.seed,
         "warm_started_from": config.warm_start_from if warm else None,

@@ -4,9 +4,13 @@ More dimensions represent relationships more accurately but risk
 overfitting, grow the model and slow training.  The search scales every
 `auto`-sized embedding by factors around 1 (default 0.6 .. 1.4, i.e. about
 ±40%: 15 to 35 for 500,000 items), optionally crossed with hidden units and
-learning rates, trains each trial with early stopping on the eval split, and
-records eval and train loss, parameter count, model size on disk and
-training time.  Trials are appended to `trials.jsonl` as they finish, so an
+learning rates, and trains each trial as `embedflow train` does.  The
+best trial is chosen on the validation slice carved from the train split
+(trainer/data.py): each trial's own early-stopping metric (recall@10 on
+that slice for a model with a retrieval objective, else its loss there) at
+its best epoch.  The eval split only reports: its metric is recorded beside
+the choice and never ranks trials.  Each trial also records validation and
+train loss, parameter count, model size on disk and training time.  Trials are appended to `trials.jsonl` as they finish, so an
 interrupted search resumes where it stopped: a trial is reused only when its
 parameters and every setting it was trained with (input and its preprocess
 run, spec, epochs, batch size, seed) match.  Training speed is compared as
@@ -105,24 +109,34 @@ def run_trial(preprocess_dir: str, trial_dir: str, params: dict, settings: dict)
                                epochs=settings["epochs"], batch_size=settings["batch_size"]))
     seconds = time.time() - started
     history = result.metrics["history"]
-    best = int(np.argmin(history["val_loss"]))
+    best = result.metrics["best_epoch"] - 1
     main = {"binary_classification": "auc", "multiclass_classification": "log_loss"}.get(result.spec.label.task, "rmse")
     epoch_seconds = history.get("epoch_seconds", [seconds])
     return {
         "params": params,
         "settings": settings,
+        "selection": selection_of(result.metrics),
         "eval_" + main: result.metrics["model"][main],
-        "eval_loss_best": float(history["val_loss"][best]),
+        "validation_loss_best": float(history["val_loss"][best]),
         "train_loss_at_best": float(history["loss"][best]),
         "train_loss_final": float(history["loss"][-1]),
-        "eval_loss_final": float(history["val_loss"][-1]),
+        "validation_loss_final": float(history["val_loss"][-1]),
         "epochs": len(history["loss"]),
         "parameters": int(result.model.count_params()),
         "model_bytes": _folder_bytes(result.version_dir),
         "train_seconds": round(seconds, 2),
         "epoch_seconds": round(float(np.median(epoch_seconds[1:] or epoch_seconds)), 3),  # first epoch: warm-up
-        "curves": {"loss": [float(x) for x in history["loss"]], "val_loss": [float(x) for x in history["val_loss"]]},
+        "curves": {key: [float(x) for x in history[key]]
+                   for key in dict.fromkeys(("loss", "val_loss", result.metrics["selection_metric"]))},
     }
+
+
+def selection_of(metrics: dict) -> dict:
+    """What a trial is ranked by: its early-stopping metric at its best epoch, read from the training history, which
+    Keras computed on the validation slice (`validation_data` in trainer/task.py), never on the eval split."""
+    monitor = metrics["selection_metric"]
+    return {"metric": monitor, "mode": metrics["selection_mode"], "on": "validation",
+            "value": float(metrics["history"][monitor][metrics["best_epoch"] - 1])}
 
 
 def tune(preprocess_dir: str, out_dir: str, factors=DEFAULT_FACTORS, dims: list[int] | None = None,
@@ -134,7 +148,8 @@ def tune(preprocess_dir: str, out_dir: str, factors=DEFAULT_FACTORS, dims: list[
     settings = search_settings(preprocess_dir, manifest, epochs, batch_size, seed)
     tf.io.gfile.makedirs(out_dir)
     trials_path = os.path.join(out_dir, TRIALS)
-    finished = {trial_key(t["params"], t.get("settings")): t for t in read_trials(out_dir)}
+    finished = {trial_key(t["params"], t.get("settings")): t for t in read_trials(out_dir)
+                if "selection" in t}  # older trials were ranked on the eval split: trained again
     done, trained, started = [], 0, time.time()
     for i, params in enumerate(grid):
         key = trial_key(params, settings)
@@ -151,15 +166,32 @@ def tune(preprocess_dir: str, out_dir: str, factors=DEFAULT_FACTORS, dims: list[
         done.append(trial)
         trained += 1
         left = (time.time() - started) / trained * (len(grid) - i - 1)
-        log.info("Trial %d/%d done in %.0f s: %s %.4f%s", i + 1, len(grid), trial["train_seconds"],
-                 _metric_name(trial), trial[_metric_name(trial)],
+        log.info("Trial %d/%d done in %.0f s: %s (reported: %s %.4f)%s", i + 1, len(grid), trial["train_seconds"],
+                 _chosen_on(trial), _eval_metric(trial), trial[_eval_metric(trial)],
                  f"; about {left / 60:.1f} min left" if i + 1 < len(grid) else "")
     best = write_report(done, out_dir, primary_feature(manifest))
     return best
 
 
-def _metric_name(trial: dict) -> str:
-    return "eval_auc" if "eval_auc" in trial else "eval_rmse"
+def _eval_metric(trial: dict) -> str:
+    """The eval split's main metric a trial reports (never ranks by)."""
+    return next(k for k in ("eval_auc", "eval_log_loss", "eval_rmse") if k in trial)
+
+
+def _chosen_on(trial: dict) -> str:
+    selection = trial["selection"]
+    return f"validation {_short(selection['metric'])} {selection['value']:.4f}"
+
+
+def _short(monitor: str) -> str:
+    """A history key as people read it: val_recall_at_10 -> recall@10, val_loss -> loss."""
+    return monitor.removeprefix("val_").replace("_at_", "@")
+
+
+def best_trial(trials: list[dict]) -> dict:
+    """The trial with the best validation-slice selection metric; eval figures play no part."""
+    pick = max if trials[0]["selection"]["mode"] == "max" else min
+    return pick(trials, key=lambda t: t["selection"]["value"])
 
 
 def read_trials(out_dir: str) -> list[dict]:
@@ -171,27 +203,33 @@ def read_trials(out_dir: str) -> list[dict]:
 
 
 def write_report(trials: list[dict], out_dir: str, primary: str) -> dict:
-    """report.md (a table), report.csv, report.png (metric vs dimension) and best_params.yaml."""
-    metric = _metric_name(trials[0])
-    higher_better = metric == "eval_auc"
-    best = (max if higher_better else min)(trials, key=lambda t: t[metric])
+    """report.md (a table), report.csv, report.png (metric vs dimension) and best_params.yaml.
+
+    The best trial is `best_trial`'s: chosen on the validation slice; the eval column is reported beside it.
+    """
+    best = best_trial(trials)
+    chosen_on, reported = f"validation {_short(best['selection']['metric'])}", _eval_metric(best)
     rows = sorted(trials, key=lambda t: (t["params"]["embedding_dims"][primary], json.dumps(t["params"])))
-    header = ["dim", "params", metric, "eval loss (best)", "train loss (best)", "eval loss (last)",
-              "train loss (last)", "epochs", "parameters", "model MB", "seconds", "s/epoch", "best"]
+    header = ["dim", "params", f"{chosen_on} (chooses)", f"{reported.replace('_', ' ')} (reports)",
+              "validation loss (best)", "train loss (best)", "validation loss (last)", "train loss (last)", "epochs",
+              "parameters", "model MB", "seconds", "s/epoch", "best"]
     table = []
     for t in rows:
         table.append([t["params"]["embedding_dims"][primary], json.dumps(t["params"], sort_keys=True),
-                      f"{t[metric]:.4f}", f"{t['eval_loss_best']:.4f}", f"{t['train_loss_at_best']:.4f}",
-                      f"{t['eval_loss_final']:.4f}", f"{t['train_loss_final']:.4f}", t["epochs"], t["parameters"],
-                      f"{t['model_bytes'] / 1e6:.2f}", t["train_seconds"], t.get("epoch_seconds", ""),
-                      "yes" if t is best else ""])
+                      f"{t['selection']['value']:.4f}", f"{t[reported]:.4f}", f"{t['validation_loss_best']:.4f}",
+                      f"{t['train_loss_at_best']:.4f}", f"{t['validation_loss_final']:.4f}",
+                      f"{t['train_loss_final']:.4f}", t["epochs"], t["parameters"], f"{t['model_bytes'] / 1e6:.2f}",
+                      t["train_seconds"], t.get("epoch_seconds", ""), "yes" if t is best else ""])
     lines = ["| " + " | ".join(header[:-1]) + " |", "|" + "---|" * (len(header) - 1)]
     for values in table:
         cells = [str(v).replace("|", "/") for v in values[:-1]]
         lines.append("| " + " | ".join(cells) + (" **best**" if values[-1] else "") + " |")
     with tf.io.gfile.GFile(os.path.join(out_dir, "report.md"), "w") as f:
         f.write(f"# Embedding dimension search ({primary})\n\n" + "\n".join(lines) + "\n\n"
-                f"Best: {json.dumps(best['params'])} with {metric} {best[metric]:.4f}\n"
+                f"Best: {json.dumps(best['params'])} with {_chosen_on(best)} "
+                f"({'highest' if best['selection']['mode'] == 'max' else 'lowest'} wins), "
+                f"chosen on the validation slice of the train split; {reported.replace('_', ' ')} "
+                f"{best[reported]:.4f} is reported only: the eval split ranks nothing.\n"
                 "s/epoch: median epoch time after the first epoch (which also traces the graph and loads data).\n")
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -199,15 +237,15 @@ def write_report(trials: list[dict], out_dir: str, primary: str) -> dict:
     writer.writerows(table)
     with tf.io.gfile.GFile(os.path.join(out_dir, "report.csv"), "w") as f:
         f.write(buf.getvalue())
-    _plot(rows, rows.index(best), primary, metric, os.path.join(out_dir, "report.png"))
+    _plot(rows, rows.index(best), primary, os.path.join(out_dir, "report.png"))
     with tf.io.gfile.GFile(os.path.join(out_dir, BEST), "w") as f:
         f.write(yaml.safe_dump({k: v for k, v in best["params"].items()}))
     return best
 
 
-def _plot(rows: list[dict], best: int, primary: str, metric: str, path: str) -> None:
-    """Three panels: the metric the best trial is chosen on (and the losses) vs dimension, learning curves
-    (small, best, large), cost vs dimension.
+def _plot(rows: list[dict], best: int, primary: str, path: str) -> None:
+    """Three panels: the validation metric the best trial is chosen on (and the eval metric, reported only) vs
+    dimension, learning curves (small, best, large), cost vs dimension.
 
     The x axes are ticked at the dimensions tried, and the best trial is starred on the curve it was chosen by.
     """
@@ -218,28 +256,31 @@ def _plot(rows: list[dict], best: int, primary: str, metric: str, path: str) -> 
 
     dims = [t["params"]["embedding_dims"][primary] for t in rows]
     fig, (left, middle, right) = plt.subplots(1, 3, figsize=(17, 4.8), dpi=100)
-    name = metric.removeprefix("eval_")
-    chosen = left.plot(dims, [t[metric] for t in rows], "o-", color="black", label=f"eval {name} (chooses)")
-    chosen += left.plot([dims[best]], [rows[best][metric]], "*", color="gold", markersize=18, markeredgecolor="black",
+    selection, reported = rows[best]["selection"], _eval_metric(rows[best])
+    name = _short(selection["metric"])
+    chosen = left.plot(dims, [t["selection"]["value"] for t in rows], "o-", color="black",
+                       label=f"validation {name} (chooses)")
+    chosen += left.plot([dims[best]], [selection["value"]], "*", color="gold", markersize=18, markeredgecolor="black",
                         label=f"best: dim {dims[best]}", zorder=5)
-    left.set_ylabel(name)
-    losses = left.twinx()
-    chosen += losses.plot(dims, [t["eval_loss_best"] for t in rows], "o:", color="tab:blue",
-                          label="eval loss (best epoch)")
-    chosen += losses.plot(dims, [t["train_loss_at_best"] for t in rows], "s:", color="tab:orange",
-                          label="train loss (same epoch)")
-    losses.set_ylabel("loss")
-    left.set_title(f"Fit vs dimension (best: {'highest' if metric == 'eval_auc' else 'lowest'} {name})")
+    left.set_ylabel(f"validation {name}")
+    eval_axis = left.twinx()
+    chosen += eval_axis.plot(dims, [t[reported] for t in rows], "o:", color="tab:gray",
+                             label=f"{reported.replace('_', ' ')} (reported only)")
+    eval_axis.set_ylabel(reported.replace("_", " "))
+    left.set_zorder(eval_axis.get_zorder() + 1)  # the chosen curve and its star above the reported one
+    left.patch.set_visible(False)
+    left.set_title(f"Chosen on the validation slice: {'highest' if selection['mode'] == 'max' else 'lowest'} {name}",
+                   fontsize=10)
     left.legend(chosen, [line.get_label() for line in chosen], fontsize=8)
     for i, colour in zip(sorted({0, best, len(rows) - 1}), ("tab:blue", "tab:green", "tab:red")):
         curves = rows[i]["curves"]
         epochs = range(1, len(curves["loss"]) + 1)
         tag = f"dim {dims[i]}" + (" (best)" if i == best else "")
         middle.plot(epochs, curves["loss"], "-", color=colour, label=f"{tag} train")
-        middle.plot(epochs, curves["val_loss"], "--", color=colour, label=f"{tag} eval")
+        middle.plot(epochs, curves["val_loss"], "--", color=colour, label=f"{tag} validation")
     middle.set_xlabel("epoch")
     middle.set_ylabel("loss")
-    middle.set_title("Learning curves: eval rises while train falls = overfitting")
+    middle.set_title("Learning curves: validation rising while train falls = overfitting", fontsize=10)
     middle.legend(fontsize=8)
     right.plot(dims, [t["parameters"] / 1e3 for t in rows], "o-", color="tab:purple", label="parameters (k)")
     right.set_ylabel("parameters (thousands)")
@@ -248,7 +289,7 @@ def _plot(rows: list[dict], best: int, primary: str, metric: str, path: str) -> 
               label="seconds per epoch (after the first)")
     twin.set_ylabel("seconds per epoch")
     twin.set_ylim(bottom=0)
-    right.set_title("Cost vs dimension")
+    right.set_title("Cost vs dimension", fontsize=10)
     right.legend(loc="upper left")
     twin.legend(loc="lower right")
     for ax in (left, right):
