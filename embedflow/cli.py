@@ -52,7 +52,7 @@ SUBCOMMANDS = {
 
 
 QUIET, NORMAL, VERBOSE = -1, 0, 1
-LIBRARIES = ("apache_beam", "absl", "tensorflow_transform", "tfx_bsl", "h5py", "matplotlib", "google")
+LIBRARIES = ("apache_beam", "absl", "tensorflow_transform", "tfx_bsl", "h5py", "matplotlib", "google", "openTSNE")
 PRODUCT = ("embedflow", "beam_jobs", "trainer", "features")  # the packages whose lines are the product's own
 LOG_FORMAT, LOG_DATE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"
 

@@ -228,6 +228,42 @@ def test_map_is_a_valid_png(index, tmp_path):
         assert image.format == "PNG" and image.size[0] > 600 and image.size[1] > 400
 
 
+def test_the_tsne_map_places_the_planted_groups_apart_and_is_the_same_for_the_same_seed(index, ratings_sample,
+                                                                                        tmp_path):
+    """On the 2-D map, an item's 10 nearest dots share its planted taste group far more often than chance, and more
+    than on the PCA map; a second run with the seed draws the same coordinates; `--method pca,tsne` draws both."""
+    from embedflow.commands.embeddings import MAP_METHODS as CLI_METHODS
+    from trainer.neighbours import neighbour_label_share
+    from trainer.visualize import MAP_METHODS, pca_2d, tsne_2d
+
+    assert set(CLI_METHODS) == set(MAP_METHODS)
+    planted = read_planted_groups(ratings_sample)
+    groups = np.array([planted[i] for i in index.item_ids])
+    vectors = index.similarity_vectors
+    tsne = tsne_2d(vectors, seed=0)
+    np.testing.assert_array_equal(tsne, tsne_2d(vectors, seed=0))
+
+    def share_on_the_map(xy):
+        distances = ((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1)
+        np.fill_diagonal(distances, np.inf)
+        return neighbour_label_share(np.argsort(distances, axis=1)[:, :10], groups)
+
+    share, chance = share_on_the_map(tsne)
+    pca_share, _ = share_on_the_map(pca_2d(vectors))
+    assert share > 4 * chance and share > pca_share, (share, pca_share, chance)
+
+    out = str(tmp_path / "both.png")
+    assert cli.main(["map", "--model", index.version_dir, "--output", out, "--method", "pca,tsne", "--seed", "3"]) == 0
+    with Image.open(out) as image:
+        assert image.size[0] > 1.8 * image.size[1]  # two panels side by side
+
+
+def test_a_map_method_that_is_not_known_is_a_flag_error(index, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["map", "--model", index.version_dir, "--output", str(tmp_path / "m.png"), "--method", "umap"])
+    assert "--method" in capsys.readouterr().err
+
+
 def test_embeddings_exported_as_parquet_features(trained, index):
     folder = os.path.join(trained.version_dir, "embeddings", "parquet")
     items = pq.read_table(os.path.join(folder, "items.parquet"))

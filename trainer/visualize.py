@@ -3,6 +3,14 @@
 `embedflow projector` writes a folder that `tensorboard --logdir` opens in
 its Projector tab; `embedflow map` draws the item vectors in two
 dimensions, coloured by main genre, with a few popular titles labelled.
+
+Two ways down to two dimensions (MAP_METHODS): PCA keeps the directions of
+largest spread, so on real ratings, where popularity and a few broad tastes
+carry most of the spread, genres overlap in one cloud; t-SNE (openTSNE, the
+`maps` extra) keeps each item's nearest neighbours by cosine, the measure
+`similar` ranks by, so groups of items rated by the same people come apart.
+t-SNE's axes have no meaning of their own, and it is seeded, so the same
+model and seed give the same picture.
 """
 
 from __future__ import annotations
@@ -12,11 +20,14 @@ import io
 import os
 from typing import Callable
 
+import dataclasses
+
 import numpy as np
 import tensorflow as tf
 from google.protobuf import text_format
 from tensorboard.plugins.projector import projector_config_pb2
 
+from features.errors import UserError
 from trainer.recommend import EmbeddingIndex
 
 PROJECTOR_CONFIG = "projector_config.pbtxt"
@@ -72,17 +83,47 @@ def pca_2d(vectors: np.ndarray) -> np.ndarray:
     return centred @ vt[:2].T
 
 
+def tsne_2d(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
+    """t-SNE by cosine distance (openTSNE), started from PCA and seeded; one thread, so the same seed gives the
+    same coordinates on any machine's core count."""
+    try:
+        from openTSNE import TSNE
+    except ImportError:
+        raise UserError("The t-SNE map needs openTSNE: pip install 'embedflow[maps]'") from None
+    perplexity = min(30.0, (len(vectors) - 1) / 3)  # openTSNE needs at least 3 neighbours per perplexity unit
+    embedding = TSNE(n_components=2, perplexity=perplexity, metric="cosine", initialization="pca",
+                     random_state=seed, n_jobs=1, verbose=False).fit(np.asarray(vectors, dtype=np.float64))
+    return np.asarray(embedding)
+
+
+@dataclasses.dataclass(frozen=True)
+class MapMethod:
+    """One way down to two dimensions: its name in titles and on the axes, and the projection."""
+
+    title: str
+    axes: tuple[str, str]
+    project: Callable[[np.ndarray, int], np.ndarray]  # (vectors, seed) -> (n, 2)
+
+
+MAP_METHODS = {
+    "pca": MapMethod("PCA", ("first principal component", "second principal component"), lambda v, _: pca_2d(v)),
+    "tsne": MapMethod("t-SNE (cosine)", ("t-SNE 1 (no units)", "t-SNE 2 (no units)"), tsne_2d),
+}
+
+
 def plot_item_map(ax, items: np.ndarray, item_meta: dict[str, list[str]], item_count: np.ndarray, labels: int = 10,
-                  max_points: int = 20_000) -> Callable[[], list]:
-    """Item vectors in 2-D (PCA) on `ax`, coloured by main genre; returns the step that labels the most popular
-    titles, to call once the figure's layout is final (labels are placed where they will be drawn).
+                  max_points: int = 20_000, method: str = "pca", seed: int = 0) -> Callable[[], list]:
+    """Item vectors in 2-D (`method`: a MAP_METHODS key) on `ax`, coloured by main genre; returns the step that
+    labels the most popular titles, to call once the figure's layout is final (labels are placed where they will be
+    drawn).
 
     `items`: the similarity vectors (trainer/neighbours.py), the ones `similar` compares.
     """
     import matplotlib.pyplot as plt
 
     rows = _most_active(item_count, max_points)
-    xy = pca_2d(items[rows])
+    way = MAP_METHODS[method]
+    xy = way.project(items[rows], seed)
     ids = next(iter(item_meta.values()))
     genres = item_meta.get("genres", ["?"] * len(ids))
     main = np.array([(genres[r].split("|")[0] or "?") for r in rows])
@@ -95,9 +136,10 @@ def plot_item_map(ax, items: np.ndarray, item_meta: dict[str, list[str]], item_c
     other = ~np.isin(main, shown)
     if other.any():
         ax.scatter(xy[other, 0], xy[other, 1], s=6, alpha=0.4, color="lightgrey", label="other")
-    ax.set_title(f"Item embeddings, PCA to 2-D\n({len(rows):,} items, coloured by main genre)")
-    ax.set_xlabel("first principal component")
-    ax.set_ylabel("second principal component")
+    seeded = f", seed {seed}" if method != "pca" else ""
+    ax.set_title(f"Item embeddings, {way.title} to 2-D{seeded}\n({len(rows):,} items, coloured by main genre)")
+    ax.set_xlabel(way.axes[0])
+    ax.set_ylabel(way.axes[1])
     ax.legend(loc="best", fontsize=8, markerscale=2, title="main genre")
     titles = item_meta.get("title", ids)
     popular = np.argsort(-item_count[rows], kind="stable")[:labels]
@@ -153,13 +195,19 @@ def save_png(fig, png_path: str) -> str:
     return png_path
 
 
-def draw_map(index: EmbeddingIndex, png_path: str, labels: int = 10, max_points: int = 20_000) -> str:
-    """Item vectors in 2-D (PCA), coloured by main genre, the most popular titles labelled."""
+def draw_map(index: EmbeddingIndex, png_path: str, labels: int = 10, max_points: int = 20_000,
+             methods: tuple[str, ...] = ("pca",), seed: int = 0) -> str:
+    """Item vectors in 2-D, one panel per method side by side (MAP_METHODS keys), coloured by main genre, the most
+    popular titles labelled."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(11, 8), dpi=110, layout="constrained")
-    plot_item_map(ax, index.similarity_vectors, index.item_meta, index.item_count, labels, max_points)()
+    fig, axes = plt.subplots(1, len(methods), figsize=(11 * len(methods), 8), dpi=110, layout="constrained",
+                             squeeze=False)
+    finishing = [plot_item_map(ax, index.similarity_vectors, index.item_meta, index.item_count, labels, max_points,
+                               method, seed) for ax, method in zip(axes[0], methods)]
+    for finish in finishing:  # once every panel is drawn: the layout is final
+        finish()
     return save_png(fig, png_path)

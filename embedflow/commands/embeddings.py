@@ -87,16 +87,33 @@ def projector_main(args: argparse.Namespace, _extra: list[str]) -> None:
     print(f"Wrote {path}\nOpen it with: tensorboard --logdir {args.output}   (then the Projector tab)")
 
 
+MAP_METHODS = ("pca", "tsne")  # trainer/visualize.py's MAP_METHODS, named here so --help and checks need no TensorFlow
+
+
+def _map_methods(text: str) -> tuple[str, ...]:
+    methods = tuple(m.strip().lower() for m in text.split(",") if m.strip())
+    unknown = [m for m in methods if m not in MAP_METHODS]
+    if unknown or not methods:
+        raise argparse.ArgumentTypeError(f"{text!r}: one or more of {', '.join(MAP_METHODS)}, comma-separated")
+    return methods
+
+
 def add_map_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help=MODEL_HELP)
     parser.add_argument("--output", required=True, help="PNG file to write")
     parser.add_argument("--labels", type=int, default=10, help="how many popular titles to label")
+    parser.add_argument("--method", type=_map_methods, default=("pca",), metavar="pca|tsne[,...]",
+                        help="how to bring the vectors down to 2-D: pca (default), tsne (t-SNE by cosine, which keeps "
+                             "neighbours; needs pip install 'embedflow[maps]'); several, comma-separated, side by side")
+    parser.add_argument("--seed", type=int, default=0, help="t-SNE's seed: the same seed draws the same map")
+    parser.add_argument("--max-points", type=int, default=20_000, help="most-rated items shown")
 
 
 def map_main(args: argparse.Namespace, _extra: list[str]) -> None:
     check_argument("map", "model", args.model, "existing_path", folder=True)
     check_argument("map", "output", args.output, "output_file")
     check_argument("map", "labels", args.labels, "integer", minimum=0)
+    check_argument("map", "max_points", args.max_points, "integer", minimum=1)
     from trainer.visualize import draw_map
 
-    print(f"Wrote {draw_map(_index(args.model), args.output, args.labels)}")
+    print(f"Wrote {draw_map(_index(args.model), args.output, args.labels, args.max_points, args.method, args.seed)}")
