@@ -42,6 +42,8 @@ SUBCOMMANDS = {
     "map": ("embedflow.commands.embeddings:map", "a PNG map of the item embeddings, coloured by genre", False),
     "retrain": ("embedflow.commands.retrain:retrain", "scheduled retraining: new spans -> checks -> preprocess -> train -> "
                                              "promote only if not worse", False),
+    "cut-spans": ("embedflow.commands.cut_spans", "cut one big ratings file into retrain's span folders, one per "
+                                                  "UTC day of its timestamps", False),
     "rollback": ("embedflow.commands.retrain:rollback", "point serving back at the previous model version", False),
     "history": ("embedflow.commands.retrain:history", "print the record of retrain runs", False),
     "tune": ("embedflow.commands.tune", "search embedding dimensions around the fourth-root rule; report and best params",

@@ -23,6 +23,7 @@ from beam_jobs.config import PredictConfig, PreprocessConfig, RecommendAllConfig
 from beam_jobs.sample_data import HousingSample, RatingsSample
 from beam_jobs.sample_housing_wide import WideHousingSample
 from embedflow import cli
+from embedflow.cut_spans import CutSpansConfig
 from embedflow.init_spec import InitSpecConfig
 from features.arguments import ArgumentError
 from features.errors import SpecError, UserError
@@ -208,6 +209,7 @@ def _dry_handlers(stack: contextlib.ExitStack) -> None:
     import beam_jobs.ratings_stats
     import beam_jobs.sample_data
     import beam_jobs.sample_housing_wide
+    import embedflow.commands.cut_spans as cut
     import embedflow.commands.embeddings as emb
     import embedflow.commands.predict as predict
     import embedflow.commands.preprocess as prep
@@ -217,7 +219,7 @@ def _dry_handlers(stack: contextlib.ExitStack) -> None:
     import embedflow.init_spec as init
 
     patch = stack.enter_context(pytest.MonkeyPatch.context())
-    for module in (train, prep, rec_all, tune, predict):
+    for module in (train, prep, rec_all, tune, predict, cut):
         patch.setattr(module, "main_from_args", module.config_from_args)
     patch.setattr(emb, "similar_main", emb.similar_config)
     patch.setattr(emb, "recommend_main", emb.recommend_config)
@@ -304,7 +306,8 @@ def test_good_flags_build_the_same_config_as_the_api(paths):
 
 COMMAND_CONFIGS = {"train": TrainConfig, "preprocess": PreprocessConfig, "recommend-all": RecommendAllConfig,
                    "predict": PredictConfig,
-                   "tune": TuneConfig, "similar": SimilarQuery, "recommend": RecommendQuery, "init-spec": InitSpecConfig}
+                   "tune": TuneConfig, "similar": SimilarQuery, "recommend": RecommendQuery, "init-spec": InitSpecConfig,
+                   "cut-spans": CutSpansConfig}
 CLI_ONLY = {"help", "command", "verbosity", "hypertune_metric", "vertex"}  # flags that are not the job's settings
 SUBMISSION_CONFIGS = {"train": VertexJob}  # where the run goes (`train --vertex`), not what it does
 
@@ -340,6 +343,7 @@ def config_factories(paths: dict) -> dict:
         SimilarQuery: {"model": paths["folder"], "item": "1"}, RecommendQuery: {"model": paths["folder"], "user": "1"},
         RatingsSample: {}, HousingSample: {}, WideHousingSample: {}, InitSpecConfig: {"input": "t.csv"},
         VertexJob: {"project": "my-project", "region": "europe-west4"},
+        CutSpansConfig: {"input": paths["file"], "output": paths["root"] + "/spans"},
     }
 
 
@@ -379,7 +383,8 @@ CLI_BASES = {"train": ["--input", "p"], "preprocess": ["--output", "{root}/p"],
              "similar": ["--model", "{folder}", "1"], "recommend": ["--model", "{folder}", "--user", "1"],
              "recommend-all": ["--model", "{folder}", "--output", "{root}/ra"],
              "predict": ["--model", "{folder}", "--input", "t.csv", "--output", "{root}/pr"],
-             "tune": ["--input", "p", "--output", "{root}/t"], "init-spec": ["--input", "t.csv"]}
+             "tune": ["--input", "p", "--output", "{root}/t"], "init-spec": ["--input", "t.csv"],
+             "cut-spans": ["--input", "{file}", "--output", "{root}/spans"]}
 FLAG_TEXTS = ["0", "-1", "1", "3", "nan", "inf", "-inf", "1e309", "99999999999999999999", "1.5", "abc", "", " ",
               "no", "0,0", "1,,2", ";", "64;", "-", "--", "a\tb"]
 
@@ -387,7 +392,7 @@ PROPERTY_SETTINGS = settings(max_examples=50, deadline=None, derandomize=True,
                              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
-@pytest.mark.parametrize("cls", list(config_factories({"root": "", "folder": ""})), ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", list(config_factories({"root": "", "folder": "", "file": ""})), ids=lambda c: c.__name__)
 @PROPERTY_SETTINGS
 @given(data=st.data())
 def test_any_field_value_builds_or_is_a_user_error(paths, cls, data):
