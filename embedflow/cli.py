@@ -69,6 +69,10 @@ def setup_logging(verbosity: int = NORMAL) -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # it also prints its own copy of each warning
     for noisy in LIBRARIES:
         logging.getLogger(noisy).setLevel(logging.INFO if verbosity == VERBOSE else logging.WARNING)
+    if verbosity != VERBOSE:
+        from features.quiet import drop_unactionable_warnings
+
+        drop_unactionable_warnings()
 
 
 class LibraryLinesOnRoot(logging.Filter):
@@ -89,6 +93,9 @@ def api_logging() -> None:
     configured the root logger (logging.basicConfig): their settings win."""
     if logging.getLogger().handlers:
         return
+    from features.quiet import drop_unactionable_warnings
+
+    drop_unactionable_warnings()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(LOG_FORMAT, LOG_DATE_FORMAT))
     for name, level in ([(n, logging.INFO) for n in PRODUCT] + [("tensorflow", logging.ERROR)]

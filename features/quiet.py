@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import importlib.abc
 import importlib.util
+import logging
 import os
 import re
 import sys
@@ -84,6 +85,34 @@ class _SilentLoader(importlib.abc.Loader):
         module.__loader__ = module.__spec__.loader = self._loader  # the module keeps its own loader
         with stderr_silenced():
             self._loader.exec_module(module)
+
+
+# Library warnings about the libraries' own internals, which no setting or input of a user's can change, by logger.
+# TFT analysing its own traced graph for the analyzer cache (retrain's preprocess) warns that the vocabulary tables
+# TFT itself creates inside that tf.function are initialised on every call: TFT's code, not ours, and harmless here.
+UNACTIONABLE_WARNINGS = {
+    "absl": (re.compile(r"Tables initialized inside a tf\.function"),),
+}
+
+
+class UnactionableWarnings(logging.Filter):
+    """Drops the records of one logger whose message starts like one of UNACTIONABLE_WARNINGS' patterns."""
+
+    def __init__(self, patterns: tuple[re.Pattern, ...]):
+        super().__init__()
+        self.patterns = patterns
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(p.match(message) for p in self.patterns)
+
+
+def drop_unactionable_warnings() -> None:
+    """Put an UnactionableWarnings filter on each logger of UNACTIONABLE_WARNINGS (once); `-v` leaves them off."""
+    for name, patterns in UNACTIONABLE_WARNINGS.items():
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, UnactionableWarnings) for f in logger.filters):
+            logger.addFilter(UnactionableWarnings(patterns))
 
 
 # The C++ start-up lines of a TensorFlow loaded in a child process (Beam's multi-processing workers import it

@@ -52,6 +52,12 @@ def commands_run(ratings_sample, tmp_path_factory):
     run("recommend-all", "--model", model, "--output", os.path.join(work, "recs"), "-k", "3")
     run("preprocess", "--input", ratings_sample, "--output", os.path.join(work, "dry"), "--runner", "DataflowRunner",
         "--project", "my-project", "--region", "europe-west1", "--temp_location", "gs://my-bucket/tmp", "--dry_run=True")
+    # retrain's preprocess reads and writes TFT's analyzer cache (TFT once warned there about its own tables)
+    os.makedirs(os.path.join(work, "spans"))
+    os.symlink(ratings_sample, os.path.join(work, "spans", "2026-11-01"))
+    with open(os.path.join(work, "retrain.yaml"), "w") as f:
+        f.write("input_root: spans\nwork_dir: retrain\nmodel_dir: served\ntrain: {epochs: 1}\n")
+    run("retrain", "--config", os.path.join(work, "retrain.yaml"))
     return runs
 
 
