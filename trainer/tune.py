@@ -167,7 +167,7 @@ def tune(preprocess_dir: str, out_dir: str, factors=DEFAULT_FACTORS, dims: list[
         trained += 1
         left = (time.time() - started) / trained * (len(grid) - i - 1)
         log.info("Trial %d/%d done in %.0f s: %s (reported: %s %.4f)%s", i + 1, len(grid), trial["train_seconds"],
-                 _chosen_on(trial), _eval_metric(trial), trial[_eval_metric(trial)],
+                 _chosen_on(trial), _eval_metric(trial).replace("_", " "), trial[_eval_metric(trial)],
                  f"; about {left / 60:.1f} min left" if i + 1 < len(grid) else "")
     best = write_report(done, out_dir, primary_feature(manifest))
     return best
