@@ -234,7 +234,7 @@ def test_the_tsne_map_places_the_planted_groups_apart_and_is_the_same_for_the_sa
     than on the PCA map; a second run with the seed draws the same coordinates; `--method pca,tsne` draws both."""
     from embedflow.commands.embeddings import MAP_METHODS as CLI_METHODS
     from trainer.neighbours import neighbour_label_share
-    from trainer.visualize import MAP_METHODS, pca_2d, tsne_2d
+    from trainer.visualize import MAP_METHODS, neighbours_kept, pca_2d, tsne_2d
 
     assert set(CLI_METHODS) == set(MAP_METHODS)
     planted = read_planted_groups(ratings_sample)
@@ -249,8 +249,13 @@ def test_the_tsne_map_places_the_planted_groups_apart_and_is_the_same_for_the_sa
         return neighbour_label_share(np.argsort(distances, axis=1)[:, :10], groups)
 
     share, chance = share_on_the_map(tsne)
-    pca_share, _ = share_on_the_map(pca_2d(vectors))
+    pca = pca_2d(vectors)
+    pca_share, _ = share_on_the_map(pca)
     assert share > 4 * chance and share > pca_share, (share, pca_share, chance)
+    # the figure the map's title and log line give: t-SNE keeps more of each item's cosine neighbours than PCA
+    assert neighbours_kept(vectors, tsne) > neighbours_kept(vectors, pca) > 10 / len(vectors)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    assert neighbours_kept(vectors, unit) == 1.0  # a "map" that is the space itself (by cosine) keeps them all
 
     out = str(tmp_path / "both.png")
     assert cli.main(["map", "--model", index.version_dir, "--output", out, "--method", "pca,tsne", "--seed", "3"]) == 0

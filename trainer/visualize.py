@@ -16,11 +16,11 @@ model and seed give the same picture.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
+import logging
 import os
 from typing import Callable
-
-import dataclasses
 
 import numpy as np
 import tensorflow as tf
@@ -30,6 +30,7 @@ from tensorboard.plugins.projector import projector_config_pb2
 from features.errors import UserError
 from trainer.recommend import EmbeddingIndex
 
+log = logging.getLogger(__name__)
 PROJECTOR_CONFIG = "projector_config.pbtxt"
 
 
@@ -96,6 +97,28 @@ def tsne_2d(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
     return np.asarray(embedding)
 
 
+KEPT_NEIGHBOURS = 10
+
+
+def neighbours_kept(vectors: np.ndarray, xy: np.ndarray, k: int = KEPT_NEIGHBOURS) -> float:
+    """How faithful a map is: the share of each item's k nearest neighbours by cosine (the vectors') that are also
+    among its k nearest dots on the map (`xy`).  1 is a map that keeps every neighbourhood; chance is k / n."""
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    squares = (xy ** 2).sum(axis=1)
+    found = 0
+    for start in range(0, len(vectors), 1024):
+        block = slice(start, start + 1024)
+        own = np.arange(start, min(start + 1024, len(vectors)))
+        near = unit[block] @ unit.T
+        near[np.arange(len(own)), own] = -np.inf
+        far = squares[block, None] + squares[None, :] - 2 * xy[block] @ xy.T
+        far[np.arange(len(own)), own] = np.inf
+        by_vectors = np.argpartition(-near, k, axis=1)[:, :k]
+        on_map = np.argpartition(far, k, axis=1)[:, :k]
+        found += sum(len(np.intersect1d(a, b, assume_unique=True)) for a, b in zip(by_vectors, on_map))
+    return found / (k * len(vectors))
+
+
 @dataclasses.dataclass(frozen=True)
 class MapMethod:
     """One way down to two dimensions: its name in titles and on the axes, and the projection."""
@@ -124,6 +147,9 @@ def plot_item_map(ax, items: np.ndarray, item_meta: dict[str, list[str]], item_c
     rows = _most_active(item_count, max_points)
     way = MAP_METHODS[method]
     xy = way.project(items[rows], seed)
+    kept = neighbours_kept(items[rows], xy)
+    log.info("Item map by %s: %.0f%% of each item's %d nearest neighbours (cosine) are among its %d nearest dots",
+             way.title, 100 * kept, KEPT_NEIGHBOURS, KEPT_NEIGHBOURS)
     ids = next(iter(item_meta.values()))
     genres = item_meta.get("genres", ["?"] * len(ids))
     main = np.array([(genres[r].split("|")[0] or "?") for r in rows])
@@ -137,7 +163,8 @@ def plot_item_map(ax, items: np.ndarray, item_meta: dict[str, list[str]], item_c
     if other.any():
         ax.scatter(xy[other, 0], xy[other, 1], s=6, alpha=0.4, color="lightgrey", label="other")
     seeded = f", seed {seed}" if method != "pca" else ""
-    ax.set_title(f"Item embeddings, {way.title} to 2-D{seeded}\n({len(rows):,} items, coloured by main genre)")
+    ax.set_title(f"Item embeddings, {way.title} to 2-D{seeded}\n({len(rows):,} items, coloured by main genre; "
+                 f"{100 * kept:.0f}% of {KEPT_NEIGHBOURS} nearest neighbours kept)")
     ax.set_xlabel(way.axes[0])
     ax.set_ylabel(way.axes[1])
     ax.legend(loc="best", fontsize=8, markerscale=2, title="main genre")
