@@ -8,7 +8,9 @@ stderr (file descriptor 2) pointed at /dev/null, and TensorFlow's C++ log
 keeps only fatal messages (`TF_CPP_MIN_LOG_LEVEL=3`).  Python errors still
 raise as usual.  `EMBEDFLOW_VERBOSE=1` (what `embedflow -v` sets; child
 processes such as Beam workers inherit it) keeps all of it; a user's own
-`TF_CPP_MIN_LOG_LEVEL` always wins.
+`TF_CPP_MIN_LOG_LEVEL` always wins.  Library warnings about the libraries'
+own internals, which no input or setting of a user's can change, are
+dropped by a logging filter (UNACTIONABLE_WARNINGS) unless `-v`.
 """
 
 from __future__ import annotations

@@ -263,6 +263,16 @@ def test_the_tsne_map_places_the_planted_groups_apart_and_is_the_same_for_the_sa
         assert image.size[0] > 1.8 * image.size[1]  # two panels side by side
 
 
+def test_tsne_without_its_package_is_one_line_naming_the_extra(monkeypatch):
+    import sys
+
+    from trainer.visualize import tsne_2d
+
+    monkeypatch.setitem(sys.modules, "openTSNE", None)  # as if not installed: importing it raises ImportError
+    with pytest.raises(UserError, match=r"pip install 'embedflow\[maps\]'"):
+        tsne_2d(np.eye(12))
+
+
 def test_a_map_method_that_is_not_known_is_a_flag_error(index, tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["map", "--model", index.version_dir, "--output", str(tmp_path / "m.png"), "--method", "umap"])
