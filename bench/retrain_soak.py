@@ -97,6 +97,16 @@ def cycle(root: str, fault: str | None = None, kill_after: float | None = None) 
     return proc.returncode, (time.time() - started) / 60
 
 
+def world_arguments(parser: argparse.ArgumentParser) -> None:
+    """The growing world's options (bench/warm_start.py draws the same days)."""
+    parser.add_argument("--users", type=int, default=300, help="users on day 1")
+    parser.add_argument("--movies", type=int, default=150, help="movies on day 1")
+    parser.add_argument("--new-users", type=int, default=10, help="users added each day")
+    parser.add_argument("--new-movies", type=int, default=5, help="movies added each day")
+    parser.add_argument("--ratings", type=int, default=8000, help="ratings drawn per day (before the cut to the ids "
+                        "that exist that day)")
+
+
 def last_record(root: str) -> dict:
     with open(os.path.join(root, "work", "history.jsonl"), encoding="utf-8") as f:
         lines = [json.loads(line) for line in f if line.strip()]
@@ -112,12 +122,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--poison-day", type=int, default=12)
     parser.add_argument("--kills", type=int, default=3, help="cycles killed at a random step")
-    parser.add_argument("--users", type=int, default=300, help="users on day 1")
-    parser.add_argument("--movies", type=int, default=150, help="movies on day 1")
-    parser.add_argument("--new-users", type=int, default=10, help="users added each day")
-    parser.add_argument("--new-movies", type=int, default=5, help="movies added each day")
-    parser.add_argument("--ratings", type=int, default=8000, help="ratings drawn per day (before the cut to the ids "
-                        "that exist that day)")
+    world_arguments(parser)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--tolerance", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
