@@ -240,8 +240,8 @@ class Trees:
     """Gradient-boosted trees' settings (YDF), shared by the trees model and the DNN + trees blend."""
 
     num_trees: int = 500  # an upper bound: trees stop being added when the validation slice's loss stops improving
-    max_depth: tuple[int, ...] = (6,)  # several: each is tried, the validation slice picks
-    learning_rate: tuple[float, ...] = (0.1,)  # shrinkage, each tree's step; several: likewise
+    max_depth: tuple[int, ...] = (6,)  # several: each is tried at the largest learning rate, the validation slice picks
+    learning_rate: tuple[float, ...] = (0.1,)  # shrinkage, each tree's step; several: the others tried at that depth
     min_examples: int = 5  # rows a leaf needs
 
     KEYS: ClassVar[tuple[str, ...]] = ("num_trees", "max_depth", "trees_learning_rate", "min_examples")
@@ -261,9 +261,14 @@ class Trees:
                                                   "a number in (0, 1]")
         return cls(**kwargs)
 
-    def settings(self) -> list[tuple[int, float]]:
-        """Every (depth, learning rate) to try."""
-        return [(d, lr) for d in self.max_depth for lr in self.learning_rate]
+    @property
+    def searched(self) -> bool:
+        """Whether `train` chooses among several depths or learning rates (trainer/trees.py's search)."""
+        return len(self.max_depth) > 1 or len(self.learning_rate) > 1
+
+    def only(self, max_depth: int, learning_rate: float) -> "Trees":
+        """These settings with one depth and one learning rate (a setting a search kept)."""
+        return dataclasses.replace(self, max_depth=(max_depth,), learning_rate=(learning_rate,))
 
     def describe(self) -> str:
         def one_or_choice(values: tuple) -> str:
@@ -271,7 +276,7 @@ class Trees:
 
         return (f"gradient-boosted trees (YDF): up to {self.num_trees} trees of depth {one_or_choice(self.max_depth)}, "
                 f"learning rate {one_or_choice(self.learning_rate)}"
-                + (" (chosen on the validation slice)" if len(self.settings()) > 1 else ""))
+                + (" (chosen on the validation slice)" if self.searched else ""))
 
 
 def _candidates(r: SpecReader, key: str, valid, what: str) -> tuple:

@@ -29,7 +29,7 @@ features:
   - {name: size, source: size, transform: z_score, piecewise_linear: 8}
   - {name: colour, source: colour, transform: vocabulary}
 label: {column: price, transform: log}
-model: {type: TYPE, hidden_units: [16], epochs: 4, max_depth: 4}
+model: {type: TYPE, hidden_units: [16], epochs: 4, max_depth: [3, 4]}
 """
 
 LOADER = textwrap.dedent("""
@@ -73,8 +73,12 @@ def test_blend_weight_is_chosen_on_validation_and_parts_are_reported(blend):
     chosen = blend.metrics["chosen_on_validation"]
     losses = {t["dnn_weight"]: t["validation_loss"] for t in chosen["blend"]}
     assert losses[chosen["dnn_weight"]] == min(losses.values()) and {0.0, 1.0} <= set(losses)
-    assert {t["inputs"] for t in chosen["trees"]} == {"trees_with_embeddings", "trees_without_embeddings"}
-    assert all(t["max_depth"] == 4 and t["trees"] >= 1 for t in chosen["trees"])
+    searched = [t for t in chosen["trees"] if t["inputs"] == "trees_without_embeddings"]
+    assert sorted(t["max_depth"] for t in searched) == [3, 4] and all(t["trees"] >= 1 for t in chosen["trees"])
+    kept = min(searched, key=lambda t: t["validation_loss"])
+    with_embeddings = [t for t in chosen["trees"] if t["inputs"] == "trees_with_embeddings"]
+    assert [(t["max_depth"], t["learning_rate"]) for t in with_embeddings] == [(kept["max_depth"],
+                                                                                 kept["learning_rate"])]
     for name in ("model", "model_dnn", "model_trees", "model_trees_with_embeddings", "model_trees_without_embeddings"):
         assert blend.metrics[name]["rmse"] < blend.metrics["baseline_mean"]["rmse"], blend.metrics
 

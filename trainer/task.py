@@ -92,13 +92,16 @@ class EpochSeconds(keras.callbacks.Callback):
         raise_if_interrupted()
 
 
-def _callbacks(job_dir: str, patience: int, model: SpecModel) -> list[keras.callbacks.Callback]:
+def _callbacks(job_dir: str, patience: int, model: SpecModel, watch: keras.callbacks.Callback | None = None
+               ) -> list[keras.callbacks.Callback]:
     """The model's own callbacks (metrics they log come first), then early stopping on the model's stopping metric
-    (best weights restored), TensorBoard logs, the best weights on disk, epoch times."""
-    monitor, mode = model.early_stopping
+    (best weights restored), TensorBoard logs, the best weights on disk, epoch times.  `watch`: a callback that
+    logs the metric to stop on instead (its `monitor` and `mode`), such as a blend's loss around the model."""
+    monitor, mode = (watch.monitor, watch.mode) if watch is not None else model.early_stopping
     return [
         EpochSeconds(),
         *model.callbacks(),
+        *([watch] if watch is not None else []),
         keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True),
         keras.callbacks.TensorBoard(log_dir=os.path.join(job_dir, "logs")),
         keras.callbacks.ModelCheckpoint(os.path.join(job_dir, "checkpoints", "best"), monitor=monitor, mode=mode,
@@ -144,8 +147,8 @@ def train(config: TrainConfig) -> TrainResult | None:
              counts["train"], counts["eval"], cfg.batch_size, cfg.epochs, cluster.describe(), kind)
     started = time.time()
 
-    def fit_keras(keras_model: SpecModel) -> dict:
-        callbacks = _callbacks(config.job_dir, cfg.early_stopping_patience, keras_model)
+    def fit_keras(keras_model: SpecModel, watch: keras.callbacks.Callback | None = None) -> dict:
+        callbacks = _callbacks(config.job_dir, cfg.early_stopping_patience, keras_model, watch)
         return keras_model.fit(train_input.dataset, steps_per_epoch=train_input.steps_per_epoch,
                                validation_data=selection_data, epochs=cfg.epochs, callbacks=callbacks,
                                verbose=2 if log.isEnabledFor(logging.INFO) else 0).history  # -q: no epoch lines

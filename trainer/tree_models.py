@@ -2,10 +2,11 @@
 
 Both are Keras models only in shape (a `call` on transformed features, so
 evaluation, export and serving treat them as any model); their trees are
-trained by YDF in `fit_model`.  The blend trains its DNN with the trainer's
-Keras loop first, then the trees (reading the DNN's learned embeddings if
-asked), then picks the DNN's weight in the average on the validation
-slice: the eval split only reports.
+trained by YDF in `fit_model`.  The blend searches its trees' settings
+first, then trains its DNN with the trainer's Keras loop, stopped when the
+blend's validation loss stops improving, then the trees that read the DNN's
+learned embeddings (if asked), then picks the DNN's weight in the average
+on the validation slice: the eval split only reports.
 """
 
 from __future__ import annotations
@@ -37,7 +38,11 @@ class _TreesPart:
     Given a DNN's embeddings, the trees are trained twice, with them among
     their inputs and without, and the validation slice keeps one; both are
     kept for the eval figures (`variants`), so each table shows what the
-    embeddings add.
+    embeddings add.  The settings (depth, learning rate) are searched on the
+    inputs without embeddings only; the trees with them are trained at the
+    setting that search kept, so the embeddings' variant costs one fit, not
+    a second search (on the panel's tables the two variants' losses agreed
+    to the third decimal at every setting).
     """
 
     def __init__(self, spec: FeatureSpec, manifest: dict, features: list, trees: Trees, embeddings: dict | None = None):
@@ -49,23 +54,32 @@ class _TreesPart:
         self.inputs: TreeInputs = next(iter(self.candidates.values()))
         self.trained: TrainedTrees | None = None
         self.variants: dict[str, tuple[TreeInputs, TrainedTrees]] = {}
-        self.tries: list[dict] = []
+        self.tries: list[dict] = []  # every try; the first candidate's best first
+        self.best_loss = np.inf
 
-    def fit(self, data: TrainingData, seed: int = 0) -> dict:
-        self.tries, best_loss = [], np.inf
-        for name, inputs in self.candidates.items():
+    def fit(self, data: TrainingData, names: tuple[str, ...] = (), seed: int = 0) -> dict:
+        """Train the trees of the named candidates (default all), in order: the first searches the settings, the
+        rest use the setting it kept.  Keeps the candidate with the lowest validation loss so far."""
+        for name in names or tuple(self.candidates):
+            inputs = self.candidates[name]
+            settings = self.settings if not self.tries else self.settings.only(self.tries[0]["max_depth"],
+                                                                                self.tries[0]["learning_rate"])
             fit = inputs.columns(data.train_one_pass)
             validation = inputs.columns(data.validation_one_pass) if data.has("validation") else None
-            trained, tries = train_trees(inputs, fit, validation, self.spec.label.task, self.settings,
+            trained, tries = train_trees(inputs, fit, validation, self.spec.label.task, settings,
                                          self.num_classes, seed)
             self.variants[name] = (inputs, trained)
             self.tries += [{"inputs": name, **t.to_dict()} for t in tries]
             log.info("Trees (%s): %d trees of depth %d, learning rate %g, validation loss %.4f (best of %d tried)",
                      name, tries[0].trees, tries[0].max_depth, tries[0].learning_rate, tries[0].validation_loss,
                      len(tries))
-            if tries[0].validation_loss < best_loss:
-                best_loss, self.inputs, self.trained = tries[0].validation_loss, inputs, trained
-        return {"loss": [best_loss], "val_loss": [best_loss]}
+            if tries[0].validation_loss < self.best_loss:
+                self.best_loss, self.inputs, self.trained = tries[0].validation_loss, inputs, trained
+        return {"loss": [self.best_loss], "val_loss": [self.best_loss]}
+
+    def predict(self, features: dict) -> tf.Tensor:
+        """The kept trees' prediction from transformed features."""
+        return self.trained(self.inputs(features))
 
     def parts(self) -> dict[str, Callable]:
         """Each variant of the trees, for the eval figures (the model serves the one the validation slice kept)."""
@@ -116,6 +130,7 @@ class DNNAndTreesModel(SpecModel):
         self.dnn_weight = tf.Variable(0.5, trainable=False, name="dnn_weight")
         self._blend_tries: list[dict] = []
         self._chosen_weight = 0.5  # without a validation slice the average is plain
+        self._blend_watched = False  # the DNN stopped on the blend's validation loss (BlendMonitor)
 
     def encoders(self) -> list[FeatureEncoder]:
         return self.dnn.encoders()
@@ -123,25 +138,32 @@ class DNNAndTreesModel(SpecModel):
     def _all_encoders(self) -> list[FeatureEncoder]:
         return self.dnn._all_encoders()  # noqa: SLF001
 
-    def fit_model(self, data: TrainingData, fit_keras: Callable[[keras.Model], dict]) -> dict:
-        """The DNN by the trainer's loop, then the trees on the same fit part, then the blend's weight."""
-        history = fit_keras(self.dnn)
-        self._part.fit(data)
-        self.trees = self._part.trained
+    def fit_model(self, data: TrainingData, fit_keras: Callable[..., dict]) -> dict:
+        """The trees' search first, then the DNN by the trainer's loop, stopped early on the blend's validation loss
+        (`BlendMonitor`), then the trees with the DNN's embeddings at the kept setting, then the blend's weight."""
+        names = tuple(self._part.candidates)
+        self._part.fit(data, names[:1])
+        self._blend_watched = data.has("validation")
+        if self._blend_watched:
+            label, trees = _predictions(data.validation_one_pass, self._part.predict)
+            history = fit_keras(self.dnn, BlendMonitor(self._part.spec.label.task, data.validation_one_pass, label,
+                                                       trees))
+        else:
+            history = fit_keras(self.dnn)
+        self._part.fit(data, names[1:])
+        self.trees = self._part.trained  # tracked by Keras, so the SavedModel carries the trees
         if data.has("validation"):
             self._choose_weight(data)
         return history
 
+    @property
+    def early_stopping(self) -> tuple[str, str]:
+        return (BlendMonitor.monitor, BlendMonitor.mode) if self._blend_watched else self.dnn.early_stopping
+
     def _choose_weight(self, data: TrainingData) -> None:
-        labels, dnn, trees = [], [], []
-        for features, label in data.validation_one_pass:
-            labels.append(tf.reshape(label, [-1]).numpy())
-            dnn.append(self.dnn(features, training=False).numpy())
-            trees.append(self.trees(self._part.inputs(features)).numpy())
-        label, dnn, trees = np.concatenate(labels), np.concatenate(dnn), np.concatenate(trees)
-        task = self._part.spec.label.task
-        self._blend_tries = [{"dnn_weight": w, "validation_loss": validation_loss(task, label, w * dnn + (1 - w) * trees)}
-                             for w in np.linspace(0, 1, BLEND_STEPS + 1).round(3).tolist()]
+        label, dnn = _predictions(data.validation_one_pass, lambda f: self.dnn(f, training=False))
+        _, trees = _predictions(data.validation_one_pass, self._part.predict)
+        self._blend_tries = blend_losses(self._part.spec.label.task, label, dnn, trees)
         best = min(self._blend_tries, key=lambda t: t["validation_loss"])
         self.dnn_weight.assign(best["dnn_weight"])
         self._chosen_weight = best["dnn_weight"]  # as tried (the variable holds it as float32)
@@ -162,3 +184,41 @@ class DNNAndTreesModel(SpecModel):
     def call(self, features: dict, training: bool = False) -> tf.Tensor:
         return (self.dnn_weight * self.dnn(features, training=training)
                 + (1.0 - self.dnn_weight) * self.trees(self._part.inputs(features)))
+
+
+def _predictions(dataset: tf.data.Dataset, predict: Callable[[dict], tf.Tensor]) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, predictions) of every batch of `dataset`."""
+    labels, out = [], []
+    for features, label in dataset:
+        labels.append(tf.reshape(label, [-1]).numpy())
+        out.append(predict(features).numpy())
+    return np.concatenate(labels), np.concatenate(out)
+
+
+def blend_losses(task: str, label: np.ndarray, dnn: np.ndarray, trees: np.ndarray) -> list[dict]:
+    """The validation loss of weight * DNN + (1 - weight) * trees at each weight 0, 1/BLEND_STEPS, ..., 1."""
+    return [{"dnn_weight": w, "validation_loss": validation_loss(task, label, w * dnn + (1 - w) * trees)}
+            for w in np.linspace(0, 1, BLEND_STEPS + 1).round(3).tolist()]
+
+
+class BlendMonitor(keras.callbacks.Callback):
+    """After each DNN epoch: the best blend's validation loss with the trees already trained, logged as
+    `val_blend_loss` for early stopping and the best checkpoint.
+
+    The DNN is trained to improve the blend the model serves, so it stops when the blend stops improving: on a
+    table the trees already fit (an interest rate that is nearly a lookup of the loan grade), after the patience,
+    not after the DNN's own slow last gains that the blend's weight would not use.
+    """
+
+    monitor = "val_blend_loss"
+    mode = "min"
+
+    def __init__(self, task: str, validation: tf.data.Dataset, label: np.ndarray, trees: np.ndarray):
+        super().__init__()
+        self._task, self._validation, self._label, self._trees = task, validation, label, trees
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            _, dnn = _predictions(self._validation, lambda f: self.model(f, training=False))
+            logs[self.monitor] = min(t["validation_loss"] for t in blend_losses(self._task, self._label, dnn,
+                                                                                 self._trees))
