@@ -79,6 +79,9 @@ def test_blend_weight_is_chosen_on_validation_and_parts_are_reported(blend):
     with_embeddings = [t for t in chosen["trees"] if t["inputs"] == "trees_with_embeddings"]
     assert [(t["max_depth"], t["learning_rate"]) for t in with_embeddings] == [(kept["max_depth"],
                                                                                  kept["learning_rate"])]
+    history = blend.metrics["history"]  # the DNN also watched the blend's validation loss, epoch by epoch
+    assert len(history["val_blend_loss"]) == blend.metrics["epochs_trained"]
+    assert min(history["val_blend_loss"]) <= min(t["validation_loss"] for t in chosen["trees"]) + 1e-6
     for name in ("model", "model_dnn", "model_trees", "model_trees_with_embeddings", "model_trees_without_embeddings"):
         assert blend.metrics[name]["rmse"] < blend.metrics["baseline_mean"]["rmse"], blend.metrics
 

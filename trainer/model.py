@@ -169,8 +169,8 @@ class SpecModel(keras.Model):
 
     def fit_model(self, data: TrainingData, fit_keras) -> dict:
         """Train; returns the history (lists per epoch, with "loss" and the early-stopping metric).  A Keras
-        model runs `fit_keras(model)`, the trainer's loop with its callbacks (`fit_keras(model, watch)`: early
-        stopping on the metric the callback `watch` logs); models with trees train them too."""
+        model runs `fit_keras(model, *extra_callbacks)`, the trainer's loop with its callbacks; models with trees
+        train them too."""
         return fit_keras(self)
 
     @property

@@ -92,16 +92,15 @@ class EpochSeconds(keras.callbacks.Callback):
         raise_if_interrupted()
 
 
-def _callbacks(job_dir: str, patience: int, model: SpecModel, watch: keras.callbacks.Callback | None = None
+def _callbacks(job_dir: str, patience: int, model: SpecModel, extra: tuple[keras.callbacks.Callback, ...] = ()
                ) -> list[keras.callbacks.Callback]:
-    """The model's own callbacks (metrics they log come first), then early stopping on the model's stopping metric
-    (best weights restored), TensorBoard logs, the best weights on disk, epoch times.  `watch`: a callback that
-    logs the metric to stop on instead (its `monitor` and `mode`), such as a blend's loss around the model."""
-    monitor, mode = (watch.monitor, watch.mode) if watch is not None else model.early_stopping
+    """The model's own callbacks and `extra` ones (metrics they log come first), then early stopping on the model's
+    stopping metric (best weights restored), TensorBoard logs, the best weights on disk, epoch times."""
+    monitor, mode = model.early_stopping
     return [
         EpochSeconds(),
         *model.callbacks(),
-        *([watch] if watch is not None else []),
+        *extra,
         keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True),
         keras.callbacks.TensorBoard(log_dir=os.path.join(job_dir, "logs")),
         keras.callbacks.ModelCheckpoint(os.path.join(job_dir, "checkpoints", "best"), monitor=monitor, mode=mode,
@@ -147,8 +146,8 @@ def train(config: TrainConfig) -> TrainResult | None:
              counts["train"], counts["eval"], cfg.batch_size, cfg.epochs, cluster.describe(), kind)
     started = time.time()
 
-    def fit_keras(keras_model: SpecModel, watch: keras.callbacks.Callback | None = None) -> dict:
-        callbacks = _callbacks(config.job_dir, cfg.early_stopping_patience, keras_model, watch)
+    def fit_keras(keras_model: SpecModel, *extra: keras.callbacks.Callback) -> dict:
+        callbacks = _callbacks(config.job_dir, cfg.early_stopping_patience, keras_model, extra)
         return keras_model.fit(train_input.dataset, steps_per_epoch=train_input.steps_per_epoch,
                                validation_data=selection_data, epochs=cfg.epochs, callbacks=callbacks,
                                verbose=2 if log.isEnabledFor(logging.INFO) else 0).history  # -q: no epoch lines

@@ -105,6 +105,9 @@ class TreesModel(SpecModel):
         self.trees = self._part.trained  # tracked by Keras, so the SavedModel carries the trees
         return history
 
+    def build_every_layer(self, features: dict) -> None:
+        """Nothing to build before training: trees hold no Keras weights (a warm start leaves them to YDF)."""
+
     @property
     def choices(self) -> dict:
         return {"trees": self._part.tries}  # a plain list: the part is not a Keras attribute
@@ -130,7 +133,6 @@ class DNNAndTreesModel(SpecModel):
         self.dnn_weight = tf.Variable(0.5, trainable=False, name="dnn_weight")
         self._blend_tries: list[dict] = []
         self._chosen_weight = 0.5  # without a validation slice the average is plain
-        self._blend_watched = False  # the DNN stopped on the blend's validation loss (BlendMonitor)
 
     def encoders(self) -> list[FeatureEncoder]:
         return self.dnn.encoders()
@@ -138,16 +140,20 @@ class DNNAndTreesModel(SpecModel):
     def _all_encoders(self) -> list[FeatureEncoder]:
         return self.dnn._all_encoders()  # noqa: SLF001
 
+    def build_every_layer(self, features: dict) -> None:
+        """The DNN's layers (a warm start seeds them); the trees exist only once trained."""
+        self.dnn.build_every_layer(features)
+
     def fit_model(self, data: TrainingData, fit_keras: Callable[..., dict]) -> dict:
-        """The trees' search first, then the DNN by the trainer's loop, stopped early on the blend's validation loss
-        (`BlendMonitor`), then the trees with the DNN's embeddings at the kept setting, then the blend's weight."""
+        """The trees' search first, then the DNN by the trainer's loop, also stopped when the blend's validation loss
+        stops improving (`BlendMonitor`), then the trees with the DNN's embeddings at the kept setting, then the
+        blend's weight."""
         names = tuple(self._part.candidates)
         self._part.fit(data, names[:1])
-        self._blend_watched = data.has("validation")
-        if self._blend_watched:
+        if data.has("validation"):
             label, trees = _predictions(data.validation_one_pass, self._part.predict)
             history = fit_keras(self.dnn, BlendMonitor(self._part.spec.label.task, data.validation_one_pass, label,
-                                                       trees))
+                                                       trees, self._part.spec.model.early_stopping_patience))
         else:
             history = fit_keras(self.dnn)
         self._part.fit(data, names[1:])
@@ -155,10 +161,6 @@ class DNNAndTreesModel(SpecModel):
         if data.has("validation"):
             self._choose_weight(data)
         return history
-
-    @property
-    def early_stopping(self) -> tuple[str, str]:
-        return (BlendMonitor.monitor, BlendMonitor.mode) if self._blend_watched else self.dnn.early_stopping
 
     def _choose_weight(self, data: TrainingData) -> None:
         label, dnn = _predictions(data.validation_one_pass, lambda f: self.dnn(f, training=False))
@@ -202,23 +204,28 @@ def blend_losses(task: str, label: np.ndarray, dnn: np.ndarray, trees: np.ndarra
 
 
 class BlendMonitor(keras.callbacks.Callback):
-    """After each DNN epoch: the best blend's validation loss with the trees already trained, logged as
-    `val_blend_loss` for early stopping and the best checkpoint.
+    """After each DNN epoch: the best blend's validation loss with the trees already trained (`val_blend_loss`,
+    in the history); training stops once it has not improved for `patience` epochs.
 
-    The DNN is trained to improve the blend the model serves, so it stops when the blend stops improving: on a
-    table the trees already fit (an interest rate that is nearly a lookup of the loan grade), after the patience,
-    not after the DNN's own slow last gains that the blend's weight would not use.
+    The DNN's own early stopping still runs (and its best epoch's weights are
+    restored); this stops it sooner where the DNN's late, slow gains no longer
+    improve the blend the model serves: on a table the trees already fit (an
+    interest rate that is nearly a lookup of the loan grade), the blend's
+    weight for the DNN stays at 0 whatever it learns.
     """
 
     monitor = "val_blend_loss"
-    mode = "min"
 
-    def __init__(self, task: str, validation: tf.data.Dataset, label: np.ndarray, trees: np.ndarray):
+    def __init__(self, task: str, validation: tf.data.Dataset, label: np.ndarray, trees: np.ndarray, patience: int):
         super().__init__()
         self._task, self._validation, self._label, self._trees = task, validation, label, trees
+        self._patience, self._best, self._waited = patience, np.inf, 0
 
     def on_epoch_end(self, epoch, logs=None):
+        _, dnn = _predictions(self._validation, lambda f: self.model(f, training=False))
+        loss = min(t["validation_loss"] for t in blend_losses(self._task, self._label, dnn, self._trees))
         if logs is not None:
-            _, dnn = _predictions(self._validation, lambda f: self.model(f, training=False))
-            logs[self.monitor] = min(t["validation_loss"] for t in blend_losses(self._task, self._label, dnn,
-                                                                                 self._trees))
+            logs[self.monitor] = loss
+        self._best, self._waited = (loss, 0) if loss < self._best else (self._best, self._waited + 1)
+        if self._waited >= self._patience:
+            self.model.stop_training = True
