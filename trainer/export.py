@@ -30,6 +30,7 @@ import pyarrow as pa
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
+from tf_keras.src.saving.legacy.saved_model import utils as keras_saved_model_utils  # save_traces: no public switch
 
 from features.progress import timed
 from features.spec import FeatureSpec
@@ -187,7 +188,10 @@ def export_model(module: ServingModule, spec: FeatureSpec, model_dir: str, extra
         tf.io.gfile.rmtree(staging)
     try:
         tf.io.gfile.makedirs(staging)
-        with timed("Saved the SavedModel (serving signatures on raw features)", log):
+        # Keras would also trace every layer's own call for `keras.models.load_model`, which nothing here uses
+        # (clients call the signatures), and tracing them is most of a wide model's export time.
+        with timed("Saved the SavedModel (serving signatures on raw features)", log), \
+                keras_saved_model_utils.keras_option_scope(save_traces=False):
             tf.saved_model.save(module, staging, signatures=_signatures(module, spec))
         for name, text in extra_files.items():
             with tf.io.gfile.GFile(os.path.join(staging, name), "w") as f:
