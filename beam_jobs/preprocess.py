@@ -165,13 +165,7 @@ def label_counts(spec: FeatureSpec, part: pa.RecordBatch) -> list[tuple[str, flo
     model predicts (its mean) and the smallest and largest value seen (a constant label is refused)."""
     values = part.column(spec.label.column).to_numpy(zero_copy_only=False)
     if spec.label.is_classification:
-        column_type = spec.column(spec.label.column).type
-        if not spec.label.has_vocabulary:  # a numeric binary label: 0 and 1
-            names = np.array([f"{v:g}" for v in values.astype(np.float64)])
-        elif column_type == "float":
-            names = np.array([f"{v:f}" for v in values])  # as tf.strings.as_string writes a float
-        else:
-            names = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in values])
+        names = spec.label.class_names(values, spec.column(spec.label.column).type)
         classes, counts = np.unique(names, return_counts=True)
         return [(f"{LABEL_CLASS}{c}", int(n)) for c, n in zip(classes, counts)]
     label = spec.label.to_model_scale(values)

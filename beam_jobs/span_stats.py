@@ -76,7 +76,9 @@ def eval_rows(spec: FeatureSpec, span: SpanData) -> pa.Table:
 def span_statistics(spec: FeatureSpec, span: SpanData) -> tuple[dict, dict[str, np.ndarray]]:
     """Scalar statistics (JSON) and arrays (ids, per-item label sums) of one span."""
     rows = span.rows
-    label = rows.column(spec.label.column).to_numpy(zero_copy_only=False).astype(np.float64) if rows.num_rows else np.zeros(0)
+    raw = rows.column(spec.label.column).to_numpy(zero_copy_only=False) if rows.num_rows else np.zeros(0)
+    # Classes named by text are no numbers: their label checks are left out (NaN), their shares recorded instead.
+    label = np.full(len(raw), np.nan) if spec.label.has_vocabulary else raw.astype(np.float64)
     stats = {
         "rows_read": span.read, "rows_rejected": span.rejected,
         "rejected_fraction": span.rejected / span.read if span.read else 0.0,
@@ -85,6 +87,9 @@ def span_statistics(spec: FeatureSpec, span: SpanData) -> tuple[dict, dict[str, 
         "null_rate": {c.name: float(rows.column(c.name).null_count / max(rows.num_rows, 1))
                       for c in spec.main_columns if not c.required and c.name in rows.column_names},
     }
+    if spec.label.has_vocabulary and len(raw):
+        names, counts = np.unique(spec.label.class_names(raw, spec.column(spec.label.column).type), return_counts=True)
+        stats["class_shares"] = {str(n): float(c / len(raw)) for n, c in zip(names, counts)}
     arrays: dict[str, np.ndarray] = {}
     for role, column in spec.model.id_columns(spec).items():
         ids = rows.column(column).to_numpy(zero_copy_only=False).astype(str)

@@ -10,7 +10,8 @@ never hard-codes which metric decides.
 
 Defaults per task (`default_gate`): a two-tower model is judged on what its
 users see, recall@10 and NDCG@10 on held-out positives, and on its rating
-(RMSE); a regression on RMSE; a classification on log-loss and AUC.
+(RMSE); a regression on RMSE; a classification on log-loss and AUC; a
+multiclass classification on log-loss and accuracy.
 A retrain config overrides them with a `gate:` list:
 
     gate:
@@ -29,6 +30,8 @@ from features.errors import UserError
 METRICS = {"recall@10": True, "ndcg@10": True, "rmse": False, "mae": False, "log_loss": False, "auc": True,
            "accuracy": True}
 RANKING_METRICS = ("recall@10", "ndcg@10")
+TASK_METRICS = {"classification": ("log_loss", "auc", "accuracy"), "multiclass": ("log_loss", "accuracy"),
+                "regression": ("rmse", "mae")}  # what `retrain` scores each task's models on
 DIRECTIONS = {"higher": True, "lower": False}
 _KEYS = ("metric", "direction", "threshold", "change_tolerance")
 
@@ -62,12 +65,13 @@ class Decision:
     checks: tuple[dict, ...]
 
 
-def task_of(ranks_items: bool, binary_label: bool) -> str:
-    """"ranking" (a model type whose lists users see: ModelType.ranks_items), "classification" or "regression": what
-    picks the default gate."""
+def task_of(ranks_items: bool, label_task: str) -> str:
+    """"ranking" (a model type whose lists users see: ModelType.ranks_items), "classification" (two classes),
+    "multiclass" or "regression" (the spec's label task otherwise): what picks the default gate."""
     if ranks_items:
         return "ranking"
-    return "classification" if binary_label else "regression"
+    return {"binary_classification": "classification", "multiclass_classification": "multiclass"}.get(label_task,
+                                                                                                       "regression")
 
 
 def default_gate(task: str, tolerance: float = 0.02, binary_label: bool = False) -> tuple[GateMetric, ...]:
@@ -76,6 +80,8 @@ def default_gate(task: str, tolerance: float = 0.02, binary_label: bool = False)
         names = RANKING_METRICS + (("log_loss",) if binary_label else ("rmse",))
     elif task == "classification":
         names = ("log_loss", "auc")
+    elif task == "multiclass":
+        names = ("log_loss", "accuracy")
     elif task == "regression":
         names = ("rmse",)
     else:
@@ -104,6 +110,9 @@ def parse_gate(raw, where: str, tolerance: float = 0.02, task: str | None = None
         if task is not None and task != "ranking" and name in RANKING_METRICS:
             raise UserError(f"{at}: {name} needs a two_tower model, one that ranks items (this spec's task is "
                             f"{task}).")
+        if task is not None and name not in TASK_METRICS.get(task, METRICS):
+            raise UserError(f"{at}: a {task} model is not scored on {name}; it is scored on "
+                            f"{', '.join(TASK_METRICS[task])}.")
         direction = entry.get("direction", "higher" if METRICS[name] else "lower")
         if direction not in DIRECTIONS:
             raise UserError(f"{at}: direction {direction!r} is not one of {', '.join(DIRECTIONS)}.")

@@ -137,7 +137,7 @@ class RetrainConfig:
 
     def gate_for(self, spec: FeatureSpec) -> tuple[GateMetric, ...]:
         """The config's `gate:` list (checked against the spec's task), else the task's default gate."""
-        task = task_of(spec.model.ranks_items, spec.label.is_binary)
+        task = task_of(spec.model.ranks_items, spec.label.task)
         if self.gate is None:
             return default_gate(task, self.tolerance, spec.label.is_binary)
         return parse_gate(self.gate, f"Retrain config {self.path}", self.tolerance, task)
@@ -657,21 +657,27 @@ class Retrainer:
         return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
 
     def _score(self, version_dir: str, rows: dict[str, np.ndarray]) -> dict:
-        """A SavedModel's eval metrics on raw rows, through its `predict` signature."""
-        from trainer.metrics import binary_metrics, regression_metrics
-
+        """A SavedModel's eval metrics on raw rows, through its `predict` signature.  Classes are scored by the
+        model's probability of each row's class, found by name in the classes the model answers with (a model
+        trained on other data may order or know them differently); rows of a class it does not know are left out
+        of its scores."""
+        from trainer.metrics import class_metrics, regression_metrics
         from trainer.trees import load_saved_model
 
         predict = load_saved_model(version_dir).signatures["predict"]
         outputs = []
-        n = len(rows[self.spec.label.column])
+        label = self.spec.label
+        n = len(rows[label.column])
         for start in range(0, n, 8192):
             inputs = {c.name: tf.constant(rows[c.name][start:start + 8192].tolist(), TF_TYPES[c.type])
                       for c in self.spec.serving_columns()}
-            outputs.append(predict(**inputs)["prediction"].numpy())
-        prediction = self.spec.label.to_model_scale(np.concatenate(outputs))  # the SavedModel answers in label units
-        label = self.spec.label.to_model_scale(rows[self.spec.label.column].astype(np.float64))
-        return (binary_metrics if self.spec.label.is_binary else regression_metrics)(label, prediction)
+            outputs.append({k: v.numpy() for k, v in predict(**inputs).items()})
+        if label.is_classification:
+            classes = [c.decode() for c in outputs[0]["classes"][0]]
+            names = label.class_names(rows[label.column], self.spec.column(label.column).type)
+            return class_metrics(label.task, names, np.concatenate([o["probabilities"] for o in outputs]), classes)
+        prediction = label.to_model_scale(np.concatenate([o["prediction"] for o in outputs]))  # answers in label units
+        return regression_metrics(label.to_model_scale(rows[label.column].astype(np.float64)), prediction)
 
     def _ranking_scores(self, dirs: dict[str, str], rows: dict[str, np.ndarray]) -> dict[str, dict]:
         """recall@10 and NDCG@10 of each version on the same held-out positives (trainer/evaluate.py)."""

@@ -84,6 +84,15 @@ class Label:
         """Whether the label's classes are a vocabulary counted on the train split (else the label is a number)."""
         return self.text or self.is_multiclass
 
+    def class_names(self, values: np.ndarray, column_type: str) -> np.ndarray:
+        """Raw values of a classification label as the names of their classes: a 0/1 label's 0 and 1, else as the
+        label vocabulary writes them (a float as `tf.strings.as_string` does, text decoded)."""
+        if not self.has_vocabulary:
+            return np.array([f"{v:g}" for v in np.asarray(values, np.float64)])
+        if column_type == "float":
+            return np.array([f"{v:f}" for v in values])
+        return np.array([v.decode() if isinstance(v, bytes) else str(v) for v in values])
+
     def to_model_scale(self, values: np.ndarray) -> np.ndarray:
         """Raw label values as the model sees them (the transform graph does the same in TensorFlow)."""
         values = np.asarray(values)

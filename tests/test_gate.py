@@ -8,20 +8,22 @@ from embedflow.gate import GateMetric, default_gate, judge, parse_gate, task_of
 from features.errors import UserError
 
 
-@pytest.mark.parametrize("model_type, binary, metrics", [
-    ("two_tower", False, ["recall@10", "ndcg@10", "rmse"]),
-    ("two_tower", True, ["recall@10", "ndcg@10", "log_loss"]),
-    ("dnn", False, ["rmse"]),
-    ("dnn", True, ["log_loss", "auc"]),
+@pytest.mark.parametrize("model_type, label_task, metrics", [
+    ("two_tower", "regression", ["recall@10", "ndcg@10", "rmse"]),
+    ("two_tower", "binary_classification", ["recall@10", "ndcg@10", "log_loss"]),
+    ("dnn", "regression", ["rmse"]),
+    ("dnn", "binary_classification", ["log_loss", "auc"]),
+    ("dnn_and_trees", "multiclass_classification", ["log_loss", "accuracy"]),
 ])
-def test_default_gate_per_task(model_type, binary, metrics):
+def test_default_gate_per_task(model_type, label_task, metrics):
     from features.model_types import TYPES
 
-    gate = default_gate(task_of(TYPES.get(model_type).ranks_items, binary), 0.03, binary)
+    binary = label_task == "binary_classification"
+    gate = default_gate(task_of(TYPES.get(model_type).ranks_items, label_task), 0.03, binary)
     assert [m.metric for m in gate] == metrics
     assert all(m.change_tolerance == 0.03 and m.threshold is None for m in gate)
     assert {m.metric: m.higher_is_better for m in gate} == {
-        name: name in ("recall@10", "ndcg@10", "auc") for name in metrics}
+        name: name in ("recall@10", "ndcg@10", "auc", "accuracy") for name in metrics}
 
 
 RECALL = GateMetric("recall@10", True, None, 0.05)
@@ -78,6 +80,8 @@ def test_parse_gate_reads_directions_thresholds_and_the_default_tolerance():
     ({"metric": "rmse"}, None, "non-empty list"),
     ([3], None, "gate[0] must be a mapping"),
     ([{"metric": "recall@10"}], "regression", "needs a two_tower model"),
+    ([{"metric": "auc"}], "multiclass", "not scored on auc"),
+    ([{"metric": "auc"}], "regression", "not scored on auc"),
 ])
 def test_parse_gate_refuses_with_a_clear_message(raw, task, message):
     with pytest.raises(UserError) as err:

@@ -119,3 +119,37 @@ def test_unlearnable_labels_are_refused_at_init_spec_and_preprocess(tmp_path):
     with pytest.raises(InputError, match=r"flat.csv.*'price'.*same value in every row"):
         preprocess.run(load_spec(str(spec)), str(tmp_path / "flat.csv"), str(tmp_path / "prep"))
     assert not (tmp_path / "prep" / "_SUCCESS").exists()
+
+
+def test_retrain_judges_text_classes_by_name_and_leaves_out_a_class_only_eval_has(shop_csv, tmp_path):
+    """Two days of a three-class text label through `retrain`: the gate scores both SavedModels by class name
+    (log-loss and accuracy), and day 2's eval rows of a class no train row has ('huge') are left out of the
+    figures and counted, instead of being scored as class -1."""
+    from beam_jobs.split import eval_mask
+    from embedflow.retrain import RetrainConfig, Retrainer, read_history
+
+    spec_path = _drafted(shop_csv, "grade", tmp_path, leave_out=("price", "sold", "grade"))
+    text = open(spec_path, encoding="utf-8").read()
+    # Split by size alone, so that renaming a row's class keeps the row on its side.
+    text = text.replace("split: {eval_fraction: 0.2, seed: 42}", "split: {eval_fraction: 0.2, seed: 42, key: [size]}")
+    open(spec_path, "w", encoding="utf-8").write(text)
+    spec = load_spec(spec_path)
+    for day in (1, 2):
+        table = shop_table(600, seed=day)
+        if day == 2:
+            held_out = eval_mask(table.to_batches()[0], spec.split.key, spec.split.seed, spec.split.eval_fraction)
+            huge = held_out & (table.column("size").to_numpy() > 8)
+            grade = np.where(huge, "huge", table.column("grade").to_numpy(zero_copy_only=False))
+            table = table.set_column(table.column_names.index("grade"), "grade", pa.array(grade.tolist()))
+        (tmp_path / "spans" / f"2026-11-0{day}").mkdir(parents=True)
+        write_csv(table, str(tmp_path / "spans" / f"2026-11-0{day}" / "shop.csv"))
+        (tmp_path / "retrain.yaml").write_text(f"input_root: spans\nwork_dir: work\nmodel_dir: models\n"
+                                               f"spec: {spec_path}\ntolerance: 5.0\n")
+        assert Retrainer(RetrainConfig.load(str(tmp_path / "retrain.yaml"))).run() == 0
+    record = read_history(str(tmp_path / "work" / "history.jsonl"))[-1]
+    assert record["decision"] == "promoted" and [c["metric"] for c in record["gate"]] == ["log_loss", "accuracy"]
+    for scores in (record["candidate"], record["serving"]):
+        assert 0 < scores["log_loss"] < np.log(3) and 0.5 < scores["accuracy"] <= 1, record
+    metrics = json.loads((tmp_path / "models" / record["version"] / "metrics.json").read_text())
+    assert metrics["eval_examples_of_unknown_class"] == int(huge.sum()) > 0
+    assert metrics["model"]["log_loss"] < metrics["baseline_mean"]["log_loss"], metrics

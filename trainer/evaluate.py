@@ -11,6 +11,7 @@ exclude what a user already rated.
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import numpy as np
 import tensorflow as tf
@@ -24,6 +25,7 @@ from trainer.ranking_score import RankingWeights
 from trainer.topk import DEFAULT_BLOCK, TopKScorer
 from trainer.vectors import Interactions, TowerVectors
 
+log = logging.getLogger(__name__)
 RANKING_K = 10
 RANKING_MAX_USERS = 20_000  # a seeded sample of users beyond this: recall@10 to about +-0.003, seconds not minutes
 EASE_IN_METRICS_MAX_ITEMS = 2_500  # four items x items inverses (choosing l2, then the fit): seconds at this size
@@ -53,11 +55,21 @@ def evaluate(model: SpecModel, spec: FeatureSpec, manifest: dict, data: Training
     selection = selection or {}
     keys = model.id_features or ()
     ev = collect(model, data.eval_one_pass, keys)
-    score = scorer_for(spec.label.task)
+    # A class the train split never had has no line in the label vocabulary (index -1): no model can score it.
+    known = ev["label"] >= 0 if spec.label.has_vocabulary else np.ones(len(ev["label"]), bool)
+    if not known.all():
+        log.warning("%d eval example(s) have a class the train split lacks; the figures leave them out",
+                    int((~known).sum()))
+
+    def score(label: np.ndarray, prediction: np.ndarray) -> dict[str, float]:
+        return scorer_for(spec.label.task)(label[known], prediction[known])
+
     train_mean = manifest["label"]["train_mean"]
     baseline = (np.tile(manifest["label"]["class_priors"], (len(ev["label"]), 1)) if spec.label.is_multiclass
                 else np.full_like(ev["label"], train_mean))
     metrics = {"model": score(ev["label"], ev["prediction"]), "baseline_mean": score(ev["label"], baseline)}
+    if not known.all():
+        metrics["eval_examples_of_unknown_class"] = int((~known).sum())
     for name, part in model.parts().items():  # a blend's parts, each on its own
         metrics[f"model_{name}"] = score(ev["label"], collect(part, data.eval_one_pass)["prediction"])
     if spec.label.transform == "log":

@@ -29,6 +29,16 @@ def multiclass_metrics(y_true: np.ndarray, p: np.ndarray) -> dict[str, float]:
             "log_loss": float(-np.mean(np.log(p[np.arange(len(y)), y])))}
 
 
+def class_metrics(task: str, names: np.ndarray, probabilities: np.ndarray, classes: list[str]) -> dict[str, float]:
+    """A classification's metrics from class names: each row's class found in `classes` (the columns of
+    `probabilities`); rows of a class not among them are left out (no model trained without it can score them)."""
+    index = np.array([classes.index(n) if n in classes else -1 for n in names], np.int64)
+    known = index >= 0
+    if task == "binary_classification":
+        return binary_metrics(index[known], probabilities[known, 1])
+    return multiclass_metrics(index[known], probabilities[known])
+
+
 def scorer_for(task: str):
     """The metrics of a label's task: regression, binary or multiclass classification."""
     return {"regression": regression_metrics, "binary_classification": binary_metrics,
