@@ -243,8 +243,16 @@ class Trees:
     max_depth: tuple[int, ...] = (6,)  # several: each is tried at the largest learning rate, the validation slice picks
     learning_rate: tuple[float, ...] = (0.1,)  # shrinkage, each tree's step; several: the others tried at that depth
     min_examples: int = 5  # rows a leaf needs
+    # How a split divides a categorical feature's values: YDF's RANDOM (random subsets of the values, the
+    # categorical algorithm of YDF's own best hyper-parameter template) or CART (values sorted by their mean
+    # label, YDF's default).  On hotel_rates (country, agent, company, arrival date: 98 to 426 values) RANDOM
+    # took the trees' eval RMSE of log(price) from 0.148 to 0.136 at depth 6, on loans_full_schema 0.0277 to
+    # 0.0276 at depth 4; it costs more time with many values (53 s against 14 s on hotel_rates, loaded machine).
+    categorical_algorithm: str = "RANDOM"
 
-    KEYS: ClassVar[tuple[str, ...]] = ("num_trees", "max_depth", "trees_learning_rate", "min_examples")
+    KEYS: ClassVar[tuple[str, ...]] = ("num_trees", "max_depth", "trees_learning_rate", "min_examples",
+                                       "categorical_algorithm")
+    CATEGORICAL_ALGORITHMS: ClassVar[tuple[str, ...]] = ("RANDOM", "CART", "ONE_HOT")
 
     @classmethod
     def read(cls, r: SpecReader) -> "Trees":
@@ -255,6 +263,8 @@ class Trees:
         if r.has("max_depth"):
             kwargs["max_depth"] = _candidates(r, "max_depth", lambda v: isinstance(v, int) and v > 0,
                                               "a positive integer")
+        if r.has("categorical_algorithm"):
+            kwargs["categorical_algorithm"] = r.choice("categorical_algorithm", cls.CATEGORICAL_ALGORITHMS)
         if r.has("trees_learning_rate"):
             kwargs["learning_rate"] = _candidates(r, "trees_learning_rate",
                                                   lambda v: isinstance(v, (int, float)) and 0 < v <= 1,

@@ -109,3 +109,18 @@ def test_history_dropout_must_be_a_share_below_one(tmp_path):
     with pytest.raises(SpecError, match="'history_dropout' must be below 1") as err:
         load_spec(path)
     assert path in str(err.value)
+
+
+def test_trees_categorical_algorithm_is_read_and_checked(tmp_path):
+    text = """
+        source: {format: csv, path: x.csv}
+        columns: {colour: {type: string}, price: {type: float}}
+        features: [{name: colour, source: colour, transform: vocabulary}]
+        label: {column: price}
+        model: {type: gradient_boosted_trees, categorical_algorithm: ALGORITHM}
+    """
+    assert load_spec(write(tmp_path, text.replace("ALGORITHM", "CART"))).model.trees.categorical_algorithm == "CART"
+    assert load_spec(write(tmp_path, text.replace(", categorical_algorithm: ALGORITHM", ""))
+                     ).model.trees.categorical_algorithm == "RANDOM"
+    with pytest.raises(SpecError, match="did you mean 'RANDOM'"):
+        load_spec(write(tmp_path, text.replace("ALGORITHM", "RANDOMX")))

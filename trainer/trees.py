@@ -146,7 +146,7 @@ def train_trees(inputs: TreeInputs, fit: tuple[dict, np.ndarray], validation: tu
         learner = ydf.GradientBoostedTreesLearner(
             label="label", task=ydf_task, features=inputs.semantics(), include_all_columns=False,
             num_trees=trees.num_trees, max_depth=depth, shrinkage=learning_rate, min_examples=trees.min_examples,
-            random_seed=seed)
+            categorical_algorithm=trees.categorical_algorithm, random_seed=seed)
         model = learner.train(fit_table, valid=valid_table, verbose=0)
         prediction = model.predict({k: v for k, v in check[0].items()})
         if task == "multiclass_classification":
