@@ -4,6 +4,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 
 from conftest import read_planted_groups
 from trainer.embeddings import load_npy
@@ -74,20 +75,29 @@ def test_top_k_scorer_is_exact_with_rated_items_excluded():
         np.testing.assert_allclose(got_scores, want_scores, rtol=1e-5)
 
 
-def test_same_data_and_seed_give_the_same_metrics(preprocessed, tmp_path):
+@pytest.fixture(scope="module")
+def same_seed_runs(preprocessed, tmp_path_factory):
+    """Two one-epoch runs on the same data with the same seed, one pair for the two tests below: the first is told
+    its model dir, the second finds it as Vertex AI gives it (AIP_MODEL_DIR), which must change nothing else."""
     from trainer import task
     from trainer.config import TrainConfig
 
-    runs = [task.train(TrainConfig(input=preprocessed[0], job_dir=str(tmp_path / f"job{i}"),
-                                   model_dir=str(tmp_path / f"model{i}"), seed=5, epochs=1)).metrics for i in range(2)]
+    root = tmp_path_factory.mktemp("same_seed")
+    told = task.train(TrainConfig(input=preprocessed[0], job_dir=str(root / "job0"), model_dir=str(root / "model0"),
+                                  seed=5, epochs=1))
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AIP_MODEL_DIR", str(root / "vertex_model"))
+        from_env = task.train(TrainConfig(input=preprocessed[0], job_dir=str(root / "job1"), seed=5, epochs=1))
+    return root, told, from_env
+
+
+def test_same_data_and_seed_give_the_same_metrics(same_seed_runs):
+    _, told, from_env = same_seed_runs
+    runs = [told.metrics, from_env.metrics]
     assert runs[0]["model"] == runs[1]["model"]
     assert runs[0]["ranking"]["model"] == runs[1]["ranking"]["model"]
 
 
-def test_vertex_ai_model_dir_is_honoured(preprocessed, tmp_path, monkeypatch):
-    from trainer import task
-    from trainer.config import TrainConfig
-
-    monkeypatch.setenv("AIP_MODEL_DIR", str(tmp_path / "vertex_model"))
-    result = task.train(TrainConfig(input=preprocessed[0], job_dir=str(tmp_path / "job"), seed=5, epochs=1))
-    assert os.path.dirname(result.version_dir) == str(tmp_path / "vertex_model")
+def test_vertex_ai_model_dir_is_honoured(same_seed_runs):
+    root, _, from_env = same_seed_runs
+    assert os.path.dirname(from_env.version_dir) == str(root / "vertex_model")
