@@ -92,6 +92,23 @@ def assert_equivalent_models(version_dir: str, metrics: dict, reference_dir: str
         assert abs(recall - reference_recall) <= RECALL_NOISE, (recall, reference_recall)
 
 
+def with_model_settings(prep_dir, copy_dir, **settings) -> str:
+    """A copy of a preprocess output whose spec's model section has `settings` changed, as a spec with them would have
+    been preprocessed (the model section changes nothing the job writes but the manifest): ablations and other model
+    types train on it without a second Beam/TFT job."""
+    import json
+    import shutil
+
+    shutil.copytree(prep_dir, copy_dir)
+    path = os.path.join(copy_dir, "manifest.json")
+    with open(path, encoding="utf-8") as f:
+        manifest = json.load(f)
+    manifest["spec"]["model"].update(settings)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(manifest, f)
+    return str(copy_dir)
+
+
 def read_planted_groups(sample_dir: str) -> dict[str, int]:
     with open(os.path.join(sample_dir, "planted_movie_groups.csv"), encoding="utf-8") as f:
         next(f)

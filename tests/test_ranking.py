@@ -43,18 +43,12 @@ def test_the_rating_head_beats_the_bias_only_baseline_on_realistic_ratings(reali
 def test_without_the_retrieval_loss_the_lists_are_worse(realistic_prep, realistic_metrics):
     """The same preprocess output and seed, the retrieval head's loss weighted 0 (as `retrieval_weight: 0` in the
     spec would preprocess it): recall@10 falls."""
-    import json
-    import shutil
-
+    from conftest import with_model_settings
     from trainer import task
     from trainer.config import TrainConfig
 
-    ablated = realistic_prep / "prep_rating_only"
-    shutil.copytree(realistic_prep / "prep", ablated)
-    manifest = json.loads((ablated / "manifest.json").read_text())
-    manifest["spec"]["model"]["retrieval_weight"] = 0.0
-    (ablated / "manifest.json").write_text(json.dumps(manifest))
-    rating_only = task.train(TrainConfig(input=str(ablated), job_dir=str(realistic_prep / "job_rating_only"),
+    ablated = with_model_settings(realistic_prep / "prep", realistic_prep / "prep_rating_only", retrieval_weight=0.0)
+    rating_only = task.train(TrainConfig(input=ablated, job_dir=str(realistic_prep / "job_rating_only"),
                                          seed=1)).metrics
     with_retrieval = realistic_metrics["ranking"]["model"]["recall@10"]
     assert rating_only["ranking"]["model"]["recall@10"] < 0.9 * with_retrieval, (rating_only["ranking"],

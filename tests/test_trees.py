@@ -17,6 +17,7 @@ import pytest
 
 from beam_jobs import preprocess
 from beam_jobs.sample_data import write_csv
+from conftest import with_model_settings
 from features.spec import load_spec
 from shop import shop_table
 from trainer import task
@@ -29,7 +30,7 @@ features:
   - {name: size, source: size, transform: z_score, piecewise_linear: 8}
   - {name: colour, source: colour, transform: vocabulary}
 label: {column: price, transform: log}
-model: {type: TYPE, hidden_units: [16], epochs: 4, max_depth: [3, 4]}
+model: {type: dnn_and_trees, hidden_units: [16], epochs: 4, max_depth: [3, 4]}
 """
 
 LOADER = textwrap.dedent("""
@@ -43,16 +44,23 @@ LOADER = textwrap.dedent("""
 """)
 
 
-def _train(root, model_type: str) -> task.TrainResult:
+@pytest.fixture(scope="module")
+def shop_prep(tmp_path_factory) -> str:
+    """The shop table preprocessed once: the blend trains on it, the trees alone on a copy naming their model type."""
+    root = tmp_path_factory.mktemp("shop")
     write_csv(shop_table(800), str(root / "shop.csv"))
-    (root / "spec.yaml").write_text(SPEC.replace("TYPE", model_type))
+    (root / "spec.yaml").write_text(SPEC)
     preprocess.run(load_spec(str(root / "spec.yaml")), str(root / "shop.csv"), str(root / "prep"))
-    return task.train(TrainConfig(input=str(root / "prep"), job_dir=str(root / "job"), seed=2))
+    return str(root / "prep")
+
+
+def _train(prep: str, job_dir) -> task.TrainResult:
+    return task.train(TrainConfig(input=prep, job_dir=str(job_dir), seed=2))
 
 
 @pytest.fixture(scope="module")
-def blend(tmp_path_factory):
-    return _train(tmp_path_factory.mktemp("blend"), "dnn_and_trees")
+def blend(shop_prep, tmp_path_factory):
+    return _train(shop_prep, tmp_path_factory.mktemp("blend"))
 
 
 def _load(version_dir: str, with_ops: bool) -> subprocess.CompletedProcess:
@@ -86,7 +94,7 @@ def test_blend_weight_is_chosen_on_validation_and_parts_are_reported(blend):
         assert blend.metrics[name]["rmse"] < blend.metrics["baseline_mean"]["rmse"], blend.metrics
 
 
-def test_trees_alone_learn_the_price(tmp_path):
-    result = _train(tmp_path, "gradient_boosted_trees")
+def test_trees_alone_learn_the_price(shop_prep, tmp_path):
+    result = _train(with_model_settings(shop_prep, tmp_path / "prep", type="gradient_boosted_trees"), tmp_path / "job")
     assert result.metrics["model"]["rmse"] < 0.3 * result.metrics["baseline_mean"]["rmse"], result.metrics
     assert np.isfinite(result.metrics["model_label_units"]["rmse"])
