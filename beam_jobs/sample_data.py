@@ -58,7 +58,7 @@ MAX_USER_SHARE = 0.5           # no user rates more than this share of the catal
 POPULARITY_SIGMA = 2.15        # lognormal spread of movie popularity...
 POPULARITY_KNEE = 2.0          # ...flattened above this many sds, so no movie is rated by everyone
 POPULARITY_HEAD_SLOPE = 0.5
-ONBOARDING_RATINGS = 15        # a user's first ratings lean to popular movies...
+ONBOARDING_RATINGS = 25        # a user's first ratings lean to popular movies...
 ONBOARDING_EXPONENT = 1.8      # ...drawn by popularity ** this
 TASTE_EXPOSURE = 1.5           # log-odds boost for rating a movie of a liked group
 TASTE_RATING = 0.9             # stars added for a movie of a liked group
@@ -76,7 +76,7 @@ WHOLE_STAR_USERS = 0.40        # share of users who never give half stars
 CIRCLE_SIZE = 100
 CIRCLES_FOLLOWED = 3           # circles each user follows
 CIRCLES_IN_LIKED_GROUPS = 0.8  # share of a user's circles inside the two groups they like
-CIRCLE_SHARE = 0.6             # share of a user's ratings (after onboarding) drawn from the circles they follow
+CIRCLE_SHARE = 0.7             # share of a user's ratings (after onboarding) drawn from the circles they follow
 CIRCLE_RATING = 0.55           # stars added for a movie of a followed circle
 CIRCLE_POPULARITY = 2.0        # inside a circle, movies are drawn by popularity ** this
 
