@@ -292,3 +292,13 @@ def test_embeddings_exported_as_parquet_features(trained, index):
     assert table.schema.field("id").type == pa.int64() and table.column("id").null_count == 1  # the OOV row
     genres = pq.read_table(os.path.join(folder, "genres.parquet"))
     assert genres.schema.field("id").type == pa.string() and genres.column("id").to_pylist()[-1].startswith("<oov-")
+
+
+def test_a_map_of_fewer_items_than_neighbours_is_measured_on_the_items_there_are():
+    """The report draws a map for any catalogue: with k items or fewer, each item's neighbours are all the others."""
+    from trainer.visualize import neighbours_kept
+
+    vectors = np.random.default_rng(0).normal(size=(8, 4))
+    assert neighbours_kept(vectors, vectors[:, :2]) == 1.0
+    assert neighbours_kept(vectors[:1], vectors[:1, :2]) == 1.0
+    assert neighbours_kept(vectors, vectors[:, :2], k=3) < 1.0  # a 2-D shadow of 4-D points loses some

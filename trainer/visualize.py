@@ -28,6 +28,7 @@ from google.protobuf import text_format
 from tensorboard.plugins.projector import projector_config_pb2
 
 from features.errors import UserError
+from trainer.neighbours import normalize
 from trainer.recommend import EmbeddingIndex
 
 log = logging.getLogger(__name__)
@@ -102,8 +103,12 @@ KEPT_NEIGHBOURS = 10
 
 def neighbours_kept(vectors: np.ndarray, xy: np.ndarray, k: int = KEPT_NEIGHBOURS) -> float:
     """How faithful a map is: the share of each item's k nearest neighbours by cosine (the vectors') that are also
-    among its k nearest dots on the map (`xy`).  1 is a map that keeps every neighbourhood; chance is k / n."""
-    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    among its k nearest dots on the map (`xy`).  1 is a map that keeps every neighbourhood; chance is k / n.
+    A catalogue of k items or fewer counts each item's n - 1 others (all of them: 1)."""
+    k = min(k, len(vectors) - 1)
+    if k < 1:
+        return 1.0
+    unit = normalize(vectors)
     squares = (xy ** 2).sum(axis=1)
     found = 0
     for start in range(0, len(vectors), 1024):
@@ -113,8 +118,8 @@ def neighbours_kept(vectors: np.ndarray, xy: np.ndarray, k: int = KEPT_NEIGHBOUR
         near[np.arange(len(own)), own] = -np.inf
         far = squares[block, None] + squares[None, :] - 2 * xy[block] @ xy.T
         far[np.arange(len(own)), own] = np.inf
-        by_vectors = np.argpartition(-near, k, axis=1)[:, :k]
-        on_map = np.argpartition(far, k, axis=1)[:, :k]
+        by_vectors = np.argpartition(-near, k - 1, axis=1)[:, :k]
+        on_map = np.argpartition(far, k - 1, axis=1)[:, :k]
         found += sum(len(np.intersect1d(a, b, assume_unique=True)) for a, b in zip(by_vectors, on_map))
     return found / (k * len(vectors))
 
