@@ -28,9 +28,13 @@ def _column_hash(arr: pa.Array) -> np.ndarray:
         return _splitmix64(arr.fill_null(0).to_numpy().astype(np.int64).view(np.uint64))
     if pa.types.is_floating(arr.type):
         return _splitmix64(arr.fill_null(0.0).to_numpy().astype(np.float64).view(np.uint64))
-    values = arr.to_pylist()
-    return np.array([int.from_bytes(hashlib.blake2b(str(v).encode(), digest_size=8).digest(), "little")
-                     for v in values], dtype=np.uint64)
+    encoded = arr.dictionary_encode()  # each distinct value hashed once (a null as the text "None")
+    distinct = np.array([_text_hash(v) for v in encoded.dictionary.to_pylist() + [None]], dtype=np.uint64)
+    return distinct[encoded.indices.fill_null(len(encoded.dictionary)).to_numpy()]
+
+
+def _text_hash(value) -> int:
+    return int.from_bytes(hashlib.blake2b(str(value).encode(), digest_size=8).digest(), "little")
 
 
 def row_hash(batch: pa.RecordBatch, names: tuple[str, ...], seed: int = 0) -> np.ndarray:
