@@ -299,7 +299,7 @@ def build_pipeline(p: beam.Pipeline, spec: FeatureSpec, spans: dict[str, InputLa
     train = flat("AllTrain", [s.train for s in splits.values()])
     evaluation = flat("AllEval", [s[EVAL] for s in splits.values()])
     analysis = {"spans_analyzed": sorted(spans), "spans_from_cache": []}
-    with tft_beam.Context(temp_dir=os.path.join(temp_dir, "tft")):
+    with tft_beam.Context(temp_dir=os.path.join(temp_dir, "tft"), passthrough_keys={mf.ROW_KEY}):
         config = tensor_adapter_config(spec)
         preprocessing_fn = preprocessing_fn_for(spec)
         if cache_dir:
@@ -492,7 +492,7 @@ def _manifest(spec: FeatureSpec, spans: dict[str, InputLayout], inputs: dict[str
     files = [fmt.path for layout in spans.values() for fmt in layout.main if fmt.kind != "bigquery"] + [
         s.table.path for layout in spans.values() for s in layout.side_tables.values()]
     return {
-        "format_version": 1,
+        "format_version": mf.FORMAT_VERSION,
         "spec": spec.to_dict(),
         "input": {"path": inputs[""] if list(inputs) == [""] else inputs,
                   "layout": ", ".join(sorted({layout.name for layout in spans.values()})),

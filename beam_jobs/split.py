@@ -1,7 +1,10 @@
-"""A stable train/eval split: a seeded hash of each row's key decides its side.
+"""A stable train/eval split: a seeded hash of each row's key decides its side; and each row's own key.
 
 The decision depends only on the key's values and the seed, never on row
-order or bundling, so reruns, other runners and later data agree.
+order or bundling, so reruns, other runners and later data agree.  The same
+hash of a row's raw values is also written into each record as its row key
+(features/manifest.py ROW_KEY), by which the trainer draws its validation
+slice (trainer/data.py).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+_ROW_KEY_SEED = 0x0E0E  # not a split seed: the row key does not echo the train/eval decision
 
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:
@@ -50,3 +54,8 @@ def eval_mask(batch: pa.RecordBatch, key: tuple[str, ...], seed: int, eval_fract
     """True for rows that go to eval.  With no key, the whole row is the key."""
     unit = (row_hash(batch, key, seed) >> np.uint64(11)).astype(np.float64) / float(1 << 53)
     return unit < eval_fraction
+
+
+def row_keys(batch: pa.RecordBatch, names: tuple[str, ...]) -> np.ndarray:
+    """Each row's key (int64): a hash of its raw values in `names`, so the same row gets the same key in every run."""
+    return row_hash(batch, names, _ROW_KEY_SEED).view(np.int64)

@@ -120,8 +120,18 @@ class _TFRecordBatchSink(filebasedsink.FileBasedSink):
         file_handle.close()
 
 
+def with_passthrough(batch: pa.RecordBatch, passthrough: dict[str, pa.Array]) -> pa.RecordBatch:
+    """A transformed batch with TFT's passthrough columns (the row key) added: they go into each record too."""
+    for name in sorted(passthrough):
+        batch = batch.append_column(name, passthrough[name])
+    return batch
+
+
 class WriteTFRecordBatches(beam.PTransform):
-    """(RecordBatch, passthrough) pairs from TransformDataset -> gzip TFRecord shards `prefix-SSSSS-of-NNNNN<suffix>`."""
+    """(RecordBatch, passthrough) pairs from TransformDataset -> gzip TFRecord shards `prefix-SSSSS-of-NNNNN<suffix>`.
+
+    Each record holds the batch's features and its passthrough values (the
+    encoder writes columns the schema lacks by their Arrow type)."""
 
     def __init__(self, file_path_prefix: str, schema, file_name_suffix: str = ".tfrecord.gz"):
         super().__init__()
@@ -129,5 +139,5 @@ class WriteTFRecordBatches(beam.PTransform):
 
     def expand(self, transformed):
         return (transformed
-                | "DropPassthrough" >> beam.Map(lambda batch_and_passthrough: batch_and_passthrough[0])
+                | "AddPassthrough" >> beam.MapTuple(with_passthrough)
                 | "WriteShards" >> iobase.Write(self._sink))

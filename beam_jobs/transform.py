@@ -23,7 +23,9 @@ import tensorflow_transform as tft
 from tensorflow_transform.tf_metadata import schema_utils
 from tfx_bsl.tfxio import tensor_adapter, tensor_representation_util
 
+from beam_jobs.split import row_keys
 from beam_jobs.vocabulary import vocabularies
+from features.manifest import ROW_KEY
 from features.graph import make_preprocessing_fn, raw_columns, raw_feature_spec
 from features.spec import FeatureSpec
 from features.analyzers import Moments, Statistic, TokenCounts
@@ -32,15 +34,22 @@ _ARROW_VALUE_TYPES = {"int": pa.int64(), "float": pa.float32(), "string": pa.lar
 
 
 def tensor_adapter_config(spec: FeatureSpec) -> tensor_adapter.TensorAdapterConfig:
-    """How TFT reads our Arrow batches: one list column per raw feature."""
+    """How TFT reads our Arrow batches: one list column per raw feature, and the row key that TFT passes through
+    (a passthrough key of the job's tft_beam.Context: no tensor, so the preprocessing_fn never sees it)."""
     schema = schema_utils.schema_from_feature_spec(raw_feature_spec(spec))
-    arrow_schema = pa.schema([(c.name, pa.list_(_ARROW_VALUE_TYPES[c.type])) for c in raw_columns(spec)])
+    arrow_schema = pa.schema([(c.name, pa.list_(_ARROW_VALUE_TYPES[c.type])) for c in raw_columns(spec)]
+                             + [(ROW_KEY, pa.list_(pa.int64()))])
     return tensor_adapter.TensorAdapterConfig(
         arrow_schema, tensor_representation_util.InferTensorRepresentationsFromSchema(schema))
 
 
 def to_tfxio_batch(batch: pa.RecordBatch, spec: FeatureSpec) -> pa.RecordBatch:
-    """Wrap each column of a typed batch as a list column; a null becomes an empty list.
+    """Wrap each column of a typed batch as a list column (a null becomes an empty list), and add its row key.
+
+    The row key (beam_jobs/split.py `row_keys` of the raw columns) is what the
+    trainer draws its validation slice by: the transformed values cannot serve,
+    because z-scores from TFT's combiners differ in their last bits between
+    runs of the same data, and a key of them moved rows between the slices.
 
     Lists with 32-bit offsets (a chunk holds far fewer than 2**31 values):
     the train split is held whole between analysis and transform, and 64-bit
@@ -54,7 +63,9 @@ def to_tfxio_batch(batch: pa.RecordBatch, spec: FeatureSpec) -> pa.RecordBatch:
         np.cumsum(valid, out=offsets[1:])
         arrays.append(pa.ListArray.from_arrays(pa.array(offsets), values.drop_null()))
         names.append(column.name)
-    return pa.RecordBatch.from_arrays(arrays, names=names)
+    keys = row_keys(batch, tuple(names))
+    arrays.append(pa.ListArray.from_arrays(pa.array(np.arange(len(keys) + 1, dtype=np.int32)), pa.array(keys)))
+    return pa.RecordBatch.from_arrays(arrays, names=names + [ROW_KEY])
 
 
 def packed_moments(requests: list[Moments]) -> None:

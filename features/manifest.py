@@ -22,6 +22,8 @@ EVAL_DIR = "eval"
 REJECTED_DIR = "rejected"
 SIDE_TABLE = "side_table.parquet"
 TFRECORD_SUFFIX = ".tfrecord.gz"
+FORMAT_VERSION = 2  # 2: every record carries ROW_KEY
+ROW_KEY = "__row_key__"  # each record's key, a hash of its raw row: not a feature (the transformed schema lacks it)
 
 
 def provenance(spec_name: str, input_path: Any) -> dict:
@@ -79,6 +81,15 @@ def read_manifest(output_dir: str) -> dict:
             f"Preprocess output {output_dir} is incomplete: it has no {SUCCESS} marker, so the job that "
             f"wrote it did not finish (crashed, killed or still running). Rerun preprocess with --overwrite.")
     return read_json(os.path.join(output_dir, MANIFEST))
+
+
+def check_row_keys(manifest: dict, output_dir: str) -> None:
+    """Refuse a preprocess output whose records carry no ROW_KEY (written before FORMAT_VERSION 2): the trainer
+    draws its validation slice by that key."""
+    version = manifest.get("format_version", 1)
+    if version < FORMAT_VERSION:
+        raise OutputError(f"Preprocess output {output_dir} has format_version {version}: its records carry no "
+                          f"{ROW_KEY}, by which train draws its validation slice. Rerun preprocess with --overwrite.")
 
 
 def _model_folder_kind(folder: str) -> str | None:

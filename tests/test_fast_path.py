@@ -15,6 +15,7 @@ from reference_tft import run_reference  # noqa: E402
 from wide_table import write_wide_inputs  # noqa: E402
 
 from beam_jobs import preprocess as project  # noqa: E402
+from features import manifest as mf  # noqa: E402
 from features.spec import load_spec  # noqa: E402
 
 
@@ -82,18 +83,21 @@ def test_batch_sink_writes_every_row_in_order_across_slices_and_bundles(tmp_path
     schema = schema_utils.schema_from_feature_spec({"id": tf.io.FixedLenFeature([], tf.int64),
                                                     "score": tf.io.FixedLenFeature([], tf.float32)})
 
-    def batch(start: int, rows: int) -> tuple[pa.RecordBatch, None]:
+    def batch(start: int, rows: int) -> tuple[pa.RecordBatch, dict]:
+        """A transformed batch and TFT's passthrough of it: the row keys (here 3 x id)."""
         offsets = pa.array(np.arange(rows + 1, dtype=np.int64))
         ids = pa.LargeListArray.from_arrays(offsets, pa.array(np.arange(start, start + rows, dtype=np.int64)))
         scores = pa.LargeListArray.from_arrays(offsets, pa.array(np.arange(start, start + rows, dtype=np.float32) / 2))
-        return pa.RecordBatch.from_arrays([ids, scores], names=["id", "score"]), None
+        keys = pa.ListArray.from_arrays(offsets.cast(pa.int32()), pa.array(np.arange(start, start + rows) * 3))
+        return pa.RecordBatch.from_arrays([ids, scores], names=["id", "score"]), {mf.ROW_KEY: keys}
 
     with beam.Pipeline() as p:
         _ = (p | beam.Create([batch(0, 1000), batch(1000, 1000), batch(2000, 7)])
              | tfrecord_io.WriteTFRecordBatches(str(tmp_path / "part"), schema))
     files = sorted(glob.glob(str(tmp_path / "part-*.tfrecord.gz")))
     assert files
-    spec = schema_utils.schema_as_feature_spec(schema).feature_spec
+    spec = {**schema_utils.schema_as_feature_spec(schema).feature_spec,
+            mf.ROW_KEY: tf.io.FixedLenFeature([], tf.int64)}  # the passthrough goes into each record too
     chunks = []
     for path in files:  # within a shard, each batch's rows stay in order
         for records in tf.data.TFRecordDataset(path, compression_type="GZIP").batch(10_000):
@@ -102,6 +106,7 @@ def test_batch_sink_writes_every_row_in_order_across_slices_and_bundles(tmp_path
     scores = np.concatenate([c["score"].numpy() for c in chunks])
     np.testing.assert_array_equal(np.sort(ids), np.arange(2007))
     np.testing.assert_allclose(scores, ids / 2)
+    np.testing.assert_array_equal(np.concatenate([c[mf.ROW_KEY].numpy() for c in chunks]), ids * 3)
     for start, rows in ((0, 1000), (1000, 1000)):
         where = np.flatnonzero(ids == start)[0]
         np.testing.assert_array_equal(ids[where:where + rows], np.arange(start, start + rows))

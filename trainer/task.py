@@ -122,6 +122,7 @@ def train(config: TrainConfig) -> TrainResult | None:
         distribution.serve_forever(cluster)  # never returns: the chief schedules the steps
     strategy = distribution.make_strategy(kind, cluster)  # before anything starts TensorFlow's runtime
     spec, manifest = settings.resolve(config, mf.read_manifest(config.input))
+    mf.check_row_keys(manifest, config.input)
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
     tft_output = tft.TFTransformOutput(config.input)
