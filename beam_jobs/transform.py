@@ -47,9 +47,10 @@ def to_tfxio_batch(batch: pa.RecordBatch, spec: FeatureSpec) -> pa.RecordBatch:
     """Wrap each column of a typed batch as a list column (a null becomes an empty list), and add its row key.
 
     The row key (beam_jobs/split.py `row_keys` of the raw columns) is what the
-    trainer draws its validation slice by: the transformed values cannot serve,
+    trainer draws its validation slice by: the transformed records cannot serve,
     because z-scores from TFT's combiners differ in their last bits between
-    runs of the same data, and a key of them moved rows between the slices.
+    runs of the same data (and equal records serialize in another field order),
+    and a key of them moved rows between the slices.
 
     Lists with 32-bit offsets (a chunk holds far fewer than 2**31 values):
     the train split is held whole between analysis and transform, and 64-bit

@@ -21,9 +21,10 @@ on.  The eval split only reports: nothing is selected on it.
 The slice is drawn by a keyed hash of each record's row key (ROW_KEY, which
 preprocess writes: a hash of the row's raw values), not of its transformed
 values: z-scores from TFT's combiners differ in their last bits between
-preprocess runs of the same data, and a hash of the serialized record moved
-rows between the slices with them (a loans table's slice held 860, 806, 804
-and 767 rows in four runs, and choices made on it swung).  Raw values are
+preprocess runs of the same data, and even equal records serialize with
+their features in another order, so a hash of the serialized record moved
+rows between the slices (a loans table's slice held 860, 806, 804 and 767
+rows in four runs, and choices made on it swung).  Raw values are
 exact, so the same rows land in the same slice for the same seed in every
 run, in memory and streaming alike, whatever the transforms do with those
 values, and a table of floats alone splits as well as one with ids.  Each
