@@ -138,10 +138,10 @@ def child(kind: str, root: str, beam_args: list[str]) -> None:
                       os.path.join(root, "out_reference"))
     seconds = time.time() - started
     print(json.dumps({"seconds": seconds, "cpu_seconds": _cpu_seconds() - cpu_started,
-                      "peak_rss_mib": _peak_rss_mib(), **figures}))
+                      "peak_rss_mib": peak_rss_mib(), **figures}))
 
 
-def _peak_rss_mib() -> float:
+def peak_rss_mib() -> float:
     """This process's peak resident memory: Linux's VmHWM, which starts afresh when the process execs.
 
     `ru_maxrss` keeps the high-water mark of the memory the process had

@@ -1,13 +1,16 @@
 """Training throughput (examples/s) on a preprocess output, at batch 1024 and 4096.
 
 Uses the trainer's own input (in memory when the split fits, else streaming
-gzip TFRecords through a shuffle buffer; `--no-in-memory` forces streaming)
-and model.  Each batch size trains one warm-up epoch
-(tracing, shuffle buffer fill), then times the next epochs.
+gzip TFRecords through a shuffle buffer; `--streaming` forces streaming,
+`--in-memory` the in-memory path) and model.  Each batch size trains one
+warm-up epoch (tracing, shuffle buffer fill), then times the next epochs.
+Prints the process's peak RSS (VmHWM) at the end: run each input path in
+its own process to compare their memory.
 
     python bench/train.py --input runs/prep          # an existing preprocess output
     python bench/train.py                            # generates 1M sample ratings and preprocesses them first
     python bench/train.py --input big/prep --batch-sizes 4096 --steps 400   # time 400 steps, not whole epochs
+    python bench/train.py --input big/prep --batch-sizes 4096 --steps 400 --streaming   # the same, streamed
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import tensorflow_transform as tft  # noqa: E402
 
+from bench.preprocess import peak_rss_mib  # noqa: E402
 from features import manifest as mf  # noqa: E402
 from features.spec import spec_from_dict  # noqa: E402
 from trainer.data import split_files, training_input  # noqa: E402
@@ -53,6 +57,7 @@ def main() -> None:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1024, 4096])
     parser.add_argument("--in-memory", action=argparse.BooleanOptionalAction, default=None,
                         help="force the in-memory or the streaming input (default: the trainer's choice)")
+    parser.add_argument("--streaming", dest="in_memory", action="store_false", help="the same as --no-in-memory")
     args = parser.parse_args()
     prep = args.input or prepare(args.ratings, args.users, args.movies)
     manifest = mf.read_manifest(prep)
@@ -79,7 +84,8 @@ def main() -> None:
         print(f"batch {batch:>5}: {results[batch]:>10,.0f} examples/s  ({spec.model.type} model, "
               f"{examples:,} train examples, {f'{steps} steps' if args.steps else f'{epochs} epochs'}, {how}; "
               f"{spec.model.describe()})")
-    print(json.dumps({"examples_per_second": results}))
+    print(f"peak RSS {peak_rss_mib():,.0f} MiB")
+    print(json.dumps({"examples_per_second": results, "peak_rss_mib": peak_rss_mib()}))
 
 
 if __name__ == "__main__":
