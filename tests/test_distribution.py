@@ -50,28 +50,74 @@ def test_a_cluster_that_cannot_run_the_strategy_is_refused_naming_why(environ, k
         resolve(kind, Cluster.from_env(environ))
 
 
-def test_two_workers_on_this_machine_train_the_same_model_as_one_process(preprocessed, trained_briefly, tmp_path):
-    """Two processes with TF_CONFIG (MultiWorkerMirroredStrategy, gradients all-reduced over 127.0.0.1), as Vertex
-    AI runs two replicas: the chief exports a model equivalent to the single process's; the other worker none."""
-    hosts = local_worker_hosts(2)
-    model_dir = tmp_path / "model"
-    command = [sys.executable, "-m", "trainer.task", "--input", preprocessed[0], "--job-dir", str(tmp_path / "job"),
-               "--model-dir", str(model_dir), "--seed", "3", "--epochs", str(BRIEF_EPOCHS)]
-    workers = []
-    for index in range(2):
-        env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": {"worker": hosts},
-                                                      "task": {"type": "worker", "index": index}})}
-        log = open(tmp_path / f"worker{index}.log", "w")
-        workers.append((subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT), log))
-    for process, log in workers:
-        process.wait(timeout=900)
-        log.close()
-    logs = [(tmp_path / f"worker{i}.log").read_text() for i in range(2)]
-    assert [p.returncode for p, _ in workers] == [0, 0], logs
-    assert "Exported" in logs[0] and "the chief evaluates and exports" in logs[1]
+def _start_task(command: list[str], cluster: dict, task_type: str, index: int, folder) -> subprocess.Popen:
+    """One task of a local cluster: `command` with TF_CONFIG naming its place, its output in <folder>/<task>.log."""
+    env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": task_type, "index": index}})}
+    with open(folder / f"{task_type}{index}.log", "w") as log:
+        return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _logs(folder) -> dict[str, str]:
+    return {path.name: path.read_text() for path in sorted(folder.glob("*.log"))}
+
+
+def _train_command(preprocessed, folder, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "trainer.task", "--input", preprocessed[0], "--job-dir", str(folder / "job"),
+            "--model-dir", str(folder / "model"), "--seed", "3", "--epochs", str(BRIEF_EPOCHS), *extra]
+
+
+def _only_version(model_dir) -> tuple[str, dict]:
     versions = os.listdir(model_dir)
     assert len(versions) == 1, versions  # the chief alone exports
     version = os.path.join(model_dir, versions[0])
     with open(os.path.join(version, "metrics.json")) as f:
-        metrics = json.load(f)
+        return version, json.load(f)
+
+
+def test_two_workers_on_this_machine_train_the_same_model_as_one_process(preprocessed, trained_briefly, tmp_path):
+    """Two processes with TF_CONFIG (MultiWorkerMirroredStrategy, gradients all-reduced over 127.0.0.1), as Vertex
+    AI runs two replicas: the chief exports a model equivalent to the single process's; the other worker none."""
+    cluster = {"worker": local_worker_hosts(2)}
+    command = _train_command(preprocessed, tmp_path)
+    workers = [_start_task(command, cluster, "worker", index, tmp_path) for index in range(2)]
+    for process in workers:
+        process.wait(timeout=900)
+    logs = _logs(tmp_path)
+    assert [p.returncode for p in workers] == [0, 0], logs
+    assert "Exported" in logs["worker0.log"] and "the chief evaluates and exports" in logs["worker1.log"]
+    version, metrics = _only_version(tmp_path / "model")
+    assert_equivalent_models(version, metrics, trained_briefly.version_dir, trained_briefly.metrics)
+
+
+# The sample's id tables (400-800 rows of 32 floats: 51-102 KB) are split over both ps tasks; genres' (336 bytes) not.
+SHARD_MB = 0.02
+
+
+def test_a_parameter_server_cluster_trains_with_its_tables_sharded_over_the_ps_tasks(preprocessed, trained_briefly,
+                                                                                    tmp_path):
+    """A chief (the coordinator), two workers and two parameter servers, each `python -m trainer.task` with
+    TF_CONFIG as Vertex AI writes it: the workers run the steps the chief schedules on input they read themselves,
+    the embedding tables bigger than --ps-shard-mb live in shards on both ps tasks, and the chief exports a model
+    equivalent to the single process's (same signatures, loaded here; metrics within noise)."""
+    hosts = iter(local_worker_hosts(5))
+    cluster = {role: [next(hosts) for _ in range(n)] for role, n in (("chief", 1), ("worker", 2), ("ps", 2))}
+    command = _train_command(preprocessed, tmp_path, "--distribution", "parameter_server", "--ps-shard-mb",
+                             str(SHARD_MB))
+    servers = [_start_task(command, cluster, role, index, tmp_path) for role in ("ps", "worker") for index in range(2)]
+    try:
+        chief = _start_task(command, cluster, "chief", 0, tmp_path)
+        chief.wait(timeout=900)
+    finally:
+        for server in servers:  # they serve until the job ends (Vertex AI stops their pools)
+            server.kill()
+            server.wait()
+    assert chief.returncode == 0, _logs(tmp_path)
+    version, metrics = _only_version(tmp_path / "model")
+    devices = metrics["distribution"]["table_devices"]
+    ps_tasks = {f"/job:ps/replica:0/task:{i}/device:CPU:0" for i in range(2)}
+    for table in ("user_id", "movie_id"):
+        assert len(devices[table]) == 2 and set(devices[table]) == ps_tasks, devices
+    assert len(devices["genres"]) == 1 and devices["genres"][0] in ps_tasks, devices
+    losses = metrics["history"]["loss"]
+    assert losses[-1] < losses[0], losses
     assert_equivalent_models(version, metrics, trained_briefly.version_dir, trained_briefly.metrics)

@@ -37,6 +37,7 @@ class TrainConfig:
     memory_budget_gb: float | None = None  # what the parsed train split may take in memory (None: a quarter of RAM)
     warm_start_from: str | None = None  # a model version folder whose weights seed this run when shapes allow
     distribution: str = "auto"  # the tf.distribute strategy (trainer/distribution.py): auto, none, mirrored, ...
+    ps_shard_mb: float = 256.0  # parameter_server: a table is split over the ps tasks in shards at least this big
 
     def __post_init__(self) -> None:
         """Refuse a bad value now, naming the field (features/arguments.py), not after minutes of training."""
@@ -56,6 +57,7 @@ class TrainConfig:
         check.real("memory_budget_gb", minimum=0, optional=True)
         check.existing_path("warm_start_from", optional=True, folder=True)
         check.choice("distribution", STRATEGIES)
+        check.real("ps_shard_mb", above=0)
 
     @property
     def memory_budget_bytes(self) -> int | None:

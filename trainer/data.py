@@ -77,19 +77,26 @@ def _rows(features: dict, mask: tf.Tensor) -> dict:
 
 def make_dataset(files: list[str], feature_spec: dict, label_key: str, batch_size: int, shuffle: bool = False,
                  seed: int = 0, shuffle_buffer: int = 100_000, part: str = "all",
-                 fold_seed: int = 0) -> tf.data.Dataset:
+                 fold_seed: int = 0, shard: tuple[int, int] | None = None) -> tf.data.Dataset:
     """Streaming batches of (features, label); `feature_spec` is TFTransformOutput.transformed_feature_spec().
 
     `part`: "all" rows, only the "fit" part or the "validation" slice
     (`in_validation` with `fold_seed`; their batches hold fewer than
-    `batch_size` rows), or all rows "tagged" with their fold.
+    `batch_size` rows), or all rows "tagged" with their fold.  `shard`:
+    (count, index), only this reader's share: every count-th file, or every
+    count-th record when there are fewer files than readers.
     """
     if part not in PARTS:
         raise ValueError(f"part must be one of {PARTS}, got {part!r}")
+    by_file = shard is not None and len(files) >= shard[0]
+    if by_file:
+        files = files[shard[1]::shard[0]]
     # Parallel reads pay only with several files: with one file the interleave machinery
     # reads in small pieces and runs ~10x slower than a plain sequential read.
     parallel = min(len(files), 4) if len(files) > 1 else None
     ds = tf.data.TFRecordDataset(files, compression_type="GZIP", buffer_size=8 << 20, num_parallel_reads=parallel)
+    if shard is not None and not by_file:
+        ds = ds.shard(*shard)
     if shuffle:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
@@ -107,6 +114,32 @@ def make_dataset(files: list[str], feature_spec: dict, label_key: str, batch_siz
 
     ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def worker_fit_fn(files: list[str], feature_spec: dict, label_key: str, batch_size: int, seed: int):
+    """The dataset function each worker of a parameter-server cluster builds its training input with (Keras'
+    `DatasetCreator`): the fit part streamed from the worker's share of the files, shuffled with a seed of its
+    own, endlessly (the chief counts the epoch's steps).  Workers read the files themselves, so nothing the chief
+    holds in memory is shipped to them."""
+
+    def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        pipelines, index = context.num_input_pipelines, context.input_pipeline_id
+        return make_dataset(files, feature_spec, label_key, context.get_per_replica_batch_size(batch_size),
+                            shuffle=True, seed=seed * pipelines + index, part="fit", fold_seed=seed,
+                            shard=(pipelines, index)).repeat()
+
+    return dataset_fn
+
+
+def worker_validation_fn(files: list[str], feature_spec: dict, label_key: str, seed: int):
+    """The dataset function of a parameter-server cluster's validation: the validation slice streamed from the
+    files, which Keras' exact evaluation deals out to the workers in shards of files
+    (trainer/distribution.py: `evaluation_shards`)."""
+
+    def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        return make_dataset(files, feature_spec, label_key, READ_BATCH, part="validation", fold_seed=seed)
+
+    return dataset_fn
 
 
 def _split_label(features: dict, label_key: str):

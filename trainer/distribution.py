@@ -12,7 +12,7 @@ as with Beam's runners:
   of the input; gradients all-reduced over the network.
 - "parameter_server": `ParameterServerStrategy` for catalogues whose
   embedding tables do not fit one worker: the tables are split over the
-  "ps" tasks in shards of at least PS_MIN_SHARD_BYTES, workers run steps
+  "ps" tasks in shards of at least `--ps-shard-mb`, workers run steps
   the chief (the coordinator) schedules.  Worker and ps tasks only serve
   (`serve_forever`); the chief runs `train`.
 - "auto" (default): "parameter_server" when TF_CONFIG names ps tasks,
@@ -39,7 +39,6 @@ import tensorflow as tf
 from features.errors import UserError
 
 log = logging.getLogger(__name__)
-PS_MIN_SHARD_BYTES = 256 << 20  # an embedding table is split over the ps tasks in shards at least this big
 _WORKER_ROLES = ("chief", "worker")  # tasks that train (MultiWorkerMirroredStrategy's replicas)
 
 
@@ -110,7 +109,7 @@ def resolve(kind: str, cluster: Cluster, local_gpus: int | None = None) -> str:
     return kind
 
 
-def make_strategy(kind: str, cluster: Cluster) -> tf.distribute.Strategy:
+def make_strategy(kind: str, cluster: Cluster, ps_shard_bytes: int) -> tf.distribute.Strategy:
     """The strategy of a resolved kind.  Create it first thing in the process: collective ops are configured when
     TensorFlow's runtime starts, and MultiWorkerMirroredStrategy refuses a runtime already started."""
     if kind == "none":
@@ -121,8 +120,21 @@ def make_strategy(kind: str, cluster: Cluster) -> tf.distribute.Strategy:
         return tf.distribute.MultiWorkerMirroredStrategy()
     resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
     partitioner = tf.distribute.experimental.partitioners.MinSizePartitioner(
-        min_shard_bytes=PS_MIN_SHARD_BYTES, max_shards=cluster.parameter_servers)
+        min_shard_bytes=ps_shard_bytes, max_shards=cluster.parameter_servers)
     return tf.distribute.experimental.ParameterServerStrategy(resolver, variable_partitioner=partitioner)
+
+
+def evaluation_shards(kind: str, cluster: Cluster, files: int) -> int:
+    """Shards a parameter server's exact evaluation deals the validation files out in: Keras' "auto" (5 per
+    worker), but no more than the files, since each shard is a share of them (0 for the other strategies)."""
+    if kind != "parameter_server":
+        return 0
+    return max(1, min(files, 5 * (cluster.workers - cluster.has_chief)))
+
+
+def table_devices(tables: Mapping[str, tf.Variable]) -> dict[str, list[str]]:
+    """Where each table's rows live: the device of each of its shards (one, for a table that was not split)."""
+    return {name: [shard.device for shard in getattr(table, "variables", [table])] for name, table in tables.items()}
 
 
 def serve_forever(cluster: Cluster) -> None:

@@ -151,4 +151,4 @@ class UserHistory(keras.layers.Layer):
     def _lookup(self, items: tf.Tensor) -> tf.Tensor:
         if not self.item_embeddings.built:
             self.item_embeddings.build((None,))
-        return tf.gather(self.item_embeddings.embeddings, items)
+        return tf.nn.embedding_lookup(self.item_embeddings.embeddings, items)  # a ShardedVariable too (ps tasks)

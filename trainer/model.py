@@ -562,15 +562,22 @@ def output_head(spec: FeatureSpec, label: dict) -> tuple[int, str | None, float 
     return 1, None, label["train_mean"]
 
 
-def build_model(spec: FeatureSpec, manifest: dict) -> SpecModel:
-    """The Keras model the spec's model type builds, compiled with its loss and metric."""
+def build_model(spec: FeatureSpec, manifest: dict, evaluation_shards: int = 0) -> SpecModel:
+    """The Keras model the spec's model type builds, compiled with its loss and metric (`evaluation_shards`: see
+    `compile_model`)."""
     model = _KERAS_MODELS[type(spec.model)](spec, manifest, name=spec.model.type)
-    compile_model(model, spec)
+    compile_model(model, spec, evaluation_shards)
     return model
 
 
-def compile_model(model: keras.Model, spec: FeatureSpec) -> None:
-    """Compile with the label's loss and metric and the spec's optimizer settings."""
+def compile_model(model: keras.Model, spec: FeatureSpec, evaluation_shards: int = 0) -> None:
+    """Compile with the label's loss and metric and the spec's optimizer settings.
+
+    `evaluation_shards`: under a parameter server, the shards Keras' exact
+    evaluation deals the validation data out to the workers in, so each
+    example is evaluated once (0: each worker would run its own copy to its
+    end, and the first to finish ends the evaluation with an error).
+    """
     label = spec.label
     if label.is_multiclass:
         loss, metrics = keras.losses.SparseCategoricalCrossentropy(), [keras.metrics.SparseCategoricalAccuracy(
@@ -580,7 +587,8 @@ def compile_model(model: keras.Model, spec: FeatureSpec) -> None:
     else:
         loss, metrics = keras.losses.MeanSquaredError(), [keras.metrics.RootMeanSquaredError(name="rmse")]
     model.compile(optimizer=LazyAdam(spec.model.learning_rate, weight_decay=spec.model.weight_decay or None),
-                  loss=loss, loss_weights=[spec.model.label_weight], metrics=metrics)
+                  loss=loss, loss_weights=[spec.model.label_weight], metrics=metrics,
+                  pss_evaluation_shards=evaluation_shards)
 
 
 from trainer import tree_models  # noqa: E402,F401 - registers the models with trees (they build on the DNN above)

@@ -13,6 +13,7 @@ import dataclasses
 import io
 import json
 import logging
+import math
 import os
 import sys
 import tempfile
@@ -32,7 +33,7 @@ from features.progress import timed
 from features.spec import FeatureSpec
 from trainer import distribution, settings
 from trainer.config import TrainConfig
-from trainer.data import make_dataset, split_files, training_input
+from trainer.data import VALIDATION_FRACTION, make_dataset, split_files, training_input, worker_fit_fn, worker_validation_fn
 from trainer.embeddings import compute_vectors, write_embeddings
 from trainer.evaluate import evaluate
 from trainer.export import ServingModule, export_model
@@ -120,7 +121,7 @@ def train(config: TrainConfig) -> TrainResult | None:
     kind = distribution.resolve(config.distribution, cluster)
     if kind == "parameter_server" and not cluster.is_chief:
         distribution.serve_forever(cluster)  # never returns: the chief schedules the steps
-    strategy = distribution.make_strategy(kind, cluster)  # before anything starts TensorFlow's runtime
+    strategy = distribution.make_strategy(kind, cluster, int(config.ps_shard_mb * 2**20))  # before anything starts TensorFlow's runtime
     spec, manifest = settings.resolve(config, mf.read_manifest(config.input))
     mf.check_row_keys(manifest, config.input)
     keras.utils.set_random_seed(config.seed)
@@ -129,7 +130,8 @@ def train(config: TrainConfig) -> TrainResult | None:
     feature_spec = tft_output.transformed_feature_spec()
     cfg = spec.model
     counts = manifest["counts"]["kept"]
-    train_input = training_input(split_files(config.input, mf.TRAIN_DIR), feature_spec, spec.label.column,
+    train_files = split_files(config.input, mf.TRAIN_DIR)
+    train_input = training_input(train_files, feature_spec, spec.label.column,
                                  cfg.batch_size, config.seed, counts["train"], config.in_memory,
                                  memory_budget_bytes=config.memory_budget_bytes)
     selection_data = train_input.validation  # early stopping and every other choice look at this slice only
@@ -139,7 +141,7 @@ def train(config: TrainConfig) -> TrainResult | None:
     side_table = read_side_table(config.input, manifest)
     data = TrainingData(spec, tft_output, side_table, train_input.one_pass, eval_ds, selection_data)
     with strategy.scope():  # the model's variables and optimizer state live where the strategy puts them
-        model = build_model(spec, manifest)
+        model = build_model(spec, manifest, distribution.evaluation_shards(kind, cluster, len(train_files)))
         model.prepare(data)
         warm = bool(config.warm_start_from) and warm_start(model, spec, tft_output, config.warm_start_from,
                                                             next(iter(eval_ds))[0])
@@ -147,14 +149,27 @@ def train(config: TrainConfig) -> TrainResult | None:
              counts["train"], counts["eval"], cfg.batch_size, cfg.epochs, cluster.describe(), kind)
     started = time.time()
 
+    fit_input, steps_per_epoch, validation_input = train_input.dataset, train_input.steps_per_epoch, selection_data
+    if kind == "parameter_server":  # the workers read their input from the files; the chief schedules the steps
+        fit_input = keras.utils.experimental.DatasetCreator(
+            worker_fit_fn(train_files, feature_spec, spec.label.column, cfg.batch_size, config.seed))
+        validation_input = keras.utils.experimental.DatasetCreator(
+            worker_validation_fn(train_files, feature_spec, spec.label.column, config.seed))
+        steps_per_epoch = steps_per_epoch or math.ceil(counts["train"] * (1 - VALIDATION_FRACTION) / cfg.batch_size)
+
     def fit_keras(keras_model: SpecModel, *extra: keras.callbacks.Callback) -> dict:
         callbacks = _callbacks(config.job_dir, cfg.early_stopping_patience, keras_model, extra)
-        return keras_model.fit(train_input.dataset, steps_per_epoch=train_input.steps_per_epoch,
-                               validation_data=selection_data, epochs=cfg.epochs, callbacks=callbacks,
+        return keras_model.fit(fit_input, steps_per_epoch=steps_per_epoch,
+                               validation_data=validation_input, epochs=cfg.epochs, callbacks=callbacks,
                                verbose=2 if log.isEnabledFor(logging.INFO) else 0).history  # -q: no epoch lines
 
     history = model.fit_model(data, fit_keras)
     seconds = time.time() - started
+    placement = {"strategy": kind}
+    if kind == "parameter_server":
+        placement["table_devices"] = distribution.table_devices(model.embedding_tables())
+        log.info("Embedding tables' shards: %s", ", ".join(f"{name} {len(devices)}" for name, devices
+                                                           in placement["table_devices"].items()))
     if kind != "none":
         model = _chief_copy(model, spec, manifest, data, next(iter(eval_ds))[0], cluster, config.job_dir)
         if model is None:
@@ -172,7 +187,7 @@ def train(config: TrainConfig) -> TrainResult | None:
         "best_epoch": _best_epoch(history, *model.early_stopping), "selection_metric": model.early_stopping[0],
         "selection_mode": model.early_stopping[1],
         "train_seconds": round(seconds, 2),
-        "train_examples": counts["train"], "seed": config.seed,
+        "train_examples": counts["train"], "seed": config.seed, "distribution": placement,
         "warm_started_from": config.warm_start_from if warm else None,
         "warm_start": dataclasses.asdict(warm) if warm else None,
         "history": {k: [float(x) for x in v] for k, v in history.items()},
