@@ -1,6 +1,6 @@
 """tf.data input from a preprocess output: gzip TFRecords -> (features, label) batches.
 
-Two ways to feed training:
+Three ways to feed training:
 
 - **Streaming** (any size): records -> shuffle buffer -> batch -> `parse_example`.
   Records are batched before parsing so parsing runs once per batch, but
@@ -11,6 +11,8 @@ Two ways to feed training:
   (`index_shuffle`, stateless, so reproducible) taken one batch at a time
   with one gather per feature.  No per-record work is left in the loop, and
   every epoch still sees every example exactly once in a new order.
+- **Per worker** (a parameter-server cluster): each worker streams its own
+  share of the files (`worker_fit_fn`), so the chief ships no data.
 
 The train split is cut in two before anything looks at it: the **fit**
 part the model learns from, and a seeded **validation** slice

@@ -13,8 +13,9 @@ as with Beam's runners:
 - "parameter_server": `ParameterServerStrategy` for catalogues whose
   embedding tables do not fit one worker: the tables are split over the
   "ps" tasks in shards of at least `--ps-shard-mb`, workers run steps
-  the chief (the coordinator) schedules.  Worker and ps tasks only serve
-  (`serve_forever`); the chief runs `train`.
+  the chief (the coordinator) schedules, on input they stream from their
+  share of the TFRecords (trainer/data.py: `worker_fit_fn`).  Worker and
+  ps tasks only serve (`serve_forever`); the chief runs `train`.
 - "auto" (default): "parameter_server" when TF_CONFIG names ps tasks,
   "multi_worker" when it names more than one worker, "mirrored" with
   several local GPUs, else "none".

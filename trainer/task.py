@@ -121,7 +121,8 @@ def train(config: TrainConfig) -> TrainResult | None:
     kind = distribution.resolve(config.distribution, cluster)
     if kind == "parameter_server" and not cluster.is_chief:
         distribution.serve_forever(cluster)  # never returns: the chief schedules the steps
-    strategy = distribution.make_strategy(kind, cluster, int(config.ps_shard_mb * 2**20))  # before anything starts TensorFlow's runtime
+    # First, before anything starts TensorFlow's runtime:
+    strategy = distribution.make_strategy(kind, cluster, int(config.ps_shard_mb * 2**20))
     spec, manifest = settings.resolve(config, mf.read_manifest(config.input))
     mf.check_row_keys(manifest, config.input)
     keras.utils.set_random_seed(config.seed)
@@ -209,7 +210,8 @@ def _chief_copy(model: SpecModel, spec: FeatureSpec, manifest: dict, data: Train
                 cluster: distribution.Cluster, job_dir: str) -> SpecModel | None:
     """After a distributed fit: on the chief, the trained model as a plain one (no strategy); None on other workers.
 
-    Every worker saves its weights, because saving reads variables that the
+    Every worker that trains saves its weights (under a parameter server,
+    only the chief trains), because saving reads variables that a mirrored
     strategy aggregates across workers (a collective every worker must join);
     the others write to a temporary folder, as Keras' multi-worker
     checkpoints do.  The chief then rebuilds the model outside the strategy

@@ -38,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="tf.distribute strategy: none; mirrored (every GPU of this machine); multi_worker (the "
                              "workers of TF_CONFIG, as Vertex AI sets it); parameter_server (embedding tables "
                              "sharded over TF_CONFIG's ps tasks); auto (default) picks from TF_CONFIG and the GPUs")
-    parser.add_argument("--ps-shard-mb", "--ps_shard_mb", dest="ps_shard_mb", type=float, default=TrainConfig.ps_shard_mb,
+    parser.add_argument("--ps-shard-mb", "--ps_shard_mb", dest="ps_shard_mb", type=float,
+                        default=TrainConfig.ps_shard_mb,
                         help="with parameter_server: MB an embedding table's shard holds at least; a table is split "
                              "over the ps tasks (at most one shard each) only when it is bigger (default %(default)g)")
     parser.add_argument("--seed", type=int, default=42)
