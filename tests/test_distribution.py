@@ -9,7 +9,7 @@ import pytest
 
 from conftest import BRIEF_EPOCHS, assert_equivalent_models
 from features.errors import UserError
-from trainer.distribution import Cluster, local_worker_hosts, resolve
+from trainer.distribution import Cluster, evaluation_shards, local_worker_hosts, resolve
 
 VERTEX_TF_CONFIG = {"cluster": {"chief": ["c:2222"], "worker": ["w0:2222", "w1:2222"], "ps": ["p0:2222", "p1:2222"]},
                     "task": {"type": "worker", "index": 0}}
@@ -37,6 +37,12 @@ def test_auto_picks_the_strategy_the_cluster_and_devices_call_for():
     assert resolve("auto", Cluster(), local_gpus=4) == "mirrored"
     assert resolve("auto", Cluster(), local_gpus=1) == "none"
     assert resolve("mirrored", Cluster(), local_gpus=0) == "mirrored"  # one replica: runs, as on a 1-GPU machine
+
+
+def test_a_parameter_servers_validation_is_dealt_out_in_shards_of_files_as_keras_auto_would():
+    assert evaluation_shards("parameter_server", _cluster(VERTEX_TF_CONFIG), files=64) == 10  # 5 a worker
+    assert evaluation_shards("parameter_server", _cluster(VERTEX_TF_CONFIG), files=1) == 1  # no more than the files
+    assert evaluation_shards("multi_worker", _cluster(WORKERS_ONLY), files=64) == 0  # exact evaluation is PS-only
 
 
 @pytest.mark.parametrize("environ,kind,named", [
@@ -121,3 +127,25 @@ def test_a_parameter_server_cluster_trains_with_its_tables_sharded_over_the_ps_t
     losses = metrics["history"]["loss"]
     assert losses[-1] < losses[0], losses
     assert_equivalent_models(version, metrics, trained_briefly.version_dir, trained_briefly.metrics)
+
+
+@pytest.mark.parametrize("splits", [("train",), ("train", "eval")])
+def test_workers_shares_of_the_input_split_it_between_them(preprocessed, splits):
+    """Two workers' shares of the fit part (by record with one file, by file with two) are disjoint and together
+    the whole of it, so a parameter-server epoch reads each example once however the steps fall."""
+    import tensorflow as tf
+    import tensorflow_transform as tft
+
+    from trainer.data import make_dataset, split_files
+
+    files = [f for split in splits for f in split_files(preprocessed[0], split)]
+    feature_spec = tft.TFTransformOutput(preprocessed[0]).transformed_feature_spec()
+
+    def rows(shard=None):
+        return [row for features, label in make_dataset(files, feature_spec, "rating", 4096, part="fit", fold_seed=3,
+                                                         shard=shard)
+                for row in zip(features["user_id"].numpy(), features["movie_id"].numpy(),
+                               tf.reshape(label, [-1]).numpy())]
+
+    shares = [rows((2, index)) for index in range(2)]
+    assert all(shares) and sorted(shares[0] + shares[1]) == sorted(rows())
