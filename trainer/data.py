@@ -138,7 +138,7 @@ def worker_validation_fn(files: list[str], feature_spec: dict, label_key: str, s
     files, which Keras' exact evaluation deals out to the workers in shards of files
     (trainer/distribution.py: `evaluation_shards`)."""
 
-    def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
+    def dataset_fn(_context: tf.distribute.InputContext) -> tf.data.Dataset:  # Keras shards it, not the context
         return make_dataset(files, feature_spec, label_key, READ_BATCH, part="validation", fold_seed=seed)
 
     return dataset_fn

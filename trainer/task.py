@@ -33,7 +33,8 @@ from features.progress import timed
 from features.spec import FeatureSpec
 from trainer import distribution, settings
 from trainer.config import TrainConfig
-from trainer.data import VALIDATION_FRACTION, make_dataset, split_files, training_input, worker_fit_fn, worker_validation_fn
+from trainer.data import (VALIDATION_FRACTION, make_dataset, split_files, training_input, worker_fit_fn,
+                          worker_validation_fn)
 from trainer.embeddings import compute_vectors, write_embeddings
 from trainer.evaluate import evaluate
 from trainer.export import ServingModule, export_model
@@ -151,11 +152,9 @@ def train(config: TrainConfig) -> TrainResult | None:
     started = time.time()
 
     fit_input, steps_per_epoch, validation_input = train_input.dataset, train_input.steps_per_epoch, selection_data
-    if kind == "parameter_server":  # the workers read their input from the files; the chief schedules the steps
-        fit_input = keras.utils.experimental.DatasetCreator(
-            worker_fit_fn(train_files, feature_spec, spec.label.column, cfg.batch_size, config.seed))
-        validation_input = keras.utils.experimental.DatasetCreator(
-            worker_validation_fn(train_files, feature_spec, spec.label.column, config.seed))
+    if kind == "parameter_server":
+        fit_input, validation_input = _worker_inputs(train_files, feature_spec, spec.label.column, cfg.batch_size,
+                                                     config.seed)
         steps_per_epoch = steps_per_epoch or math.ceil(counts["train"] * (1 - VALIDATION_FRACTION) / cfg.batch_size)
 
     def fit_keras(keras_model: SpecModel, *extra: keras.callbacks.Callback) -> dict:
@@ -204,6 +203,14 @@ def train(config: TrainConfig) -> TrainResult | None:
                                      _write_report(folder, metrics, spec, model, tft_output, config.input, vectors,
                                                    evaluation.interactions)))
     return TrainResult(version_dir, metrics, model, tft_output, spec)
+
+
+def _worker_inputs(files: list[str], feature_spec: dict, label_key: str, batch_size: int, seed: int
+                   ) -> tuple[keras.utils.experimental.DatasetCreator, keras.utils.experimental.DatasetCreator]:
+    """Under a parameter server, (fit, validation) inputs that each worker builds from the files itself: the chief
+    only schedules steps on them (the in-memory columns it holds would be shipped to every worker)."""
+    return (keras.utils.experimental.DatasetCreator(worker_fit_fn(files, feature_spec, label_key, batch_size, seed)),
+            keras.utils.experimental.DatasetCreator(worker_validation_fn(files, feature_spec, label_key, seed)))
 
 
 def _chief_copy(model: SpecModel, spec: FeatureSpec, manifest: dict, data: TrainingData, sample: dict,
