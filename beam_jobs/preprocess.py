@@ -4,6 +4,7 @@
          -> join side table -> split train/eval (stable hash)
          -> AnalyzeDataset(train) -> TransformDataset(train, eval)
          -> TFRecord shards + transform_fn/ + manifest.json + _SUCCESS
+         -> (ratings specs) train_ids/: the train split's ids, label and row key as Parquet
 
 Run as `embedflow preprocess ...` or `python -m beam_jobs.preprocess ...`;
 every flag this job does not know goes to Beam's PipelineOptions.
@@ -37,6 +38,7 @@ from beam_jobs.arrow_coder import RecordBatchCoder  # noqa: F401 - registers the
 from beam_jobs.checks import check_inputs
 from beam_jobs.config import DEFAULT_MAX_REJECTED_FRACTION, PreprocessConfig
 from beam_jobs.dedupe import keep_latest, shard_batch
+from beam_jobs.id_table import WriteIdTable, table_rows
 from features.errors import InputError, OutputError, UserError
 from features.graph import LABEL_VOCABULARY
 from features.label_check import label_problem
@@ -313,6 +315,10 @@ def build_pipeline(p: beam.Pipeline, spec: FeatureSpec, spans: dict[str, InputLa
                 tft_beam.TransformDataset(output_record_batches=True))
             _ = transformed[name] | f"Write_{name}" >> WriteTFRecordBatches(
                 os.path.join(output_dir, name, "part"), metadata.dataset_metadata.schema, mf.TFRECORD_SUFFIX)
+        id_columns = id_table_columns(spec)
+        if id_columns:
+            _ = transformed["train"] | "WriteIdTable" >> WriteIdTable(
+                os.path.join(output_dir, mf.ID_TABLE_DIR, "part"), id_columns, metadata.dataset_metadata.schema)
         _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(output_dir)
     if statistics:
         batches = {name: pcoll | f"Batches_{name}" >> beam.Map(lambda batch_and_keys: batch_and_keys[0])
@@ -320,6 +326,13 @@ def build_pipeline(p: beam.Pipeline, spec: FeatureSpec, spans: dict[str, InputLa
         _ = (raw | "Statistics" >> DatasetStatistics(spec, batches, transform_fn[0])
              | "WriteStatistics" >> beam.Map(write_statistics, output_dir))
     return analysis
+
+
+def id_table_columns(spec: FeatureSpec) -> tuple[str, ...]:
+    """The id table's columns besides the row key: the model's (user id, item id) features and the label; none for
+    a model that learns no per-id vectors (tables), which gets no id table."""
+    ids = spec.model.id_features
+    return (*ids, spec.label.column) if ids else ()
 
 
 def _write_rejected_and_counts(rejected: list, side_rejected: list, side_table, stats: list, output_dir: str,
@@ -491,6 +504,7 @@ def _manifest(spec: FeatureSpec, spans: dict[str, InputLayout], inputs: dict[str
                           f"{kept['train'] + kept['eval']} and rejected {counts['rejected']['total']}.")
     files = [fmt.path for layout in spans.values() for fmt in layout.main if fmt.kind != "bigquery"] + [
         s.table.path for layout in spans.values() for s in layout.side_tables.values()]
+    id_table = _id_table_entry(spec, output_dir, kept["train"])
     return {
         "format_version": mf.FORMAT_VERSION,
         "spec": spec.to_dict(),
@@ -501,13 +515,28 @@ def _manifest(spec: FeatureSpec, spans: dict[str, InputLayout], inputs: dict[str
         "label": _label_entry(spec, stats, tft_output, kept["train"]),
         "features": features,
         "layout": {"train": mf.TRAIN_DIR, "eval": mf.EVAL_DIR, "rejected": mf.REJECTED_DIR,
-                   "side_table": mf.SIDE_TABLE if spec.join else None},
+                   "side_table": mf.SIDE_TABLE if spec.join else None,
+                   "id_table": mf.ID_TABLE_DIR if id_table else None},
+        "id_table": id_table,
         "versions": _versions(),
         "runner": runner_name(options),
         "pipeline_options": describe_options(options),
         "started_at": started.isoformat(timespec="seconds"),
         "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def _id_table_entry(spec: FeatureSpec, output_dir: str, train_rows: int) -> dict | None:
+    """The manifest's id table (its columns and rows), or None for a spec that writes none; its rows must be the
+    train split's."""
+    columns = id_table_columns(spec)
+    if not columns:
+        return None
+    rows = table_rows(output_dir)
+    if rows != train_rows:
+        raise OutputError(f"The id table under {os.path.join(output_dir, mf.ID_TABLE_DIR)} holds {rows} rows, but the "
+                          f"train split kept {train_rows}.")
+    return {"columns": [*columns, mf.ROW_KEY], "rows": rows}
 
 
 def _file_info(path: str) -> dict:

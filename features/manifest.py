@@ -21,6 +21,8 @@ TRAIN_DIR = "train"
 EVAL_DIR = "eval"
 REJECTED_DIR = "rejected"
 SIDE_TABLE = "side_table.parquet"
+ID_TABLE_DIR = "train_ids"  # the train split's ids, label and row key as Parquet shards (ratings specs only)
+ID_TABLE_SUFFIX = ".parquet"
 TFRECORD_SUFFIX = ".tfrecord.gz"
 FORMAT_VERSION = 2  # 2: every record carries ROW_KEY
 ROW_KEY = "__row_key__"  # each record's key, a hash of its raw row: not a feature (the transformed schema lacks it)
@@ -43,6 +45,10 @@ def product_version() -> str:
 
 def split_pattern(output_dir: str, split: str) -> str:
     return os.path.join(output_dir, split, f"part-*{TFRECORD_SUFFIX}")
+
+
+def id_table_pattern(output_dir: str) -> str:
+    return os.path.join(output_dir, ID_TABLE_DIR, f"part-*{ID_TABLE_SUFFIX}")
 
 
 def write_json(path: str, data: Any) -> None:

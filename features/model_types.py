@@ -87,6 +87,12 @@ class ModelType:
         return {}
 
     @property
+    def id_features(self) -> tuple[str, str] | None:
+        """(user id, item id) transformed features whose pairs the model's preparation reads (user histories,
+        per-id counts), or None: preprocess writes them into a compact id table (beam_jobs/id_table.py)."""
+        return None
+
+    @property
     def primary_feature(self) -> str | None:
         """The feature a tuning trial is labelled by, if the type has one (else the largest table)."""
         return None
@@ -192,6 +198,10 @@ class TwoTower(ModelType):
 
     def id_columns(self, spec: "FeatureSpec") -> dict[str, str]:
         return {"user": spec.feature(self.user_id).source, "item": spec.feature(self.item_id).source}
+
+    @property
+    def id_features(self) -> tuple[str, str] | None:
+        return self.user_id, self.item_id
 
     @property
     def primary_feature(self) -> str | None:

@@ -33,6 +33,7 @@ from features.transforms import Feature
 from trainer.optimizers import LazyAdam
 from trainer.catalogue import batched, item_rows, transform_rows
 from trainer.history import UserHistory
+from trainer.id_table import IdTable
 from trainer.metrics import BIAS_PSEUDO_RATINGS, BiasBaseline
 from trainer.ranking_monitor import METRIC as RANKING_METRIC, HeldOutPositives, RankingMonitor, choose_weights
 from trainer.ranking_score import ItemScores
@@ -112,7 +113,10 @@ class TrainingData:
     weights) looks at; "train": both; "eval": the eval split, which only
     reports.  `columns` reads a part's id columns and labels once (a pass
     over 18M examples takes tens of seconds); preparing the model and
-    evaluating it share them.
+    evaluating it share them.  With `id_table` (preprocess's table of the
+    train split's ids, trainer/id_table.py) the train parts' columns come
+    from it, without parsing the records; the eval split's always come from
+    its records.
     """
 
     spec: FeatureSpec
@@ -121,12 +125,16 @@ class TrainingData:
     train_one_pass: tf.data.Dataset  # the fit part
     eval_one_pass: tf.data.Dataset | None = None
     validation_one_pass: tf.data.Dataset | None = None
+    id_table: IdTable | None = None
     _read: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     def columns(self, split: str, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
         """The `keys` columns and "label" of "fit", "validation", "train" (both) or "eval", as flat numpy arrays."""
         if (split, keys) not in self._read:
-            if split == "train":
+            if split != "eval" and self.id_table is not None and self.id_table.holds(keys, self.spec.label.column):
+                for part, columns in self.id_table.read(keys, self.spec.label.column).items():
+                    self._read[(part, keys)] = columns
+            elif split == "train":
                 parts = [self.columns(name, keys) for name in ("fit", "validation") if self.has(name)]
                 self._read[(split, keys)] = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
             else:

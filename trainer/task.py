@@ -38,6 +38,7 @@ from trainer.data import (VALIDATION_FRACTION, make_dataset, split_files, traini
 from trainer.embeddings import compute_vectors, write_embeddings
 from trainer.evaluate import evaluate
 from trainer.export import ServingModule, export_model
+from trainer.id_table import IdTable
 from trainer.model import SpecModel, TrainingData, build_model
 from trainer.report import REPORT_FILE, write_report
 from trainer.warm_start import warm_start, weights_path
@@ -78,6 +79,16 @@ def read_side_table(preprocess_dir: str, manifest: dict) -> pa.Table | None:
         return None
     with tf.io.gfile.GFile(os.path.join(preprocess_dir, name), "rb") as f:
         return pq.read_table(io.BytesIO(f.read()))
+
+
+def id_table_of(preprocess_dir: str, manifest: dict, spec: FeatureSpec, seed: int) -> IdTable | None:
+    """The preprocess output's id table, whose train ids the model's preparation reads; None where the spec has no
+    ids, or where the output predates the table (then the preparation parses the train records, as it did)."""
+    table = IdTable.of(preprocess_dir, manifest, seed)
+    if table is None and spec.model.id_features:
+        log.info("%s has no id table (written by an older preprocess): the ids are read by parsing every train "
+                 "record; rerun preprocess to skip that pass", preprocess_dir)
+    return table
 
 
 class EpochSeconds(keras.callbacks.Callback):
@@ -141,7 +152,8 @@ def train(config: TrainConfig) -> TrainResult | None:
                            max(cfg.batch_size, 4096))
 
     side_table = read_side_table(config.input, manifest)
-    data = TrainingData(spec, tft_output, side_table, train_input.one_pass, eval_ds, selection_data)
+    data = TrainingData(spec, tft_output, side_table, train_input.one_pass, eval_ds, selection_data,
+                        id_table_of(config.input, manifest, spec, config.seed))
     with strategy.scope():  # the model's variables and optimizer state live where the strategy puts them
         model = build_model(spec, manifest, distribution.evaluation_shards(kind, cluster, len(train_files)))
         model.prepare(data)
