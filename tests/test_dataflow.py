@@ -39,7 +39,7 @@ def test_preprocess_builds_a_dataflow_job(ratings_sample, movielens_spec, tmp_pa
     job = result["job"]
     steps = top_level_steps(job)
     for step in ("ReadAndValidate", "SplitTrainEval", "Analyze", "Transform_train", "Transform_eval",
-                 "Write_train", "Write_eval", "WriteTransformFn", "WriteRejected"):
+                 "Write_train", "Write_eval", "WriteIdTable", "WriteTransformFn", "WriteRejected"):
         assert step in steps, step
     nested = {t.unique_name for t in job.proto_pipeline.components.transforms.values()}
     assert {"ReadAndValidate/ParseAndValidate", "ReadAndValidate/KeepLatest",
