@@ -8,6 +8,7 @@ import tensorflow_transform as tft
 
 from beam_jobs.preprocess import id_table_columns
 from features import manifest as mf
+from features.errors import OutputError
 from features.spec import load_spec, spec_from_dict
 from trainer.data import in_validation, split_files, training_input
 from trainer.id_table import IdTable
@@ -118,7 +119,7 @@ def test_an_output_written_before_the_id_table_takes_the_record_path(preprocesse
 def test_an_id_table_that_lost_rows_is_refused_naming_it(preprocessed):
     out, manifest = preprocessed
     table = IdTable.of(out, manifest, SEED)
-    with pytest.raises(ValueError, match=r"train_ids holds fewer than the \d+ rows"):
+    with pytest.raises(OutputError, match=r"train_ids holds fewer than the \d+ rows"):
         IdTable(table.files, table.columns, table.rows + 1, SEED).read(("user_id", "movie_id"), "rating")
-    with pytest.raises(ValueError, match=r"train_ids holds more than the \d+ rows"):
+    with pytest.raises(OutputError, match=r"train_ids holds more than the \d+ rows"):
         IdTable(table.files, table.columns, table.rows - 1, SEED).read(("user_id", "movie_id"), "rating")

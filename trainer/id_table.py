@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 import tensorflow as tf
 
 from features import manifest as mf
+from features.errors import OutputError
 from trainer.data import in_validation
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,8 @@ class IdTable:
             return None
         files = tuple(sorted(tf.io.gfile.glob(mf.id_table_pattern(output_dir))))
         if not files:
-            raise FileNotFoundError(f"The manifest of {output_dir} lists an id table, but there are no "
-                                    f"{mf.id_table_pattern(output_dir)} shards. Rerun preprocess with --overwrite.")
+            raise OutputError(f"The manifest of {output_dir} lists an id table, but there are no "
+                              f"{mf.id_table_pattern(output_dir)} shards. Rerun preprocess with --overwrite.")
         return cls(files, tuple(c for c in entry["columns"] if c != mf.ROW_KEY), int(entry["rows"]), fold_seed)
 
     def holds(self, keys: tuple[str, ...], label_key: str) -> bool:
@@ -69,30 +70,38 @@ class IdTable:
         columns: dict[str, np.ndarray] = {}
         fit_end, validation_start = 0, self.rows
         for path in self.files:
-            parquet = pq.ParquetFile(_open(path))
-            for group in range(parquet.num_row_groups):
-                table = parquet.read_row_group(group, columns=[*names, mf.ROW_KEY])
-                held = (in_validation(tf.constant(table.column(mf.ROW_KEY).to_numpy()), self.fold_seed).numpy()
-                        if self.fold_seed is not None else np.zeros(table.num_rows, bool))
-                n_fit, n_held = table.num_rows - int(held.sum()), int(held.sum())
-                if fit_end + n_fit > validation_start - n_held:
-                    raise ValueError(self._miscounted(path, "more"))
-                for name in names:
-                    values = table.column(name).to_numpy()
-                    if name not in columns:
-                        columns[name] = np.empty(self.rows, values.dtype)
-                    columns[name][fit_end:fit_end + n_fit] = values[~held]
-                    columns[name][validation_start - n_held:validation_start] = values[held]
-                fit_end += n_fit
-                validation_start -= n_held
+            with _open(path) as file:
+                fit_end, validation_start = self._fill(columns, pq.ParquetFile(file), names, fit_end,
+                                                       validation_start, path)
         if fit_end != validation_start:
-            raise ValueError(self._miscounted(self.files[0], "fewer"))
+            raise OutputError(self._miscounted(self.files[0], "fewer"))
         log.info("Read the train split's ids from the id table: %d fit rows, %d in the validation slice", fit_end,
                  self.rows - fit_end)
         named = {("label" if name == label_key else name): column for name, column in columns.items()}
         return {part: {name: column[rows] for name, column in named.items()}
                 for part, rows in (("fit", slice(0, fit_end)), ("validation", slice(fit_end, None)),
                                    ("train", slice(None)))}
+
+    def _fill(self, columns: dict[str, np.ndarray], parquet: pq.ParquetFile, names: tuple[str, ...], fit_end: int,
+              validation_start: int, path: str) -> tuple[int, int]:
+        """One shard's rows into `columns`, a row group at a time: fit rows at `fit_end` onwards, validation rows
+        before `validation_start`; returns both ends moved past them."""
+        for group in range(parquet.num_row_groups):
+            table = parquet.read_row_group(group, columns=[*names, mf.ROW_KEY])
+            held = (in_validation(tf.constant(table.column(mf.ROW_KEY).to_numpy()), self.fold_seed).numpy()
+                    if self.fold_seed is not None else np.zeros(table.num_rows, bool))
+            n_fit, n_held = table.num_rows - int(held.sum()), int(held.sum())
+            if fit_end + n_fit > validation_start - n_held:
+                raise OutputError(self._miscounted(path, "more"))
+            for name in names:
+                values = table.column(name).to_numpy()
+                if name not in columns:
+                    columns[name] = np.empty(self.rows, values.dtype)
+                columns[name][fit_end:fit_end + n_fit] = values[~held]
+                columns[name][validation_start - n_held:validation_start] = values[held]
+            fit_end += n_fit
+            validation_start -= n_held
+        return fit_end, validation_start
 
     def _miscounted(self, path: str, how: str) -> str:
         return (f"The id table {os.path.dirname(path)} holds {how} than the {self.rows} rows its manifest says. "
