@@ -115,7 +115,23 @@ def make_dataset(files: list[str], feature_spec: dict, label_key: str, batch_siz
         return _split_label(features, label_key)
 
     ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if shuffle:
+        ds = ds.with_options(_training_stream_options())
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _training_stream_options() -> tf.data.Options:
+    """A private pool of a quarter of the cores (at least one) for the stream that feeds `fit`.
+
+    tf.data's autotuned pool takes threads from every core while the training step wants them too: at 20M
+    ratings on 2 cores the stream fed `fit` at 20,000 examples/s against 28,700 from memory, and at 30,400
+    with one thread of its own (one thread reads, shuffles and parses 150,000+ records a second, several
+    times what training takes here).  A quarter leaves a many-core worker's stream room to keep up.
+    """
+    options = tf.data.Options()
+    options.threading.private_threadpool_size = max(1, (os.cpu_count() or 1) // 4)
+    options.threading.max_intra_op_parallelism = 1
+    return options
 
 
 def worker_fit_fn(files: list[str], feature_spec: dict, label_key: str, batch_size: int, seed: int):
