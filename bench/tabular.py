@@ -151,12 +151,20 @@ def references(spec: FeatureSpec, train: pa.Table, held_out: pa.Table, classes: 
 
 
 def apply_model_overrides(spec_path: str, overrides: list[str]) -> None:
-    """Rewrite model settings of the drafted spec (key=value, YAML values), for measuring defaults."""
+    """Rewrite model settings of the drafted spec (key=value, YAML values), for measuring defaults.
+
+    Another `type` keeps only the drafted options that type reads (`type=dnn`: the blend's DNN options, without
+    its trees' options), so the drafted DNN can be measured alone.
+    """
+    from features.model_types import TYPES
+
     with open(spec_path, encoding="utf-8") as f:
         raw = yaml.safe_load(f)
     for item in overrides:
         key, _, value = item.partition("=")
         raw["model"][key] = yaml.safe_load(value)
+    known = TYPES.get(raw["model"].get("type", "dnn")).keys()
+    raw["model"] = {k: v for k, v in raw["model"].items() if k in known}
     with open(spec_path, "w", encoding="utf-8") as f:
         yaml.safe_dump(raw, f, sort_keys=False)
 

@@ -63,6 +63,11 @@ class ModelType:
     def read_options(cls, r: SpecReader, features: tuple[Feature, ...]) -> dict:
         return {}
 
+    @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        """Every key this type's `model:` section may hold."""
+        return _TRAINING_KEYS + cls.option_keys
+
     def to_dict(self) -> dict:
         return {"type": self.type, **dataclasses.asdict(self)}
 
@@ -111,7 +116,7 @@ def read_model(raw: Any, path: str, features: tuple[Feature, ...]) -> ModelType:
     """The `model:` section; `type` (default dnn) picks the class, which reads the rest."""
     first = SpecReader(path, "model", raw, tuple(raw) if isinstance(raw, Mapping) else ())
     cls = TYPES.get(first.choice("type", TYPES.names(), "dnn"))
-    return cls.read(SpecReader(path, "model", raw, _TRAINING_KEYS + cls.option_keys), features)
+    return cls.read(SpecReader(path, "model", raw, cls.keys()), features)
 
 
 def model_from_dict(data: Mapping[str, Any]) -> ModelType:
