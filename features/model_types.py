@@ -264,9 +264,13 @@ class Trees:
     # took the trees' eval RMSE of log(price) from 0.148 to 0.136 at depth 6, on loans_full_schema 0.0277 to
     # 0.0276 at depth 4; it costs more time with many values (53 s against 14 s on hotel_rates, loaded machine).
     categorical_algorithm: str = "RANDOM"
+    # After the search on the fit part, the kept setting is trained again on every train row (the validation slice
+    # too) with the number of trees early stopping kept, as a tuned model is refitted on all its data before use:
+    # the slice chose the setting, and its rows then teach the trees as well.
+    refit: bool = True
 
     KEYS: ClassVar[tuple[str, ...]] = ("num_trees", "max_depth", "trees_learning_rate", "min_examples",
-                                       "categorical_algorithm")
+                                       "categorical_algorithm", "refit_trees")
     CATEGORICAL_ALGORITHMS: ClassVar[tuple[str, ...]] = ("RANDOM", "CART", "ONE_HOT")
 
     @classmethod
@@ -280,6 +284,8 @@ class Trees:
                                               "a positive integer")
         if r.has("categorical_algorithm"):
             kwargs["categorical_algorithm"] = r.choice("categorical_algorithm", cls.CATEGORICAL_ALGORITHMS)
+        if r.has("refit_trees"):
+            kwargs["refit"] = bool(r.get("refit_trees", True, bool))
         if r.has("trees_learning_rate"):
             kwargs["learning_rate"] = _candidates(r, "trees_learning_rate",
                                                   lambda v: isinstance(v, (int, float)) and 0 < v <= 1,
@@ -301,7 +307,8 @@ class Trees:
 
         return (f"gradient-boosted trees (YDF): up to {self.num_trees} trees of depth {one_or_choice(self.max_depth)}, "
                 f"learning rate {one_or_choice(self.learning_rate)}"
-                + (" (chosen on the validation slice)" if self.searched else ""))
+                + (" (chosen on the validation slice)" if self.searched else "")
+                + (", then refitted on every train row" if self.refit else ""))
 
 
 def _candidates(r: SpecReader, key: str, valid, what: str) -> tuple:

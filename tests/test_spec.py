@@ -124,3 +124,17 @@ def test_trees_categorical_algorithm_is_read_and_checked(tmp_path):
                      ).model.trees.categorical_algorithm == "RANDOM"
     with pytest.raises(SpecError, match="did you mean 'RANDOM'"):
         load_spec(write(tmp_path, text.replace("ALGORITHM", "RANDOMX")))
+
+
+def test_refit_trees_is_read_and_checked(tmp_path):
+    text = """
+        source: {format: csv, path: x.csv}
+        columns: {colour: {type: string}, price: {type: float}}
+        features: [{name: colour, source: colour, transform: vocabulary}]
+        label: {column: price}
+        model: {type: dnn_and_trees, refit_trees: REFIT}
+    """
+    assert load_spec(write(tmp_path, text.replace("REFIT", "false"))).model.trees.refit is False
+    assert load_spec(write(tmp_path, text.replace(", refit_trees: REFIT", ""))).model.trees.refit is True
+    with pytest.raises(SpecError, match="'refit_trees' must be bool"):
+        load_spec(write(tmp_path, text.replace("REFIT", "sometimes")))

@@ -22,6 +22,7 @@ from features.spec import load_spec
 from shop import shop_table
 from trainer import task
 from trainer.config import TrainConfig
+from trainer.trees import depth_beyond
 
 SPEC = """
 source: {format: csv}
@@ -82,7 +83,10 @@ def test_blend_weight_is_chosen_on_validation_and_parts_are_reported(blend):
     losses = {t["dnn_weight"]: t["validation_loss"] for t in chosen["blend"]}
     assert losses[chosen["dnn_weight"]] == min(losses.values()) and {0.0, 1.0} <= set(losses)
     searched = [t for t in chosen["trees"] if t["inputs"] == "trees_without_embeddings"]
-    assert sorted(t["max_depth"] for t in searched) == [3, 4] and all(t["trees"] >= 1 for t in chosen["trees"])
+    first_step = min((t for t in searched if t["max_depth"] in (3, 4)), key=lambda t: t["validation_loss"])
+    beyond = {3: 2, 4: 5}[first_step["max_depth"]]  # the kept depth is at an end of [3, 4]: one step past it too
+    assert sorted(t["max_depth"] for t in searched) == sorted([3, 4, beyond])
+    assert all(t["trees"] >= 1 for t in chosen["trees"])
     kept = min(searched, key=lambda t: t["validation_loss"])
     with_embeddings = [t for t in chosen["trees"] if t["inputs"] == "trees_with_embeddings"]
     assert [(t["max_depth"], t["learning_rate"]) for t in with_embeddings] == [(kept["max_depth"],
@@ -92,6 +96,30 @@ def test_blend_weight_is_chosen_on_validation_and_parts_are_reported(blend):
     assert min(history["val_blend_loss"]) <= min(t["validation_loss"] for t in chosen["trees"]) + 1e-6
     for name in ("model", "model_dnn", "model_trees", "model_trees_with_embeddings", "model_trees_without_embeddings"):
         assert blend.metrics[name]["rmse"] < blend.metrics["baseline_mean"]["rmse"], blend.metrics
+
+
+def test_kept_trees_are_refitted_on_every_train_row(blend):
+    refitted = blend.metrics["chosen_on_validation"]["trees_refitted"]
+    assert refitted["rows"] == blend.metrics["train_examples"]  # the fit part and the validation slice
+    for name in ("trees_without_embeddings", "trees_with_embeddings"):
+        kept = min((t for t in blend.metrics["chosen_on_validation"]["trees"] if t["inputs"] == name),
+                   key=lambda t: t["validation_loss"])
+        assert {k: refitted[name][k] for k in ("max_depth", "learning_rate", "trees")} == {
+            k: kept[k] for k in ("max_depth", "learning_rate", "trees")}
+
+
+def test_trees_without_refit_keep_the_searched_trees(shop_prep, tmp_path):
+    with open(f"{shop_prep}/manifest.json", encoding="utf-8") as f:
+        trees = {**json.load(f)["spec"]["model"]["trees"], "refit": False}
+    prep = with_model_settings(shop_prep, tmp_path / "prep", type="gradient_boosted_trees", trees=trees)
+    result = _train(prep, tmp_path / "job")
+    assert "trees_refitted" not in result.metrics["chosen_on_validation"]
+
+
+@pytest.mark.parametrize("depths, kept, beyond", [((4, 6, 8), 4, 2), ((4, 6, 8), 8, 10), ((4, 6, 8), 6, None),
+                                                  ((2, 4), 2, 1), ((1, 3), 1, None), ((3, 2), 2, 1), ((6,), 6, None)])
+def test_depth_beyond_the_searched_list(depths, kept, beyond):
+    assert depth_beyond(depths, kept) == beyond
 
 
 def test_trees_alone_learn_the_price(shop_prep, tmp_path):

@@ -22,7 +22,7 @@ import tf_keras as keras
 from features.model_types import DNNAndTrees, GradientBoostedTrees, Trees
 from features.spec import FeatureSpec
 from trainer.model import DNNModel, FeatureEncoder, SpecModel, TrainingData, builds, compile_model
-from trainer.trees import TrainedTrees, TreeInputs, train_trees, validation_loss
+from trainer.trees import TrainedTrees, TreeInputs, TreeTry, refit_trees, train_trees, validation_loss
 
 log = logging.getLogger(__name__)
 BLEND_STEPS = 20  # the DNN's weight in the blend is tried at 0, 1/20, ..., 1
@@ -54,7 +54,9 @@ class _TreesPart:
         self.inputs: TreeInputs = next(iter(self.candidates.values()))
         self.trained: TrainedTrees | None = None
         self.variants: dict[str, tuple[TreeInputs, TrainedTrees]] = {}
+        self.kept: dict[str, TreeTry] = {}  # each candidate's kept try
         self.tries: list[dict] = []  # every try; the first candidate's best first
+        self.refitted: dict = {}  # what `refit` trained: its rows, and each candidate's kept try
         self.best_loss = np.inf
 
     def fit(self, data: TrainingData, names: tuple[str, ...] = (), seed: int = 0) -> dict:
@@ -68,7 +70,7 @@ class _TreesPart:
             validation = inputs.columns(data.validation_one_pass) if data.has("validation") else None
             trained, tries = train_trees(inputs, fit, validation, self.spec.label.task, settings,
                                          self.num_classes, seed)
-            self.variants[name] = (inputs, trained)
+            self.variants[name], self.kept[name] = (inputs, trained), tries[0]
             self.tries += [{"inputs": name, **t.to_dict()} for t in tries]
             log.info("Trees (%s): %d trees of depth %d, learning rate %g, validation loss %.4f (best of %d tried)",
                      name, tries[0].trees, tries[0].max_depth, tries[0].learning_rate, tries[0].validation_loss,
@@ -76,6 +78,29 @@ class _TreesPart:
             if tries[0].validation_loss < self.best_loss:
                 self.best_loss, self.inputs, self.trained = tries[0].validation_loss, inputs, trained
         return {"loss": [self.best_loss], "val_loss": [self.best_loss]}
+
+    def refit(self, data: TrainingData, seed: int = 0) -> None:
+        """Every candidate trained again at its kept setting on all train rows (`Trees.refit`), once everything that
+        is chosen on the validation slice has been chosen: the slice is then part of the trees' training data, so
+        nothing may look at their predictions on it afterwards."""
+        if not (self.settings.refit and data.has("validation")):
+            return
+        for name, (inputs, trained) in self.variants.items():
+            fit, validation = inputs.columns(data.train_one_pass), inputs.columns(data.validation_one_pass)
+            rows = ({k: np.concatenate([fit[0][k], validation[0][k]]) for k in fit[0]},
+                    np.concatenate([fit[1], validation[1]]))
+            kept = self.kept[name]
+            refitted = refit_trees(inputs, rows, self.spec.label.task, self.settings, kept, self.num_classes, seed)
+            self.variants[name] = (inputs, refitted)
+            if trained is self.trained:
+                self.trained = refitted
+            self.refitted = {**self.refitted, "rows": int(len(rows[1])), name: kept.to_dict()}
+            log.info("Trees (%s) refitted on all %d train rows: %d trees of depth %d, learning rate %g", name,
+                     len(rows[1]), kept.trees, kept.max_depth, kept.learning_rate)
+
+    def refit_choice(self) -> dict:
+        """`{"trees_refitted": {...}}` for metrics.json once `refit` ran, else nothing."""
+        return {"trees_refitted": dict(self.refitted)} if self.refitted else {}
 
     def predict(self, features: dict) -> tf.Tensor:
         """The kept trees' prediction from transformed features."""
@@ -102,6 +127,7 @@ class TreesModel(SpecModel):
 
     def fit_model(self, data: TrainingData, fit_keras: Callable[[keras.Model], dict]) -> dict:
         history = self._part.fit(data)
+        self._part.refit(data)
         self.trees = self._part.trained  # tracked by Keras, so the SavedModel carries the trees
         return history
 
@@ -110,7 +136,7 @@ class TreesModel(SpecModel):
 
     @property
     def choices(self) -> dict:
-        return {"trees": self._part.tries}  # a plain list: the part is not a Keras attribute
+        return {"trees": self._part.tries, **self._part.refit_choice()}  # plain lists: the part is not a Keras attribute
 
     def call(self, features: dict, training: bool = False) -> tf.Tensor:
         return self.trees(self._part.inputs(features))
@@ -157,9 +183,10 @@ class DNNAndTreesModel(SpecModel):
         else:
             history = fit_keras(self.dnn)
         self._part.fit(data, names[1:])
-        self.trees = self._part.trained  # tracked by Keras, so the SavedModel carries the trees
         if data.has("validation"):
             self._choose_weight(data)
+        self._part.refit(data)
+        self.trees = self._part.trained  # tracked by Keras, so the SavedModel carries the trees
         return history
 
     def _choose_weight(self, data: TrainingData) -> None:
@@ -176,7 +203,7 @@ class DNNAndTreesModel(SpecModel):
     @property
     def choices(self) -> dict:
         return {"trees": self._part.tries, "blend": [dict(t) for t in self._blend_tries],  # Keras wraps lists
-                "dnn_weight": self._chosen_weight}
+                "dnn_weight": self._chosen_weight, **self._part.refit_choice()}
 
     def parts(self) -> dict[str, Callable]:
         return {"dnn": lambda features, training=False: self.dnn(features, training=False),

@@ -121,6 +121,20 @@ class TreeTry:
         return dataclasses.asdict(self)
 
 
+def _learner(inputs: TreeInputs, task: str, trees: Trees, depth: int, learning_rate: float, seed: int, **more):
+    ydf = _ydf()
+    return ydf.GradientBoostedTreesLearner(
+        label="label", task=ydf.Task.REGRESSION if task == "regression" else ydf.Task.CLASSIFICATION,
+        features=inputs.semantics(), include_all_columns=False, num_trees=trees.num_trees, max_depth=depth,
+        shrinkage=learning_rate, min_examples=trees.min_examples, categorical_algorithm=trees.categorical_algorithm,
+        random_seed=seed, **more)
+
+
+def _table(task: str, part: tuple[dict, np.ndarray]) -> dict:
+    columns, label = part
+    return {**columns, "label": label.astype(np.float32) if task == "regression" else label.astype(np.int64)}
+
+
 def train_trees(inputs: TreeInputs, fit: tuple[dict, np.ndarray], validation: tuple[dict, np.ndarray] | None,
                 task: str, trees: Trees, num_classes: int, seed: int) -> tuple[TrainedTrees, list[TreeTry]]:
     """YDF's gradient-boosted trees on the fit part; trees are added while the validation slice's loss improves.
@@ -128,39 +142,60 @@ def train_trees(inputs: TreeInputs, fit: tuple[dict, np.ndarray], validation: tu
     The settings of `trees` are searched in two steps, the way a depth and a
     learning rate are usually tuned: each depth at the largest learning rate
     (the cheapest fits), then the smaller learning rates at the depth that
-    step kept; the lowest validation loss of all is kept.  Returns the kept
-    trees and every try, the kept one first.
+    step kept; the lowest validation loss of all is kept.  When the first
+    step keeps the smallest or the largest of several depths, the depth one
+    step of the list beyond it is tried too (`depth_beyond`): the best may
+    lie outside the list, and a table's best depth is not known in advance
+    (SaratogaHouses kept 4 of 4/6/8, its smallest).  Returns the kept trees
+    and every try, the kept one first.
     """
-    ydf = _ydf()
-    classification = task != "regression"
-    ydf_task = ydf.Task.CLASSIFICATION if classification else ydf.Task.REGRESSION
-
-    def table(part: tuple[dict, np.ndarray]) -> dict:
-        columns, label = part
-        return {**columns, "label": label.astype(np.int64) if classification else label.astype(np.float32)}
-
-    fit_table, valid_table = table(fit), table(validation) if validation else None
+    fit_table, valid_table = _table(task, fit), _table(task, validation) if validation else None
     check = validation or fit
 
     def one(depth: int, learning_rate: float) -> tuple[TreeTry, object]:
-        learner = ydf.GradientBoostedTreesLearner(
-            label="label", task=ydf_task, features=inputs.semantics(), include_all_columns=False,
-            num_trees=trees.num_trees, max_depth=depth, shrinkage=learning_rate, min_examples=trees.min_examples,
-            categorical_algorithm=trees.categorical_algorithm, random_seed=seed)
-        model = learner.train(fit_table, valid=valid_table, verbose=0)
-        prediction = model.predict({k: v for k, v in check[0].items()})
-        if task == "multiclass_classification":
-            prediction = _class_columns(prediction, model, num_classes)
-        elif task == "binary_classification" and [int(float(c)) for c in model.label_classes()] == [1, 0]:
-            prediction = 1.0 - prediction
+        model = _learner(inputs, task, trees, depth, learning_rate, seed).train(fit_table, valid=valid_table,
+                                                                                verbose=0)
+        prediction = _probabilities(task, model, model.predict(check[0]), num_classes)
         return TreeTry(depth, learning_rate, int(model.num_trees()), validation_loss(task, check[1], prediction)), model
 
     fastest = max(trees.learning_rate)
     tries = [one(depth, fastest) for depth in trees.max_depth]
     depth = min(tries, key=lambda t: t[0].validation_loss)[0].max_depth
+    beyond = depth_beyond(trees.max_depth, depth)
+    if beyond is not None:
+        tries.append(one(beyond, fastest))
+        depth = min(tries, key=lambda t: t[0].validation_loss)[0].max_depth
     tries += [one(depth, rate) for rate in trees.learning_rate if rate != fastest]
     tries.sort(key=lambda t: t[0].validation_loss)
     return TrainedTrees(tries[0][1], task, num_classes), [t for t, _ in tries]
+
+
+def depth_beyond(depths: tuple[int, ...], kept: int) -> int | None:
+    """The depth one step past the end of `depths` that `kept` sits at (the step to its neighbour; at least 1),
+    or None: `kept` is inside the list, the list has one depth, or the step would leave no new depth."""
+    ordered = sorted(set(depths))
+    if len(ordered) < 2 or kept not in (ordered[0], ordered[-1]):
+        return None
+    beyond = 2 * ordered[0] - ordered[1] if kept == ordered[0] else 2 * ordered[-1] - ordered[-2]
+    return max(beyond, 1) if max(beyond, 1) not in ordered else None
+
+
+def refit_trees(inputs: TreeInputs, rows: tuple[dict, np.ndarray], task: str, trees: Trees, kept: TreeTry,
+                num_classes: int, seed: int) -> TrainedTrees:
+    """The kept setting trained again on `rows` (every train row: the fit part and the validation slice), with as
+    many trees as early stopping kept on the slice; nothing is held out and nothing is chosen here."""
+    learner = _learner(inputs, task, dataclasses.replace(trees, num_trees=kept.trees), kept.max_depth,
+                       kept.learning_rate, seed, validation_ratio=0.0, early_stopping="NONE")
+    return TrainedTrees(learner.train(_table(task, rows), verbose=0), task, num_classes)
+
+
+def _probabilities(task: str, model, prediction: np.ndarray, num_classes: int) -> np.ndarray:
+    """YDF's prediction as the model's output: a value, P(class 1), or column k for class k."""
+    if task == "multiclass_classification":
+        return _class_columns(prediction, model, num_classes)
+    if task == "binary_classification" and [int(float(c)) for c in model.label_classes()] == [1, 0]:
+        return 1.0 - prediction
+    return prediction
 
 
 def _class_columns(probabilities: np.ndarray, model, num_classes: int) -> np.ndarray:
