@@ -72,7 +72,7 @@ MODEL_DEFAULTS = (
     ("epochs", 200, "an upper bound: training stops when the eval loss has not improved for the patience"),
     ("early_stopping_patience", 20, None),
     ("ensemble", 4, "networks from different seeds, averaged inside the exported model"),
-    ("wide", True, "each category also adds a learned value straight to the output, as a linear model does"),
+    ("wide", True, "each category and each number also reach the output straight, as in a linear model"),
     ("max_depth", [4, 6, 8], "the trees' depth and learning rate differ by table: train tries each and keeps the "
                              "best on the validation slice (listed in metrics.json)"),
     ("trees_learning_rate", [0.05, 0.1], None),

@@ -226,7 +226,7 @@ class DNN(ModelType):
 
     features: tuple[str, ...] = ()  # default: every feature of the spec
     ensemble: int = 1  # networks from different initial weights, trained side by side; the model averages them
-    wide: bool = False  # each categorical id also adds a learned value straight to the output (wide & deep)
+    wide: bool = False  # each categorical id and each number also reach the output linearly (wide & deep)
 
     @classmethod
     def read_options(cls, r: SpecReader, features: tuple[Feature, ...]) -> dict:
@@ -247,7 +247,7 @@ class DNN(ModelType):
         return (f"Model: dnn on {list(self.features) or 'all features'}, hidden {list(self.hidden_units)}"
                 + (f", dropout {self.dropout:g}" if self.dropout else "")
                 + (f", an ensemble of {self.ensemble} averaged" if self.ensemble > 1 else "")
-                + (", each id also straight to the output (wide)" if self.wide else ""))
+                + (", each id and number also straight to the output (wide)" if self.wide else ""))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -495,9 +495,12 @@ def _per_example_shrinkage(ids: np.ndarray, rows: int) -> tf.Tensor:
 class DNNModel(SpecModel):
     """All features -> DNN -> one value (a probability for binary classification); with `ensemble: K`, K such
     networks from different initial weights, each trained on its own loss, their outputs averaged.  With `wide`,
-    each categorical id also adds a learned value of its own straight to the output (wide & deep, Cheng et al.
-    2016): a table whose label is nearly a lookup of one column (an interest rate by loan grade) is learned as
-    a linear model learns it, which the network alone does only roughly.
+    each categorical id also adds a learned value of its own straight to the output, and each number column (its
+    z-score and piecewise-linear columns) a learned multiple of itself (wide & deep, Cheng et al. 2016: the wide
+    part is a linear model of every input): a table whose label is nearly a lookup of one column (an interest
+    rate by loan grade) or nearly linear in its inputs (on three tables of the panel a one-hot linear model is
+    level with gradient boosting or ahead) is learned as a linear model learns it, which the network alone does
+    only roughly.
 
     The members are trained side by side on the same batches (one `fit`, early stopping on the averaged
     prediction's eval loss), and the average is the model's output, so the exported SavedModel serves the
@@ -511,17 +514,24 @@ class DNNModel(SpecModel):
         outputs, activation, bias = output_head(spec, manifest["label"])
         self._activation = keras.activations.get(activation)
         wide_features = [f for f in chosen if f.is_categorical and not f.is_multivalent] if cfg.wide else []
+        self._wide_numbers = {f.name: f.width for f in chosen if not f.is_categorical} if cfg.wide else {}
         self.members = []
         self.wide = []  # per member: feature name -> its ids' direct contribution to the output (wide & deep)
+        self.wide_numbers = []  # per member: one weight per number column, straight to the output (wide & deep)
         for k in range(cfg.ensemble):
             suffix = f"_{k}" if k else ""  # the first member keeps a single model's layer names (warm starts)
             encoder = FeatureEncoder(chosen, manifest["features"], cfg.l2, name=f"features{suffix}")
             body = _tower(cfg.hidden_units, None, cfg.dropout, f"dnn{suffix}")
-            head = keras.layers.Dense(outputs, name=f"output{suffix}", bias_initializer=keras.initializers.Constant(bias))
+            # With the wide part the network starts as that linear model (its deep output at zero) and the deep part
+            # grows from there into what the linear model misses, instead of first unlearning a random output.
+            head = keras.layers.Dense(outputs, name=f"output{suffix}", bias_initializer=keras.initializers.Constant(bias),
+                                      kernel_initializer="zeros" if cfg.wide else "glorot_uniform")
             self.members.append((encoder, body, head))
             self.wide.append({f.name: keras.layers.Embedding(manifest["features"][f.name]["cardinality"], outputs,
                                                              embeddings_initializer="zeros", name=f"wide_{f.name}{suffix}")
                               for f in wide_features})
+            self.wide_numbers.append(keras.layers.Dense(outputs, use_bias=False, kernel_initializer="zeros",
+                                                        name=f"wide_numbers{suffix}") if self._wide_numbers else None)
         self._plateau_patience = max(2, cfg.early_stopping_patience // 4)
 
     def encoders(self) -> list[FeatureEncoder]:
@@ -538,10 +548,13 @@ class DNNModel(SpecModel):
     def member_outputs(self, features: dict, training: bool = False) -> tf.Tensor:
         """Each member's prediction, [batch, members] (one value per row) or [batch, members, classes]."""
         each = []
-        for (encoder, body, head), wide in zip(self.members, self.wide):
+        for (encoder, body, head), wide, numbers in zip(self.members, self.wide, self.wide_numbers):
             logits = head(body(encoder(features), training=training))
             for name, layer in wide.items():
                 logits += layer(tf.reshape(features[name], [-1]))
+            if numbers is not None:
+                logits += numbers(tf.concat([tf.reshape(tf.cast(features[name], tf.float32), [-1, width])
+                                             for name, width in self._wide_numbers.items()], axis=1))
             each.append(self._activation(logits))
         each = tf.stack(each, axis=1)
         return each[:, :, 0] if each.shape[-1] == 1 else each
