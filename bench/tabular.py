@@ -209,6 +209,7 @@ class Run:
     seconds: float
     cpu_seconds: float  # preprocess + train's CPU time: on a shared machine the wall clock mostly measures the others
     chosen: dict
+    model_type: str
 
     @property
     def product(self) -> float:
@@ -236,7 +237,7 @@ def run_table(table: str, label: str | None, root: str, overrides: list[str], se
     scale = ("log-loss" if metric == "log_loss" else
              f"RMSE log({label})" if spec.label.transform == "log" else f"RMSE {label}")
     return Run(os.path.basename(table), (train_rows.num_rows, eval_rows.num_rows), scale, figures, seconds, cpu,
-               result.metrics.get("chosen_on_validation", {}))
+               result.metrics.get("chosen_on_validation", {}), spec.model.type)
 
 
 def print_run(run: Run) -> None:
@@ -282,7 +283,7 @@ def main() -> None:
           f"{'DNN ratio':>9}")
     for run in runs:
         hgb = run.figures["HistGradientBoosting"]
-        dnn = run.figures.get("  dnn alone")
+        dnn = run.product if run.model_type == "dnn" else run.figures.get("  dnn alone")  # a blend's DNN part
         print(f"{run.table:<24} {run.metric:<26} {run.product:>10.4f} {hgb:>8.4f} {run.figures['linear']:>8.4f} "
               f"{run.product / hgb:>7.3f} {dnn / hgb if dnn else float('nan'):>9.3f}")
     print(f"median ratio embedflow / HGB: {np.median([r.product / r.figures['HistGradientBoosting'] for r in runs]):.3f}")
