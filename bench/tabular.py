@@ -44,6 +44,7 @@ from beam_jobs.sample_data import HousingSample, write_housing_sample  # noqa: E
 from beam_jobs.sample_housing_wide import WideHousingSample, write_wide_housing_sample  # noqa: E402
 from beam_jobs.split import eval_mask  # noqa: E402
 from embedflow.init_spec import InitSpecConfig, init_spec  # noqa: E402
+from features.model_types import DNN, TYPES  # noqa: E402
 from features.spec import FeatureSpec, load_spec  # noqa: E402
 from trainer import task  # noqa: E402
 from trainer.config import TrainConfig  # noqa: E402
@@ -156,7 +157,6 @@ def apply_model_overrides(spec_path: str, overrides: list[str]) -> None:
     Another `type` keeps only the drafted options that type reads (`type=dnn`: the blend's DNN options, without
     its trees' options), so the drafted DNN can be measured alone.
     """
-    from features.model_types import TYPES
 
     with open(spec_path, encoding="utf-8") as f:
         raw = yaml.safe_load(f)
@@ -209,7 +209,7 @@ class Run:
     seconds: float
     cpu_seconds: float  # preprocess + train's CPU time: on a shared machine the wall clock mostly measures the others
     chosen: dict
-    model_type: str
+    dnn_alone: float | None  # the DNN's error on its own: a blend's DNN part, or the model when it is a DNN
 
     @property
     def product(self) -> float:
@@ -237,7 +237,8 @@ def run_table(table: str, label: str | None, root: str, overrides: list[str], se
     scale = ("log-loss" if metric == "log_loss" else
              f"RMSE log({label})" if spec.label.transform == "log" else f"RMSE {label}")
     return Run(os.path.basename(table), (train_rows.num_rows, eval_rows.num_rows), scale, figures, seconds, cpu,
-               result.metrics.get("chosen_on_validation", {}), spec.model.type)
+               result.metrics.get("chosen_on_validation", {}),
+               figures.get("  dnn alone", figures["embedflow"] if isinstance(spec.model, DNN) else None))
 
 
 def print_run(run: Run) -> None:
@@ -283,7 +284,7 @@ def main() -> None:
           f"{'DNN ratio':>9}")
     for run in runs:
         hgb = run.figures["HistGradientBoosting"]
-        dnn = run.product if run.model_type == "dnn" else run.figures.get("  dnn alone")  # a blend's DNN part
+        dnn = run.dnn_alone
         print(f"{run.table:<24} {run.metric:<26} {run.product:>10.4f} {hgb:>8.4f} {run.figures['linear']:>8.4f} "
               f"{run.product / hgb:>7.3f} {dnn / hgb if dnn else float('nan'):>9.3f}")
     print(f"median ratio embedflow / HGB: {np.median([r.product / r.figures['HistGradientBoosting'] for r in runs]):.3f}")
