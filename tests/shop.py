@@ -1,7 +1,23 @@
-"""A small shop table the label and tree tests share: a number, a text column and labels of every kind."""
+"""A small shop table the label, tree and wide-model tests share: a number, a text column and labels of every kind."""
+
+import os
 
 import numpy as np
 import pyarrow as pa
+
+from beam_jobs import preprocess
+from beam_jobs.sample_data import write_csv
+from features.spec import load_spec
+
+PRICE_SPEC = """
+source: {format: csv}
+columns: {size: {type: float}, colour: {type: string}, price: {type: float}}
+features:
+  - {name: size, source: size, transform: z_score, piecewise_linear: 8}
+  - {name: colour, source: colour, transform: vocabulary}
+label: {column: price, transform: log}
+model: MODEL
+"""
 
 
 def shop_table(n: int, seed: int = 0) -> pa.Table:
@@ -14,3 +30,14 @@ def shop_table(n: int, seed: int = 0) -> pa.Table:
     price = np.round(np.exp(9 + 0.2 * size + rng.normal(0, 0.1, n)))
     return pa.table({"size": size.round(3), "colour": colour.tolist(), "sold": sold.tolist(),
                      "grade": grade.tolist(), "price": price})
+
+
+def preprocessed_prices(root: str, rows: int, model: str) -> str:
+    """The shop's prices (log label, size and colour) preprocessed under `root` with `model` as the spec's model
+    section (flow YAML); returns the preprocess output folder."""
+    write_csv(shop_table(rows), os.path.join(root, "shop.csv"))
+    spec_path = os.path.join(root, "spec.yaml")
+    with open(spec_path, "w", encoding="utf-8") as f:
+        f.write(PRICE_SPEC.replace("MODEL", model))
+    preprocess.run(load_spec(spec_path), os.path.join(root, "shop.csv"), os.path.join(root, "prep"))
+    return os.path.join(root, "prep")

@@ -15,24 +15,11 @@ import textwrap
 import numpy as np
 import pytest
 
-from beam_jobs import preprocess
-from beam_jobs.sample_data import write_csv
 from conftest import with_model_settings
-from features.spec import load_spec
-from shop import shop_table
+from shop import preprocessed_prices
 from trainer import task
 from trainer.config import TrainConfig
 from trainer.trees import depth_beyond
-
-SPEC = """
-source: {format: csv}
-columns: {size: {type: float}, colour: {type: string}, price: {type: float}}
-features:
-  - {name: size, source: size, transform: z_score, piecewise_linear: 8}
-  - {name: colour, source: colour, transform: vocabulary}
-label: {column: price, transform: log}
-model: {type: dnn_and_trees, hidden_units: [16], epochs: 4, max_depth: [3, 4]}
-"""
 
 LOADER = textwrap.dedent("""
     import json, sys
@@ -48,11 +35,8 @@ LOADER = textwrap.dedent("""
 @pytest.fixture(scope="module")
 def shop_prep(tmp_path_factory) -> str:
     """The shop table preprocessed once: the blend trains on it, the trees alone on a copy naming their model type."""
-    root = tmp_path_factory.mktemp("shop")
-    write_csv(shop_table(800), str(root / "shop.csv"))
-    (root / "spec.yaml").write_text(SPEC)
-    preprocess.run(load_spec(str(root / "spec.yaml")), str(root / "shop.csv"), str(root / "prep"))
-    return str(root / "prep")
+    return preprocessed_prices(str(tmp_path_factory.mktemp("shop")), 800,
+                               "{type: dnn_and_trees, hidden_units: [16], epochs: 4, max_depth: [3, 4]}")
 
 
 def _train(prep: str, job_dir) -> task.TrainResult:

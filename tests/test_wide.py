@@ -9,34 +9,18 @@ import numpy as np
 import pytest
 import tensorflow_transform as tft
 
-from beam_jobs import preprocess
-from beam_jobs.sample_data import write_csv
 from features import manifest as mf
-from features.spec import load_spec, spec_from_dict
-from shop import shop_table
+from features.spec import spec_from_dict
+from shop import preprocessed_prices
 from trainer import task
 from trainer.config import TrainConfig
 from trainer.data import make_dataset, split_files
 from trainer.model import build_model
 
-SPEC = """
-source: {format: csv}
-columns: {size: {type: float}, colour: {type: string}, price: {type: float}}
-features:
-  - {name: size, source: size, transform: z_score, piecewise_linear: 8}
-  - {name: colour, source: colour, transform: vocabulary}
-label: {column: price, transform: log}
-model: {type: dnn, hidden_units: [16], epochs: 3, wide: true, ensemble: 2}
-"""
-
-
 @pytest.fixture(scope="module")
 def shop_prep(tmp_path_factory) -> str:
-    root = tmp_path_factory.mktemp("wide")
-    write_csv(shop_table(600), str(root / "shop.csv"))
-    (root / "spec.yaml").write_text(SPEC)
-    preprocess.run(load_spec(str(root / "spec.yaml")), str(root / "shop.csv"), str(root / "prep"))
-    return str(root / "prep")
+    return preprocessed_prices(str(tmp_path_factory.mktemp("wide")), 600,
+                               "{type: dnn, hidden_units: [16], epochs: 3, wide: true, ensemble: 2}")
 
 
 def test_untrained_wide_model_predicts_the_train_mean(shop_prep):
