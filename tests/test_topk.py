@@ -1,12 +1,11 @@
 """TopKScorer is exact: the same top K as a float64 brute force, rated items excluded, bias included.
 
 Ties rank the lower item index first.  Small random catalogs with chunk and group sizes
-shrunk so that every path runs, in both scan precisions (bfloat16 and float32): several
-chunks, fewer chunks than K, users with more rated items than K, users left with fewer
-than K unrated items, users scored exhaustively (too many kept items, or groups in too many
-chunks), near-ties closer than the scan can tell apart, items sharing a large mean, and
-scans made deliberately inexact (within the error bound) to show the float64 re-rank, not
-the scan, decides the result and that the threshold's margin is needed.
+shrunk so that every path runs: several chunks, fewer chunks than K, users with more rated
+items than K, users left with fewer than K unrated items, users scored exhaustively,
+near-ties closer than float32 can tell apart, items sharing a large mean, and scans made
+deliberately inexact (within the error bound) to show the float64 re-rank, not the scan,
+decides the result and that the threshold's margin is needed.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainer.topk import _FLAT_CHUNKS, TopKScorer
+from trainer.topk import TopKScorer
 
 
 def reference(users, items, bias, k, rated):
@@ -39,24 +38,13 @@ def check(scorer, users, items, bias, rated, k=10):
     np.testing.assert_array_equal(got_scores, want_scores)
 
 
-PRECISIONS = pytest.mark.parametrize("precision", ["bfloat16", "float32"])
-
-
-def recording_exhaustive(scorer: TopKScorer) -> list[int]:
-    """The users `scorer` scores exhaustively from now on (its `_exhaustive` wrapped to note them)."""
-    exhaustive, scored = [], scorer._exhaustive
-    scorer._exhaustive = lambda users, part, *rest: (exhaustive.extend(part.tolist()), scored(users, part, *rest))[1]
-    return exhaustive
-
-
-@PRECISIONS
 @pytest.mark.parametrize("n_items, sizes", [
     (23, {}),
     (400, {"group_size": 4, "chunk_size": 64}),
     (3001, {"group_size": 8, "chunk_size": 256}),
     (3001, {}),
 ])
-def test_exact_with_rated_items_and_bias(n_items, sizes, precision):
+def test_exact_with_rated_items_and_bias(n_items, sizes):
     rng = np.random.default_rng(n_items)
     items = rng.normal(size=(n_items, 6)).astype(np.float32)
     bias = rng.normal(size=n_items).astype(np.float32)
@@ -64,11 +52,10 @@ def test_exact_with_rated_items_and_bias(n_items, sizes, precision):
     rated = [rng.choice(n_items, size=rng.integers(0, min(40, n_items)), replace=False) for _ in range(58)]
     # One user has rated all but 4 items, one has rated everything: -inf slots, item -1.
     rated += [np.arange(n_items)[:-4], np.arange(n_items)]
-    check(TopKScorer(items, bias, k=10, precision=precision, **sizes), users, items, bias, rated)
+    check(TopKScorer(items, bias, k=10, **sizes), users, items, bias, rated)
 
 
-@PRECISIONS
-def test_ties_rank_the_lower_item_first(precision):
+def test_ties_rank_the_lower_item_first():
     rng = np.random.default_rng(7)
     # Integer-valued vectors: many exactly equal scores, and duplicated items.
     base = rng.integers(-2, 3, size=(300, 4)).astype(np.float32)
@@ -76,14 +63,12 @@ def test_ties_rank_the_lower_item_first(precision):
     bias = rng.integers(-1, 2, size=len(items)).astype(np.float32)
     users = rng.integers(-2, 3, size=(50, 4)).astype(np.float32)
     rated = [rng.choice(len(items), size=rng.integers(0, 30), replace=False) for _ in range(50)]
-    check(TopKScorer(items, bias, k=10, group_size=8, chunk_size=128, precision=precision),
+    check(TopKScorer(items, bias, k=10, group_size=8, chunk_size=128),
           users, items, bias, rated)
 
 
-@PRECISIONS
-def test_near_ties_closer_than_the_scan_can_tell_are_ranked_exactly(precision):
-    """Many items within a float32 ulp or two of each other at the top (far closer than bfloat16 can tell
-    apart), and twins one float32 ulp apart.
+def test_near_ties_closer_than_the_scan_can_tell_are_ranked_exactly():
+    """Many items within a float32 ulp or two of each other at the top, and twins one float32 ulp apart.
 
     The scan sees these as equal (or in the wrong order); the kept groups must still hold every item
     of the true top K and the re-rank must order them by their float64 scores, then by item index.
@@ -104,16 +89,15 @@ def test_near_ties_closer_than_the_scan_can_tell_are_ranked_exactly(precision):
     users[0], users[1] = items[near[0]] * 3, items[twins[0]] * 3  # the near-ties and twins top their lists
     rated = [rng.choice(n_items, size=rng.integers(0, 30), replace=False) for _ in range(40)]
     rated[0] = np.concatenate([rated[0], near[:5]])  # some of the near-ties rated
-    check(TopKScorer(items, bias, k=10, group_size=8, chunk_size=256, precision=precision),
-          users, items, bias, rated)
+    check(TopKScorer(items, bias, k=10, group_size=8, chunk_size=256), users, items, bias, rated)
 
 
-def test_margin_covers_float32_rounding_in_the_worst_direction():
+def test_margin_covers_scan_rounding_in_the_worst_direction():
     """The scan's items moved two float32 ulps the wrong way (within the error bound even with the scan's own
     rounding at its worst) reverse the order at the top: the true top 10 score below 30 others in the scan.
     Only the 2E margin keeps their groups, so this fails if the threshold had no margin or too small a one.
 
-    User (1, 1), items (a, b), bias 0, so the scan's errors can be counted: E = error_bound(2^-24, 3) |user| max
+    User (1, 1), items (a, b), bias 0, so the scan's errors can be counted: E = error_bound(3) |user| max
     |centred item| ~ 5 * 2^-24 * 1.41 * 98 ~ 690 * 2^-24; the skew moves a score 2 ulps of 100 (256 * 2^-24),
     the centred copy's rounding up to 64 and the float32 sum's up to 3 * 2^-24 * 100.
     """
@@ -127,60 +111,33 @@ def test_margin_covers_float32_rounding_in_the_worst_direction():
     items[band] = np.stack([np.full(40, 100.0), b], axis=1)
     users = np.array([[1, 1], [2, 2], [0.5, 0.5]], np.float32)
     rated = [np.zeros(0, np.int64)] * 3
-    scorer = TopKScorer(items, bias, k=10, group_size=4, chunk_size=32, precision="float32")
+    scorer = TopKScorer(items, bias, k=10, group_size=4, chunk_size=32)
     skewed = items.copy()
     skewed[band[:10], 0] = 100 - 2 * 2.0 ** -17  # two ulps down (ulp 2^-17 in [64, 128))
     skewed[band[10:], 0] = 100 + 2 * 2.0 ** -17  # two ulps up
-    scorer._chunks = TopKScorer(skewed, bias, k=10, group_size=4, chunk_size=32, precision="float32")._chunks
+    scorer._chunks = TopKScorer(skewed, bias, k=10, group_size=4, chunk_size=32)._chunks
     want, _ = reference(users, items, bias, 10, rated)
     assert set(want[0]) == set(band[:10])
     check(scorer, users, items, bias, rated)
 
 
-def test_margin_covers_bfloat16_rounding_in_the_worst_direction():
-    """As above in bfloat16: the scan's items one bfloat16 ulp the wrong way (within its error bound) put the
-    true top 10 a whole point below 30 others in the scan; only the 2E margin keeps their groups.
-
-    Scores 100 + b for user (1, 1), the top 10 at b = 0.5 + (10..19)/256 and the next 30 just below; E =
-    error_bound(2^-8, 3) |user| max |centred item| ~ 0.012 * 1.41 * 98 ~ 1.7 covers the one-ulp skew (0.5).
-    """
-    rng = np.random.default_rng(13)
-    n_items = 2000
-    items = rng.normal(size=(n_items, 2)).astype(np.float32)
-    bias = np.zeros(n_items, np.float32)
-    band = 5 + 47 * np.arange(40)  # one band item per chunk of 32
-    b = np.r_[0.5 + np.arange(10, 20) / 256, 0.5 + np.arange(10) / 256, 0.5 - np.arange(1, 21) / 512]
-    items[band] = np.stack([np.full(40, 100.0), b], axis=1)
-    users = np.array([[1, 1], [2, 2], [0.5, 0.5]], np.float32)
-    rated = [np.zeros(0, np.int64)] * 3
-    scorer = TopKScorer(items, bias, k=10, group_size=4, chunk_size=32, precision="bfloat16")
-    skewed = items.copy()
-    skewed[band[:10], 0] = 99.5  # one bfloat16 ulp down (ulp 0.5 in [64, 128))
-    skewed[band[10:], 0] = 100.5  # one ulp up
-    scorer._chunks = TopKScorer(skewed, bias, k=10, group_size=4, chunk_size=32, precision="bfloat16")._chunks
-    want, _ = reference(users, items, bias, 10, rated)
-    assert set(want[0]) == set(band[:10])
-    check(scorer, users, items, bias, rated)
-
-
-@PRECISIONS
-def test_users_the_threshold_bounds_badly_are_scored_exhaustively(precision):
+def test_users_the_threshold_bounds_badly_are_scored_exhaustively():
     rng = np.random.default_rng(3)
     n_items = 20_000  # 20,000 items: more than a user may keep (8,192) before going exhaustive
     items = rng.normal(size=(n_items, 5)).astype(np.float32)
     bias = rng.normal(size=n_items).astype(np.float32)
     users = rng.normal(size=(6, 5)).astype(np.float32)
-    scorer = TopKScorer(items, bias, k=10, precision=precision)
+    scorer = TopKScorer(items, bias, k=10)
     rated = [rng.choice(n_items, size=5, replace=False) for _ in range(6)]
     rated[1] = np.arange(8 * scorer._chunk, n_items)  # unrated items in 8 chunks only: fewer than K, no threshold
     rated[2] = np.setdiff1d(np.arange(n_items), [5, 17])  # two items left
-    exhaustive = recording_exhaustive(scorer)
+    exhaustive, scored = [], scorer._exhaustive
+    scorer._exhaustive = lambda users, part, *rest: (exhaustive.extend(part.tolist()), scored(users, part, *rest))[1]
     check(scorer, users, items, bias, rated)
     assert exhaustive == [1, 2]
 
 
-@PRECISIONS
-def test_items_sharing_a_large_mean(precision):
+def test_items_sharing_a_large_mean():
     """Trained embeddings share a mean; the scan centres it away, the re-rank scores the items as they are."""
     rng = np.random.default_rng(17)
     n_items = 5000
@@ -190,29 +147,15 @@ def test_items_sharing_a_large_mean(precision):
     users = (rng.normal(size=(30, 6)) + mean / 40).astype(np.float32)
     rated = [rng.choice(n_items, size=rng.integers(0, 30), replace=False) for _ in range(30)]
     rated[4] = np.setdiff1d(np.arange(n_items), [7, 4000])  # two items left: scored exhaustively
-    check(TopKScorer(items, bias, k=10, group_size=8, chunk_size=256, precision=precision), users, items, bias, rated)
+    check(TopKScorer(items, bias, k=10, group_size=8, chunk_size=256), users, items, bias, rated)
 
 
-@PRECISIONS
-@pytest.mark.parametrize("sizes", [{}, {"group_size": 4, "chunk_size": 32}])
-def test_popularity_only_scores_many_equal_biases(sizes, precision):
-    """The popularity scorer: no vectors, a bias with few distinct values, so thousands of exact ties.
-
-    Every group reaches the threshold: with the default sizes that is 157 groups in 5 chunks, re-ranked;
-    with chunks of 32 items, groups in 157 chunks, more than `_FLAT_CHUNKS`: every user is scored exhaustively.
-    """
+def test_popularity_only_scores_many_equal_biases():
+    """The popularity scorer: no vectors, a bias with few distinct values, so thousands of exact ties."""
     rng = np.random.default_rng(9)
     counts = rng.integers(0, 6, 5000)
     items = np.zeros((5000, 1), np.float32)
     bias = np.log1p(counts).astype(np.float32)
     users = np.zeros((20, 1), np.float32)
     rated = [rng.choice(5000, size=rng.integers(0, 40), replace=False) for _ in range(20)]
-    scorer = TopKScorer(items, bias, k=10, precision=precision, **sizes)
-    exhaustive = recording_exhaustive(scorer)
-    check(scorer, users, items, bias, rated)
-    assert sorted(exhaustive) == (list(range(20)) if scorer._n_chunks > _FLAT_CHUNKS else [])
-
-
-def test_precision_must_be_known():
-    with pytest.raises(ValueError, match="precision must be one of"):
-        TopKScorer(np.zeros((5, 2), np.float32), precision="float16")
+    check(TopKScorer(items, bias, k=10), users, items, bias, rated)

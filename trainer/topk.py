@@ -8,21 +8,18 @@ fast is a float32 product that is never written to memory whole and never
 sorted, then an exact re-rank of the few items that can matter:
 
 1. Scan (one TensorFlow call): the block against all items, `chunk_size`
-   items at a time, in bfloat16 where the CPU multiplies it natively
-   (AVX512-BF16, AMX: about twice float32's rate here), else in float32.
-   Each block x chunk tile, still in cache, is cast to float32 (bfloat16's
-   own maximum is not vectorized: reducing the bfloat16 tile made that
-   scan no faster than float32's) and reduced at once to the maxima of its
-   groups of `group_size` (32) consecutive items, and those to the chunk's
-   best; only those are kept.
+   items at a time, in float32.  Each block x chunk tile, still in cache,
+   is reduced at once to the maxima of its groups of `group_size` (32)
+   consecutive items; only those maxima are kept.  Nothing else happens per
+   tile: the loop is a matrix product and a maximum.  (A bfloat16 scan was
+   tried: its product is about twice as fast here, but the tile's
+   reduction, not the product, is most of the scan, and its wider error
+   bound kept 2.5x the items for the re-rank: no faster in all.)
 2. Threshold: T per user is the K-th largest of the chunks' best group maxima,
    counting only groups without a rated item (a rated item can only raise
    its group's maximum), so K distinct unrated items reach T.  The
    (user, group) pairs whose maximum reaches T - 2E are kept: about ten
-   per user on random vectors in float32, two to three times that in
-   bfloat16 (its E is wider).  One pass over the group maxima finds them;
-   users with more than `_FLAT_CHUNKS` chunks reaching T - 2E (counted on
-   the chunks' best, a few MB) keep none there (see below).
+   per user on random vectors.
 3. Re-rank (numpy): the items of those groups are scored again in float64,
    rated items dropped, and the K best taken (ties: lower item index first).
 
@@ -31,23 +28,20 @@ mean (centred), which adds the same u . mean to all of a user's scores and
 so changes no order, but keeps a mean that all items share (trained
 embeddings often have one) out of the error bound.  E bounds
 |coarse - exact| for the user: `error_bound` (the centred items' rounding
-to float32, the scan's rounding of users, items and scores to its precision,
-and float32 accumulation) relative to
+to float32 and float32 accumulation) relative to
 sum |u_i| |v_i - mean_i| <= |user| max |centred item|, plus float64's own
 rounding in the re-rank and flushed subnormals (`_margin`).  The K unrated items reaching T score >= T - E in float64, so
 every item of the true top K scores at least that, hence at least T - 2E
 coarse, so its group is kept.  Users the threshold bounds badly (fewer than
 K chunks with an unrated item: T = -inf, or scores so flat that most groups
 reach T, as when the ranking leans on the predicted rating or on popularity
-alone) keep more than 8,192 items, or groups in more than `_FLAT_CHUNKS`
-chunks, and are scored exhaustively instead: every
+alone) keep more than 8,192 items and are scored exhaustively instead: every
 centred item in float32 in one matrix product for up to 128 such users, then
 the items within 2E of each user's K-th best re-ranked in float64.
 """
 
 from __future__ import annotations
 
-import os
 import weakref
 
 import numpy as np
@@ -57,56 +51,30 @@ DEFAULT_BLOCK = 1024
 DEFAULT_GROUP = 32
 DEFAULT_CHUNK = 1024
 DEFAULT_POPULARITY_WEIGHT = 1.0
-# Unit roundoff of the scan's inputs and outputs in each precision (round to nearest even, as TensorFlow's
-# casts and oneDNN's bfloat16 products round).
-PRECISIONS = {"float32": 2.0 ** -24, "bfloat16": 2.0 ** -8}
 _FP32_UNIT = 2.0 ** -24
 _FP64_UNIT = 2.0 ** -53
 _SMALLEST_NORMAL = 2.0 ** -126
 _RERANK_ROWS = 128
 _MAX_KEPT_ITEMS = 8192  # per user, in kept groups: past that a user is scored exhaustively
 _EXHAUSTIVE_ROWS = 128  # users scored exhaustively at once (a float32 row of scores per user and item)
-# Chunks whose best reaches a user's T - 2E, past which the user is scored exhaustively: bounds the kept
-# (user, group) pairs a block can return before they are counted (64 x stride groups per user).
-_FLAT_CHUNKS = 64
 
 
-def native_precision() -> str:
-    """bfloat16 where the CPU has bfloat16 dot products (AVX512-BF16 or AMX) and TensorFlow uses oneDNN, which
-    runs them at about twice float32's rate; float32 elsewhere, where bfloat16 would be emulated and slower."""
-    if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0" or not os.path.exists("/proc/cpuinfo"):
-        return "float32"
-    with open("/proc/cpuinfo") as f:
-        flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
-    return "bfloat16" if {"avx512_bf16", "amx_bf16"} & set(flags) else "float32"
-
-
-def error_bound(unit_roundoff: float, terms: int) -> float:
+def error_bound(terms: int) -> float:
     """eps such that |coarse - u . (v - mean)| <= eps * sum_i |u_i| |v_i - mean_i| (+ the subnormal term, see
-    `_margin`) for a scan of `terms` terms in a precision of unit roundoff d.
+    `_margin`) for the scan's float32 product of `terms` terms.
 
-    The centred item rounded to float32 (1 + 2^-24, and one more 2^-24 spare for its norm); the user and the
-    item rounded to the scan's precision (1 + d each); the products summed in float32 in any order
-    (gamma_terms = terms 2^-24 / (1 - terms 2^-24)); the sum rounded to the scan's precision (1 + d).  In
-    float32 the three roundings to the scan's own precision are exact but the last (d = 2^-24 counts them anyway).
+    The centred item rounded to float32 (1 + 2^-24, and one more 2^-24 spare for its norm), then the products
+    rounded and summed in float32 in any order (gamma_terms = terms 2^-24 / (1 - terms 2^-24)).
     """
     gamma = terms * _FP32_UNIT / (1 - terms * _FP32_UNIT)
-    return (1 + unit_roundoff) ** 3 * (1 + _FP32_UNIT) ** 2 * (1 + gamma) - 1
+    return (1 + _FP32_UNIT) ** 2 * (1 + gamma) - 1
 
 
 class TopKScorer:
-    """Holds the item matrix once; `top_k` scores a block of user vectors against it.
-
-    `precision`: the scan's ("bfloat16" or "float32"; default: `native_precision()`).  Results are the same
-    in both: only the number of items re-ranked changes.
-    """
+    """Holds the item matrix once; `top_k` scores a block of user vectors against it."""
 
     def __init__(self, item_vectors: np.ndarray, item_bias: np.ndarray | None = None, k: int = 10,
-                 group_size: int = DEFAULT_GROUP, chunk_size: int = DEFAULT_CHUNK, precision: str | None = None):
-        precision = precision or native_precision()
-        if precision not in PRECISIONS:
-            raise ValueError(f"TopKScorer precision must be one of {sorted(PRECISIONS)}, not {precision!r}")
-        self.precision = precision
+                 group_size: int = DEFAULT_GROUP, chunk_size: int = DEFAULT_CHUNK):
         n_items, dim = item_vectors.shape
         self.n_items, self.k, self.group_size = n_items, min(k, n_items), group_size
         bias = np.zeros(n_items, np.float32) if item_bias is None else item_bias.astype(np.float32)
@@ -124,13 +92,13 @@ class TopKScorer:
         items[:n_items, dim] = bias
         items[n_items:, dim] = -np.inf
         self._filler_group = padded // group_size
-        self._items = items  # float32, exact in float64 when the re-rank's few candidates are upcast
+        self._items64 = items.astype(np.float64)
         # The scan's items, centred (see the module's note); padding still scores -inf.  A column with an
         # infinite value is left as it is (its E is then infinite: such users are scored exhaustively).
-        mean = items[:n_items].mean(axis=0, dtype=np.float64) if n_items else np.zeros(dim + 1)
+        mean = self._items64[:n_items].mean(axis=0) if n_items else np.zeros(dim + 1)
         self._mean = np.where(np.isfinite(mean), mean, 0)
         centred = np.zeros_like(items)
-        centred[:n_items] = items[:n_items] - self._mean
+        centred[:n_items] = self._items64[:n_items] - self._mean
         centred[n_items:, dim] = -np.inf
         # |coarse - exact| <= eps * |user| * max |centred item| (Cauchy-Schwarz) + the rest of _margin.
         norms = lambda rows: float(np.linalg.norm(rows.astype(np.float64), axis=1).max()) if n_items else 0.0
@@ -138,9 +106,8 @@ class TopKScorer:
         self._terms = dim + 1
         # Within a chunk the scan holds item r of every group, then item r + 1, ...: a group's
         # maximum is then a vertical (SIMD) maximum over group_size rows of the score tile.
-        self._dtype = tf.bfloat16 if precision == "bfloat16" else tf.float32
-        self._chunks = tf.cast(centred[:padded].reshape(self._n_chunks, self._stride, group_size, dim + 1)
-                               .transpose(0, 2, 1, 3).reshape(self._n_chunks, self._chunk, dim + 1), self._dtype)
+        self._chunks = tf.constant(centred[:padded].reshape(self._n_chunks, self._stride, group_size, dim + 1)
+                               .transpose(0, 2, 1, 3).reshape(self._n_chunks, self._chunk, dim + 1))
         # Traced through a weak reference, with the item tensors as arguments: a tf.function of a bound method
         # makes the scorer a reference cycle, and tensors a traced function captures live in TensorFlow's
         # own cycles; either way the scorer's items (some 400 MB at 500K items) stayed until a full garbage
@@ -149,7 +116,7 @@ class TopKScorer:
         self._scan = tf.function(lambda *block: owner()._scan_block(*block), input_signature=[
             tf.TensorSpec([None, dim + 1], tf.float32), tf.TensorSpec([None], tf.float32),
             tf.TensorSpec([None, 2], tf.int32), tf.TensorSpec([None, 2], tf.int32),
-            tf.TensorSpec(self._chunks.shape, self._dtype)])
+            tf.TensorSpec(self._chunks.shape, tf.float32)])
 
     def _margin(self, users: np.ndarray) -> np.ndarray:
         """E per user: the bound on |coarse - exact| over all items (users augmented with their 1), where
@@ -161,48 +128,42 @@ class TopKScorer:
         """
         norms = np.linalg.norm(users.astype(np.float64), axis=1)
         gamma64 = self._terms * _FP64_UNIT / (1 - self._terms * _FP64_UNIT)
-        eps = error_bound(PRECISIONS[self.precision], self._terms)
-        return (norms * (eps * self._centred_norm + gamma64 * self._max_norm)
+        return (norms * (error_bound(self._terms) * self._centred_norm + gamma64 * self._max_norm)
                 + self._terms * _SMALLEST_NORMAL * (1 + norms) * (1 + self._centred_norm))
 
     def _scan_block(self, users: tf.Tensor, margin: tf.Tensor, touched: tf.Tensor, rated_at: tf.Tensor,
                     chunks: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """(user, group) pairs whose group maximum reaches the user's threshold less 2E, and whether each user
-        is scored exhaustively instead (groups in more than _FLAT_CHUNKS chunks, or more than _MAX_KEPT_ITEMS
-        items, reach it; such a user keeps no pairs here).
+        kept groups of more than _MAX_KEPT_ITEMS items (such a user is scored exhaustively and keeps none here).
 
         `touched`: the (chunk, user) pairs holding a rated item; `rated_at`: (row of touched, group in the
         chunk) of each rated item.  Only those few rows of group maxima are re-reduced without their rated
         groups, for the threshold; the candidates are taken from all groups.
         """
         b, g, stride = tf.shape(users)[0], self.group_size, self._stride
-        coarse_users = tf.cast(users, self._dtype)
 
-        def scan_chunk(chunk, maxima, best):
-            tile = tf.cast(tf.matmul(coarse_users, chunks[chunk], transpose_b=True), tf.float32)
-            groups = tf.reduce_max(tf.reshape(tile, [b, g, stride]), axis=1)
-            return chunk + 1, maxima.write(chunk, groups), best.write(chunk, tf.reduce_max(groups, axis=1))
+        def scan_chunk(chunk, maxima):
+            tile = tf.matmul(users, chunks[chunk], transpose_b=True)
+            return chunk + 1, maxima.write(chunk, tf.reduce_max(tf.reshape(tile, [b, g, stride]), axis=1))
 
         # One chunk at a time: its matrix product already uses every core, and two tiles in flight
         # would no longer fit in cache.
-        _, maxima, best = tf.while_loop(
-            lambda chunk, *_: chunk < self._n_chunks, scan_chunk,
-            (tf.constant(0), tf.TensorArray(tf.float32, size=self._n_chunks),
-             tf.TensorArray(tf.float32, size=self._n_chunks)), parallel_iterations=1)
-        maxima, best = maxima.stack(), best.stack()  # [chunk, user, group in chunk], [chunk, user]
+        _, maxima = tf.while_loop(lambda chunk, _: chunk < self._n_chunks, scan_chunk,
+                                  (tf.constant(0), tf.TensorArray(tf.float32, size=self._n_chunks)),
+                                  parallel_iterations=1)
+        maxima = maxima.stack()  # [chunk, user, group in chunk]
         rows = tf.gather_nd(maxima, touched)
         rows = tf.tensor_scatter_nd_update(rows, rated_at, tf.fill([tf.shape(rated_at)[0]], -np.inf))
-        unrated_best = tf.tensor_scatter_nd_update(best, touched, tf.reduce_max(rows, axis=1))
+        best = tf.tensor_scatter_nd_update(tf.reduce_max(maxima, axis=2), touched, tf.reduce_max(rows, axis=1))
         if self._n_chunks >= self.k:  # K chunks' best unrated groups: K distinct unrated items reach T
-            threshold = tf.reduce_min(tf.math.top_k(tf.transpose(unrated_best), self.k, sorted=False).values, axis=1)
+            threshold = tf.reduce_min(tf.math.top_k(tf.transpose(best), self.k, sorted=False).values, axis=1)
         else:
             threshold = tf.fill([b], tf.constant(-np.inf, tf.float32))
         threshold -= 2 * margin
-        flat = tf.reduce_sum(tf.cast(best >= threshold, tf.int32), axis=0) > _FLAT_CHUNKS
-        hits = tf.where(maxima >= tf.where(flat, tf.constant(np.inf, tf.float32), threshold)[None, :, None])
-        kept = tf.math.bincount(tf.cast(hits[:, 1], tf.int32), minlength=b, maxlength=b)
-        exhaustive = flat | (kept > _MAX_KEPT_ITEMS // g)
-        hits = tf.boolean_mask(hits, ~tf.gather(exhaustive, hits[:, 1]))
+        counts = tf.reduce_sum(tf.cast(maxima >= threshold[None, :, None], tf.int32), axis=[0, 2])
+        exhaustive = counts > _MAX_KEPT_ITEMS // g
+        threshold = tf.where(exhaustive, tf.constant(np.inf, tf.float32), threshold)
+        hits = tf.where(maxima >= threshold[None, :, None])
         return tf.stack([hits[:, 1], hits[:, 0] * stride + hits[:, 2]], axis=1), exhaustive
 
     def top_k(self, users: np.ndarray, rated_indptr: np.ndarray | None = None,
@@ -254,11 +215,8 @@ class TopKScorer:
                 rated_rows: np.ndarray, rated_items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Top K among the items of the kept groups of users `part`, scored in float64.
 
-        Two steps, as the kept groups hold some 300-800 items per user and only the top K matter: every
-        candidate in float32 (half the bytes gathered, a float32 product), then only those within 2E' of
-        the user's K-th best float32 score (`_rerank_margin`) in float64.  `hits` (user, group) is sorted
-        by user, then group, so each user's candidates are in ascending item order, and the stable top_k
-        ranks equal scores by lower item index.
+        `hits` (user, group) is sorted by user, then group, so each user's candidates are in
+        ascending item order, and the stable top_k ranks equal scores by lower item index.
         """
         g, n = self.group_size, len(part)
         local = np.full(len(counts), -1)
@@ -269,32 +227,17 @@ class TopKScorer:
         groups[row, mine - (np.cumsum(counts) - counts)[hits[mine, 0]]] = hits[mine, 1]
         candidates = (groups[:, :, None] * g + np.arange(g)).reshape(n, -1)
         # Whole groups are contiguous rows of the item matrix: gather them as blocks.
-        vectors = np.take(self._items.reshape(-1, g, self._items.shape[1]), groups, axis=0)
-        coarse = np.matmul(vectors.reshape(n, candidates.shape[1], -1), users[:, :, None])[:, :, 0]
+        vectors = np.take(self._items64.reshape(-1, g, self._items64.shape[1]), groups, axis=0)
+        scores = np.einsum("ncd,nd->nc", vectors.reshape(n, candidates.shape[1], -1), users.astype(np.float64))
         # Rated items out: the row-major (row, item) keys of the candidates are sorted, so search them.
-        stride = len(self._items)
+        stride = len(self._items64)
         keys = (np.arange(n)[:, None] * stride + candidates).ravel()
         rated = local[rated_rows] >= 0
         rated_keys = local[rated_rows[rated]] * stride + rated_items[rated]
         at = np.minimum(np.searchsorted(keys, rated_keys), len(keys) - 1)
-        coarse.ravel()[at[keys[at] == rated_keys]] = -np.inf
-        kth = -np.partition(-coarse, self.k - 1, axis=1)[:, self.k - 1]
-        near = coarse >= (kth - 2 * self._rerank_margin(users))[:, None]
-        # The near candidates first, still in ascending item order (a stable sort on "not near").
-        order = np.argsort(~near, axis=1, kind="stable")[:, :max(int(near.sum(axis=1).max()), self.k)]
-        candidates = np.take_along_axis(candidates, order, axis=1)
-        exact = np.einsum("ncd,nd->nc", self._items[candidates].astype(np.float64), users.astype(np.float64))
-        exact[~np.isfinite(np.take_along_axis(coarse, order, axis=1)) | ~np.take_along_axis(near, order, axis=1)] = -np.inf
-        best, column = tf.math.top_k(exact, self.k)
+        scores.ravel()[at[keys[at] == rated_keys]] = -np.inf
+        best, column = tf.math.top_k(scores, self.k)
         return np.take_along_axis(candidates, column.numpy(), axis=1), best.numpy().astype(np.float32)
-
-    def _rerank_margin(self, users: np.ndarray) -> np.ndarray:
-        """E' per user: the bound on |float32 score - float64 score| of an uncentred item in the re-rank's first
-        step (float32 sums of exact float32 products, float64's own rounding, flushed subnormals)."""
-        norms = np.linalg.norm(users.astype(np.float64), axis=1)
-        gamma64 = self._terms * _FP64_UNIT / (1 - self._terms * _FP64_UNIT)
-        return (norms * (error_bound(_FP32_UNIT, self._terms) + gamma64) * self._max_norm
-                + self._terms * _SMALLEST_NORMAL * (1 + norms) * (1 + self._max_norm))
 
     def _exhaustive(self, users: np.ndarray, part: np.ndarray, rated_rows: np.ndarray,
                     rated_items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -304,7 +247,7 @@ class TopKScorer:
         whole part); the items within 2E (float32's) of each user's K-th best
         are re-ranked in float64, so the result is as exact as the scan's.
         """
-        centred = (self._items[:self.n_items] - self._mean).astype(np.float32)  # as the scan's, made when needed
+        centred = (self._items64[:self.n_items] - self._mean).astype(np.float32)  # as the scan's, made when needed
         scores = tf.matmul(tf.constant(users), tf.constant(centred), transpose_b=True).numpy()
         local = np.full(int(part.max()) + 1, -1)
         local[part] = np.arange(len(part))
@@ -316,7 +259,7 @@ class TopKScorer:
         best = np.empty((len(part), self.k), np.float32)
         for row in range(len(part)):  # candidates best first in float64, equal scores by lower item index
             candidates = np.flatnonzero(scores[row] >= kth[row] - 2 * margin[row])
-            exact = self._items[candidates].astype(np.float64) @ users[row].astype(np.float64)
+            exact = self._items64[candidates] @ users[row].astype(np.float64)
             exact[~np.isfinite(scores[row, candidates])] = -np.inf
             order = np.argsort(-exact, kind="stable")[:self.k]
             top[row], best[row] = candidates[order], exact[order]
