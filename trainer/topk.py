@@ -97,6 +97,7 @@ class TopKScorer:
         # infinite value is left as it is (its E is then infinite: such users are scored exhaustively).
         mean = self._items64[:n_items].mean(axis=0) if n_items else np.zeros(dim + 1)
         self._mean = np.where(np.isfinite(mean), mean, 0)
+        self._centred32: tf.Tensor | None = None  # the exhaustive path's float32 centred items (`_exhaustive`)
         centred = np.zeros_like(items)
         centred[:n_items] = self._items64[:n_items] - self._mean
         centred[n_items:, dim] = -np.inf
@@ -247,8 +248,10 @@ class TopKScorer:
         whole part); the items within 2E (float32's) of each user's K-th best
         are re-ranked in float64, so the result is as exact as the scan's.
         """
-        centred = (self._items64[:self.n_items] - self._mean).astype(np.float32)  # as the scan's, made when needed
-        scores = tf.matmul(tf.constant(users), tf.constant(centred), transpose_b=True).numpy()
+        if self._centred32 is None:  # as the scan's; made when first needed, then kept (remade per part, it was
+            # most of a trained model's evaluation, where flat scores send many users here)
+            self._centred32 = tf.constant((self._items64[:self.n_items] - self._mean).astype(np.float32))
+        scores = tf.matmul(tf.constant(users), self._centred32, transpose_b=True).numpy()
         local = np.full(int(part.max()) + 1, -1)
         local[part] = np.arange(len(part))
         mine = np.isin(rated_rows, part)
