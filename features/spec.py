@@ -31,6 +31,14 @@ TASKS = ("regression", "binary_classification", "multiclass_classification")
 LABEL_TRANSFORMS = ("none", "log")
 SOURCE_FORMATS = ("movielens", "csv", "parquet", "bigquery")
 MISSING_POLICIES = ("mean",)
+# Each section's keys, the only ones SpecReader accepts there (docs/generate.py lists them in the spec reference).
+TOP_LEVEL_KEYS = ("name", "source", "columns", "derived", "join", "deduplicate", "features", "label", "split", "model")
+SOURCE_KEYS = ("format", "path", "delimiter", "encoding", "header")
+COLUMN_KEYS = ("type", "required", "min", "max", "missing")
+JOIN_KEYS = ("table", "path", "key", "columns")
+DEDUPLICATE_KEYS = ("key", "latest_by")
+LABEL_KEYS = ("column", "task", "transform")
+SPLIT_KEYS = ("eval_fraction", "key", "seed")
 LOG_FLOOR = 1e-6  # a log label of 0 (or less) is taken at this value
 MIN_CLASS_ROWS = 5  # a class of the label needs this many rows (in the sample, in the train split) to be learned
 
@@ -244,10 +252,7 @@ def load_spec(name_or_path: str) -> FeatureSpec:
 
 def parse_spec(raw: Any, path: str) -> FeatureSpec:
     """Build and validate a FeatureSpec from parsed YAML."""
-    top = SpecReader(
-        path, "top level", raw,
-        ("name", "source", "columns", "derived", "join", "deduplicate", "features", "label", "split", "model"),
-    )
+    top = SpecReader(path, "top level", raw, TOP_LEVEL_KEYS)
     source = _parse_source(top.require("source"), path)
     columns = _parse_columns(top.require("columns"), path)
     column_names = [c.name for c in columns]
@@ -266,7 +271,7 @@ def parse_spec(raw: Any, path: str) -> FeatureSpec:
 
 
 def _parse_source(raw: Any, path: str) -> Source:
-    r = SpecReader(path, "source", raw, ("format", "path", "delimiter", "encoding", "header"))
+    r = SpecReader(path, "source", raw, SOURCE_KEYS)
     fmt = r.choice("format", SOURCE_FORMATS)
     delimiter = r.get("delimiter", ",", str)
     if len(delimiter) != 1:
@@ -285,7 +290,7 @@ def _parse_columns(raw: Any, path: str) -> tuple[Column, ...]:
         raise SpecError(path, "columns", "must be a non-empty mapping of column name to {type: ...}")
     columns = []
     for name, body in raw.items():
-        r = SpecReader(path, f"column '{name}'", body, ("type", "required", "min", "max", "missing"))
+        r = SpecReader(path, f"column '{name}'", body, COLUMN_KEYS)
         ctype = r.choice("type", COLUMN_TYPES)
         lo, hi = r.get("min", None, (int, float)), r.get("max", None, (int, float))
         if lo is not None and hi is not None and lo > hi:
@@ -319,7 +324,7 @@ def _parse_derived(raw: Any, path: str, column_names: list[str]) -> tuple[Derive
 def _parse_join(raw: Any, path: str, column_names: list[str], source: Source) -> Join | None:
     if raw is None:
         return None
-    r = SpecReader(path, "join", raw, ("table", "path", "key", "columns"))
+    r = SpecReader(path, "join", raw, JOIN_KEYS)
     key = r.require("key", str)
     cols = r.names("columns")
     for name in (key, *cols):
@@ -336,7 +341,7 @@ def _parse_join(raw: Any, path: str, column_names: list[str], source: Source) ->
 def _parse_deduplicate(raw: Any, path: str, columns: tuple[Column, ...], join: Join | None) -> Deduplicate | None:
     if raw is None:
         return None
-    r = SpecReader(path, "deduplicate", raw, ("key", "latest_by"))
+    r = SpecReader(path, "deduplicate", raw, DEDUPLICATE_KEYS)
     key = r.names("key")
     latest_by = r.get("latest_by", None, str)
     main = {c.name for c in columns} - set(join.columns if join else ())
@@ -363,7 +368,7 @@ def _parse_features(raw: list, path: str, columns: tuple[Column, ...],
 def _parse_label(raw: Any, path: str, columns: tuple[Column, ...]) -> Label:
     if raw is None:
         raise SpecError(path, "label", "missing: name the label column (label: {column: ...})")
-    r = SpecReader(path, "label", raw, ("column", "task", "transform"))
+    r = SpecReader(path, "label", raw, LABEL_KEYS)
     column = r.require("column", str)
     match = next((c for c in columns if c.name == column), None)
     if match is None:
@@ -379,7 +384,7 @@ def _parse_label(raw: Any, path: str, columns: tuple[Column, ...]) -> Label:
 
 
 def _parse_split(raw: Any, path: str, column_names: list[str]) -> Split:
-    r = SpecReader(path, "split", raw, ("eval_fraction", "key", "seed"))
+    r = SpecReader(path, "split", raw, SPLIT_KEYS)
     fraction = r.get("eval_fraction", 0.1, (int, float))
     if not 0 < fraction < 1:
         r.fail(f"'eval_fraction' must be between 0 and 1, got {fraction}")

@@ -81,6 +81,11 @@ class Feature:
 
     # ------------------------------------------------------------------ spec
     @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        """Every key this kind's feature record may hold."""
+        return _COMMON_KEYS + cls.option_keys
+
+    @classmethod
     def read(cls, r: SpecReader, ctx: ParseContext) -> "Feature":
         """Validate one YAML record of this kind (unknown keys were rejected by the reader)."""
         name = r.require("name", str)
@@ -153,7 +158,7 @@ def read_feature(raw: Any, path: str, where: str, ctx: ParseContext) -> Feature:
     """A feature from its YAML record: the `transform:` key picks the kind, which reads the rest."""
     first = SpecReader(path, where, raw, tuple(raw) if isinstance(raw, Mapping) else ())
     cls = KINDS.get(first.choice("transform", KINDS.names()))
-    return cls.read(SpecReader(path, where, raw, _COMMON_KEYS + cls.option_keys), ctx)
+    return cls.read(SpecReader(path, where, raw, cls.keys()), ctx)
 
 
 def feature_from_dict(data: Mapping[str, Any]) -> Feature:
