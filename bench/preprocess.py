@@ -39,6 +39,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
+from bench.results import add_results_option, write_results  # noqa: E402
+
 BENCH_SPEC = """
 name: ratings-bench
 source: {format: csv}
@@ -237,6 +239,7 @@ def main() -> None:
                         help="time the project with and without its TFDV-format statistics (no reference)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
+    add_results_option(parser)
     args, beam_args = parser.parse_known_args()
     if args.child:
         child(args.child, args.root, beam_args)
@@ -266,11 +269,19 @@ def main() -> None:
         print(f"{kind:<10}: {rows / best[kind]['seconds']:>10,.0f} rows/s  ({best[kind]['seconds']:.1f}s best of "
               f"[{all_seconds}], peak RSS {best[kind]['peak_rss_mib']:,.0f} MiB)"
               f"{' ' + ' '.join(beam_args) if kind.startswith('project') and beam_args else ''}")
+    notes = [f"{rows:,} ratings ({args.users:,} users, {args.movies:,} movies), best of {args.repeat} alternating "
+             f"run(s) each, TensorFlow's import included"]
     if args.statistics_cost:
         cost = best["project"]["seconds"] / best[NO_STATISTICS]["seconds"] - 1
         print(f"statistics: {cost:+.1%} time ({best['project']['seconds'] - best[NO_STATISTICS]['seconds']:+.1f}s)")
+        notes.append(f"statistics: {cost:+.1%} time")
     elif not args.scale:
         print(f"ratio     : {best['reference']['seconds'] / best['project']['seconds']:.1f}x")
+        notes.append(f"project / TFT-guide reference: {best['reference']['seconds'] / best['project']['seconds']:.1f}x")
+    write_results(args.results, ("pipeline", "rows/s", "seconds (best)", "seconds (every run)", "peak RSS MiB"),
+                  [[kind, round(rows / best[kind]["seconds"]), round(best[kind]["seconds"], 1),
+                    ", ".join(f"{r['seconds']:.1f}" for r in runs[kind]), round(best[kind]["peak_rss_mib"])]
+                   for kind in kinds], notes)
 
 
 if __name__ == "__main__":

@@ -51,6 +51,7 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from beam_jobs.ratings_stats import folder_stats, stats_table  # noqa: E402
 from bench import reference_models  # noqa: E402
+from bench.results import add_results_option, write_results  # noqa: E402
 from trainer import references as ref  # noqa: E402
 from trainer.metrics import BiasBaseline, regression_metrics  # noqa: E402
 
@@ -77,23 +78,42 @@ def split_arguments(description: str, work_holds: str) -> argparse.ArgumentParse
 def main() -> None:
     parser = split_arguments(__doc__, "preprocess output, model and lists")
     parser.add_argument("--references-only", action="store_true", help="skip the product: references and ratios")
+    add_results_option(parser)
     args = parser.parse_args()
 
     root = args.work or tempfile.mkdtemp(prefix="bench_ranking_")
-    runs = []
+    runs, rows = [], []
     for seed in (int(s) for s in args.seeds.split(",")):
         work = os.path.join(root, f"seed{seed}")
         if os.path.exists(work):
             shutil.rmtree(work)
         os.makedirs(work)
         print(f"\n=== seed {seed} ===")
-        runs.append(run_split(args, work, seed))
+        figures, row = run_split(args, work, seed)
+        runs.append(figures)
+        rows.append([seed] + [row.get(name) for name in TABLE])
     if len(runs) > 1:
         _print_summary(runs)
+        rows.append(["mean"] + [_mean([r[i + 1] for r in rows]) for i in range(len(TABLE))])
+    means = {name: float(np.mean([r[name] for r in runs])) for name, *_ in CALIBRATION}
+    write_results(args.results, ["seed"] + list(TABLE), rows,
+                  [f"recall@{K} on held-out ratings >= {ref.POSITIVE_RATING:g}; RMSE of the held-out ratings",
+                   "calibration ratios (mean; real MovieLens): " + ", ".join(
+                       f"{name} {means[name]:.3f} ({real:g})" for name, real, *_ in CALIBRATION)])
 
 
-def run_split(args: argparse.Namespace, work: str, seed: int) -> dict[str, float]:
-    """One seeded split: every method's lists and ratings; returns the figures the summary averages."""
+# The results table's columns (--results): recall@10 of each method, RMSE of each rating model, and their ratios.
+TABLE = ("most popular", "EASE", "iALS", "product", "product / EASE", "product / iALS", "RMSE product",
+         "RMSE bias-only", "RMSE SVD++", "product / bias-only RMSE", "product / SVD++ RMSE")
+
+
+def _mean(values: list) -> float | None:
+    return None if any(v is None for v in values) else round(float(np.mean(values)), 4)
+
+
+def run_split(args: argparse.Namespace, work: str, seed: int) -> tuple[dict[str, float], dict[str, float]]:
+    """One seeded split: every method's lists and ratings; returns the figures the summary averages and the
+    results table's row (TABLE's columns)."""
     split = split_ratings(args.input, work, seed)
     table, held, train, test, user_ids, item_ids = (split.table, split.held, split.train, split.test, split.user_ids,
                                                     split.item_ids)
@@ -134,9 +154,13 @@ def run_split(args: argparse.Namespace, work: str, seed: int) -> dict[str, float
             figures[f"product / {name}"] = ratio["recall"]
             print(f"{'product / ' + name:<26} {ratio['recall']:>9.2f} {ratio['ndcg']:>8.2f} "
                   f"{ratio['recall_capped']:>10.2f}")
-    figures.update(_print_rmse(work, table, held, train, test, seed, product=not args.references_only))
+    rmse_figures, rmse = _print_rmse(work, table, held, train, test, seed, product=not args.references_only)
+    figures.update(rmse_figures)
     _print_calibration(figures)
-    return figures
+    row = {name: round(m["recall"], 4) for name, m in results.items()}
+    row.update({f"RMSE {name.split(' (')[0]}": round(value, 4) for name, value in rmse.items()})
+    row.update({name: round(figures[name], 3) for name in TABLE if name in figures})
+    return figures, row
 
 
 @dataclasses.dataclass(frozen=True)
@@ -250,8 +274,9 @@ def _score(top: np.ndarray, users: np.ndarray, test: ref.RatingArrays) -> dict[s
 
 
 def _print_rmse(work: str, table: pa.Table, held: np.ndarray, train: ref.RatingArrays, test: ref.RatingArrays,
-                seed: int, product: bool) -> dict[str, float]:
-    """RMSE on the held-out ratings: the SavedModel's `predict` from raw ids, bias-only, SVD++, the global mean."""
+                seed: int, product: bool) -> tuple[dict[str, float], dict[str, float]]:
+    """RMSE on the held-out ratings: the SavedModel's `predict` from raw ids, bias-only, SVD++, the global mean;
+    returns the ratios and the RMSEs."""
     rmse = {}
     if product:
         rmse["product (SavedModel predict)"] = regression_metrics(table.filter(pa.array(held)).column("rating")
@@ -269,7 +294,7 @@ def _print_rmse(work: str, table: pa.Table, held: np.ndarray, train: ref.RatingA
     if product:
         figures["product / bias-only RMSE"] = rmse["product (SavedModel predict)"] / rmse["bias-only"]
         figures["product / SVD++ RMSE"] = rmse["product (SavedModel predict)"] / rmse["SVD++"]
-    return figures
+    return figures, rmse
 
 
 def _saved_model_predictions(work: str, table: pa.Table, held: np.ndarray) -> np.ndarray:

@@ -51,6 +51,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from beam_jobs.recommend_all import recommend_block  # noqa: E402
+from bench.results import add_results_option, write_results  # noqa: E402
 from trainer.ranking_score import RankingWeights  # noqa: E402
 from trainer.recommend import EmbeddingIndex  # noqa: E402
 from trainer.topk import DEFAULT_BLOCK, brute_force_top_k  # noqa: E402
@@ -146,6 +147,7 @@ def main() -> None:
     parser.add_argument("--rated", type=int, default=20, help="already-rated items per user")
     parser.add_argument("--clock-ghz", type=float, help="clock for the peak (default: cpu MHz in /proc/cpuinfo)")
     parser.add_argument("--fma-pipes", type=int, default=2, help="FMA units per core for the peak (Zen 4: 2)")
+    add_results_option(parser)
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
@@ -233,6 +235,18 @@ def main() -> None:
     print(f"projected for all {args.users:,} users: project {args.users / rate['project'] / 60:.1f} min, "
           f"FAISS at its best {args.users / rate[faiss_best] / 60:.1f} min")
     print(f"peak RSS: {rss:,.0f} MiB")
+    write_results(
+        args.results, ("scorer", "users/s", "GFLOP/s", "of peak", "users per CPU-second", "same top-10 sets"),
+        [(name + (" (FAISS at its best)" if name == faiss_best else ""), round(rate[name]),
+          round(rate[name] * flop / 1e9, 1), f"{100 * rate[name] * flop / 1e9 / peak.gflops:.0f}%",
+          round(per_cpu[name]), "" if name == "project" else f"{100 * same_sets(ours, found[name]):.2f}%")
+         for name in names],
+        [f"{args.users:,} users x {args.items:,} items, dimension {args.dim}, {len(sample):,} users timed, "
+         f"best of {args.rounds} alternating rounds; peak {peak.gflops:.0f} GFLOP/s",
+         f"project / FAISS at its best: {rate['project'] / rate[faiss_best]:.2f}x same run "
+         f"({per_cpu['project'] / per_cpu[faiss_best]:.2f}x per CPU-second)",
+         f"projected for all {args.users:,} users: {args.users / rate['project'] / 60:.1f} min; peak RSS "
+         f"{rss / 1024:.1f} GiB"])
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ from beam_jobs import preprocess  # noqa: E402
 from beam_jobs.sample_data import HousingSample, write_housing_sample  # noqa: E402
 from beam_jobs.sample_housing_wide import WideHousingSample, write_wide_housing_sample  # noqa: E402
 from beam_jobs.split import eval_mask  # noqa: E402
+from bench.results import add_results_option, write_results  # noqa: E402
 from embedflow.init_spec import InitSpecConfig, init_spec  # noqa: E402
 from features.model_types import DNN, TYPES  # noqa: E402
 from features.spec import FeatureSpec, load_spec  # noqa: E402
@@ -266,11 +267,14 @@ def main() -> None:
     parser.add_argument("--train-seed", type=int, default=42)
     parser.add_argument("--model", nargs="*", default=[], metavar="KEY=VALUE",
                         help="override model settings of the drafted spec (default: none, the spec as drafted)")
+    add_results_option(parser)
     args = parser.parse_args()
     root = tempfile.mkdtemp(prefix="tabular_")
     if not args.panel:
         table = SAMPLES[args.kind](os.path.join(root, "data"), args.rows, args.seed)
-        print_run(run_table(table, None, root, args.model, args.train_seed))
+        run = run_table(table, None, root, args.model, args.train_seed)
+        print_run(run)
+        write_table_results(args.results, [run], args.model)
         return
     wanted = set(args.tables.split(",")) if args.tables else {name for _, name, _ in PANEL}
     runs = []
@@ -288,6 +292,23 @@ def main() -> None:
         print(f"{run.table:<24} {run.metric:<26} {run.product:>10.4f} {hgb:>8.4f} {run.figures['linear']:>8.4f} "
               f"{run.product / hgb:>7.3f} {dnn / hgb if dnn else float('nan'):>9.3f}")
     print(f"median ratio embedflow / HGB: {np.median([r.product / r.figures['HistGradientBoosting'] for r in runs]):.3f}")
+    write_table_results(args.results, runs, args.model)
+
+
+def write_table_results(path: str | None, runs: list[Run], overrides: list[str]) -> None:
+    """The results table (--results): each table's errors, its ratios to HistGradientBoosting, its CPU time."""
+    def ratio(value: float | None, run: Run) -> float | None:
+        return None if value is None else round(value / run.figures["HistGradientBoosting"], 3)
+
+    write_results(path, ("table (rows)", "error", "embedflow", "DNN part", "trees alone", "HistGradientBoosting",
+                         "linear", "embedflow / HGB", "DNN part / HGB", "CPU seconds"),
+                  [[f"{run.table.removesuffix('.csv')} ({sum(run.rows):,})", run.metric, round(run.product, 4),
+                    None if run.dnn_alone is None else round(run.dnn_alone, 4),
+                    None if "  trees alone" not in run.figures else round(run.figures["  trees alone"], 4),
+                    round(run.figures["HistGradientBoosting"], 4), round(run.figures["linear"], 4),
+                    ratio(run.product, run), ratio(run.dnn_alone, run), round(run.cpu_seconds)] for run in runs],
+                  [f"median embedflow / HGB: {np.median([r.product / r.figures['HistGradientBoosting'] for r in runs]):.3f}",
+                   "model: " + (" ".join(overrides) if overrides else "the spec as init-spec drafted it")])
 
 
 if __name__ == "__main__":

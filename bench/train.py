@@ -27,6 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import tensorflow_transform as tft  # noqa: E402
 
 from bench.preprocess import peak_rss_mib  # noqa: E402
+from bench.results import add_results_option, write_results  # noqa: E402
 from features import manifest as mf  # noqa: E402
 from features.spec import spec_from_dict  # noqa: E402
 from trainer.data import split_files, training_input  # noqa: E402
@@ -58,6 +59,7 @@ def main() -> None:
     parser.add_argument("--in-memory", action=argparse.BooleanOptionalAction, default=None,
                         help="force the in-memory or the streaming input (default: the trainer's choice)")
     parser.add_argument("--streaming", dest="in_memory", action="store_false", help="the same as --no-in-memory")
+    add_results_option(parser)
     args = parser.parse_args()
     prep = args.input or prepare(args.ratings, args.users, args.movies)
     manifest = mf.read_manifest(prep)
@@ -66,7 +68,7 @@ def main() -> None:
     feature_spec = tft_output.transformed_feature_spec()
     files = split_files(prep, mf.TRAIN_DIR)
     examples = manifest["counts"]["kept"]["train"]
-    results = {}
+    results, rows = {}, []
     for batch in args.batch_sizes:
         started = time.time()
         train = training_input(files, feature_spec, spec.label.column, batch, seed=0, num_examples=examples,
@@ -84,8 +86,13 @@ def main() -> None:
         print(f"batch {batch:>5}: {results[batch]:>10,.0f} examples/s  ({spec.model.type} model, "
               f"{examples:,} train examples, {f'{steps} steps' if args.steps else f'{epochs} epochs'}, {how}; "
               f"{spec.model.describe()})")
+        rows.append([batch, round(results[batch]), "in memory" if train.in_memory else "streaming",
+                     f"{steps} steps" if args.steps else f"{epochs} epochs"])
     print(f"peak RSS {peak_rss_mib():,.0f} MiB")
     print(json.dumps({"examples_per_second": results, "peak_rss_mib": peak_rss_mib()}))
+    write_results(args.results, ("batch", "examples/s", "input", "timed"), rows,
+                  [f"{spec.model.type} model, {examples:,} train examples: {spec.model.describe()}",
+                   f"peak RSS {peak_rss_mib() / 1024:.2f} GiB"])
 
 
 if __name__ == "__main__":
