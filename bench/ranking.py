@@ -103,8 +103,8 @@ def main() -> None:
 
 
 # The results table's columns (--results): recall@10 of each method, RMSE of each rating model, and their ratios.
-TABLE = ("most popular", "EASE", "iALS", "product", "product / EASE", "product / iALS", "RMSE product",
-         "RMSE bias-only", "RMSE SVD++", "product / bias-only RMSE", "product / SVD++ RMSE")
+TABLE = ("most popular", "EASE", "iALS", "product", "product / EASE", "product / iALS", "product / most popular",
+         "RMSE product", "RMSE bias-only", "RMSE SVD++", "product / bias-only RMSE", "product / SVD++ RMSE")
 
 
 def _mean(values: list) -> float | None:
