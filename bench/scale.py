@@ -29,6 +29,10 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.results import add_results_option, write_results  # noqa: E402
+
 TARGET_SECONDS = 20 * 60
 TARGET_PEAK_GIB = 8.0
 
@@ -67,6 +71,7 @@ def main() -> None:
                         help="passed to `embedflow train` (the spec's 1024 suits 100K ratings; 18M examples train at 4096)")
     parser.add_argument("--root", help="working folder (default: a new temporary folder); must not exist")
     parser.add_argument("--keep", action="store_true", help="keep the working folder")
+    add_results_option(parser)
     args = parser.parse_args()
 
     root = args.root or tempfile.mkdtemp(prefix="bench_scale_")
@@ -97,6 +102,13 @@ def main() -> None:
     print(f"targets: <= {TARGET_SECONDS / 60:.0f} m ({total / TARGET_SECONDS:.2f} of it), "
           f"peak <= {TARGET_PEAK_GIB:.0f} GiB ({peak / TARGET_PEAK_GIB:.2f} of it); "
           f"{args.users / (stages[2].seconds or 1):,.0f} users/s in recommend-all")
+    write_results(args.results, ("stage", "minutes", "peak RSS GiB"),
+                  [[s.name, round(s.seconds / 60, 1), round(s.peak_gib, 2)] for s in (generate, *stages)]
+                  + [["total (3 commands)", round(total / 60, 1), round(peak, 2)]],
+                  [f"{args.ratings:,} ratings, {args.users:,} users, {args.movies:,} movies; train {args.epochs} "
+                   f"epoch(s) at batch {args.batch_size}",
+                   f"targets: <= {TARGET_SECONDS / 60:.0f} min, peak <= {TARGET_PEAK_GIB:.0f} GiB; "
+                   f"{args.users / (stages[2].seconds or 1):,.0f} users/s in recommend-all"])
 
 
 if __name__ == "__main__":
