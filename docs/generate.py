@@ -51,7 +51,8 @@ def fill(markdown: str, page: str = "a page") -> str:
 
 
 def cell(value: Any) -> str:
-    """A value as a Markdown table cell: thousands separated, nothing for None, pipes and tags escaped."""
+    """A value as a Markdown table cell: thousands separated, nothing for None, pipes and tags escaped (outside
+    code spans)."""
     if value is None:
         text = ""
     elif isinstance(value, bool):
@@ -60,7 +61,8 @@ def cell(value: Any) -> str:
         text = f"{value:,}"
     else:
         text = str(value)
-    return text.replace("|", "\\|").replace("<", "&lt;").replace("\n", " ")
+    parts = text.replace("\n", " ").split("`")  # odd parts are code spans, where the table reads pipes as text
+    return "`".join(part if i % 2 else part.replace("|", "\\|").replace("<", "&lt;") for i, part in enumerate(parts))
 
 
 def table(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
@@ -92,14 +94,15 @@ def subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentPa
 
 
 def flag_table(parser: argparse.ArgumentParser) -> str:
+    """Each flag as `--help` shows it (argparse's own formatter, so the invocation and %(default)s expansions are
+    the same text), its default (not for on/off switches, whose default is their absence) and its help."""
     formatter = argparse.HelpFormatter(parser.prog, width=10_000)
     rows = []
     for action in parser._actions:
         if isinstance(action, argparse._HelpAction) or action.help == argparse.SUPPRESS:
             continue
-        shown_default = (action.default not in (None, False, argparse.SUPPRESS) and action.nargs != 0
-                         and not isinstance(action, argparse._StoreConstAction))
-        default = action.default if shown_default else None
+        switch = isinstance(action, argparse._StoreConstAction)  # store_true / store_false / store_const
+        default = None if switch or action.default is argparse.SUPPRESS else action.default
         rows.append((f"`{formatter._format_action_invocation(action)}`",
                      "required" if action.required else f"`{default}`" if default is not None else "",
                      formatter._expand_help(action) if action.help else ""))
