@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from typing import TYPE_CHECKING, Mapping
 
 from features.arguments import MAX_SEED, FieldChecks, shown
 from features.errors import UserError
+
+if TYPE_CHECKING:
+    from features.spec import FeatureSpec
 
 DEFAULT_MAX_REJECTED_FRACTION = 0.01
 KNOWN_RUNNERS = ("DirectRunner", "DataflowRunner", "PrismRunner", "FlinkRunner", "SparkRunner",
@@ -56,17 +60,25 @@ def check_cloud_storage_flags(beam_args: tuple[str, ...]) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class PreprocessConfig:
-    """One preprocess run: its input, output folder, spec and options; unknown Beam flags go in `beam_args`."""
+    """One preprocess run: its input, output folder, spec and options; unknown Beam flags go in `beam_args`.
+
+    The job (`beam_jobs.preprocess.run`) takes this config whole.  Besides what
+    the command line gives, Python callers may pass a loaded `FeatureSpec` as
+    `spec`, a mapping of span name to input as `input` (scheduled retraining),
+    and `cache_dir` for TFT's analyzer cache.
+    """
 
     output: str  # output folder (local or gs://)
-    input: str | None = None  # MovieLens folder, CSV/Parquet file, glob or folder (default: the spec's source.path)
-    spec: str = "movielens"  # built-in spec name or path to a spec YAML
+    # MovieLens folder, CSV/Parquet file, glob or folder, or {span name: input} (default: the spec's source.path)
+    input: str | Mapping[str, str] | None = None
+    spec: "str | FeatureSpec" = "movielens"  # built-in spec name, path to a spec YAML, or a loaded spec
     overwrite: bool = False  # replace a non-empty output folder
     seed: int | None = None  # split seed (overrides the spec's split.seed)
     chunk_bytes: int | None = None  # input bytes per parsing work item (None: the job's default)
     max_rejected_fraction: float = DEFAULT_MAX_REJECTED_FRACTION
     statistics: bool = True  # write the splits' statistics in TFDV's format to <output>/statistics
     beam_args: tuple[str, ...] = ()  # Beam PipelineOptions flags, e.g. ("--direct_num_workers=2",)
+    cache_dir: str | None = None  # TFT's analyzer cache, read and updated (scheduled retraining)
 
     def __post_init__(self) -> None:
         """Refuse a bad value now, naming the field (features/arguments.py), not after the job has run."""
@@ -75,14 +87,26 @@ class PreprocessConfig:
         if isinstance(self.input, (list, tuple)):
             check.fail("input", "one path: a MovieLens folder, a CSV/Parquet file, a folder of them or a glob "
                                 "such as data/*.csv (a list of paths is not read)")
-        check.text("input", optional=True)
-        check.text("spec")
+        if isinstance(self.input, Mapping):
+            if not self.input or not all(isinstance(k, str) and isinstance(v, str) and v.strip()
+                                         for k, v in self.input.items()):
+                check.fail("input", "a non-empty mapping of span name to input path")
+        else:
+            check.text("input", optional=True)
+        if not isinstance(self.spec, str):
+            from features.spec import FeatureSpec
+
+            if not isinstance(self.spec, FeatureSpec):
+                check.fail("spec", "a built-in spec name, a path to a spec YAML, or a FeatureSpec")
+        else:
+            check.text("spec")
         check.boolean("overwrite")
         check.integer("seed", minimum=0, maximum=MAX_SEED, optional=True)
-        check.integer("chunk_bytes", minimum=1024, optional=True)
+        check.integer("chunk_bytes", minimum=1, optional=True)  # tiny chunks only cost speed (tests use 256)
         check.real("max_rejected_fraction", minimum=0, maximum=1)
         check.boolean("statistics")
         check.texts("beam_args", empty=True)
+        check.text("cache_dir", optional=True)
         check_runner(self.beam_args)
         check_cloud_storage_flags(self.beam_args)
 

@@ -20,6 +20,7 @@ import os
 import shutil
 import sys
 import tempfile
+from typing import Mapping
 
 import apache_beam as beam
 import numpy as np
@@ -36,7 +37,7 @@ from features import manifest as mf
 from beam_jobs import analysis_cache
 from beam_jobs.arrow_coder import RecordBatchCoder  # noqa: F401 - registers the coder for pa.RecordBatch
 from beam_jobs.checks import check_inputs
-from beam_jobs.config import DEFAULT_MAX_REJECTED_FRACTION, PreprocessConfig
+from beam_jobs.config import PreprocessConfig
 from beam_jobs.dedupe import keep_latest, shard_batch
 from beam_jobs.id_table import WriteIdTable, table_rows
 from features.errors import InputError, OutputError, UserError
@@ -385,27 +386,25 @@ def _analyze_with_cache(p, splits: dict, config, preprocessing_fn, cache_dir: st
                           "spans_from_cache": sorted(name for name, key in keys.items() if key not in needed)}
 
 
-def run(spec: FeatureSpec, input_path: str | dict[str, str], output_dir: str, beam_args: list[str] | None = None,
-        overwrite: bool = False, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-        max_rejected_fraction: float = DEFAULT_MAX_REJECTED_FRACTION, cache_dir: str | None = None,
-        statistics: bool = True) -> dict:
-    """Run the job to completion and return its manifest (with `--dry_run`: the built job instead).
+def run(config: PreprocessConfig) -> dict:
+    """Run the job a PreprocessConfig describes to completion; return its manifest (`--dry_run`: the built job).
 
-    `input_path` is one input, or a mapping of span name to input (scheduled
-    retraining); with `cache_dir`, TFT's analyzer cache there is read and updated;
-    with `statistics`, the splits' statistics go to `statistics/` (TFDV's format).
-    The output folder is usable only once `_SUCCESS` appears, after the manifest;
-    a job that crashes, is killed or rejects too many rows leaves no marker.
+    `config.input` is one input, or a mapping of span name to input (scheduled retraining); with
+    `config.cache_dir`, TFT's analyzer cache there is read and updated; with `config.statistics`, the splits'
+    statistics go to `statistics/` (TFDV's format).  The output folder is usable only once `_SUCCESS` appears,
+    after the manifest; a job that crashes, is killed or rejects too many rows leaves no marker.
     """
-    options = pipeline_options(beam_args or [])
+    spec, output_dir, cache_dir = resolved_spec(config), config.output, config.cache_dir
+    chunk_bytes = config.chunk_bytes or DEFAULT_CHUNK_BYTES
+    options = pipeline_options(list(config.beam_args))
     dry_run = is_dry_run(options)
-    inputs = input_path if isinstance(input_path, dict) else {"": input_path}
+    inputs = resolved_inputs(config, spec)
     # A dry run is offline: remote inputs are not listed (that needs credentials), and nothing is written.
     spans = {name: table_layout(spec, path, read=not (dry_run and "://" in path)) for name, path in inputs.items()}
     if not dry_run:
         for layout in spans.values():
             check_inputs(spec, layout)
-        mf.prepare_output(output_dir, overwrite)
+        mf.prepare_output(output_dir, config.overwrite)
     started = datetime.datetime.now(datetime.timezone.utc)
     # TFT writes temporary assets while it traces the graph; a dry run keeps them in a local folder it removes.
     temp_dir = tempfile.mkdtemp(prefix="embedflow-dry-run-") if dry_run else os.path.join(output_dir, "_tmp")
@@ -415,7 +414,8 @@ def run(spec: FeatureSpec, input_path: str | dict[str, str], output_dir: str, be
     # The analyzer cache is healed, then written aside and published only after the job succeeds.
     stage = analysis_cache.begin(cache_dir) if cache_dir and not dry_run else None
     try:
-        analysis = build_pipeline(p, spec, spans, output_dir, temp_dir, chunk_bytes, cache_dir, statistics, stage)
+        analysis = build_pipeline(p, spec, spans, output_dir, temp_dir, chunk_bytes, cache_dir, config.statistics,
+                                  stage)
         result = run_pipeline(p, options)
     except BaseException:
         if stage:
@@ -441,7 +441,7 @@ def run(spec: FeatureSpec, input_path: str | dict[str, str], output_dir: str, be
              counts["kept"]["train"], counts["kept"]["eval"], counts["rejected"]["total"], output_dir)
     for reason, n in sorted(counts["rejected"]["by_reason"].items(), key=lambda kv: -kv[1]):
         log.info("  rejected %d rows: %s (see %s)", n, reason, os.path.join(output_dir, mf.REJECTED_DIR))
-    _check_rejected_fraction(counts, output_dir, max_rejected_fraction)
+    _check_rejected_fraction(counts, output_dir, config.max_rejected_fraction)
     mf.mark_success(output_dir)
     return manifest
 
@@ -554,17 +554,22 @@ def _versions() -> dict:
             "pyarrow": pa.__version__}
 
 
-def run_config(config: PreprocessConfig) -> dict:
-    """Run the job a PreprocessConfig describes; returns its manifest."""
-    spec = load_spec(config.spec)
+def resolved_spec(config: PreprocessConfig) -> FeatureSpec:
+    """The config's spec, loaded when named, with `config.seed` as its split seed when given."""
+    spec = load_spec(config.spec) if isinstance(config.spec, str) else config.spec
     if config.seed is not None:
         spec = dataclasses.replace(spec, split=dataclasses.replace(spec.split, seed=config.seed))
+    return spec
+
+
+def resolved_inputs(config: PreprocessConfig, spec: FeatureSpec) -> dict[str, str]:
+    """Span name -> input: the config's mapping, else its one input (or the spec's source.path) as span ""."""
+    if isinstance(config.input, Mapping):
+        return dict(config.input)
     input_path = config.input or spec.source.path
     if not input_path:
         raise InputError(f"No --input given and spec {spec.path} has no source.path.")
-    return run(spec, input_path, config.output, list(config.beam_args), overwrite=config.overwrite,
-               chunk_bytes=config.chunk_bytes or DEFAULT_CHUNK_BYTES,
-               max_rejected_fraction=config.max_rejected_fraction, statistics=config.statistics)
+    return {"": input_path}
 
 
 if __name__ == "__main__":

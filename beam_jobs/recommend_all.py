@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from beam_jobs.config import RecommendAllConfig
 from features import manifest as mf
 from features.progress import Progress
 from beam_jobs.options import describe_options, is_dry_run, pipeline_options, run_pipeline, runner_name
@@ -105,22 +106,22 @@ def build_pipeline(p: beam.Pipeline, version_dir: str, index: EmbeddingIndex, ou
                                                  header=",".join(schema.names)))
 
 
-def run(model: str, output_dir: str, k: int = 10, popularity_weight: float | None = None,
-        rating_weight: float | None = None, beam_args: list[str] | None = None, overwrite: bool = False,
-        block_size: int = DEFAULT_BLOCK, csv: bool = False) -> dict:
-    """Top k for every user to Parquet (and CSV); the ranking weights are the model's unless given."""
-    options = pipeline_options(beam_args or [])
-    version_dir = resolve_version(model)
+def run(config: RecommendAllConfig) -> dict:
+    """Top k for every user to Parquet (and CSV); the ranking weights are the model's unless the config gives
+    them."""
+    options = pipeline_options(list(config.beam_args))
+    output_dir, k = config.output, config.k
+    version_dir = resolve_version(config.model)
     index = EmbeddingIndex(version_dir)  # checks the model here, before any worker starts
     n_users = len(index.users)
-    weights = index.ranking_weights(popularity_weight, rating_weight)
+    weights = index.ranking_weights(config.popularity_weight, config.rating_weight)
     if not is_dry_run(options):  # a dry run writes nothing
-        mf.prepare_output(output_dir, overwrite)
+        mf.prepare_output(output_dir, config.overwrite)
     log.info("Recommending top %d of %d items for %d users from %s on %s", k, len(index.items), n_users,
              version_dir, runner_name(options))
     started = datetime.datetime.now(datetime.timezone.utc)
     p = beam.Pipeline(options=options)
-    build_pipeline(p, version_dir, index, output_dir, k, weights, block_size, csv)
+    build_pipeline(p, version_dir, index, output_dir, k, weights, config.block_size or DEFAULT_BLOCK, config.csv)
     result = run_pipeline(p, options)
     if is_dry_run(options):
         return {"dry_run": True, "job": getattr(result, "job", None), "pipeline": p}

@@ -18,6 +18,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from beam_jobs import preprocess  # noqa: E402
+from beam_jobs.config import PreprocessConfig  # noqa: E402
 from beam_jobs.sample_data import HousingSample, write_housing_sample  # noqa: E402
 from features.spec import load_spec  # noqa: E402
 from trainer import task  # noqa: E402
@@ -32,7 +33,8 @@ def main() -> None:
     root = tempfile.mkdtemp(prefix="housing_cross_")
     write_housing_sample(os.path.join(root, "data"), HousingSample(rows=args.rows, seed=args.seed))
     prep = os.path.join(root, "prep")
-    preprocess.run(load_spec("housing"), os.path.join(root, "data", "housing.csv"), prep)
+    preprocess.run(PreprocessConfig(output=prep, input=os.path.join(root, "data", "housing.csv"),
+                                    spec=load_spec("housing")))
     results = {}
     for name, excluded in (("with lat x lon cross", None), ("without the cross", ["location"])):
         result = task.train(TrainConfig(input=prep, job_dir=os.path.join(root, name.replace(" ", "_")),

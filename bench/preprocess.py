@@ -127,10 +127,12 @@ def child(kind: str, root: str, beam_args: list[str]) -> None:
     figures = {}
     if kind.startswith("project") or kind == "steps":
         from beam_jobs import preprocess
+        from beam_jobs.config import PreprocessConfig
 
-        result = preprocess.run(spec, inputs["input"], os.path.join(root, f"out_{kind}"),
-                                beam_args + (DATAFLOW_DRY_RUN if kind == "steps" else []), overwrite=True,
-                                statistics=kind != NO_STATISTICS)
+        result = preprocess.run(PreprocessConfig(
+            output=os.path.join(root, f"out_{kind}"), input=inputs["input"], spec=spec,
+            beam_args=tuple(beam_args + (DATAFLOW_DRY_RUN if kind == "steps" else [])), overwrite=True,
+            statistics=kind != NO_STATISTICS))
         if kind == "steps":
             figures = dataflow_graph_size(result["job"])
     else:

@@ -40,6 +40,7 @@ import yaml
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from beam_jobs import preprocess  # noqa: E402
+from beam_jobs.config import PreprocessConfig  # noqa: E402
 from beam_jobs.sample_data import HousingSample, write_housing_sample  # noqa: E402
 from beam_jobs.sample_housing_wide import WideHousingSample, write_wide_housing_sample  # noqa: E402
 from beam_jobs.split import eval_mask  # noqa: E402
@@ -225,7 +226,7 @@ def run_table(table: str, label: str | None, root: str, overrides: list[str], se
     spec = load_spec(spec_path)
     prep = os.path.join(root, "prep")
     started, cpu_started = time.time(), cpu_seconds()
-    manifest = preprocess.run(spec, table, prep)
+    manifest = preprocess.run(PreprocessConfig(output=prep, input=table, spec=spec))
     result = task.train(TrainConfig(input=prep, job_dir=os.path.join(root, "job"), seed=seed))
     seconds, cpu = time.time() - started, cpu_seconds() - cpu_started
     train_rows, eval_rows = read_split(spec, table, manifest)

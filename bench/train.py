@@ -37,13 +37,15 @@ from trainer.task import read_side_table  # noqa: E402
 
 def prepare(ratings: int, users: int, movies: int) -> str:
     from beam_jobs import preprocess
+    from beam_jobs.config import PreprocessConfig
     from beam_jobs.sample_data import RatingsSample, write_ratings_sample
     from features.spec import load_spec
 
     root = tempfile.mkdtemp(prefix="bench_train_")
     write_ratings_sample(os.path.join(root, "data"), RatingsSample(users=users, movies=movies, ratings=ratings,
                                                                    groups=20))
-    preprocess.run(load_spec("movielens"), os.path.join(root, "data"), os.path.join(root, "prep"))
+    preprocess.run(PreprocessConfig(output=os.path.join(root, "prep"), input=os.path.join(root, "data"),
+                                   spec=load_spec("movielens")))
     return os.path.join(root, "prep")
 
 

@@ -88,9 +88,9 @@ def sample_data(output: str, sample: "RatingsSample | HousingSample | None" = No
 def preprocess(config: PreprocessConfig) -> Preprocessed:
     """Run the Beam + TFT preprocess job (DirectRunner unless `config.beam_args` say otherwise)."""
     _require(config, PreprocessConfig, "preprocess")
-    from beam_jobs.preprocess import run_config
+    from beam_jobs.preprocess import run
 
-    return Preprocessed(config.output, run_config(config))
+    return Preprocessed(config.output, run(config))
 
 
 def train(config: "TrainConfig") -> "TrainResult":

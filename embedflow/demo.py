@@ -29,8 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main_from_args(args: argparse.Namespace, beam_args: list[str]) -> None:
     from beam_jobs import preprocess, sample_data
+    from beam_jobs.config import PreprocessConfig
     from features.manifest import prepare_output
-    from features.spec import load_spec
     from trainer import task
     from trainer.config import TrainConfig
 
@@ -42,7 +42,7 @@ def main_from_args(args: argparse.Namespace, beam_args: list[str]) -> None:
     sample_data.write_ratings_sample(data, RatingsSample(users=args.users, movies=args.movies,
                                                          ratings=args.ratings, seed=args.seed))
     print(f"[2/3] Preprocessing with Beam + TFT into {prep}")
-    manifest = preprocess.run(load_spec("movielens"), data, prep, beam_args)
+    manifest = preprocess.run(PreprocessConfig(output=prep, input=data, beam_args=tuple(beam_args)))
     print(f"[3/3] Training the two-tower model; exporting under {os.path.join(root, 'model')}")
     result = task.train(TrainConfig(input=prep, job_dir=job, model_dir=os.path.join(root, "model"), seed=args.seed,
                                     epochs=args.epochs))

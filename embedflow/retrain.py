@@ -50,6 +50,7 @@ import pyarrow.parquet as pq
 import tensorflow as tf
 import yaml
 
+from beam_jobs.config import PreprocessConfig
 from beam_jobs.span_stats import (
     compare_with_history, eval_rows, failed_checks, load_arrays, read_span, save_arrays, span_statistics)
 from embedflow.gate import RANKING_METRICS, GateMetric, default_gate, judge, parse_gate, task_of
@@ -534,8 +535,9 @@ class Retrainer:
 
         t = time.time()
         folder = os.path.join(run_dir, "prep")
-        manifest = preprocess.run(self.spec, {s: os.path.join(self.cfg.input_root, s) for s in spans}, folder,
-                                  list(self.cfg.beam_args), cache_dir=os.path.join(self.cfg.work_dir, "tft_cache"))
+        manifest = preprocess.run(PreprocessConfig(
+            output=folder, input={s: os.path.join(self.cfg.input_root, s) for s in spans}, spec=self.spec,
+            beam_args=tuple(self.cfg.beam_args), cache_dir=os.path.join(self.cfg.work_dir, "tft_cache")))
         self.record["analysis"] = manifest["analysis"]
         self.timings["preprocess"] = round(time.time() - t, 2)
         return Preprocessed(folder, manifest["analysis"])

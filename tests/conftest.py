@@ -37,9 +37,10 @@ def movielens_spec():
 @pytest.fixture(scope="session")
 def preprocessed(ratings_sample, movielens_spec, tmp_path_factory):
     from beam_jobs import preprocess
+    from beam_jobs.config import PreprocessConfig
 
     out = str(tmp_path_factory.mktemp("preprocessed") / "out")
-    manifest = preprocess.run(movielens_spec, ratings_sample, out)
+    manifest = preprocess.run(PreprocessConfig(output=out, input=ratings_sample, spec=movielens_spec))
     return out, manifest
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pyarrow as pa
 
 from beam_jobs import preprocess
+from beam_jobs.config import PreprocessConfig
 from beam_jobs.sample_data import write_csv
 from features.spec import load_spec
 
@@ -39,5 +40,6 @@ def preprocessed_prices(root: str, rows: int, model: str) -> str:
     spec_path = os.path.join(root, "spec.yaml")
     with open(spec_path, "w", encoding="utf-8") as f:
         f.write(PRICE_SPEC.replace("MODEL", model))
-    preprocess.run(load_spec(spec_path), os.path.join(root, "shop.csv"), os.path.join(root, "prep"))
+    preprocess.run(PreprocessConfig(output=os.path.join(root, "prep"), input=os.path.join(root, "shop.csv"),
+                                     spec=load_spec(spec_path)))
     return os.path.join(root, "prep")

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from beam_jobs import preprocess
+from beam_jobs.config import PreprocessConfig
 from features.errors import UserError
 from features.spec import load_spec
 
@@ -100,8 +101,9 @@ def test_every_row_is_kept_or_rejected_exactly_once_with_its_reason(kinds, dup_t
     with open(os.path.join(root, "spec.yaml"), "w") as f:
         f.write(SPEC)
     out = os.path.join(root, "out")
-    manifest = preprocess.run(load_spec(os.path.join(root, "spec.yaml")), os.path.join(root, "table.csv"), out,
-                              max_rejected_fraction=1.0, chunk_bytes=256)
+    manifest = preprocess.run(PreprocessConfig(output=out, input=os.path.join(root, "table.csv"),
+                                               spec=load_spec(os.path.join(root, "spec.yaml")),
+                                               max_rejected_fraction=1.0, chunk_bytes=256))
     ids = kept_row_ids(out)
     assert sorted(ids) == sorted(kept)  # each kept row exactly once
     rejected = rejected_rows(out)
@@ -122,7 +124,8 @@ def test_too_many_rejected_rows_fail_naming_reasons_and_folder(tmp_path):
     (tmp_path / "spec.yaml").write_text(SPEC)
     out = str(tmp_path / "out")
     with pytest.raises(UserError) as err:
-        preprocess.run(load_spec(str(tmp_path / "spec.yaml")), str(tmp_path / "table.csv"), out)
+        preprocess.run(PreprocessConfig(output=out, input=str(tmp_path / "table.csv"),
+                                        spec=load_spec(str(tmp_path / "spec.yaml"))))
     message = str(err.value)
     assert "not_finite (3)" in message and "out_of_range (1)" in message
     assert os.path.join(out, "rejected") in message

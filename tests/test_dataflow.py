@@ -7,6 +7,7 @@ import pytest
 from apache_beam.portability.api import beam_runner_api_pb2
 
 from beam_jobs import preprocess, recommend_all
+from beam_jobs.config import PreprocessConfig, RecommendAllConfig
 
 DATAFLOW = ["--runner=DataflowRunner", "--project=my-project", "--region=europe-west1",
             "--temp_location=gs://my-bucket/tmp", "--dry_run=True", "--no_auth", "--max_num_workers=7"]
@@ -34,7 +35,8 @@ def check_options(job):
 
 
 def test_preprocess_builds_a_dataflow_job(ratings_sample, movielens_spec, tmp_path):
-    result = preprocess.run(movielens_spec, ratings_sample, str(tmp_path / "out"), DATAFLOW)
+    result = preprocess.run(PreprocessConfig(output=str(tmp_path / "out"), input=ratings_sample, spec=movielens_spec,
+                                             beam_args=DATAFLOW))
     assert result["dry_run"]
     job = result["job"]
     steps = top_level_steps(job)
@@ -68,7 +70,8 @@ def test_dry_run_with_remote_input_and_output_is_offline(movielens_spec, monkeyp
     no_credentials_allowed(monkeypatch)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     without_no_auth = [a for a in DATAFLOW if a != "--no_auth"]
-    result = preprocess.run(movielens_spec, "gs://my-bucket/ml-25m", "gs://my-bucket/prep", without_no_auth)
+    result = preprocess.run(PreprocessConfig(output="gs://my-bucket/prep", input="gs://my-bucket/ml-25m",
+                                             spec=movielens_spec, beam_args=without_no_auth))
     left = [name for _, _, files in os.walk(tmp_path) for name in files]
     assert not [n for n in left if n.endswith(".tar.gz") or n.startswith("submission_environment")], left
     assert {"ReadAndValidate", "Analyze", "Write_train"} <= top_level_steps(result["job"])
@@ -79,7 +82,6 @@ def test_dry_run_with_remote_input_and_output_is_offline(movielens_spec, monkeyp
 
 
 def test_a_bucket_name_cloud_storage_refuses_is_one_paragraph_before_beam_loads(movielens_spec, monkeypatch):
-    from beam_jobs.config import PreprocessConfig
     from features.errors import UserError
 
     no_credentials_allowed(monkeypatch)
@@ -87,12 +89,14 @@ def test_a_bucket_name_cloud_storage_refuses_is_one_paragraph_before_beam_loads(
     with pytest.raises(UserError, match=r"--temp_location gs://b/tmp: 'b' is not a Cloud Storage bucket name"):
         PreprocessConfig(output="gs://my-bucket/prep", beam_args=("--temp_location", "gs://b/tmp"))
     with pytest.raises(UserError, match="'b' is not a Cloud Storage bucket name"):
-        preprocess.run(movielens_spec, "gs://my-bucket/ml-25m", "gs://my-bucket/prep", bad)
+        preprocess.run(PreprocessConfig(output="gs://my-bucket/prep", input="gs://my-bucket/ml-25m",
+                                        spec=movielens_spec, beam_args=bad))
     PreprocessConfig(output="x", beam_args=("--temp_location=gs://my-bucket.example.com/tmp",))  # dotted: allowed
 
 
 def test_recommend_all_builds_a_dataflow_job(trained, tmp_path):
-    result = recommend_all.run(trained.version_dir, str(tmp_path / "recs"), beam_args=DATAFLOW)
+    result = recommend_all.run(RecommendAllConfig(model=trained.version_dir, output=str(tmp_path / "recs"),
+                                                  beam_args=DATAFLOW))
     assert not os.path.exists(tmp_path / "recs")
     job = result["job"]
     assert {"UserBlocks", "ScoreBlocks", "WriteParquet"} <= top_level_steps(job)
@@ -138,8 +142,8 @@ def test_bigquery_input_builds_a_dataflow_job(tmp_path):
     spec_text = open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "features", "specs",
                                   "housing.yaml")).read().replace("format: csv", "format: bigquery")
     (tmp_path / "bq.yaml").write_text(spec_text)
-    result = preprocess.run(load_spec(str(tmp_path / "bq.yaml")), "my-project:real_estate.sales",
-                            str(tmp_path / "out"), DATAFLOW)
+    result = preprocess.run(PreprocessConfig(output=str(tmp_path / "out"), input="my-project:real_estate.sales",
+                                             spec=load_spec(str(tmp_path / "bq.yaml")), beam_args=DATAFLOW))
     steps = {t.unique_name for t in result["job"].proto_pipeline.components.transforms.values()}
     assert "ReadAndValidate/ReadFromBigQuery" in steps and "ReadAndValidate/ParseAndValidate" in steps
     check_options(result["job"])

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from beam_jobs import recommend_all
+from beam_jobs.config import RecommendAllConfig
 from embedflow import cli
 from features.errors import UserError
 from conftest import read_planted_groups
@@ -167,7 +168,8 @@ def test_recommend_prints_the_score_it_ranks_by_and_its_parts(index, capsys):
 
 def test_recommend_all_writes_k_unrated_rows_per_user_agreeing_with_recommend(trained, index, tmp_path):
     out = str(tmp_path / "recs")
-    recommend_all.run(os.path.dirname(trained.version_dir), out, k=7, block_size=300, csv=True)
+    recommend_all.run(RecommendAllConfig(model=os.path.dirname(trained.version_dir), output=out, k=7, block_size=300,
+                                         csv=True))
     assert os.path.exists(os.path.join(out, "_SUCCESS"))
     table = pq.ParquetDataset([os.path.join(out, f) for f in os.listdir(out) if f.endswith(".parquet")]).read()
     assert table.schema.field("user_id").type == pa.int64() and table.schema.field("item_id").type == pa.int64()

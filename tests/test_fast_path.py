@@ -15,6 +15,7 @@ from reference_tft import run_reference  # noqa: E402
 from wide_table import write_wide_inputs  # noqa: E402
 
 from beam_jobs import preprocess as project  # noqa: E402
+from beam_jobs.config import PreprocessConfig  # noqa: E402
 from features import manifest as mf  # noqa: E402
 from features.spec import load_spec  # noqa: E402
 
@@ -43,7 +44,7 @@ def transformed_rows(out_dir: str) -> tuple[list[tuple], np.ndarray]:
 def assert_same_output(root: str, spec_path: str, table: str, columns: list[str], rows: int) -> None:
     """Run both pipelines on `table` (the reference on its train.csv / eval.csv split) and compare what they wrote."""
     spec = load_spec(spec_path)
-    project.run(spec, table, os.path.join(root, "fast"), chunk_bytes=20_000)
+    project.run(PreprocessConfig(output=os.path.join(root, "fast"), input=table, spec=spec, chunk_bytes=20_000))
     run_reference(spec, os.path.join(root, "train.csv"), os.path.join(root, "eval.csv"), columns,
                   os.path.join(root, "reference"))
     fast, reference = (tft.TFTransformOutput(os.path.join(root, d)) for d in ("fast", "reference"))

@@ -5,6 +5,7 @@ import os
 import pytest
 
 from beam_jobs import preprocess
+from beam_jobs.config import PreprocessConfig
 from beam_jobs.sample_data import HousingSample, write_housing_sample
 from features.spec import load_spec
 from trainer import task
@@ -16,7 +17,8 @@ def housing_prep(tmp_path_factory):
     root = tmp_path_factory.mktemp("housing")
     write_housing_sample(str(root / "data"), HousingSample(rows=12_000, seed=5))
     out = str(root / "prep")
-    manifest = preprocess.run(load_spec("housing"), str(root / "data" / "housing.csv"), out)
+    manifest = preprocess.run(PreprocessConfig(output=out, input=str(root / "data" / "housing.csv"),
+                                               spec=load_spec("housing")))
     return out, manifest, root
 
 

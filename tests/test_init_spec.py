@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from beam_jobs import preprocess
+from beam_jobs.config import PreprocessConfig
 from beam_jobs.sample_data import write_csv
 from embedflow.cli import main
 from embedflow.describe_spec import describe
@@ -80,7 +81,7 @@ def test_drafted_spec_preprocesses_trains_and_serves_raw_rows(mixed_csv, tmp_pat
     open(out, "w", encoding="utf-8").write(text)
     spec = load_spec(out)
     prep = str(tmp_path / "prep")
-    manifest = preprocess.run(spec, mixed_csv, prep)
+    manifest = preprocess.run(PreprocessConfig(output=prep, input=mixed_csv, spec=spec))
     assert manifest["counts"]["rejected"]["total"] == 0
     result = task.train(TrainConfig(input=prep, job_dir=str(tmp_path / "job"), epochs=2, seed=1))
     assert 0.0 <= result.metrics["model"]["auc"] <= 1.0

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pytest
 
 from beam_jobs import preprocess
+from beam_jobs.config import PreprocessConfig
 from beam_jobs.sample_data import write_csv
 from embedflow.init_spec import InitSpecConfig, init_spec
 from features.errors import InputError
@@ -56,7 +57,7 @@ def _drafted(csv: str, label: str, folder, leave_out: tuple[str, ...] = ()) -> s
 
 def _train(spec_path: str, csv: str, folder) -> task.TrainResult:
     prep = str(folder / "prep")
-    preprocess.run(load_spec(spec_path), csv, prep)
+    preprocess.run(PreprocessConfig(output=prep, input=csv, spec=load_spec(spec_path)))
     return task.train(TrainConfig(input=prep, job_dir=str(folder / "job"), seed=1))
 
 
@@ -117,7 +118,8 @@ def test_unlearnable_labels_are_refused_at_init_spec_and_preprocess(tmp_path):
     """))
     write_csv(_with_label(table.select(["size"]), "price", [7.0] * 200), str(tmp_path / "flat.csv"))
     with pytest.raises(InputError, match=r"flat.csv.*'price'.*same value in every row"):
-        preprocess.run(load_spec(str(spec)), str(tmp_path / "flat.csv"), str(tmp_path / "prep"))
+        preprocess.run(PreprocessConfig(output=str(tmp_path / "prep"), input=str(tmp_path / "flat.csv"),
+                                        spec=load_spec(str(spec))))
     assert not (tmp_path / "prep" / "_SUCCESS").exists()
 
 

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from beam_jobs import preprocess
+from beam_jobs.config import PreprocessConfig
 from features.spec import load_spec
 from trainer import task
 from trainer.config import TrainConfig
@@ -77,7 +78,7 @@ def churn_model(tmp_path_factory):
     pq.write_table(pa.table(make_rows(8000, 0)), str(root / "data" / "part-0.parquet"), row_group_size=3000)
     (root / "churn.yaml").write_text(SPEC)
     spec = load_spec(str(root / "churn.yaml"))
-    manifest = preprocess.run(spec, str(root / "data"), str(root / "prep"))
+    manifest = preprocess.run(PreprocessConfig(output=str(root / "prep"), input=str(root / "data"), spec=spec))
     result = task.train(TrainConfig(input=str(root / "prep"), job_dir=str(root / "job"), seed=0))
     return manifest, result
 

@@ -10,6 +10,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from beam_jobs import preprocess
+from beam_jobs.config import PreprocessConfig
 from features.errors import OutputError
 
 
@@ -58,7 +59,7 @@ def test_transformed_features_are_ids_and_buckets(preprocessed):
 
 def test_same_inputs_and_seed_give_identical_outputs(preprocessed, ratings_sample, movielens_spec, tmp_path):
     out, manifest = preprocessed
-    again = preprocess.run(movielens_spec, ratings_sample, str(tmp_path / "again"))
+    again = preprocess.run(PreprocessConfig(output=str(tmp_path / "again"), input=ratings_sample, spec=movielens_spec))
     assert again["counts"] == manifest["counts"]
     assert again["features"] == manifest["features"]
     first, second = tft.TFTransformOutput(out), tft.TFTransformOutput(str(tmp_path / "again"))
@@ -70,7 +71,7 @@ def test_same_inputs_and_seed_give_identical_outputs(preprocessed, ratings_sampl
 def test_non_empty_output_is_refused(preprocessed, ratings_sample, movielens_spec):
     out, _ = preprocessed
     with pytest.raises(OutputError, match="not empty"):
-        preprocess.run(movielens_spec, ratings_sample, out)
+        preprocess.run(PreprocessConfig(output=out, input=ratings_sample, spec=movielens_spec))
 
 
 def test_split_emits_bounded_batches_and_loses_no_row(movielens_spec):

@@ -11,11 +11,12 @@ REALISTIC = RatingsSample(users=300, movies=3000, ratings=45_000, seed=5)  # rea
 @pytest.fixture(scope="module")
 def realistic_prep(tmp_path_factory):
     from beam_jobs import preprocess
+    from beam_jobs.config import PreprocessConfig
     from features.spec import load_spec
 
     root = tmp_path_factory.mktemp("realistic")
     write_ratings_sample(str(root / "data"), REALISTIC)
-    preprocess.run(load_spec("movielens"), str(root / "data"), str(root / "prep"))
+    preprocess.run(PreprocessConfig(output=str(root / "prep"), input=str(root / "data"), spec=load_spec("movielens")))
     return root
 
 

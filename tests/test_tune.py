@@ -9,7 +9,7 @@ import yaml
 from PIL import Image
 
 from trainer import task
-from trainer.config import TrainConfig
+from trainer.config import TrainConfig, TuneConfig
 from trainer.tune import BEST, TRIALS, trial_grid, tune, write_report
 
 
@@ -25,7 +25,7 @@ def test_default_grid_is_forty_percent_around_the_fourth_root(preprocessed):
 def test_search_writes_report_resumes_and_best_params_train(preprocessed, tmp_path):
     prep, manifest = preprocessed
     out = str(tmp_path / "tune")
-    best = tune(prep, out, dims=[2, 6], epochs=2)
+    best = tune(TuneConfig(input=prep, output=out, dims=[2, 6], epochs=2))
     for name in ("report.md", "report.csv", "report.png", BEST, TRIALS):
         assert os.path.exists(os.path.join(out, name)), name
     with Image.open(os.path.join(out, "report.png")) as image:
@@ -49,10 +49,11 @@ def test_search_writes_report_resumes_and_best_params_train(preprocessed, tmp_pa
     assert best["selection"]["value"] == max(t["selection"]["value"] for t in trials)
     assert "chosen on the validation slice" in report and "validation recall@10 (chooses)" in report
 
-    again = tune(prep, out, dims=[2, 6], epochs=2)  # everything done: nothing retrained
+    again = tune(TuneConfig(input=prep, output=out, dims=[2, 6], epochs=2))  # everything done: nothing retrained
     assert again["params"] == best["params"]
     assert len(open(os.path.join(out, TRIALS)).readlines()) == 2
-    tune(prep, out, dims=[2], epochs=1)  # other settings: the dim-2 trial trained with 2 epochs is not reused
+    # other settings: the dim-2 trial trained with 2 epochs is not reused
+    tune(TuneConfig(input=prep, output=out, dims=[2], epochs=1))
     trials = [json.loads(line) for line in open(os.path.join(out, TRIALS))]
     assert len(trials) == 3 and trials[-1]["settings"]["epochs"] == 1 and trials[-1]["epochs"] == 1
 
@@ -117,6 +118,6 @@ def test_a_ctrl_c_that_tensorflow_swallowed_still_stops_the_search(preprocessed,
     monkeypatch.setattr(tune_module, "run_trial", trial_interrupted_inside_a_callback)
     with interrupts_noticed():
         with pytest.raises(KeyboardInterrupt):
-            tune(preprocessed[0], str(tmp_path / "tune"), dims=[2, 4, 6], epochs=1)
+            tune(TuneConfig(input=preprocessed[0], output=str(tmp_path / "tune"), dims=[2, 4, 6], epochs=1))
     assert len(trained) == 1 and len(open(tmp_path / "tune" / TRIALS).readlines()) == 1  # resumable from here
     assert run_command(lambda: signal.raise_signal(signal.SIGINT)) == 130

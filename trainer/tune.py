@@ -38,7 +38,7 @@ from features import manifest as mf
 from features.errors import UserError
 from features.interrupt import raise_if_interrupted
 from features.spec import spec_from_dict
-from trainer.config import TrainConfig
+from trainer.config import TrainConfig, TuneConfig
 from trainer.settings import auto_sized, scaled_dims
 from trainer.task import train
 
@@ -139,13 +139,14 @@ def selection_of(metrics: dict) -> dict:
             "value": float(metrics["history"][monitor][metrics["best_epoch"] - 1])}
 
 
-def tune(preprocess_dir: str, out_dir: str, factors=DEFAULT_FACTORS, dims: list[int] | None = None,
-         hidden_units=None, learning_rates=None, epochs: int | None = None, seed: int = 42,
-         batch_size: int | None = None) -> dict:
-    """Run (or resume) the search; write the report and best params; return the best trial."""
+def tune(config: TuneConfig) -> dict:
+    """Run (or resume) the search a TuneConfig describes; write the report and best params; return the best
+    trial."""
+    preprocess_dir, out_dir = config.input, config.output
     manifest = mf.read_manifest(preprocess_dir)
-    grid = trial_grid(manifest, factors, dims, hidden_units, learning_rates)
-    settings = search_settings(preprocess_dir, manifest, epochs, batch_size, seed)
+    grid = trial_grid(manifest, config.factors or DEFAULT_FACTORS, config.dims, config.hidden_units,
+                      config.learning_rates)
+    settings = search_settings(preprocess_dir, manifest, config.epochs, config.batch_size, config.seed)
     tf.io.gfile.makedirs(out_dir)
     trials_path = os.path.join(out_dir, TRIALS)
     finished = {trial_key(t["params"], t.get("settings")): t for t in read_trials(out_dir)

@@ -32,7 +32,7 @@ def main_from_args(args: argparse.Namespace, beam_args: list[str]) -> dict:
     config = config_from_args(args, beam_args)  # checked before Beam loads
     from beam_jobs import preprocess
 
-    result = preprocess.run_config(config)
+    result = preprocess.run(config)
     print_dry_run(result)
     return result
 

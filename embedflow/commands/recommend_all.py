@@ -29,9 +29,6 @@ def main_from_args(args: argparse.Namespace, beam_args: list[str]) -> dict:
     from beam_jobs import recommend_all
     from embedflow.commands.preprocess import print_dry_run
 
-    given = {"block_size": config.block_size}
-    result = recommend_all.run(config.model, config.output, config.k, config.popularity_weight,
-                               config.rating_weight, list(config.beam_args), config.overwrite, csv=config.csv,
-                               **{k: v for k, v in given.items() if v is not None})
+    result = recommend_all.run(config)
     print_dry_run(result)
     return result

@@ -36,8 +36,7 @@ def main_from_args(args: argparse.Namespace, _extra: list[str]) -> dict:
     config = config_from_args(args, _extra)  # checked before TensorFlow loads
     from trainer import tune
 
-    best = tune.tune(config.input, config.output, config.factors or tune.DEFAULT_FACTORS, config.dims,
-                     config.hidden_units, config.learning_rates, config.epochs, config.seed, config.batch_size)
+    best = tune.tune(config)
     print(f"Best: {json.dumps(best['params'])}")
     print(f"Report: {os.path.join(args.output, 'report.md')} and report.png; "
           f"train with: embedflow train --params {os.path.join(args.output, tune.BEST)} ...")
