@@ -29,14 +29,18 @@ before redoing the work.  Every run appends a record to `history.jsonl`,
 failed ones too (with the step and the reason); a disk-full failure is one
 paragraph (exit 6) and leaves no temporary folder.  Run folders beyond the
 newest `keep_runs` are removed.
+
+This module orders the steps; each job is its own module: the lock, state
+and history (embedflow/retrain_state.py), the scores both models get
+(embedflow/candidate_scores.py), the gate that judges them
+(embedflow/gate.py), and the file moves of promotion and pruning
+(embedflow/promotion.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
-import fcntl
-import json
 import logging
 import os
 import signal
@@ -44,7 +48,6 @@ import sys
 import time
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import tensorflow as tf
@@ -53,9 +56,14 @@ import yaml
 from beam_jobs.config import PreprocessConfig
 from beam_jobs.span_stats import (
     compare_with_history, eval_rows, failed_checks, load_arrays, read_span, save_arrays, span_statistics)
+from embedflow.candidate_scores import EVAL_ROWS, eval_rows_of, ranking_scores, saved_model_scores
 from embedflow.gate import RANKING_METRICS, GateMetric, default_gate, judge, parse_gate, task_of
+from embedflow.promotion import empty_trash, loads, move_to_trash, publish, removable_versions
+from embedflow.retrain_state import (  # noqa: F401 - EXIT_DISK_FULL, EXIT_LOCKED, RunLock: the retrain API (tests)
+    EXIT_DATA_CHECK_FAILED, EXIT_DISK_FULL, EXIT_LOCKED, EXIT_NOT_PROMOTED, EXIT_NOTHING_NEW, EXIT_PROMOTED,
+    TRASH_PREFIX, RetrainStop, RunLock, RunRecords, RunState, now, read_history, read_json, remove_aside, write_json)
+from embedflow.retrain_state import append_line as _append_line
 from features.errors import UserError, disk_full_error, is_disk_full
-from features.graph import TF_TYPES
 from features.spec import FeatureSpec, load_spec
 from features.spec_reader import load_yaml
 from trainer.config import TrainConfig
@@ -63,28 +71,11 @@ from trainer.model_dir import SAVED_MODEL, serving_version, switch_serving, vers
 
 log = logging.getLogger(__name__)
 
-# Exit codes a scheduler can alert on (0 also when there was nothing new: not an alert).
-EXIT_PROMOTED = 0
-EXIT_NOTHING_NEW = 0
-EXIT_NOT_PROMOTED = 3
-EXIT_DATA_CHECK_FAILED = 4
-EXIT_LOCKED = 5
-EXIT_DISK_FULL = 6  # features.errors.DiskFullError's code, for every command
-TRASH_PREFIX = ".trash-"  # a folder renamed aside before it is deleted: never half-deleted under its own name
-EVAL_ROWS = "eval_rows.parquet"  # a span's raw eval rows, saved when it is checked
 VERSION_RECORD = "retrain.json"  # in a version folder: the run and spans it was trained on
 FAULT_ENV = "EMBEDFLOW_FAULT_AT"  # tests: the run kills itself at this named step boundary
 FAULT_POINTS = ("after_data_check", "after_preprocess", "after_train", "after_export", "after_switch")
 # also "during_prune": after the old versions went aside, before the history has the promotion
 _TRAIN_FIXED = ("input", "job_dir", "model_dir", "warm_start_from")  # a run decides these itself
-
-
-class RetrainStop(UserError):
-    """A run that ended on purpose (lock held, data refused, candidate not promoted)."""
-
-    def __init__(self, message: str, exit_code: int):
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,35 +141,10 @@ class RetrainConfig:
 
 
 # ------------------------------------------------------------------ small pieces
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
 def _fault_point(name: str) -> None:
     if os.environ.get(FAULT_ENV) == name:
         log.warning("Fault injection: killing this run at %s", name)
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _write_json(path: str, data) -> None:
-    tmp = f"{path}.tmp"
-    with tf.io.gfile.GFile(tmp, "w") as f:
-        f.write(json.dumps(data, indent=2, sort_keys=True))
-    tf.io.gfile.rename(tmp, path, overwrite=True)
-
-
-def _append_line(path: str, record: dict) -> None:
-    """One JSON line, appended by a single write and synced; a line torn by an earlier kill is closed first."""
-    line = json.dumps(record, sort_keys=True) + "\n"
-    with open(path, "a+b") as f:
-        f.seek(0, os.SEEK_END)
-        if f.tell():
-            f.seek(-1, os.SEEK_END)
-            if f.read(1) != b"\n":
-                line = "\n" + line
-        f.write(line.encode("utf-8"))
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def _beside(base: str, path: str) -> str:
@@ -187,88 +153,12 @@ def _beside(base: str, path: str) -> str:
     return path if "://" in str(path) else os.path.normpath(os.path.join(base, path))
 
 
-def read_history(path: str) -> list[dict]:
-    """history.jsonl's records; a line torn by a kill mid-write is skipped."""
-    records = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return records
-
-
-def _remove_aside(path: str) -> None:
-    """Rename to a `.trash-` name, then delete: a kill leaves the folder whole or out of sight, never half."""
-    trash = os.path.join(os.path.dirname(path), f"{TRASH_PREFIX}{os.path.basename(path)}")
-    if tf.io.gfile.exists(trash):
-        tf.io.gfile.rmtree(trash)
-    tf.io.gfile.rename(path, trash)
-    tf.io.gfile.rmtree(trash)
-
-
 def _folder_bytes(path: str) -> int:
     return sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path) for f in files
                if os.path.isfile(os.path.join(root, f)))
 
 
-def loads(version_dir: str) -> str | None:
-    """None if the SavedModel in `version_dir` loads, else why not (one line)."""
-    if not tf.io.gfile.exists(os.path.join(version_dir, SAVED_MODEL)):
-        return f"no {SAVED_MODEL}"
-    try:
-        tf.saved_model.load(version_dir)
-    except Exception as e:  # noqa: BLE001 - any failure to load is the answer
-        return " ".join(str(e).split())[:200]
-    return None
-
-
-def _read_json(path: str, default):
-    if not tf.io.gfile.exists(path):
-        return default
-    with tf.io.gfile.GFile(path) as f:
-        return json.load(f)
-
-
-class RunLock:
-    """An exclusive, non-blocking lock; the OS releases it if the process dies."""
-
-    def __init__(self, path: str):
-        self.path = path
-        self._file = None
-
-    def __enter__(self):
-        self._file = open(self.path, "a+")
-        try:
-            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._file.seek(0)
-            holder = self._file.read().strip() or "another process"
-            self._file.close()
-            raise RetrainStop(f"Another retrain run holds the lock {self.path} ({holder}); exiting without "
-                              f"doing anything.", EXIT_LOCKED) from None
-        self._file.seek(0)
-        self._file.truncate()
-        self._file.write(f"pid {os.getpid()} since {_now()}")
-        self._file.flush()
-        return self
-
-    def __exit__(self, *exc):
-        fcntl.flock(self._file, fcntl.LOCK_UN)
-        self._file.close()
-
-
 # ------------------------------------------------------------------ what the steps hand on
-@dataclasses.dataclass
-class RunState:
-    """Spans whose rows are in the serving model (`used`), spans refused with why, versions ever promoted."""
-
-    used: list[str] = dataclasses.field(default_factory=list)
-    refused: dict[str, str] = dataclasses.field(default_factory=dict)
-    promoted_versions: list[str] = dataclasses.field(default_factory=list)
-
-
 @dataclasses.dataclass(frozen=True)
 class Preprocessed:
     folder: str
@@ -299,8 +189,8 @@ class Retrainer:
         self.spec: FeatureSpec = load_spec(config.spec)
         os.makedirs(config.work_dir, exist_ok=True)
         tf.io.gfile.makedirs(config.model_dir)
-        self.state_path = os.path.join(config.work_dir, "state.json")
-        self.history_path = os.path.join(config.work_dir, "history.jsonl")
+        self.records = RunRecords(config.work_dir)
+        self.history_path = self.records.history_path
         self.cycle_path = os.path.join(config.work_dir, "cycle.json")  # the running cycle's step (see `enter`)
         self.spans_dir = os.path.join(config.work_dir, "spans")
         self.record: dict[str, Any] = {}
@@ -314,7 +204,7 @@ class Retrainer:
         Disk full becomes one paragraph (exit 6) after this cycle's temporary folders are removed.
         """
         self.record = {"run_id": datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ"),
-                       "started_at": _now(), "config": self.cfg.path}
+                       "started_at": now(), "config": self.cfg.path}
         self.timings, self.step = {}, "reconcile"
         self.record_killed_cycle()
         try:
@@ -327,7 +217,7 @@ class Retrainer:
             self._remove_temporaries(run_dir_too=disk_full)
             reason = f"{type(e).__name__}: {' '.join(str(e).split())[:500]}"
             self.record.update(decision="failed", step=self.step, reason=reason, durations=self.timings,
-                               finished_at=_now())
+                               finished_at=now())
             try:
                 self.append_history(self.record)
             except OSError:
@@ -347,18 +237,18 @@ class Retrainer:
     def enter(self, step: str) -> None:
         """The step this cycle is in, also on disk (`cycle.json`), so a cycle killed in it is recorded later."""
         self.step = step
-        _write_json(self.cycle_path, {"run_id": self.record["run_id"], "started_at": self.record["started_at"],
+        write_json(self.cycle_path, {"run_id": self.record["run_id"], "started_at": self.record["started_at"],
                                       "step": step, "new_spans": self.record.get("new_spans", [])})
 
     def record_killed_cycle(self) -> None:
         """A `cycle.json` left behind means the cycle before was killed: its history line says so now."""
-        cycle = _read_json(self.cycle_path, None)
+        cycle = read_json(self.cycle_path, None)
         if cycle is None:
             return
         log.warning("Cycle %s was killed during step '%s'; recording it in the history", cycle["run_id"],
                     cycle["step"])
         self.append_history({**cycle, "decision": "failed", "reason": f"killed during step '{cycle['step']}' "
-                             "(no end recorded; found by the next cycle)", "finished_at": _now()})
+                             "(no end recorded; found by the next cycle)", "finished_at": now()})
         os.remove(self.cycle_path)
 
     def _cycle(self) -> int:
@@ -434,7 +324,7 @@ class Retrainer:
         old = names[:-self.cfg.keep_runs]
         for name in old:
             log.info("Removing run folder %s (keep_runs: %d)", os.path.join(runs, name), self.cfg.keep_runs)
-            _remove_aside(os.path.join(runs, name))
+            remove_aside(os.path.join(runs, name))
         for name in os.listdir(runs):
             if name.startswith(TRASH_PREFIX):
                 tf.io.gfile.rmtree(os.path.join(runs, name))
@@ -442,13 +332,13 @@ class Retrainer:
 
     # ---------------------------------------------------------------- state
     def load_state(self) -> RunState:
-        return RunState(**_read_json(self.state_path, {}))
+        return self.records.load_state()
 
     def save_state(self, state: RunState) -> None:
-        _write_json(self.state_path, dataclasses.asdict(state))
+        self.records.save_state(state)
 
     def append_history(self, record: dict) -> None:
-        _append_line(self.history_path, record)
+        self.records.append_history(record)
 
     def reconcile(self, state: RunState) -> RunState:
         """Make the state agree with the model dir after a run that was killed part way, then tidy up.
@@ -461,19 +351,19 @@ class Retrainer:
         their SavedModel are left overs of killed runs: removed.
         """
         serving = serving_version(self.cfg.model_dir)
-        record = _read_json(os.path.join(self.cfg.model_dir, serving, VERSION_RECORD), None) if serving else None
+        record = read_json(os.path.join(self.cfg.model_dir, serving, VERSION_RECORD), None) if serving else None
         if record is not None and serving not in state.promoted_versions:
             log.info("Version %s serves but the state missed its promotion (a run was killed after its "
                      "pointer switch); recording it now", serving)
             state.promoted_versions.append(serving)
             state.used = list(record["spans"])
             self.save_state(state)
-        if record is not None and serving not in self._promoted_in_history():
+        if record is not None and serving not in self.records.promoted_in_history():
             log.info("Version %s serves but the history missed its promotion (a run was killed before writing "
                      "it); recording it now", serving)
             self.append_history({"decision": "promoted", "version": serving, "run_id": record["run_id"],
                                  "new_spans": record["new_spans"], "reason": "recovered after a kill",
-                                 "finished_at": _now()})
+                                 "finished_at": now()})
         write_tf_serving_config(self.cfg.model_dir)  # catches up with a pointer switched by a killed run
         for name in (n.rstrip("/") for n in tf.io.gfile.listdir(self.cfg.model_dir)):
             path = os.path.join(self.cfg.model_dir, name)
@@ -485,11 +375,6 @@ class Retrainer:
                 log.info("Removing %s left by an interrupted run", path)
                 tf.io.gfile.rmtree(path)
         return state
-
-    def _promoted_in_history(self) -> set[str]:
-        if not os.path.exists(self.history_path):
-            return set()
-        return {r.get("version") for r in read_history(self.history_path) if r.get("decision") == "promoted"}
 
     # ---------------------------------------------------------------- steps
     def find_new_spans(self, state: RunState) -> list[str]:
@@ -516,7 +401,7 @@ class Retrainer:
             if problems:
                 self.record.update(decision="refused: data check", reason=f"span {name}: " + "; ".join(problems),
                                    span_stats=checked, durations={"data_check": round(time.time() - t, 2)},
-                                   serving_version=serving_version(self.cfg.model_dir), finished_at=_now())
+                                   serving_version=serving_version(self.cfg.model_dir), finished_at=now())
                 state.refused[name] = self.record["reason"]
                 self.save_state(state)
                 self.append_history(self.record)
@@ -551,7 +436,7 @@ class Retrainer:
         t = time.time()
         result = train(self.cfg.train_config(prep.folder, os.path.join(run_dir, "job"), staging,
                                              os.path.join(self.cfg.model_dir, serving) if serving else None))
-        _write_json(os.path.join(result.version_dir, VERSION_RECORD),
+        write_json(os.path.join(result.version_dir, VERSION_RECORD),
                     {"run_id": self.record["run_id"], "spans": spans, "new_spans": self.record["new_spans"]})
         self.timings["train"] = round(time.time() - t, 2)
         warm = result.metrics.get("warm_started_from") is not None
@@ -561,14 +446,14 @@ class Retrainer:
     def evaluate(self, candidate: Candidate, spans: list[str]) -> GateResult:
         """Score both models on the same raw eval rows and judge them with the gate (embedflow/gate.py)."""
         t = time.time()
-        rows = self._eval_set(spans)
+        rows = eval_rows_of(self.spans_dir, spans, self.cfg.max_eval_rows)
         serving = serving_version(self.cfg.model_dir)
         dirs = {"candidate": candidate.version_dir}
         if serving:
             dirs["serving"] = os.path.join(self.cfg.model_dir, serving)
-        scores = {name: self._score(path, rows) for name, path in dirs.items()}
+        scores = {name: saved_model_scores(self.spec, path, rows) for name, path in dirs.items()}
         if any(m.metric in RANKING_METRICS for m in self.gate):
-            for name, ranked in self._ranking_scores(dirs, rows).items():
+            for name, ranked in ranking_scores(self.spec, dirs, rows).items():
                 scores[name].update(ranked)
         scored, serving_scored = scores["candidate"], scores.get("serving")
         decision = judge(scored, serving_scored, self.gate)
@@ -584,7 +469,7 @@ class Retrainer:
         """The candidate is worse: drop it, set the new spans aside, keep serving (exit 3)."""
         tf.io.gfile.rmtree(candidate.staging)
         state.refused.update({s: f"candidate not promoted: {gate.reason}" for s in new})
-        self.record.update(decision="refused: evaluation gate", durations=self.timings, finished_at=_now())
+        self.record.update(decision="refused: evaluation gate", durations=self.timings, finished_at=now())
         self.save_state(state)
         self.append_history(self.record)
         raise RetrainStop(f"Candidate not promoted: {gate.reason}. Serving stays on version "
@@ -593,26 +478,19 @@ class Retrainer:
     def promote(self, candidate: Candidate, gate: GateResult, state: RunState, spans: list[str],
                 started: float) -> str:
         """Version folder by rename, pointer switch, state, history, then pruning: each boundary recoverable."""
-        version = os.path.basename(candidate.version_dir)
-        tf.io.gfile.rename(candidate.version_dir, os.path.join(self.cfg.model_dir, version))
-        tf.io.gfile.rmtree(candidate.staging)
+        version = publish(candidate.version_dir, candidate.staging, self.cfg.model_dir)
         _fault_point("after_export")
         switch_serving(self.cfg.model_dir, version)
         _fault_point("after_switch")
         state.promoted_versions.append(version)
         state.used = spans
         self.save_state(state)
-        removed = self.prune(self._removable())
+        removed = self.prune(removable_versions(self.cfg.model_dir, self.cfg.keep_versions))
         self.record.update(decision="promoted", version=version, removed_versions=removed, durations=self.timings,
-                           finished_at=_now(), total_seconds=round(time.time() - started, 2))
+                           finished_at=now(), total_seconds=round(time.time() - started, 2))
         self.append_history(self.record)
-        self.empty_trash()
+        empty_trash(self.cfg.model_dir)
         return version
-
-    def _removable(self) -> list[str]:
-        found = versions(self.cfg.model_dir)
-        keep = set(found[-self.cfg.keep_versions:]) | {serving_version(self.cfg.model_dir)}
-        return [v for v in found if v not in keep]
 
     def prune(self, removed: list[str]) -> list[str]:
         """Versions beyond the newest `keep_versions` (never the serving one) go out of sight by rename.
@@ -621,21 +499,14 @@ class Retrainer:
         starts going; `empty_trash` deletes it after the history has the promotion, and the next run's
         reconciliation finishes a deletion a kill interrupted.
         """
-        for v in removed:
-            path = os.path.join(self.cfg.model_dir, v)
-            tf.io.gfile.rename(path, os.path.join(self.cfg.model_dir, f"{TRASH_PREFIX}{v}"), overwrite=True)
+        move_to_trash(self.cfg.model_dir, removed)
         _fault_point("during_prune")
         return removed
-
-    def empty_trash(self) -> None:
-        for name in (n.rstrip("/") for n in tf.io.gfile.listdir(self.cfg.model_dir)):
-            if name.startswith(TRASH_PREFIX):
-                tf.io.gfile.rmtree(os.path.join(self.cfg.model_dir, name))
 
     # ---------------------------------------------------------------- helpers of the steps
     def _saved_stats(self, name: str) -> tuple[dict, dict]:
         folder = os.path.join(self.spans_dir, name)
-        return _read_json(os.path.join(folder, "stats.json"), {}), load_arrays(os.path.join(folder, "arrays.npz"))
+        return read_json(os.path.join(folder, "stats.json"), {}), load_arrays(os.path.join(folder, "arrays.npz"))
 
     def _save_stats(self, name: str, stats: dict, arrays: dict, evaluation: pa.Table) -> None:
         """A span's statistics and eval rows, written aside and renamed into place whole."""
@@ -646,50 +517,10 @@ class Retrainer:
         os.makedirs(tmp)
         save_arrays(os.path.join(tmp, "arrays.npz"), arrays)
         pq.write_table(evaluation, os.path.join(tmp, EVAL_ROWS))
-        _write_json(os.path.join(tmp, "stats.json"), stats)
+        write_json(os.path.join(tmp, "stats.json"), stats)
         if os.path.exists(folder):
-            _remove_aside(folder)
+            remove_aside(folder)
         os.rename(tmp, folder)
-
-    def _eval_set(self, spans: list[str]) -> dict[str, np.ndarray]:
-        """Raw eval rows of `spans` (the stable split, saved when each span was checked), newest spans first,
-        capped at `max_eval_rows` for speed: when the cap bites, it is the oldest spans' rows that are left out."""
-        tables = [pq.read_table(os.path.join(self.spans_dir, s, EVAL_ROWS)) for s in reversed(spans)]
-        table = pa.concat_tables([t for t in tables if t.num_rows]).slice(0, self.cfg.max_eval_rows)
-        return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
-
-    def _score(self, version_dir: str, rows: dict[str, np.ndarray]) -> dict:
-        """A SavedModel's eval metrics on raw rows, through its `predict` signature.  Classes are scored by the
-        model's probability of each row's class, found by name in the classes the model answers with (a model
-        trained on other data may order or know them differently); rows of a class it does not know are left out
-        of its scores."""
-        from trainer.metrics import class_metrics, regression_metrics
-        from trainer.trees import load_saved_model
-
-        predict = load_saved_model(version_dir).signatures["predict"]
-        outputs = []
-        label = self.spec.label
-        n = len(rows[label.column])
-        for start in range(0, n, 8192):
-            inputs = {c.name: tf.constant(rows[c.name][start:start + 8192].tolist(), TF_TYPES[c.type])
-                      for c in self.spec.serving_columns()}
-            outputs.append({k: v.numpy() for k, v in predict(**inputs).items()})
-        if label.is_classification:
-            classes = [c.decode() for c in outputs[0]["classes"][0]]
-            names = label.class_names(rows[label.column], self.spec.column(label.column).type)
-            return class_metrics(label.task, names, np.concatenate([o["probabilities"] for o in outputs]), classes)
-        prediction = label.to_model_scale(np.concatenate([o["prediction"] for o in outputs]))  # answers in label units
-        return regression_metrics(label.to_model_scale(rows[label.column].astype(np.float64)), prediction)
-
-    def _ranking_scores(self, dirs: dict[str, str], rows: dict[str, np.ndarray]) -> dict[str, dict]:
-        """recall@10 and NDCG@10 of each version on the same held-out positives (trainer/evaluate.py)."""
-        from trainer.evaluate import ranking_on_same_rows
-        from trainer.recommend import EmbeddingIndex
-
-        ids = self.spec.model.id_columns(self.spec)
-        return ranking_on_same_rows({name: EmbeddingIndex(path) for name, path in dirs.items()}, rows[ids["user"]],
-                                    rows[ids["item"]], rows[self.spec.label.column])
-
 
 def rollback(config: RetrainConfig) -> str:
     """Point serving at the newest older version whose SavedModel loads; versions that do not are skipped."""
@@ -709,7 +540,7 @@ def rollback(config: RetrainConfig) -> str:
     switch_serving(config.model_dir, version)
     _append_line(os.path.join(config.work_dir, "history.jsonl"),
                  {"decision": "rollback", "from_version": current, "version": version, "skipped": skipped,
-                  "finished_at": _now()})
+                  "finished_at": now()})
     return version
 
 

@@ -15,7 +15,8 @@ add_history_arguments = add_retrain_arguments
 
 
 def retrain_main(args: argparse.Namespace, _extra: list[str]) -> None:
-    from embedflow.retrain import Retrainer, RetrainConfig, RunLock
+    from embedflow.retrain import Retrainer, RetrainConfig
+    from embedflow.retrain_state import RunLock
 
     config = RetrainConfig.load(args.config)
     retrainer = Retrainer(config)
@@ -24,7 +25,8 @@ def retrain_main(args: argparse.Namespace, _extra: list[str]) -> None:
 
 
 def rollback_main(args: argparse.Namespace, _extra: list[str]) -> None:
-    from embedflow.retrain import RetrainConfig, RunLock, rollback
+    from embedflow.retrain import RetrainConfig, rollback
+    from embedflow.retrain_state import RunLock
 
     config = RetrainConfig.load(args.config)
     with RunLock(os.path.join(config.work_dir, "retrain.lock")):
