@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from trainer.topk import top_k_of_scores
+
 # The largest weight (of 0.02, 0.03, 0.05, 0.08) at which the neighbours' genre and planted-group shares stay at
 # or above the centred cosine's alone; co-rating lift@10 4.34 -> 5.43 there (bench/similar.py --seeds 10).
 SIMILAR_POPULARITY_WEIGHT = 0.03
@@ -55,9 +57,7 @@ def cosine_top_k(vectors: np.ndarray, k: int, block: int = 4096, rows: np.ndarra
         if prior is not None:
             sim += prior[None, :]
         sim[np.arange(len(chunk)), chunk] = -np.inf  # not its own neighbour
-        part = np.argpartition(-sim, k - 1, axis=1)[:, :k]
-        order = np.argsort(-np.take_along_axis(sim, part, axis=1), axis=1, kind="stable")
-        indices[start:start + len(chunk)] = np.take_along_axis(part, order, axis=1)
+        indices[start:start + len(chunk)] = top_k_of_scores(sim, k)
         scores[start:start + len(chunk)] = np.take_along_axis(sim, indices[start:start + len(chunk)], axis=1)
     return indices, scores
 

@@ -82,6 +82,8 @@ def top_k_unrated(scores: Callable[[np.ndarray], np.ndarray], train: RatingArray
 
     `scores(user_block)` returns a (len(user_block), n_items) float array.
     """
+    from trainer.topk import top_k_of_scores  # TensorFlow loads with it: this module stays numpy-only to import
+
     indptr, indices = train.csr()
     top = np.empty((len(users), k), np.int64)
     for start in range(0, len(users), block):
@@ -89,9 +91,7 @@ def top_k_unrated(scores: Callable[[np.ndarray], np.ndarray], train: RatingArray
         s = np.array(scores(chunk), np.float32)
         rated_indptr, rated = csr_rows(indptr, indices, chunk)
         s[np.repeat(np.arange(len(chunk)), np.diff(rated_indptr)), rated] = -np.inf
-        part = np.argpartition(-s, k - 1, axis=1)[:, :k]
-        order = np.argsort(-np.take_along_axis(s, part, axis=1), axis=1, kind="stable")
-        top[start:start + len(chunk)] = np.take_along_axis(part, order, axis=1)
+        top[start:start + len(chunk)] = top_k_of_scores(s, k)
     return top
 
 

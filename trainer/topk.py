@@ -271,7 +271,11 @@ class TopKScorer:
 
 def brute_force_top_k(users: np.ndarray, items: np.ndarray, item_bias: np.ndarray, k: int,
                       rated: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The plain numpy reference: every score, mask, argpartition, sort."""
+    """The plain numpy reference: every score, mask, argpartition, sort.
+
+    Kept apart from `top_k_of_scores` on purpose: it is the oracle tests/test_train.py and tests/test_topk.py
+    check `TopKScorer` against, so it is spelt out here and shares nothing with the code it checks.
+    """
     scores = users.astype(np.float32) @ items.astype(np.float32).T + item_bias.astype(np.float32)
     for row, seen in enumerate(rated or []):
         scores[row, seen] = -np.inf
@@ -279,3 +283,15 @@ def brute_force_top_k(users: np.ndarray, items: np.ndarray, item_bias: np.ndarra
     order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
     idx = np.take_along_axis(part, order, axis=1)
     return idx, np.take_along_axis(scores, idx, axis=1)
+
+
+def top_k_of_scores(scores: np.ndarray, k: int) -> np.ndarray:
+    """(rows, k) column indices of each row's k largest `scores`, best first: the exact top-K of a dense score
+    matrix, for callers that have every score already (neighbours, the reference models).
+
+    Masked entries are -inf.  Equal scores keep the order `np.argpartition` leaves them in (a stable sort of
+    the k kept): the order `similar` and the references have always listed ties in.
+    """
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1)
