@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from types import SimpleNamespace
 
 import numpy as np
 import pyarrow as pa
@@ -62,12 +63,32 @@ def _optional_int(values: np.ndarray, missing: np.ndarray) -> pa.Array:
 
 
 def write_wide_housing_sample(out_dir: str, cfg: WideHousingSample = WideHousingSample()) -> dict[str, str]:
-    """Write housing_wide.csv (and the planted location pockets) to `out_dir`."""
+    """Write housing_wide.csv (and the planted location pockets) to `out_dir`.
+
+    The steps draw from one generator in a fixed order (where the houses are, what they are, what they sell
+    for, then the remaining columns in the table's order), so the same seed writes the same bytes; `h` holds
+    every array drawn so far, by name.
+    """
     rng = np.random.default_rng(cfg.seed)
     os.makedirs(out_dir, exist_ok=True)
     n = cfg.rows
+    h = SimpleNamespace(**_locations(rng, n))
+    vars(h).update(_houses(rng, n, h))
+    vars(h).update(_prices(rng, n, h))
+    columns = _columns(rng, n, h)
+    path = os.path.join(out_dir, "housing_wide.csv")
+    write_csv(pa.table(columns), path)
+    with open(os.path.join(out_dir, "planted_location_pockets.csv"), "w", encoding="utf-8") as f:
+        f.write("longitude,latitude\n")
+        f.writelines(f"{x:.4f},{y:.4f}\n" for x, y in h.pockets)
+    log.info("Wrote %d wide housing rows (%d columns) to %s", n, len(columns), out_dir)
+    return {"housing_wide": path}
+
+
+def _locations(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    """Neighbourhoods and map positions, with the smooth location surface and its premium pockets."""
     k = len(NEIGHBOURHOODS)
-    # Neighbourhoods: long-tailed sizes, a centre on the map, a price level, a typical age and quality.
+    # Long-tailed sizes, a centre on the map, a price level, a typical age and quality.
     share = rng.dirichlet(np.full(k, 0.6)) * 0.7 + np.geomspace(1.0, 0.02, k) / np.geomspace(1.0, 0.02, k).sum() * 0.3
     hood = rng.choice(k, size=n, p=share / share.sum())
     centre = np.stack([rng.uniform(-93.69, -93.58, k), rng.uniform(41.98, 42.06, k)], axis=1)
@@ -80,12 +101,16 @@ def write_wide_housing_sample(out_dir: str, cfg: WideHousingSample = WideHousing
     pocket_d = np.sqrt(((lon[:, None] - pockets[None, :, 0]) * 1.35) ** 2 + (lat[:, None] - pockets[None, :, 1]) ** 2)
     location = (0.30 * np.exp(-(pocket_d.min(axis=1) / 0.007) ** 2)
                 + 0.08 * np.sin((lon + 93.6) * 260) * np.cos((lat - 42.0) * 210))
+    return {"hood": hood, "hood_level": hood_level, "hood_year": hood_year, "hood_quality": hood_quality, "lon": lon,
+            "lat": lat, "pockets": pockets, "location": location}
 
-    # The house: age, quality, size.
-    year_built = np.clip(np.round(hood_year[hood] + rng.normal(0, 14, n)), 1872, 2010).astype(int)
+
+def _houses(rng: np.random.Generator, n: int, h: SimpleNamespace) -> dict[str, np.ndarray]:
+    """The house: age, quality, size, rooms, lot and extras."""
+    year_built = np.clip(np.round(h.hood_year[h.hood] + rng.normal(0, 14, n)), 1872, 2010).astype(int)
     yr_sold = rng.integers(2006, 2011, n)
     year_built = np.minimum(year_built, yr_sold)
-    quality = np.clip(np.round(hood_quality[hood] + 0.02 * (year_built - 1970) + rng.normal(0, 1.0, n)), 1, 10)
+    quality = np.clip(np.round(h.hood_quality[h.hood] + 0.02 * (year_built - 1970) + rng.normal(0, 1.0, n)), 1, 10)
     condition = np.clip(np.round(5.5 + rng.normal(0, 1.0, n) + 0.01 * (1980 - year_built).clip(0)), 1, 9)
     remodelled = rng.random(n) < np.clip((yr_sold - year_built) / 60, 0, 0.7)
     year_remod = np.where(remodelled, rng.integers(1950, 2011, n).clip(year_built, yr_sold), year_built)
@@ -124,31 +149,45 @@ def write_wide_housing_sample(out_dir: str, cfg: WideHousingSample = WideHousing
                       (86.5, 8.2, 3.0, 0.9, 0.4, 0.3, 0.3, 0.25, 0.15, 0.05), n)
     sale_condition = np.where(sale_type == "New", "Partial",
                               _pick(rng, ("Normal", "Abnorml", "Family", "Alloca", "AdjLand"), (90, 7, 1.8, 0.8, 0.4), n))
+    return {"year_built": year_built, "yr_sold": yr_sold, "quality": quality, "condition": condition,
+            "year_remod": year_remod, "two_storey": two_storey, "first_flr": first_flr, "second_flr": second_flr,
+            "low_qual": low_qual, "living": living, "has_bsmt": has_bsmt, "total_bsmt": total_bsmt,
+            "bsmt_fin1": bsmt_fin1, "bsmt_fin2": bsmt_fin2, "bsmt_unf": bsmt_unf, "garage_cars": garage_cars,
+            "has_garage": has_garage, "garage_area": garage_area, "garage_year": garage_year, "bedrooms": bedrooms,
+            "rooms": rooms, "full_bath": full_bath, "half_bath": half_bath, "fireplaces": fireplaces,
+            "lot_frontage": lot_frontage, "lot_area": lot_area, "veneer_type": veneer_type,
+            "veneer_area": veneer_area, "pool": pool, "deck": deck, "porch": porch, "misc": misc,
+            "sale_type": sale_type, "sale_condition": sale_condition}
 
-    # The price: log-scale, with the structure a one-hot linear model misses.
-    age = yr_sold - year_built
-    q = quality - 6
+
+def _prices(rng: np.random.Generator, n: int, h: SimpleNamespace) -> dict[str, np.ndarray]:
+    """The price: log-scale, with the structure a one-hot linear model misses (and the kitchen and air
+    conditioning it depends on)."""
+    age = h.yr_sold - h.year_built
+    q = h.quality - 6
     log_price = (11.98 + 0.07 * q + 0.035 * q ** 2 * (q > 0)
-                 + (0.40 + 0.10 * q) * np.log(living / 1500)             # quality x size
-                 + 0.12 * np.log1p(total_bsmt) / np.log(1500) * (1 + 0.1 * q) - 0.12
+                 + (0.40 + 0.10 * q) * np.log(h.living / 1500)             # quality x size
+                 + 0.12 * np.log1p(h.total_bsmt) / np.log(1500) * (1 + 0.1 * q) - 0.12
                  + 0.16 * np.exp(-age / 6.0) - 0.0012 * np.minimum(age, 90)  # a fading premium for new houses
-                 + 0.035 * (condition - 5) * (age > 20)
-                 + 0.03 * np.minimum(garage_cars, 3) + 0.03 * np.minimum(fireplaces, 2)
-                 + 0.08 * np.log(lot_area / 9500) + 0.05 * (year_remod > year_built) * (age > 25)
-                 + hood_level[hood] + location
-                 + np.where(sale_condition == "Abnorml", -0.10, 0) + np.where(sale_condition == "Partial", 0.04, 0)
+                 + 0.035 * (h.condition - 5) * (age > 20)
+                 + 0.03 * np.minimum(h.garage_cars, 3) + 0.03 * np.minimum(h.fireplaces, 2)
+                 + 0.08 * np.log(h.lot_area / 9500) + 0.05 * (h.year_remod > h.year_built) * (age > 25)
+                 + h.hood_level[h.hood] + h.location
+                 + np.where(h.sale_condition == "Abnorml", -0.10, 0) + np.where(h.sale_condition == "Partial", 0.04, 0)
                  + rng.standard_t(5, n) * 0.065)
-    kitchen_grade = _grade(quality + 0.2 * (year_remod > 1990), rng)
+    kitchen_grade = _grade(h.quality + 0.2 * (h.year_remod > 1990), rng)
     log_price += 0.04 * (kitchen_grade == "Ex") - 0.04 * (kitchen_grade == "Fa")
-    central_air = np.where((year_built < 1950) & (rng.random(n) < 0.35), "N", "Y")
+    central_air = np.where((h.year_built < 1950) & (rng.random(n) < 0.35), "N", "Y")
     log_price -= 0.08 * (central_air == "N")
     odd = rng.random(n) < 0.004  # a few sales far off the pattern (huge houses sold cheaply, as in Ames)
     log_price[odd] -= rng.uniform(0.4, 0.9, odd.sum())
     price = np.clip(np.exp(log_price), 12_789, 755_000).round().astype(np.int64)
+    return {"kitchen_grade": kitchen_grade, "central_air": central_air, "price": price}
 
-    garage_text = lambda levels: np.where(has_garage, levels, "NA")  # noqa: E731
-    bsmt_text = lambda levels: np.where(has_bsmt, levels, "NA")  # noqa: E731
-    style = np.where(two_storey, _pick(rng, ("2Story", "2.5Unf", "2.5Fin"), (95, 4, 1), n),
+
+def _columns(rng: np.random.Generator, n: int, h: SimpleNamespace) -> dict[str, pa.Array]:
+    """Every column of the table, in its order (the groups draw in that order too)."""
+    style = np.where(h.two_storey, _pick(rng, ("2Story", "2.5Unf", "2.5Fin"), (95, 4, 1), n),
                      _pick(rng, ("1Story", "1.5Fin", "SFoyer", "SLvl", "1.5Unf"), (72, 14, 4, 8, 1), n))
     exterior = _pick(rng, ("VinylSd", "MetalSd", "HdBoard", "Wd Sdng", "Plywood", "CemntBd", "BrkFace", "WdShing",
                            "AsbShng", "Stucco", "BrkComm", "AsphShn", "Stone", "CBlock", "ImStucc", "PreCast"),
@@ -156,16 +195,22 @@ def write_wide_housing_sample(out_dir: str, cfg: WideHousingSample = WideHousing
     exterior2 = np.where(rng.random(n) < 0.85, exterior, _pick(rng, ("VinylSd", "Wd Shng", "HdBoard", "Plywood",
                                                                     "CmentBd", "Brk Cmn", "Other"),
                                                                (30, 20, 20, 15, 10, 4, 1), n))
-    columns = {
+    return {**_lot_columns(rng, n, h), **_building_columns(rng, n, h, style, exterior, exterior2),
+            **_interior_columns(rng, n, h), **_garage_and_sale_columns(rng, n, h)}
+
+
+def _lot_columns(rng: np.random.Generator, n: int, h: SimpleNamespace) -> dict[str, pa.Array]:
+    """The lot, its place and the kind of building."""
+    return {
         "Order": pa.array(np.arange(1, n + 1)),
         "PID": pa.array(np.sort(526_301_100 + rng.choice(480_799_010, n, replace=False))[rng.permutation(n)]),
-        "MS_SubClass": pa.array(np.where(two_storey, rng.choice([60, 70, 75, 160, 190], n, p=[.8, .1, .02, .06, .02]),
+        "MS_SubClass": pa.array(np.where(h.two_storey, rng.choice([60, 70, 75, 160, 190], n, p=[.8, .1, .02, .06, .02]),
                                          rng.choice([20, 30, 40, 45, 50, 80, 85, 90, 120, 150, 180], n,
                                                     p=[.56, .07, .005, .01, .14, .06, .025, .05, .07, .002, .008]))),
         "MS_Zoning": _text(_pick(rng, ("RL", "RM", "FV", "RH", "C (all)", "I (all)", "A (agr)"),
                                  (77.6, 15.8, 4.7, 0.9, 0.85, 0.07, 0.07), n)),
-        "Lot_Frontage": _optional_int(lot_frontage, rng.random(n) < 0.167),
-        "Lot_Area": pa.array(lot_area.round().astype(np.int64)),
+        "Lot_Frontage": _optional_int(h.lot_frontage, rng.random(n) < 0.167),
+        "Lot_Area": pa.array(h.lot_area.round().astype(np.int64)),
         "Street": _text(_pick(rng, ("Pave", "Grvl"), (99.6, 0.4), n)),
         "Alley": _text(_pick(rng, ("NA", "Grvl", "Pave"), (93.2, 4.1, 2.7), n)),
         "Lot_Shape": _text(_pick(rng, ("Reg", "IR1", "IR2", "IR3"), (63.4, 33.4, 2.6, 0.6), n)),
@@ -173,92 +218,107 @@ def write_wide_housing_sample(out_dir: str, cfg: WideHousingSample = WideHousing
         "Utilities": _text(_pick(rng, ("AllPub", "NoSewr", "NoSeWa"), (99.9, 0.07, 0.03), n)),
         "Lot_Config": _text(_pick(rng, ("Inside", "Corner", "CulDSac", "FR2", "FR3"), (73, 17.5, 6.1, 2.9, 0.5), n)),
         "Land_Slope": _text(_pick(rng, ("Gtl", "Mod", "Sev"), (95.2, 4.3, 0.5), n)),
-        "Neighborhood": _text(np.asarray(NEIGHBOURHOODS, dtype=object)[hood]),
+        "Neighborhood": _text(np.asarray(NEIGHBOURHOODS, dtype=object)[h.hood]),
         "Condition_1": _text(_pick(rng, ("Norm", "Feedr", "Artery", "RRAn", "PosN", "RRAe", "PosA", "RRNn", "RRNe"),
                                    (86, 5.6, 3.1, 1.7, 1.3, 0.9, 0.7, 0.3, 0.2), n)),
         "Condition_2": _text(_pick(rng, ("Norm", "Feedr", "Artery", "PosA", "PosN", "RRNn", "RRAe", "RRAn"),
                                    (99, 0.45, 0.17, 0.14, 0.14, 0.07, 0.03, 0.03), n)),
         "Bldg_Type": _text(_pick(rng, ("1Fam", "TwnhsE", "Duplex", "Twnhs", "2fmCon"), (82.8, 8, 3.7, 3.3, 2.1), n)),
+    }
+
+
+def _building_columns(rng: np.random.Generator, n: int, h: SimpleNamespace, style: np.ndarray, exterior: np.ndarray,
+                      exterior2: np.ndarray) -> dict[str, pa.Array]:
+    """Style, age, roof, walls and foundation."""
+    return {
         "House_Style": _text(style),
-        "Overall_Qual": pa.array(quality.astype(np.int64)),
-        "Overall_Cond": pa.array(condition.astype(np.int64)),
-        "Year_Built": pa.array(year_built.astype(np.int64)),
-        "Year_Remod_Add": pa.array(year_remod.astype(np.int64)),
+        "Overall_Qual": pa.array(h.quality.astype(np.int64)),
+        "Overall_Cond": pa.array(h.condition.astype(np.int64)),
+        "Year_Built": pa.array(h.year_built.astype(np.int64)),
+        "Year_Remod_Add": pa.array(h.year_remod.astype(np.int64)),
         "Roof_Style": _text(_pick(rng, ("Gable", "Hip", "Gambrel", "Flat", "Mansard", "Shed"),
                                   (79, 18.8, 0.8, 0.7, 0.4, 0.2), n)),
         "Roof_Matl": _text(_pick(rng, ("CompShg", "Tar&Grv", "WdShake", "WdShngl", "Metal", "Membran", "Roll"),
                                  (98.6, 0.8, 0.3, 0.2, 0.03, 0.03, 0.03), n)),
         "Exterior_1st": _text(exterior),
         "Exterior_2nd": _text(exterior2),
-        "Mas_Vnr_Type": _text(veneer_type),
-        "Mas_Vnr_Area": _optional_int(veneer_area, rng.random(n) < 0.008),
-        "Exter_Qual": _text(_grade(quality, rng, 0.6)),
-        "Exter_Cond": _text(_grade(condition + 1, rng, 0.8)),
-        "Foundation": _text(np.where(year_built > 1980, _pick(rng, ("PConc", "CBlock"), (85, 15), n),
+        "Mas_Vnr_Type": _text(h.veneer_type),
+        "Mas_Vnr_Area": _optional_int(h.veneer_area, rng.random(n) < 0.008),
+        "Exter_Qual": _text(_grade(h.quality, rng, 0.6)),
+        "Exter_Cond": _text(_grade(h.condition + 1, rng, 0.8)),
+        "Foundation": _text(np.where(h.year_built > 1980, _pick(rng, ("PConc", "CBlock"), (85, 15), n),
                                      _pick(rng, ("CBlock", "BrkTil", "PConc", "Slab", "Stone", "Wood"),
                                            (60, 25, 8, 4, 2, 1), n))),
-        "Bsmt_Qual": _text(bsmt_text(_grade(quality + 0.4, rng))),
+    }
+
+
+def _interior_columns(rng: np.random.Generator, n: int, h: SimpleNamespace) -> dict[str, pa.Array]:
+    """Basement, heating, floors, rooms and fireplaces."""
+    bsmt_text = lambda levels: np.where(h.has_bsmt, levels, "NA")  # noqa: E731
+    return {
+        "Bsmt_Qual": _text(bsmt_text(_grade(h.quality + 0.4, rng))),
         "Bsmt_Cond": _text(bsmt_text(_grade(np.full(n, 6.0), rng, 0.6))),
         "Bsmt_Exposure": _text(bsmt_text(_pick(rng, ("No", "Av", "Gd", "Mn"), (65, 14, 10, 8), n))),
-        "BsmtFin_Type_1": _text(bsmt_text(np.where(bsmt_fin1 > 0, _pick(rng, ("GLQ", "ALQ", "BLQ", "Rec", "LwQ"),
+        "BsmtFin_Type_1": _text(bsmt_text(np.where(h.bsmt_fin1 > 0, _pick(rng, ("GLQ", "ALQ", "BLQ", "Rec", "LwQ"),
                                                                           (29, 15, 9, 10, 5), n), "Unf"))),
-        "BsmtFin_SF_1": _optional_int(bsmt_fin1, ~has_bsmt & (rng.random(n) < 0.05)),
-        "BsmtFin_Type_2": _text(bsmt_text(np.where(bsmt_fin2 > 0, _pick(rng, ("Rec", "LwQ", "BLQ", "ALQ", "GLQ"),
+        "BsmtFin_SF_1": _optional_int(h.bsmt_fin1, ~h.has_bsmt & (rng.random(n) < 0.05)),
+        "BsmtFin_Type_2": _text(bsmt_text(np.where(h.bsmt_fin2 > 0, _pick(rng, ("Rec", "LwQ", "BLQ", "ALQ", "GLQ"),
                                                                           (4, 3, 2, 2, 1), n), "Unf"))),
-        "BsmtFin_SF_2": pa.array(bsmt_fin2.astype(np.int64)),
-        "Bsmt_Unf_SF": pa.array(bsmt_unf.astype(np.int64)),
-        "Total_Bsmt_SF": pa.array(total_bsmt.astype(np.int64)),
+        "BsmtFin_SF_2": pa.array(h.bsmt_fin2.astype(np.int64)),
+        "Bsmt_Unf_SF": pa.array(h.bsmt_unf.astype(np.int64)),
+        "Total_Bsmt_SF": pa.array(h.total_bsmt.astype(np.int64)),
         "Heating": _text(_pick(rng, ("GasA", "GasW", "Grav", "Wall", "OthW", "Floor"), (98.5, 0.9, 0.3, 0.2, 0.07, 0.03), n)),
-        "Heating_QC": _text(_grade(quality + 1 + 2 * (year_remod > 1995), rng, 1.0)),
-        "Central_Air": _text(central_air),
+        "Heating_QC": _text(_grade(h.quality + 1 + 2 * (h.year_remod > 1995), rng, 1.0)),
+        "Central_Air": _text(h.central_air),
         "Electrical": _text(_pick(rng, ("SBrkr", "FuseA", "FuseF", "FuseP", "Mix"), (91.5, 6.4, 1.7, 0.3, 0.03), n)),
-        "First_Flr_SF": pa.array(first_flr.astype(np.int64)),
-        "Second_Flr_SF": pa.array(second_flr.astype(np.int64)),
-        "Low_Qual_Fin_SF": pa.array(low_qual.astype(np.int64)),
-        "Gr_Liv_Area": pa.array(living.astype(np.int64)),
-        "Bsmt_Full_Bath": pa.array(((bsmt_fin1 > 0) & (rng.random(n) < 0.6)).astype(np.int64)),
+        "First_Flr_SF": pa.array(h.first_flr.astype(np.int64)),
+        "Second_Flr_SF": pa.array(h.second_flr.astype(np.int64)),
+        "Low_Qual_Fin_SF": pa.array(h.low_qual.astype(np.int64)),
+        "Gr_Liv_Area": pa.array(h.living.astype(np.int64)),
+        "Bsmt_Full_Bath": pa.array(((h.bsmt_fin1 > 0) & (rng.random(n) < 0.6)).astype(np.int64)),
         "Bsmt_Half_Bath": pa.array((rng.random(n) < 0.06).astype(np.int64)),
-        "Full_Bath": pa.array(full_bath.astype(np.int64)),
-        "Half_Bath": pa.array(half_bath.astype(np.int64)),
-        "Bedroom_AbvGr": pa.array(bedrooms.astype(np.int64)),
+        "Full_Bath": pa.array(h.full_bath.astype(np.int64)),
+        "Half_Bath": pa.array(h.half_bath.astype(np.int64)),
+        "Bedroom_AbvGr": pa.array(h.bedrooms.astype(np.int64)),
         "Kitchen_AbvGr": pa.array(np.where(rng.random(n) < 0.045, 2, 1).astype(np.int64)),
-        "Kitchen_Qual": _text(kitchen_grade),
-        "TotRms_AbvGrd": pa.array(rooms.astype(np.int64)),
+        "Kitchen_Qual": _text(h.kitchen_grade),
+        "TotRms_AbvGrd": pa.array(h.rooms.astype(np.int64)),
         "Functional": _text(_pick(rng, ("Typ", "Min2", "Min1", "Mod", "Maj1", "Maj2", "Sev", "Sal"),
                                   (93, 2.4, 2.2, 1.2, 0.65, 0.3, 0.07, 0.07), n)),
-        "Fireplaces": pa.array(fireplaces.astype(np.int64)),
-        "Fireplace_Qu": _text(np.where(fireplaces > 0, _grade(quality, rng, 1.0), "NA")),
+        "Fireplaces": pa.array(h.fireplaces.astype(np.int64)),
+        "Fireplace_Qu": _text(np.where(h.fireplaces > 0, _grade(h.quality, rng, 1.0), "NA")),
+    }
+
+
+def _garage_and_sale_columns(rng: np.random.Generator, n: int, h: SimpleNamespace) -> dict[str, pa.Array]:
+    """Garage, outdoor extras, the sale and its price."""
+    garage_text = lambda levels: np.where(h.has_garage, levels, "NA")  # noqa: E731
+    return {
         "Garage_Type": _text(garage_text(_pick(rng, ("Attchd", "Detchd", "BuiltIn", "Basment", "2Types", "CarPort"),
                                                (63, 28, 6.5, 1.2, 0.8, 0.5), n))),
-        "Garage_Yr_Blt": _optional_int(garage_year, ~has_garage),
+        "Garage_Yr_Blt": _optional_int(h.garage_year, ~h.has_garage),
         "Garage_Finish": _text(garage_text(_pick(rng, ("Unf", "RFn", "Fin"), (45, 30, 25), n))),
-        "Garage_Cars": pa.array(garage_cars.astype(np.int64)),
-        "Garage_Area": pa.array(garage_area.astype(np.int64)),
+        "Garage_Cars": pa.array(h.garage_cars.astype(np.int64)),
+        "Garage_Area": pa.array(h.garage_area.astype(np.int64)),
         "Garage_Qual": _text(garage_text(_grade(np.full(n, 5.5), rng, 0.6))),
         "Garage_Cond": _text(garage_text(_grade(np.full(n, 5.5), rng, 0.6))),
         "Paved_Drive": _text(_pick(rng, ("Y", "N", "P"), (90.5, 7.4, 2.1), n)),
-        "Wood_Deck_SF": pa.array(deck.astype(np.int64)),
-        "Open_Porch_SF": pa.array(porch.astype(np.int64)),
+        "Wood_Deck_SF": pa.array(h.deck.astype(np.int64)),
+        "Open_Porch_SF": pa.array(h.porch.astype(np.int64)),
         "Enclosed_Porch": pa.array(np.where(rng.random(n) < 0.15, rng.integers(20, 400, n), 0)),
         "Three_season_porch": pa.array(np.where(rng.random(n) < 0.013, rng.integers(100, 400, n), 0)),
         "Screen_Porch": pa.array(np.where(rng.random(n) < 0.087, rng.integers(40, 400, n), 0)),
-        "Pool_Area": pa.array(np.where(pool, rng.integers(140, 800, n), 0)),
-        "Pool_QC": _text(np.where(pool, _pick(rng, ("Ex", "Gd", "TA", "Fa"), (4, 4, 3, 2), n), "NA")),
+        "Pool_Area": pa.array(np.where(h.pool, rng.integers(140, 800, n), 0)),
+        "Pool_QC": _text(np.where(h.pool, _pick(rng, ("Ex", "Gd", "TA", "Fa"), (4, 4, 3, 2), n), "NA")),
         "Fence": _text(_pick(rng, ("NA", "MnPrv", "GdPrv", "GdWo", "MnWw"), (80.5, 11.4, 4, 3.8, 0.4), n)),
-        "Misc_Feature": _text(misc),
-        "Misc_Val": pa.array(np.where(misc != "NA", rng.lognormal(6.3, 0.9, n).round(), 0).astype(np.int64)),
+        "Misc_Feature": _text(h.misc),
+        "Misc_Val": pa.array(np.where(h.misc != "NA", rng.lognormal(6.3, 0.9, n).round(), 0).astype(np.int64)),
         "Mo_Sold": pa.array(np.clip(np.round(rng.normal(6.2, 2.6, n)), 1, 12).astype(np.int64)),
-        "Yr_Sold": pa.array(yr_sold.astype(np.int64)),
-        "Sale_Type": _text(sale_type),
-        "Sale_Condition": _text(sale_condition),
-        "Longitude": pa.array(lon.round(6)),
-        "Latitude": pa.array(lat.round(6)),
-        "SalePrice": pa.array(price),
+        "Yr_Sold": pa.array(h.yr_sold.astype(np.int64)),
+        "Sale_Type": _text(h.sale_type),
+        "Sale_Condition": _text(h.sale_condition),
+        "Longitude": pa.array(h.lon.round(6)),
+        "Latitude": pa.array(h.lat.round(6)),
+        "SalePrice": pa.array(h.price),
+    
     }
-    path = os.path.join(out_dir, "housing_wide.csv")
-    write_csv(pa.table(columns), path)
-    with open(os.path.join(out_dir, "planted_location_pockets.csv"), "w", encoding="utf-8") as f:
-        f.write("longitude,latitude\n")
-        f.writelines(f"{x:.4f},{y:.4f}\n" for x, y in pockets)
-    log.info("Wrote %d wide housing rows (%d columns) to %s", n, len(columns), out_dir)
-    return {"housing_wide": path}
