@@ -393,52 +393,25 @@ def draft_spec(profiles: list[Profile], label: Profile, source: dict, name: str)
         if p is label:
             columns.append(_column_line(p, True, None))
             continue
-        if p.type == "unsupported" or p.present == 0 or p.distinct <= 1 or p in ids:
-            reason = ("a type the spec cannot read" if p.type == "unsupported" else "always empty" if p.present == 0
-                      else "one value only" if p.distinct <= 1 else "id-like: nearly every value distinct")
+        reason = _left_out_reason(p, p in ids)
+        if reason is not None:
             left_out.append(f"{p.name} ({reason})")
             if p is split_key:
                 columns.append(_column_line(p, False, None, "keys the split only"))
             continue
         columns.append(_column_line(p, False, (90 if p is location[0] else 180) if is_location else None))
-        fname = feature_name(p.name, taken)
-        if p.type == "string":
-            sep = _separator(p)
-            record = {"name": fname, "source": p.name, "transform": "vocabulary", "frequency_threshold": threshold}
-            if sep:
-                record["separator"] = sep
-            comment = (f"{p.distinct} values" + (f" in lists split on {sep!r}" if sep else "")
-                       + f"; rarer than {threshold} rows: out of vocabulary")
-            stray = _numbers_with_text(p)
-            if stray is not None:
-                comment += (f". Mostly numbers, but {stray!r} is text, so the column is read as categories; "
-                            f"leave unknown numbers empty to read it as a number")
-        else:
-            record = {"name": fname, "source": p.name, "transform": "z_score"}
-            skewed = p.distinct > 2 and p.values.min() >= 0 and p.skew > SKEWED
-            if skewed:
-                record["log"] = True
-            if p.distinct > 2:
-                record["piecewise_linear"] = min(PIECEWISE_BINS, p.distinct - 1)
-            comment = ("two values: a flag" if p.distinct <= 2 else
-                       (f"skewed ({p.skew:.1f}): log1p, " if skewed else "")
-                       + f"z-score + piecewise-linear over {record['piecewise_linear']} quantile bins")
-        features.append(_line("  - ", _flow(record), comment))
+        features.append(_feature_line(p, feature_name(p.name, taken), threshold))
     if location:
-        lat, lon = location
-        cells = []
-        for p in (lat, lon):
-            cells.append(feature_name(f"{p.name}_bucket", taken))
-            features.append(_line("  - ", _flow({"name": cells[-1], "source": p.name, "transform": "quantile_bucketize",
-                                                 "num_buckets": LOCATION_BUCKETS}),
-                                  f"{LOCATION_BUCKETS} bands of equal counts"))
-        features.append(_line("  - ", _flow({"name": feature_name("location", taken), "transform": "hashed_cross",
-                                             "cross": cells, "hash_buckets": LOCATION_CROSS_BUCKETS}),
-                              f"latitude x longitude cells: a price level per neighbourhood, hashed into "
-                              f"{LOCATION_CROSS_BUCKETS} rows"))
+        features += _location_feature_lines(location, taken)
     if not features:
         raise InputError(f"Nothing in the table to learn from besides the label {label.name}: every other column is "
                          f"id-like, constant or empty ({'; '.join(left_out)}).")
+    return _spec_text(rows, name, source, columns, left_out, features, label, split_key)
+
+
+def _spec_text(rows: int, name: str, source: dict, columns: list[str], left_out: list[str], features: list[str],
+               label: Profile, split_key: Profile | None) -> str:
+    """The spec's sections in order, from the lines drafted for its columns and features."""
     lines = [f"# Drafted by `embedflow init-spec` from {rows:,} sampled rows; check it, then `embedflow describe`.",
              f"name: {_flow(name)}",
              f"source: {_flow(source)}",
@@ -456,6 +429,59 @@ def draft_spec(profiles: list[Profile], label: Profile, source: dict, name: str)
     lines.append("model:")
     lines += [_line("  ", f"{key}: {_flow(value)}", comment) for key, value, comment in MODEL_DEFAULTS]
     return "\n".join(lines) + "\n"
+
+
+def _left_out_reason(p: Profile, id_like: bool) -> str | None:
+    """Why a column gets no feature (None: it gets one)."""
+    if p.type == "unsupported":
+        return "a type the spec cannot read"
+    if p.present == 0:
+        return "always empty"
+    if p.distinct <= 1:
+        return "one value only"
+    return "id-like: nearly every value distinct" if id_like else None
+
+
+def _feature_line(p: Profile, fname: str, threshold: int) -> str:
+    """A column's feature: a vocabulary for text (rarer values out of it), else a z-score with piecewise-linear
+    bins (log1p first when skewed), with the comment that says why."""
+    if p.type == "string":
+        sep = _separator(p)
+        record = {"name": fname, "source": p.name, "transform": "vocabulary", "frequency_threshold": threshold}
+        if sep:
+            record["separator"] = sep
+        comment = (f"{p.distinct} values" + (f" in lists split on {sep!r}" if sep else "")
+                   + f"; rarer than {threshold} rows: out of vocabulary")
+        stray = _numbers_with_text(p)
+        if stray is not None:
+            comment += (f". Mostly numbers, but {stray!r} is text, so the column is read as categories; "
+                        f"leave unknown numbers empty to read it as a number")
+    else:
+        record = {"name": fname, "source": p.name, "transform": "z_score"}
+        skewed = p.distinct > 2 and p.values.min() >= 0 and p.skew > SKEWED
+        if skewed:
+            record["log"] = True
+        if p.distinct > 2:
+            record["piecewise_linear"] = min(PIECEWISE_BINS, p.distinct - 1)
+        comment = ("two values: a flag" if p.distinct <= 2 else
+                   (f"skewed ({p.skew:.1f}): log1p, " if skewed else "")
+                   + f"z-score + piecewise-linear over {record['piecewise_linear']} quantile bins")
+    return _line("  - ", _flow(record), comment)
+
+
+def _location_feature_lines(location: tuple[Profile, Profile], taken: set[str]) -> list[str]:
+    """Latitude and longitude in bands of equal counts, and their hashed cross: a level per neighbourhood."""
+    lines, cells = [], []
+    for p in location:
+        cells.append(feature_name(f"{p.name}_bucket", taken))
+        lines.append(_line("  - ", _flow({"name": cells[-1], "source": p.name, "transform": "quantile_bucketize",
+                                          "num_buckets": LOCATION_BUCKETS}),
+                           f"{LOCATION_BUCKETS} bands of equal counts"))
+    lines.append(_line("  - ", _flow({"name": feature_name("location", taken), "transform": "hashed_cross",
+                                      "cross": cells, "hash_buckets": LOCATION_CROSS_BUCKETS}),
+                       f"latitude x longitude cells: a price level per neighbourhood, hashed into "
+                       f"{LOCATION_CROSS_BUCKETS} rows"))
+    return lines
 
 
 def init_spec(config: InitSpecConfig) -> str:
