@@ -33,15 +33,15 @@ from features.progress import timed
 from features.spec import FeatureSpec
 from trainer import distribution, settings
 from trainer.config import TrainConfig
-from trainer.data import (VALIDATION_FRACTION, make_dataset, split_files, training_input, worker_fit_fn,
-                          worker_validation_fn)
+from trainer.data import (VALIDATION_FRACTION, TrainingInput, make_dataset, split_files, training_input,
+                          worker_fit_fn, worker_validation_fn)
 from trainer.embeddings import compute_vectors, write_embeddings
-from trainer.evaluate import evaluate
+from trainer.evaluate import Evaluation, evaluate
 from trainer.export import ServingModule, export_model
 from trainer.id_table import IdTable
 from trainer.model import SpecModel, TrainingData, build_model
 from trainer.report import REPORT_FILE, write_report
-from trainer.warm_start import warm_start, weights_path
+from trainer.warm_start import WarmStart, warm_start, weights_path
 
 log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.json"
@@ -121,6 +121,19 @@ def _callbacks(job_dir: str, patience: int, model: SpecModel, extra: tuple[keras
     ]
 
 
+@dataclasses.dataclass(frozen=True)
+class _Inputs:
+    """What one training run reads from its preprocess output, made once in this order."""
+
+    tft_output: tft.TFTransformOutput
+    feature_spec: dict
+    train_files: list[str]
+    train_input: TrainingInput  # the fit dataset, its validation slice, one pass
+    eval_ds: tf.data.Dataset
+    side_table: pa.Table | None
+    data: TrainingData
+
+
 def train(config: TrainConfig) -> TrainResult | None:
     """Fit, evaluate and export; returns where the model went and its metrics (None on a worker that is not the
     chief: every worker trains, the chief alone evaluates and exports; trainer/distribution.py).
@@ -139,6 +152,50 @@ def train(config: TrainConfig) -> TrainResult | None:
     mf.check_row_keys(manifest, config.input)
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
+    inputs = _read_inputs(config, spec, manifest)
+    data, counts = inputs.data, manifest["counts"]["kept"]
+    with strategy.scope():  # the model's variables and optimizer state live where the strategy puts them
+        model = build_model(spec, manifest, distribution.evaluation_shards(kind, cluster, len(inputs.train_files)))
+        model.prepare(data)
+        warm = bool(config.warm_start_from) and warm_start(model, spec, inputs.tft_output, config.warm_start_from,
+                                                            next(iter(inputs.eval_ds))[0])
+    log.info("Training %s model on %d examples (eval %d), batch %d, up to %d epochs (%s, strategy %s)",
+             spec.model.type, counts["train"], counts["eval"], spec.model.batch_size, spec.model.epochs,
+             cluster.describe(), kind)
+    started = time.time()
+    history = model.fit_model(data, _keras_fit(config, spec, kind, inputs, counts["train"]))
+    seconds = time.time() - started
+    placement = {"strategy": kind}
+    if kind == "parameter_server":
+        placement["table_devices"] = distribution.table_devices(model.embedding_tables())
+        log.info("Embedding tables' shards: %s", ", ".join(f"{name} {len(devices)}" for name, devices
+                                                           in placement["table_devices"].items()))
+    if kind != "none":
+        model = _chief_copy(model, spec, manifest, data, next(iter(inputs.eval_ds))[0], cluster, config.job_dir)
+        if model is None:
+            return None
+    selection = model.finish(data)
+
+    with timed("Computed the tower vectors of every user and item", log):
+        vectors = compute_vectors(model, spec, inputs.tft_output, inputs.side_table)
+    with timed("Evaluated the model against its baselines", log):
+        evaluation = evaluate(model, spec, manifest, data, vectors, selection)
+    metrics = _metrics(config, spec, evaluation, history, model, seconds, counts["train"], placement, warm)
+    version_dir = export_model(
+        ServingModule(model, inputs.tft_output, spec, inputs.side_table, manifest["label"]), spec,
+        config.resolved_model_dir,
+        extra_files={METRICS_FILE: json.dumps(metrics, indent=2) + "\n",
+                     mf.MANIFEST: json.dumps(manifest, indent=2) + "\n"},
+        write_extras=lambda folder: (_write_embeddings(folder, model, inputs.tft_output, vectors, evaluation, spec),
+                                     model.save_weights(weights_path(folder)),
+                                     _write_report(folder, metrics, spec, model, inputs.tft_output, config.input,
+                                                   vectors, evaluation.interactions)))
+    return TrainResult(version_dir, metrics, model, inputs.tft_output, spec)
+
+
+def _read_inputs(config: TrainConfig, spec: FeatureSpec, manifest: dict) -> _Inputs:
+    """The transform output, the train split (with its validation slice: early stopping and every other choice
+    look at it only), the eval split, the side table and the id table."""
     tft_output = tft.TFTransformOutput(config.input)
     feature_spec = tft_output.transformed_feature_spec()
     cfg = spec.model
@@ -147,27 +204,25 @@ def train(config: TrainConfig) -> TrainResult | None:
     train_input = training_input(train_files, feature_spec, spec.label.column,
                                  cfg.batch_size, config.seed, counts["train"], config.in_memory,
                                  memory_budget_bytes=config.memory_budget_bytes)
-    selection_data = train_input.validation  # early stopping and every other choice look at this slice only
     eval_ds = make_dataset(split_files(config.input, mf.EVAL_DIR), feature_spec, spec.label.column,
                            max(cfg.batch_size, 4096))
-
     side_table = read_side_table(config.input, manifest)
-    data = TrainingData(spec, tft_output, side_table, train_input.one_pass, eval_ds, selection_data,
+    data = TrainingData(spec, tft_output, side_table, train_input.one_pass, eval_ds, train_input.validation,
                         id_table_of(config.input, manifest, spec, config.seed))
-    with strategy.scope():  # the model's variables and optimizer state live where the strategy puts them
-        model = build_model(spec, manifest, distribution.evaluation_shards(kind, cluster, len(train_files)))
-        model.prepare(data)
-        warm = bool(config.warm_start_from) and warm_start(model, spec, tft_output, config.warm_start_from,
-                                                            next(iter(eval_ds))[0])
-    log.info("Training %s model on %d examples (eval %d), batch %d, up to %d epochs (%s, strategy %s)", cfg.type,
-             counts["train"], counts["eval"], cfg.batch_size, cfg.epochs, cluster.describe(), kind)
-    started = time.time()
+    return _Inputs(tft_output, feature_spec, train_files, train_input, eval_ds, side_table, data)
 
-    fit_input, steps_per_epoch, validation_input = train_input.dataset, train_input.steps_per_epoch, selection_data
+
+def _keras_fit(config: TrainConfig, spec: FeatureSpec, kind: str, inputs: _Inputs, train_rows: int):
+    """The function that fits a Keras model (the model calls it: trainer/model.py's fit_model) on the train split,
+    validating on its slice; under a parameter server each worker reads the files itself."""
+    cfg = spec.model
+    train_input = inputs.train_input
+    fit_input, steps_per_epoch, validation_input = train_input.dataset, train_input.steps_per_epoch, \
+        train_input.validation
     if kind == "parameter_server":
-        fit_input, validation_input = _worker_inputs(train_files, feature_spec, spec.label.column, cfg.batch_size,
-                                                     config.seed)
-        steps_per_epoch = steps_per_epoch or math.ceil(counts["train"] * (1 - VALIDATION_FRACTION) / cfg.batch_size)
+        fit_input, validation_input = _worker_inputs(inputs.train_files, inputs.feature_spec, spec.label.column,
+                                                     cfg.batch_size, config.seed)
+        steps_per_epoch = steps_per_epoch or math.ceil(train_rows * (1 - VALIDATION_FRACTION) / cfg.batch_size)
 
     def fit_keras(keras_model: SpecModel, *extra: keras.callbacks.Callback) -> dict:
         callbacks = _callbacks(config.job_dir, cfg.early_stopping_patience, keras_model, extra)
@@ -175,23 +230,12 @@ def train(config: TrainConfig) -> TrainResult | None:
                                validation_data=validation_input, epochs=cfg.epochs, callbacks=callbacks,
                                verbose=2 if log.isEnabledFor(logging.INFO) else 0).history  # -q: no epoch lines
 
-    history = model.fit_model(data, fit_keras)
-    seconds = time.time() - started
-    placement = {"strategy": kind}
-    if kind == "parameter_server":
-        placement["table_devices"] = distribution.table_devices(model.embedding_tables())
-        log.info("Embedding tables' shards: %s", ", ".join(f"{name} {len(devices)}" for name, devices
-                                                           in placement["table_devices"].items()))
-    if kind != "none":
-        model = _chief_copy(model, spec, manifest, data, next(iter(eval_ds))[0], cluster, config.job_dir)
-        if model is None:
-            return None
-    selection = model.finish(data)
+    return fit_keras
 
-    with timed("Computed the tower vectors of every user and item", log):
-        vectors = compute_vectors(model, spec, tft_output, side_table)
-    with timed("Evaluated the model against its baselines", log):
-        evaluation = evaluate(model, spec, manifest, data, vectors, selection)
+
+def _metrics(config: TrainConfig, spec: FeatureSpec, evaluation: Evaluation, history: dict, model: SpecModel,
+             seconds: float, train_rows: int, placement: dict, warm: WarmStart | None | bool) -> dict:
+    """metrics.json: provenance, the evaluation's figures, how training went and what was chosen on validation."""
     metrics = {
         **mf.provenance(spec.name, config.input),
         **evaluation.metrics,
@@ -199,22 +243,14 @@ def train(config: TrainConfig) -> TrainResult | None:
         "best_epoch": _best_epoch(history, *model.early_stopping), "selection_metric": model.early_stopping[0],
         "selection_mode": model.early_stopping[1],
         "train_seconds": round(seconds, 2),
-        "train_examples": counts["train"], "seed": config.seed, "distribution": placement,
+        "train_examples": train_rows, "seed": config.seed, "distribution": placement,
         "warm_started_from": config.warm_start_from if warm else None,
         "warm_start": dataclasses.asdict(warm) if warm else None,
         "history": {k: [float(x) for x in v] for k, v in history.items()},
     }
     if model.choices:
         metrics["chosen_on_validation"] = model.choices
-    version_dir = export_model(
-        ServingModule(model, tft_output, spec, side_table, manifest["label"]), spec, config.resolved_model_dir,
-        extra_files={METRICS_FILE: json.dumps(metrics, indent=2) + "\n",
-                     mf.MANIFEST: json.dumps(manifest, indent=2) + "\n"},
-        write_extras=lambda folder: (_write_embeddings(folder, model, tft_output, vectors, evaluation, spec),
-                                     model.save_weights(weights_path(folder)),
-                                     _write_report(folder, metrics, spec, model, tft_output, config.input, vectors,
-                                                   evaluation.interactions)))
-    return TrainResult(version_dir, metrics, model, tft_output, spec)
+    return metrics
 
 
 def _worker_inputs(files: list[str], feature_spec: dict, label_key: str, batch_size: int, seed: int
