@@ -257,6 +257,26 @@ def _plot(rows: list[dict], best: int, primary: str, path: str) -> None:
 
     dims = [t["params"]["embedding_dims"][primary] for t in rows]
     fig, (left, middle, right) = plt.subplots(1, 3, figsize=(17, 4.8), dpi=100)
+    _plot_choice(left, rows, best, dims)
+    _plot_learning_curves(middle, rows, best, dims)
+    _plot_cost(right, rows, dims)
+    for ax in (left, right):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted(set(dims)))
+        ax.set_xticklabels([str(d) for d in sorted(set(dims))])
+        ax.minorticks_off()
+        ax.set_xlabel(f"embedding dimension of {primary}")
+        ax.axvline(dims[best], color="gold", linewidth=1, zorder=0)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    with tf.io.gfile.GFile(path, "wb") as f:
+        f.write(buf.getvalue())
+
+
+def _plot_choice(left, rows: list[dict], best: int, dims: list[int]) -> None:
+    """The validation metric that chooses, the best trial starred on it, and the eval metric on a twin axis."""
     selection, reported = rows[best]["selection"], _eval_metric(rows[best])
     name = _short(selection["metric"])
     chosen = left.plot(dims, [t["selection"]["value"] for t in rows], "o-", color="black",
@@ -273,6 +293,10 @@ def _plot(rows: list[dict], best: int, primary: str, path: str) -> None:
     left.set_title(f"Chosen on the validation slice: {'highest' if selection['mode'] == 'max' else 'lowest'} {name}",
                    fontsize=10)
     left.legend(chosen, [line.get_label() for line in chosen], fontsize=8)
+
+
+def _plot_learning_curves(middle, rows: list[dict], best: int, dims: list[int]) -> None:
+    """Train and validation loss per epoch of the smallest, the best and the largest trial."""
     for i, colour in zip(sorted({0, best, len(rows) - 1}), ("tab:blue", "tab:green", "tab:red")):
         curves = rows[i]["curves"]
         epochs = range(1, len(curves["loss"]) + 1)
@@ -283,6 +307,10 @@ def _plot(rows: list[dict], best: int, primary: str, path: str) -> None:
     middle.set_ylabel("loss")
     middle.set_title("Learning curves: validation rising while train falls = overfitting", fontsize=10)
     middle.legend(fontsize=8)
+
+
+def _plot_cost(right, rows: list[dict], dims: list[int]) -> None:
+    """Parameters and seconds per epoch against dimension."""
     right.plot(dims, [t["parameters"] / 1e3 for t in rows], "o-", color="tab:purple", label="parameters (k)")
     right.set_ylabel("parameters (thousands)")
     twin = right.twinx()
@@ -293,16 +321,3 @@ def _plot(rows: list[dict], best: int, primary: str, path: str) -> None:
     right.set_title("Cost vs dimension", fontsize=10)
     right.legend(loc="upper left")
     twin.legend(loc="lower right")
-    for ax in (left, right):
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(sorted(set(dims)))
-        ax.set_xticklabels([str(d) for d in sorted(set(dims))])
-        ax.minorticks_off()
-        ax.set_xlabel(f"embedding dimension of {primary}")
-        ax.axvline(dims[best], color="gold", linewidth=1, zorder=0)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    with tf.io.gfile.GFile(path, "wb") as f:
-        f.write(buf.getvalue())
