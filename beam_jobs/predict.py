@@ -20,7 +20,6 @@ import datetime
 import json
 import logging
 import os
-import sys
 
 import apache_beam as beam
 import numpy as np
@@ -226,9 +225,3 @@ def _counts(result) -> dict:
     by_reason = {name: n for (namespace, name), n in totals.items() if namespace == "predict_rejected"}
     return {"read": totals.get(("predict", "read"), 0), "scored": totals.get(("predict", "scored"), 0),
             "rejected": {"total": sum(by_reason.values()), "by_reason": by_reason}}
-
-
-if __name__ == "__main__":
-    from embedflow.cli import main
-
-    sys.exit(main(["predict", *sys.argv[1:]]))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime
 import logging
 import os
-import sys
 
 import apache_beam as beam
 import numpy as np
@@ -135,9 +134,3 @@ def run(config: RecommendAllConfig) -> dict:
     mf.mark_success(output_dir)
     log.info("Wrote %d recommendations per user for %d users to %s", k, n_users, output_dir)
     return summary
-
-
-if __name__ == "__main__":
-    from embedflow.cli import main
-
-    sys.exit(main(["recommend-all", *sys.argv[1:]]))
