@@ -1,32 +1,18 @@
 """The figures the retrain gate compares: a model version's metrics on the same raw eval rows as another's.
 
-The rows are the spans' saved eval rows (the stable split, saved when each
-span was checked); a SavedModel is scored through its `predict` signature,
-and a two-tower model also through its embeddings on the same held-out
-positives (trainer/evaluate.py).
+The rows are the spans' saved eval rows (embedflow/span_store.py); a
+SavedModel is scored through its `predict` signature, and a two-tower model
+also through its embeddings on the same held-out positives
+(trainer/evaluate.py).
 """
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import tensorflow as tf
 
 from features.graph import TF_TYPES
 from features.spec import FeatureSpec
-
-EVAL_ROWS = "eval_rows.parquet"  # a span's raw eval rows, saved when it is checked
-
-
-def eval_rows_of(spans_dir: str, spans: list[str], max_rows: int) -> dict[str, np.ndarray]:
-    """Raw eval rows of `spans`, newest spans first, capped at `max_rows` for speed: when the cap bites, it is the
-    oldest spans' rows that are left out."""
-    tables = [pq.read_table(os.path.join(spans_dir, s, EVAL_ROWS)) for s in reversed(spans)]
-    table = pa.concat_tables([t for t in tables if t.num_rows]).slice(0, max_rows)
-    return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
 
 
 def saved_model_scores(spec: FeatureSpec, version_dir: str, rows: dict[str, np.ndarray]) -> dict:

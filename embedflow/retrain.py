@@ -31,7 +31,8 @@ paragraph (exit 6) and leaves no temporary folder.  Run folders beyond the
 newest `keep_runs` are removed.
 
 This module orders the steps; each job is its own module: the lock, state
-and history (embedflow/retrain_state.py), the scores both models get
+and history (embedflow/retrain_state.py), what is kept of each checked span
+(embedflow/span_store.py), the scores both models get
 (embedflow/candidate_scores.py), the gate that judges them
 (embedflow/gate.py), and the file moves of promotion and pruning
 (embedflow/promotion.py).
@@ -48,21 +49,19 @@ import sys
 import time
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import tensorflow as tf
 import yaml
 
 from beam_jobs.config import PreprocessConfig
-from beam_jobs.span_stats import (
-    compare_with_history, eval_rows, failed_checks, load_arrays, read_span, save_arrays, span_statistics)
-from embedflow.candidate_scores import EVAL_ROWS, eval_rows_of, ranking_scores, saved_model_scores
+from beam_jobs.span_stats import compare_with_history, eval_rows, failed_checks, read_span, span_statistics
+from embedflow.candidate_scores import ranking_scores, saved_model_scores
 from embedflow.gate import RANKING_METRICS, GateMetric, default_gate, judge, parse_gate, task_of
 from embedflow.promotion import empty_trash, loads, move_to_trash, publish, removable_versions
 from embedflow.retrain_state import (  # noqa: F401 - EXIT_DISK_FULL, EXIT_LOCKED, RunLock: the retrain API (tests)
     EXIT_DATA_CHECK_FAILED, EXIT_DISK_FULL, EXIT_LOCKED, EXIT_NOT_PROMOTED, EXIT_NOTHING_NEW, EXIT_PROMOTED,
     TRASH_PREFIX, RetrainStop, RunLock, RunRecords, RunState, now, read_history, read_json, remove_aside, write_json)
 from embedflow.retrain_state import append_line as _append_line
+from embedflow.span_store import SpanStore
 from features.errors import UserError, disk_full_error, is_disk_full
 from features.spec import FeatureSpec, load_spec
 from features.spec_reader import load_yaml
@@ -192,7 +191,7 @@ class Retrainer:
         self.records = RunRecords(config.work_dir)
         self.history_path = self.records.history_path
         self.cycle_path = os.path.join(config.work_dir, "cycle.json")  # the running cycle's step (see `enter`)
-        self.spans_dir = os.path.join(config.work_dir, "spans")
+        self.spans = SpanStore(os.path.join(config.work_dir, "spans"))
         self.record: dict[str, Any] = {}
         self.timings: dict[str, float] = {}
         self.gate = config.gate_for(self.spec)
@@ -390,7 +389,7 @@ class Retrainer:
     def check_spans(self, new: list[str], state: RunState) -> dict[str, dict]:
         """Each new span's statistics against everything before it; a span out of bounds is refused (exit 4)."""
         t = time.time()
-        history = [self._saved_stats(s) for s in state.used]
+        history = [self.spans.saved_stats(s) for s in state.used]
         checked = {}
         for name in new:
             span = read_span(self.spec, os.path.join(self.cfg.input_root, name))
@@ -408,7 +407,7 @@ class Retrainer:
                 raise RetrainStop(f"Data check failed for span {name} under {self.cfg.input_root}: "
                                   + "; ".join(problems) + ". Serving is unchanged; the span is set aside "
                                   f"(see `embedflow history --config {self.cfg.path}`).", EXIT_DATA_CHECK_FAILED)
-            self._save_stats(name, stats, arrays, eval_rows(self.spec, span))
+            self.spans.save(name, stats, arrays, eval_rows(self.spec, span))
             history.append((stats, arrays))
         self.record["span_stats"] = checked
         self.timings["data_check"] = round(time.time() - t, 2)
@@ -446,7 +445,7 @@ class Retrainer:
     def evaluate(self, candidate: Candidate, spans: list[str]) -> GateResult:
         """Score both models on the same raw eval rows and judge them with the gate (embedflow/gate.py)."""
         t = time.time()
-        rows = eval_rows_of(self.spans_dir, spans, self.cfg.max_eval_rows)
+        rows = self.spans.eval_rows(spans, self.cfg.max_eval_rows)
         serving = serving_version(self.cfg.model_dir)
         dirs = {"candidate": candidate.version_dir}
         if serving:
@@ -503,24 +502,6 @@ class Retrainer:
         _fault_point("during_prune")
         return removed
 
-    # ---------------------------------------------------------------- helpers of the steps
-    def _saved_stats(self, name: str) -> tuple[dict, dict]:
-        folder = os.path.join(self.spans_dir, name)
-        return read_json(os.path.join(folder, "stats.json"), {}), load_arrays(os.path.join(folder, "arrays.npz"))
-
-    def _save_stats(self, name: str, stats: dict, arrays: dict, evaluation: pa.Table) -> None:
-        """A span's statistics and eval rows, written aside and renamed into place whole."""
-        folder = os.path.join(self.spans_dir, name)
-        tmp = os.path.join(self.spans_dir, f".tmp-{name}")
-        if os.path.exists(tmp):
-            tf.io.gfile.rmtree(tmp)
-        os.makedirs(tmp)
-        save_arrays(os.path.join(tmp, "arrays.npz"), arrays)
-        pq.write_table(evaluation, os.path.join(tmp, EVAL_ROWS))
-        write_json(os.path.join(tmp, "stats.json"), stats)
-        if os.path.exists(folder):
-            remove_aside(folder)
-        os.rename(tmp, folder)
 
 def rollback(config: RetrainConfig) -> str:
     """Point serving at the newest older version whose SavedModel loads; versions that do not are skipped."""
