@@ -9,12 +9,15 @@ decision (embedflow/gate.py), not this module's.
 
 from __future__ import annotations
 
+import logging
 import os
 
 import tensorflow as tf
 
 from embedflow.retrain_state import TRASH_PREFIX
 from trainer.model_dir import SAVED_MODEL, serving_version, versions
+
+log = logging.getLogger(__name__)
 
 
 def loads(version_dir: str) -> str | None:
@@ -56,3 +59,17 @@ def empty_trash(model_dir: str) -> None:
     for name in (n.rstrip("/") for n in tf.io.gfile.listdir(model_dir)):
         if name.startswith(TRASH_PREFIX):
             tf.io.gfile.rmtree(os.path.join(model_dir, name))
+
+
+def remove_leftovers(model_dir: str, promoted_versions: list[str], serving: str | None) -> None:
+    """What killed runs left in the model dir: staging folders, versions never promoted, `.trash-` folders and
+    version folders without their SavedModel."""
+    for name in (n.rstrip("/") for n in tf.io.gfile.listdir(model_dir)):
+        path = os.path.join(model_dir, name)
+        orphan = name.isdigit() and name not in promoted_versions
+        # A version folder without its SavedModel was being deleted when a run was killed (before deletes went
+        # aside): out of sight, so `rollback` cannot point serving at it.
+        broken = name.isdigit() and name != serving and not tf.io.gfile.exists(os.path.join(path, SAVED_MODEL))
+        if name.startswith((".staging-", TRASH_PREFIX)) or orphan or broken:
+            log.info("Removing %s left by an interrupted run", path)
+            tf.io.gfile.rmtree(path)

@@ -34,8 +34,8 @@ This module orders the steps; each job is its own module: the lock, state
 and history (embedflow/retrain_state.py), what is kept of each checked span
 (embedflow/span_store.py), the scores both models get
 (embedflow/candidate_scores.py), the gate that judges them
-(embedflow/gate.py), and the file moves of promotion and pruning
-(embedflow/promotion.py).
+(embedflow/gate.py), the file moves of promotion and pruning
+(embedflow/promotion.py), and the cycles' own folders (embedflow/run_folders.py).
 """
 
 from __future__ import annotations
@@ -56,17 +56,18 @@ from beam_jobs.config import PreprocessConfig
 from beam_jobs.span_stats import compare_with_history, eval_rows, failed_checks, read_span, span_statistics
 from embedflow.candidate_scores import ranking_scores, saved_model_scores
 from embedflow.gate import RANKING_METRICS, GateMetric, default_gate, judge, parse_gate, task_of
-from embedflow.promotion import empty_trash, loads, move_to_trash, publish, removable_versions
+from embedflow.promotion import empty_trash, loads, move_to_trash, publish, removable_versions, remove_leftovers
 from embedflow.retrain_state import (  # noqa: F401 - EXIT_DISK_FULL, EXIT_LOCKED, RunLock: the retrain API (tests)
     EXIT_DATA_CHECK_FAILED, EXIT_DISK_FULL, EXIT_LOCKED, EXIT_NOT_PROMOTED, EXIT_NOTHING_NEW, EXIT_PROMOTED,
-    TRASH_PREFIX, RetrainStop, RunLock, RunRecords, RunState, now, read_history, read_json, remove_aside, write_json)
+    RetrainStop, RunLock, RunRecords, RunState, now, read_history, read_json, write_json)
 from embedflow.retrain_state import append_line as _append_line
+from embedflow.run_folders import RunFolders
 from embedflow.span_store import SpanStore
 from features.errors import UserError, disk_full_error, is_disk_full
 from features.spec import FeatureSpec, load_spec
 from features.spec_reader import load_yaml
 from trainer.config import TrainConfig
-from trainer.model_dir import SAVED_MODEL, serving_version, switch_serving, versions, write_tf_serving_config
+from trainer.model_dir import serving_version, switch_serving, versions, write_tf_serving_config
 
 log = logging.getLogger(__name__)
 
@@ -152,11 +153,6 @@ def _beside(base: str, path: str) -> str:
     return path if "://" in str(path) else os.path.normpath(os.path.join(base, path))
 
 
-def _folder_bytes(path: str) -> int:
-    return sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path) for f in files
-               if os.path.isfile(os.path.join(root, f)))
-
-
 # ------------------------------------------------------------------ what the steps hand on
 @dataclasses.dataclass(frozen=True)
 class Preprocessed:
@@ -192,6 +188,7 @@ class Retrainer:
         self.history_path = self.records.history_path
         self.cycle_path = os.path.join(config.work_dir, "cycle.json")  # the running cycle's step (see `enter`)
         self.spans = SpanStore(os.path.join(config.work_dir, "spans"))
+        self.runs = RunFolders(config.work_dir, config.keep_runs)
         self.record: dict[str, Any] = {}
         self.timings: dict[str, float] = {}
         self.gate = config.gate_for(self.spec)
@@ -222,14 +219,15 @@ class Retrainer:
             except OSError:
                 log.warning("Could not record this failed cycle in %s", self.history_path)
             if disk_full:
+                needed = self.runs.space_needed(self.record["run_id"], self.cfg.model_dir)
                 raise disk_full_error(e, self._folder_of_step(), f"the retrain step '{self.step}' (cycle "
-                                      f"{self.record['run_id']})", self._space_needed(), cleaned=True) from e
+                                      f"{self.record['run_id']})", needed, cleaned=True) from e
             raise
         finally:
             try:
                 if os.path.exists(self.cycle_path):
                     os.remove(self.cycle_path)
-                self.prune_runs()
+                self.runs.prune()
             except OSError as e:  # never hides why the cycle ended
                 log.warning("Could not tidy %s after this cycle: %s", self.cfg.work_dir, e)
 
@@ -289,7 +287,7 @@ class Retrainer:
 
     @property
     def run_dir(self) -> str:
-        return os.path.join(self.cfg.work_dir, "runs", self.record["run_id"])
+        return self.runs.path(self.record["run_id"])
 
     def _remove_temporaries(self, run_dir_too: bool) -> None:
         """After a failed cycle: its candidate's staging folder (and, when the disk is full, its run folder)."""
@@ -304,30 +302,6 @@ class Retrainer:
 
     def _folder_of_step(self) -> str:
         return {"train": self.cfg.model_dir, "promote": self.cfg.model_dir}.get(self.step, self.cfg.work_dir)
-
-    def _space_needed(self) -> int | None:
-        """About what a cycle writes: the newest earlier run folder plus the serving version (None: no cycle yet)."""
-        runs = os.path.join(self.cfg.work_dir, "runs")
-        earlier = sorted(r for r in os.listdir(runs) if r != self.record["run_id"]) if os.path.isdir(runs) else []
-        serving = serving_version(self.cfg.model_dir)
-        total = (_folder_bytes(os.path.join(runs, earlier[-1])) if earlier else 0) + \
-            (_folder_bytes(os.path.join(self.cfg.model_dir, serving)) if serving else 0)
-        return total or None
-
-    def prune_runs(self) -> list[str]:
-        """Remove run folders (preprocess output, checkpoints) older than the newest `keep_runs`."""
-        runs = os.path.join(self.cfg.work_dir, "runs")
-        if not os.path.isdir(runs):
-            return []
-        names = sorted(n for n in os.listdir(runs) if not n.startswith("."))
-        old = names[:-self.cfg.keep_runs]
-        for name in old:
-            log.info("Removing run folder %s (keep_runs: %d)", os.path.join(runs, name), self.cfg.keep_runs)
-            remove_aside(os.path.join(runs, name))
-        for name in os.listdir(runs):
-            if name.startswith(TRASH_PREFIX):
-                tf.io.gfile.rmtree(os.path.join(runs, name))
-        return old
 
     # ---------------------------------------------------------------- state
     def load_state(self) -> RunState:
@@ -364,15 +338,7 @@ class Retrainer:
                                  "new_spans": record["new_spans"], "reason": "recovered after a kill",
                                  "finished_at": now()})
         write_tf_serving_config(self.cfg.model_dir)  # catches up with a pointer switched by a killed run
-        for name in (n.rstrip("/") for n in tf.io.gfile.listdir(self.cfg.model_dir)):
-            path = os.path.join(self.cfg.model_dir, name)
-            orphan = name.isdigit() and name not in state.promoted_versions
-            # A version folder without its SavedModel was being deleted when a run was killed (before deletes went
-            # aside): out of sight, so `rollback` cannot point serving at it.
-            broken = name.isdigit() and name != serving and not tf.io.gfile.exists(os.path.join(path, SAVED_MODEL))
-            if name.startswith((".staging-", TRASH_PREFIX)) or orphan or broken:
-                log.info("Removing %s left by an interrupted run", path)
-                tf.io.gfile.rmtree(path)
+        remove_leftovers(self.cfg.model_dir, state.promoted_versions, serving)
         return state
 
     # ---------------------------------------------------------------- steps
