@@ -248,7 +248,9 @@ def print_run(run: Run) -> None:
     chosen = run.chosen
     picked = ""
     if chosen.get("trees"):
-        best = min(chosen["trees"], key=lambda t: t["validation_loss"])
+        tries = chosen["trees"]  # each candidate's tries, its kept one first; the lower kept loss serves
+        best = min((t for i, t in enumerate(tries) if i == 0 or t["inputs"] != tries[i - 1]["inputs"]),
+                   key=lambda t: t["validation_loss"])
         picked = (f"; chosen: depth {best['max_depth']}, trees lr {best['learning_rate']:g}, "
                   f"{best['inputs'].replace('_', ' ')}" + (f", DNN weight {chosen['dnn_weight']:.2f}"
                                                             if "dnn_weight" in chosen else ""))

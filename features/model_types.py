@@ -259,7 +259,9 @@ class Trees:
     # not the slice decided; HistGradientBoosting's reference allows 2,000.
     num_trees: int = 2000
     max_depth: tuple[int, ...] = (6,)  # several: each is tried at the largest learning rate, the validation slice picks
-    learning_rate: tuple[float, ...] = (0.1,)  # shrinkage, each tree's step; several: the others tried at that depth
+    # Shrinkage, each tree's step; several: the depths are searched at the largest, the kept depth is trained at the
+    # others too, and its trees at the smallest are kept (trainer/trees.py, train_trees: why not the lowest loss).
+    learning_rate: tuple[float, ...] = (0.1,)
     min_examples: int = 5  # rows a leaf needs
     # How a split divides a categorical feature's values: YDF's RANDOM (random subsets of the values, the
     # categorical algorithm of YDF's own best hyper-parameter template) or CART (values sorted by their mean

@@ -71,7 +71,8 @@ def test_blend_weight_is_chosen_on_validation_and_parts_are_reported(blend):
     beyond = {3: 2, 4: 5}[first_step["max_depth"]]  # the kept depth is at an end of [3, 4]: one step past it too
     assert sorted(t["max_depth"] for t in searched) == sorted([3, 4, beyond])
     assert all(t["trees"] >= 1 for t in chosen["trees"])
-    kept = min(searched, key=lambda t: t["validation_loss"])
+    kept = searched[0]  # the kept try comes first
+    assert kept["validation_loss"] == min(t["validation_loss"] for t in searched)  # one rate: the lowest loss
     with_embeddings = [t for t in chosen["trees"] if t["inputs"] == "trees_with_embeddings"]
     assert [(t["max_depth"], t["learning_rate"]) for t in with_embeddings] == [(kept["max_depth"],
                                                                                  kept["learning_rate"])]
@@ -86,8 +87,7 @@ def test_kept_trees_are_refitted_on_every_train_row(blend):
     refitted = blend.metrics["chosen_on_validation"]["trees_refitted"]
     assert refitted["rows"] == blend.metrics["train_examples"]  # the fit part and the validation slice
     for name in ("trees_without_embeddings", "trees_with_embeddings"):
-        kept = min((t for t in blend.metrics["chosen_on_validation"]["trees"] if t["inputs"] == name),
-                   key=lambda t: t["validation_loss"])
+        kept = next(t for t in blend.metrics["chosen_on_validation"]["trees"] if t["inputs"] == name)  # kept first
         assert {k: refitted[name][k] for k in ("max_depth", "learning_rate", "trees")} == {
             k: kept[k] for k in ("max_depth", "learning_rate", "trees")}
 
@@ -98,6 +98,14 @@ def test_trees_without_refit_keep_the_searched_trees(shop_prep, tmp_path):
     prep = with_model_settings(shop_prep, tmp_path / "prep", type="gradient_boosted_trees", trees=trees)
     result = _train(prep, tmp_path / "job")
     assert "trees_refitted" not in result.metrics["chosen_on_validation"]
+
+
+def test_trees_keep_the_smallest_learning_rate_at_the_searched_depth(shop_prep, tmp_path):
+    trees = {"num_trees": 3, "max_depth": [3], "learning_rate": [0.5, 0.01], "refit": False}
+    prep = with_model_settings(shop_prep, tmp_path / "prep", type="gradient_boosted_trees", trees=trees)
+    tries = _train(prep, tmp_path / "job").metrics["chosen_on_validation"]["trees"]
+    assert [t["learning_rate"] for t in tries] == [0.01, 0.5]  # kept first, though 3 trees at 0.01 barely learn
+    assert tries[0]["validation_loss"] > tries[1]["validation_loss"]
 
 
 @pytest.mark.parametrize("depths, kept, beyond", [((4, 6, 8), 4, 2), ((4, 6, 8), 8, 10), ((4, 6, 8), 6, None),

@@ -55,7 +55,7 @@ class _TreesPart:
         self.trained: TrainedTrees | None = None
         self.variants: dict[str, tuple[TreeInputs, TrainedTrees]] = {}
         self.kept: dict[str, TreeTry] = {}  # each candidate's kept try
-        self.tries: list[dict] = []  # every try; the first candidate's best first
+        self.tries: list[dict] = []  # every try; the first candidate's kept one first
         self.refitted: dict = {}  # what `refit` trained: its rows, and each candidate's kept try
         self.best_loss = np.inf
 
@@ -72,7 +72,7 @@ class _TreesPart:
                                          self.num_classes, seed)
             self.variants[name], self.kept[name] = (inputs, trained), tries[0]
             self.tries += [{"inputs": name, **t.to_dict()} for t in tries]
-            log.info("Trees (%s): %d trees of depth %d, learning rate %g, validation loss %.4f (best of %d tried)",
+            log.info("Trees (%s): %d trees of depth %d, learning rate %g, validation loss %.4f (kept of %d tried)",
                      name, tries[0].trees, tries[0].max_depth, tries[0].learning_rate, tries[0].validation_loss,
                      len(tries))
             if tries[0].validation_loss < self.best_loss:
