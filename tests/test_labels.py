@@ -77,6 +77,8 @@ def test_text_label_end_to_end(shop_csv, tmp_path, label, task_name, classes):
     assert spec.label.task == task_name and spec.label.text
     result = _train(spec_path, shop_csv, tmp_path)
     assert result.metrics["model"]["log_loss"] < result.metrics["baseline_mean"]["log_loss"], result.metrics
+    chosen = result.metrics["chosen_on_validation"]["calibration"]  # the blend's log-odds scaled on the slice
+    assert chosen["validation_loss"] <= chosen["unscaled_validation_loss"] and chosen["logit_scale"] > 0
     out = _serve(result.version_dir)
     assert set(out["classes"][0]) == classes and out["classes"][0] == out["classes"][1]
     probabilities = np.array(out["probabilities"])

@@ -19,6 +19,7 @@ from conftest import with_model_settings
 from shop import preprocessed_prices
 from trainer import task
 from trainer.config import TrainConfig
+from trainer.tree_models import logit_scale, scaled_log_odds
 from trainer.trees import depth_beyond
 
 LOADER = textwrap.dedent("""
@@ -106,6 +107,18 @@ def test_trees_keep_the_smallest_learning_rate_at_the_searched_depth(shop_prep, 
     tries = _train(prep, tmp_path / "job").metrics["chosen_on_validation"]["trees"]
     assert [t["learning_rate"] for t in tries] == [0.01, 0.5]  # kept first, though 3 trees at 0.01 barely learn
     assert tries[0]["validation_loss"] > tries[1]["validation_loss"]
+
+
+def test_logit_scale_calibrates_a_too_confident_blend_on_the_validation_slice():
+    rng = np.random.default_rng(0)
+    label = rng.integers(0, 2, 400)
+    right = rng.random(400) < 0.8  # 80% right, but said with 97% confidence
+    p = np.where(right == (label == 1), 0.97, 0.03)
+    chosen = logit_scale("binary_classification", label, p)
+    assert chosen["logit_scale"] < 0.7 and chosen["validation_loss"] < 0.8 * chosen["unscaled_validation_loss"]
+    two = logit_scale("multiclass_classification", label, np.stack([1 - p, p], axis=1))
+    assert np.isclose(two["logit_scale"], chosen["logit_scale"])  # two classes' softmax is the binary sigmoid
+    assert np.allclose(scaled_log_odds("binary_classification", p, 1.0).numpy(), p, atol=1e-6)
 
 
 @pytest.mark.parametrize("depths, kept, beyond", [((4, 6, 8), 4, 2), ((4, 6, 8), 8, 10), ((4, 6, 8), 6, None),

@@ -6,7 +6,8 @@ trained by YDF in `fit_model`.  The blend searches its trees' settings
 first, then trains its DNN with the trainer's Keras loop, stopped when the
 blend's validation loss stops improving, then the trees that read the DNN's
 learned embeddings (if asked), then picks the DNN's weight in the average
-on the validation slice: the eval split only reports.
+(and, for classes, the scale of the average's log-odds) on the validation
+slice: the eval split only reports.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from trainer.trees import TrainedTrees, TreeInputs, TreeTry, refit_trees, train_
 
 log = logging.getLogger(__name__)
 BLEND_STEPS = 20  # the DNN's weight in the blend is tried at 0, 1/20, ..., 1
+# The scales of a classification blend's log-odds tried on the validation slice: 1/4 to 4, each ~3.5% from the next.
+LOGIT_SCALES = np.exp(np.linspace(np.log(0.25), np.log(4.0), 81))
 
 
 def _chosen_features(spec: FeatureSpec, names: tuple[str, ...]) -> list:
@@ -144,7 +147,8 @@ class TreesModel(SpecModel):
 
 @builds(DNNAndTrees)
 class DNNAndTreesModel(SpecModel):
-    """weight * DNN + (1 - weight) * trees, the weight chosen on the validation slice."""
+    """weight * DNN + (1 - weight) * trees, the weight chosen on the validation slice; for classes, that average's
+    log-odds are then scaled by a number chosen there too (`logit_scale`)."""
 
     def __init__(self, spec: FeatureSpec, manifest: dict, **kwargs):
         super().__init__(**kwargs)
@@ -157,8 +161,10 @@ class DNNAndTreesModel(SpecModel):
                       if name not in encoder._multivalent} if cfg.trees_read_embeddings else {}  # noqa: SLF001
         self._part = _TreesPart(spec, manifest, _chosen_features(spec, cfg.features), cfg.trees, embeddings)
         self.dnn_weight = tf.Variable(0.5, trainable=False, name="dnn_weight")
+        self.logit_scale = tf.Variable(1.0, trainable=False, name="logit_scale")
         self._blend_tries: list[dict] = []
         self._chosen_weight = 0.5  # without a validation slice the average is plain
+        self._calibration: dict = {}
 
     def encoders(self) -> list[FeatureEncoder]:
         return self.dnn.encoders()
@@ -199,11 +205,20 @@ class DNNAndTreesModel(SpecModel):
         log.info("Blend: DNN weight %.2f (validation loss %.4f; DNN alone %.4f, trees alone %.4f)",
                  best["dnn_weight"], best["validation_loss"], self._blend_tries[-1]["validation_loss"],
                  self._blend_tries[0]["validation_loss"])
+        task = self._part.spec.label.task
+        if task != "regression":
+            blended = best["dnn_weight"] * dnn + (1 - best["dnn_weight"]) * trees
+            self._calibration = logit_scale(task, label, blended)
+            self.logit_scale.assign(self._calibration["logit_scale"])  # the rest of the record: metrics.json
+            log.info("Blend: log-odds scaled by %.3f (validation loss %.4f, unscaled %.4f)",
+                     self._calibration["logit_scale"], self._calibration["validation_loss"],
+                     self._calibration["unscaled_validation_loss"])
 
     @property
     def choices(self) -> dict:
+        calibration = {"calibration": dict(self._calibration)} if self._calibration else {}  # Keras wraps dicts too
         return {"trees": self._part.tries, "blend": [dict(t) for t in self._blend_tries],  # Keras wraps lists
-                "dnn_weight": self._chosen_weight, **self._part.refit_choice()}
+                "dnn_weight": self._chosen_weight, **calibration, **self._part.refit_choice()}
 
     def parts(self) -> dict[str, Callable]:
         return {"dnn": lambda features, training=False: self.dnn(features, training=False),
@@ -211,8 +226,37 @@ class DNNAndTreesModel(SpecModel):
                 **self._part.parts()}
 
     def call(self, features: dict, training: bool = False) -> tf.Tensor:
-        return (self.dnn_weight * self.dnn(features, training=training)
-                + (1.0 - self.dnn_weight) * self.trees(self._part.inputs(features)))
+        blended = (self.dnn_weight * self.dnn(features, training=training)
+                   + (1.0 - self.dnn_weight) * self.trees(self._part.inputs(features)))
+        task = self._part.spec.label.task
+        return blended if task == "regression" else scaled_log_odds(task, blended, self.logit_scale)
+
+
+def scaled_log_odds(task: str, probabilities, scale) -> tf.Tensor:
+    """Class probabilities with their log-odds (binary: P(class 1)) or log-probabilities (several classes, then
+    normalised) multiplied by `scale`: below 1 a blend's too confident probabilities move toward the middle, above
+    1 too timid ones move apart; 1 leaves them as they are."""
+    p = tf.clip_by_value(tf.cast(probabilities, tf.float32), 1e-7, 1 - 1e-7)
+    if task == "binary_classification":
+        return tf.sigmoid(scale * (tf.math.log(p) - tf.math.log1p(-p)))
+    return tf.nn.softmax(scale * tf.math.log(p), axis=-1)
+
+
+def logit_scale(task: str, label: np.ndarray, probabilities: np.ndarray) -> dict:
+    """The scale of LOGIT_SCALES (or 1) whose `scaled_log_odds` has the lowest log-loss on the validation slice
+    (temperature scaling: one number, so a few hundred rows fit it), with that loss and the unscaled one.
+
+    Two models' average is not calibrated even where each part is, and the
+    weight's choice on a small slice can keep one overconfident part: on
+    CreditCard (101 rows in the slice, the DNN's weight 1) the scale 0.93 took
+    the eval log-loss from 0.938x to 0.916x HistGradientBoosting's; on
+    credit_data and wa_churn (0.93, 1.04) it moved the validation loss by
+    under 0.3% (README, "Trees and the blend").
+    """
+    losses = {float(scale): validation_loss(task, label, scaled_log_odds(task, probabilities, scale).numpy())
+              for scale in np.append(LOGIT_SCALES, 1.0)}
+    scale = min(losses, key=lambda k: (losses[k], abs(np.log(k))))  # a tie keeps the scale nearer 1
+    return {"logit_scale": scale, "validation_loss": losses[scale], "unscaled_validation_loss": losses[1.0]}
 
 
 def _predictions(dataset: tf.data.Dataset, predict: Callable[[dict], tf.Tensor]) -> tuple[np.ndarray, np.ndarray]:
