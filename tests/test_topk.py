@@ -152,12 +152,21 @@ def test_items_sharing_a_large_mean():
     check(TopKScorer(items, bias, k=10, group_size=8, chunk_size=256), users, items, bias, rated)
 
 
-def test_popularity_only_scores_many_equal_biases():
-    """The popularity scorer: no vectors, a bias with few distinct values, so thousands of exact ties."""
+@pytest.mark.parametrize("dim", [1, 3])
+def test_popularity_only_scores_many_equal_biases(dim):
+    """The popularity scorer: no vectors, a bias with few distinct values, so thousands of exact ties.
+
+    Every user's list is then one order of the items less their rated ones (no scan, no exhaustive scoring),
+    also for users whose vectors are not zero and users left with fewer than K unrated items.
+    """
     rng = np.random.default_rng(9)
     counts = rng.integers(0, 6, 5000)
-    items = np.zeros((5000, 1), np.float32)
+    items = np.zeros((5000, dim), np.float32)
     bias = np.log1p(counts).astype(np.float32)
-    users = np.zeros((20, 1), np.float32)
+    users = np.zeros((22, dim), np.float32)
+    users[::2] = rng.normal(size=(11, dim))
     rated = [rng.choice(5000, size=rng.integers(0, 40), replace=False) for _ in range(20)]
-    check(TopKScorer(items, bias, k=10), users, items, bias, rated)
+    rated += [np.argsort(-counts, kind="stable")[:300], np.arange(5000)[:-3]]  # the top 300; all but 3 items
+    scorer = TopKScorer(items, bias, k=10)
+    scorer._scan = scorer._exhaustive = None  # the one-order path needs neither
+    check(scorer, users, items, bias, rated)

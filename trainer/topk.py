@@ -98,6 +98,10 @@ class TopKScorer:
         mean = self._items64[:n_items].mean(axis=0) if n_items else np.zeros(dim + 1)
         self._mean = np.where(np.isfinite(mean), mean, 0)
         self._centred32: tf.Tensor | None = None  # the exhaustive path's float32 centred items (`_exhaustive`)
+        # Vectors all zero (the most-popular list): every user's scores are the bias, so every list is one
+        # order of the items less the user's rated ones; the scan would keep every group (all tie).
+        self._one_order = (np.lexsort((np.arange(n_items), -bias.astype(np.float64)))
+                           if not item_vectors.any() and np.isfinite(bias).all() else None)
         centred = np.zeros_like(items)
         centred[:n_items] = self._items64[:n_items] - self._mean
         centred[n_items:, dim] = -np.inf
@@ -181,6 +185,8 @@ class TopKScorer:
         else:
             rows = np.repeat(np.arange(n), np.diff(rated_indptr))
             items = rated_indices[rated_indptr[0]:rated_indptr[-1]].astype(np.int64)
+        if self._one_order is not None:
+            return self._top_k_in_one_order(np.searchsorted(rows, np.arange(n + 1)), items)
         augmented = np.hstack([users, np.ones((n, 1), np.float32)])
         margin = self._margin(augmented)
         hits, exhaustive = self._scan(tf.constant(augmented), tf.constant(margin, tf.float32),
@@ -203,6 +209,20 @@ class TopKScorer:
             part = exhaustive[start:start + _EXHAUSTIVE_ROWS]
             top[part], scores[part] = self._exhaustive(augmented[part], part, rows, items)
         top[~np.isfinite(scores)] = -1
+        return top, scores
+
+    def _top_k_in_one_order(self, rated_ptr: np.ndarray, rated_items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Top K when every user's scores are the items' bias: the first K of the bias order (ties: lower item
+        index first) that the user did not rate; `rated_ptr` bounds each user's run of `rated_items`."""
+        n = len(rated_ptr) - 1
+        top = np.full((n, self.k), -1, np.int64)
+        scores = np.full((n, self.k), -np.inf, np.float32)
+        bias = self._items64[:self.n_items, -1].astype(np.float32)
+        for row in range(n):
+            rated = rated_items[rated_ptr[row]:rated_ptr[row + 1]]
+            head = self._one_order[:self.k + len(rated)]
+            kept = head[~np.isin(head, rated)][:self.k]
+            top[row, :len(kept)], scores[row, :len(kept)] = kept, bias[kept]
         return top, scores
 
     def _rated_groups(self, rows: np.ndarray, items: np.ndarray, n: int) -> tuple[tf.Tensor, tf.Tensor]:
