@@ -97,7 +97,6 @@ class TopKScorer:
         # infinite value is left as it is (its E is then infinite: such users are scored exhaustively).
         mean = self._items64[:n_items].mean(axis=0) if n_items else np.zeros(dim + 1)
         self._mean = np.where(np.isfinite(mean), mean, 0)
-        self._centred32: tf.Tensor | None = None  # the exhaustive path's float32 centred items (`_exhaustive`)
         # Vectors all zero (the most-popular list): every user's scores are the bias, so every list is one
         # order of the items less the user's rated ones; the scan would keep every group (all tie).
         self._one_order = (np.lexsort((np.arange(n_items), -bias.astype(np.float64)))
@@ -268,10 +267,8 @@ class TopKScorer:
         whole part); the items within 2E (float32's) of each user's K-th best
         are re-ranked in float64, so the result is as exact as the scan's.
         """
-        if self._centred32 is None:  # as the scan's; made when first needed, then kept (remade per part, it was
-            # most of a trained model's evaluation, where flat scores send many users here)
-            self._centred32 = tf.constant((self._items64[:self.n_items] - self._mean).astype(np.float32))
-        scores = tf.matmul(tf.constant(users), self._centred32, transpose_b=True).numpy()
+        centred = (self._items64[:self.n_items] - self._mean).astype(np.float32)  # as the scan's, made when needed
+        scores = tf.matmul(tf.constant(users), tf.constant(centred), transpose_b=True).numpy()
         local = np.full(int(part.max()) + 1, -1)
         local[part] = np.arange(len(part))
         mine = np.isin(rated_rows, part)
