@@ -34,7 +34,7 @@ step "every module and data file of the packages is in the sdist and the wheel"
 import os, sys, tarfile, zipfile
 src, sdist, wheel = sys.argv[1:]
 expected = set()
-for package in ("features", "beam_jobs", "trainer", "embedflow"):
+for package in ("stage_contracts", "features", "embedding_uses", "beam_jobs", "trainer", "retraining", "embedflow"):
     for root, dirs, files in os.walk(os.path.join(src, package)):
         dirs[:] = [d for d in dirs if d != "__pycache__"]
         expected |= {os.path.relpath(os.path.join(root, f), src) for f in files if not f.endswith((".pyc", ".pyo"))}

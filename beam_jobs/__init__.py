@@ -1,6 +1,6 @@
 """The Beam jobs: readers and validation, the preprocess pipeline, batch recommendations, sample data.
 
-`features` is imported first: it sets TensorFlow's environment before TensorFlow loads.
+`stage_contracts` is imported first: it sets TensorFlow's environment before TensorFlow loads.
 """
 
-import features  # noqa: F401
+import stage_contracts  # noqa: F401

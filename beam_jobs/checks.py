@@ -12,7 +12,7 @@ import difflib
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
-from features.errors import InputError
+from stage_contracts.errors import InputError
 from beam_jobs.layouts import InputLayout, TableFormat
 from beam_jobs.parse import column_positions, read_header, read_parquet, shown_names
 from features.spec import Column, FeatureSpec

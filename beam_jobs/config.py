@@ -12,8 +12,8 @@ import dataclasses
 import re
 from typing import TYPE_CHECKING, Mapping
 
-from features.arguments import MAX_SEED, FieldChecks, shown
-from features.errors import UserError
+from stage_contracts.arguments import MAX_SEED, FieldChecks, shown
+from stage_contracts.errors import UserError
 
 if TYPE_CHECKING:
     from features.spec import FeatureSpec
@@ -81,7 +81,7 @@ class PreprocessConfig:
     cache_dir: str | None = None  # TFT's analyzer cache, read and updated (scheduled retraining)
 
     def __post_init__(self) -> None:
-        """Refuse a bad value now, naming the field (features/arguments.py), not after the job has run."""
+        """Refuse a bad value now, naming the field (stage_contracts/arguments.py), not after the job has run."""
         check = FieldChecks(self)
         check.output_folder("output")
         if isinstance(self.input, (list, tuple)):

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from beam_jobs.parse import DUPLICATE_KEY, LINE_COLUMN, rejection
 from features.spec import Deduplicate
-from beam_jobs.split import row_hash
+from features.split import row_hash
 
 SOURCE_COLUMN = "__source__"
 

@@ -27,7 +27,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from tensorflow_transform.tf_metadata import schema_utils
 
-from features import manifest as mf
+from stage_contracts import manifest as mf
 
 _ARROW_TYPES = {tf.int64: pa.int64(), tf.float32: pa.float32()}
 CODEC = "snappy"

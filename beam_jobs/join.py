@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs.layouts import SideFormat
-from features.errors import InputError
+from stage_contracts.errors import InputError
 from beam_jobs.parse import LINE_COLUMN, UNKNOWN_JOIN_KEY, Chunk, parse_chunk, plan_chunks, read_header, rejection
 from features.spec import Column, Join
 

@@ -13,7 +13,7 @@ import re
 
 from apache_beam.io.filesystems import FileSystems
 
-from features.errors import InputError
+from stage_contracts.errors import InputError
 from features.spec import FeatureSpec
 
 ML100K_GENRES = (

@@ -21,8 +21,8 @@ from apache_beam.options.pipeline_options import (
 from apache_beam.runners.runner import PipelineState
 
 from beam_jobs.config import check_cloud_storage_flags, check_runner
-from features.errors import UserError
-from features.quiet import child_start_up_lines_filtered, stderr_lines_filtered
+from stage_contracts.errors import UserError
+from stage_contracts.quiet import child_start_up_lines_filtered, stderr_lines_filtered
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -133,7 +133,7 @@ def run_pipeline(pipeline, options: PipelineOptions):
     """Run a built pipeline; wait for it unless this is a dry run.  Returns the result.
 
     With DirectRunner's multi-processing mode, the workers' start-up noise is filtered: the warnings each
-    worker sends back, and the C++ lines of the TensorFlow each one loads (features/quiet.py).
+    worker sends back, and the C++ lines of the TensorFlow each one loads (stage_contracts/quiet.py).
     """
     multi_processing = options.view_as(DirectOptions).direct_running_mode == "multi_processing"
     logging.getLogger("apache_beam.runners.portability.local_job_service").addFilter(_WORKER_WARNINGS)

@@ -24,7 +24,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from features.errors import InputError
+from stage_contracts.errors import InputError
 from beam_jobs.layouts import TableFormat
 from beam_jobs.records import (MAX_HEADER_BYTES, HeaderTooLong, Records, find_records, has_quotes, plan_ranges,
                                quote_positions, split_header)

@@ -30,10 +30,10 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs.options import describe_options, is_dry_run, pipeline_options, run_pipeline, runner_name
-from features import manifest as mf
-from features.errors import InputError
+from stage_contracts import manifest as mf
+from stage_contracts.errors import InputError
 from features.spec import Column, spec_from_dict
-from trainer.model_dir import resolve_version
+from stage_contracts.model_dir import resolve_version
 
 log = logging.getLogger(__name__)
 OUTPUT_PREFIX = "predictions"
@@ -121,7 +121,7 @@ class ScoreBatches(beam.DoFn):
     def setup(self):
         import tensorflow as tf
 
-        from trainer.export import signature_input_names
+        from stage_contracts.signatures import signature_input_names
 
         self._tf = tf
         self._model = tf.saved_model.load(self._version_dir)  # kept: the signature needs its variables

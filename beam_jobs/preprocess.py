@@ -33,23 +33,23 @@ from tensorflow_transform.beam import analysis_graph_builder, analyzer_cache
 from tfx_bsl.tfxio.tensor_adapter import TensorAdapter
 from apache_beam.io.filesystems import FileSystems
 
-from features import manifest as mf
+from stage_contracts import manifest as mf
 from beam_jobs import analysis_cache
 from beam_jobs.arrow_coder import RecordBatchCoder  # noqa: F401 - registers the coder for pa.RecordBatch
 from beam_jobs.checks import check_inputs
 from beam_jobs.config import PreprocessConfig
 from beam_jobs.dedupe import keep_latest, shard_batch
 from beam_jobs.id_table import WriteIdTable, table_rows
-from features.errors import InputError, OutputError, UserError
+from stage_contracts.errors import InputError, OutputError, UserError
 from features.graph import LABEL_VOCABULARY
 from features.label_check import label_problem
-from features.progress import Progress
+from stage_contracts.progress import Progress
 from beam_jobs.join import join_batch, read_side_table
 from beam_jobs.layouts import InputLayout, table_layout
 from beam_jobs.options import describe_options, is_dry_run, pipeline_options, run_pipeline, runner_name
 from beam_jobs.parse import DEFAULT_CHUNK_BYTES, LINE_COLUMN, parse_chunk, plan_chunks, validate_table
 from features.spec import FeatureSpec, load_spec
-from beam_jobs.split import eval_mask
+from features.split import eval_mask
 from beam_jobs.statistics import DatasetStatistics, write_statistics
 from beam_jobs.tfrecord_io import WriteTFRecordBatches
 from beam_jobs.transform import preprocessing_fn_for, tensor_adapter_config, to_tfxio_batch

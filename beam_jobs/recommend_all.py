@@ -1,6 +1,6 @@
 """The batch recommendation job: top-K unrated items for every user, written to Parquet (and CSV).
 
-    user blocks -> score block x all items (trainer/topk.py) -> K rows per user -> Parquet shards
+    user blocks -> score block x all items (embedding_uses/topk.py) -> K rows per user -> Parquet shards
 
 Users are scored in blocks of `--block-size` against the whole item matrix,
 never pair by pair in Python.  Each worker loads the model version's
@@ -20,14 +20,14 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from beam_jobs.config import RecommendAllConfig
-from features import manifest as mf
-from features.progress import Progress
+from stage_contracts import manifest as mf
+from stage_contracts.progress import Progress
 from beam_jobs.options import describe_options, is_dry_run, pipeline_options, run_pipeline, runner_name
-from trainer.embeddings import arrow_id_type
-from trainer.model_dir import resolve_version
-from trainer.ranking_score import RankingWeights
-from trainer.recommend import EmbeddingIndex
-from trainer.topk import DEFAULT_BLOCK
+from embedding_uses.layout import arrow_id_type
+from stage_contracts.model_dir import resolve_version
+from embedding_uses.ranking_score import RankingWeights
+from embedding_uses.recommend import EmbeddingIndex
+from embedding_uses.topk import DEFAULT_BLOCK
 
 log = logging.getLogger(__name__)
 OUTPUT_PREFIX = "recommendations"

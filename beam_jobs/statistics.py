@@ -11,7 +11,7 @@ size).  TFDV 1.21 is not installable next to this stack, so the figures come
 from tfx_bsl's own C++ sketches (the ones TFDV uses: quantiles, Misra-Gries
 top-k, KMV distinct counts) in one Beam combiner per split, and are written
 as `DatasetFeatureStatisticsList` files TFDV and Facets load
-(features/statistics.py knows the layout).
+(stage_contracts/statistics.py knows the layout).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 from tensorflow_transform import analyzers as tft_analyzers
 from tfx_bsl import sketches
 
-from features import statistics as fs
+from stage_contracts import statistics as fs
 from features.graph import raw_columns
 from features.spec import FeatureSpec
 

@@ -29,7 +29,7 @@ from apache_beam.io import filebasedsink, iobase
 from apache_beam.io.filesystem import CompressionTypes
 from tfx_bsl.coders import example_coder
 
-from features.progress import Progress
+from stage_contracts.progress import Progress
 
 log = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ import tensorflow_transform as tft
 from tensorflow_transform.tf_metadata import schema_utils
 from tfx_bsl.tfxio import tensor_adapter, tensor_representation_util
 
-from beam_jobs.split import row_keys
+from features.split import row_keys
 from beam_jobs.vocabulary import vocabularies
-from features.manifest import ROW_KEY
+from stage_contracts.manifest import ROW_KEY
 from features.graph import make_preprocessing_fn, raw_columns, raw_feature_spec
 from features.spec import FeatureSpec
 from features.analyzers import Moments, Statistic, TokenCounts
@@ -46,7 +46,7 @@ def tensor_adapter_config(spec: FeatureSpec) -> tensor_adapter.TensorAdapterConf
 def to_tfxio_batch(batch: pa.RecordBatch, spec: FeatureSpec) -> pa.RecordBatch:
     """Wrap each column of a typed batch as a list column (a null becomes an empty list), and add its row key.
 
-    The row key (beam_jobs/split.py `row_keys` of the raw columns) is what the
+    The row key (features/split.py `row_keys` of the raw columns) is what the
     trainer draws its validation slice by: the transformed records cannot serve,
     because z-scores from TFT's combiners differ in their last bits between
     runs of the same data (and equal records serialize in another field order),

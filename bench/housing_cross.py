@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from beam_jobs import preprocess  # noqa: E402
 from beam_jobs.config import PreprocessConfig  # noqa: E402
-from beam_jobs.sample_data import HousingSample, write_housing_sample  # noqa: E402
+from embedflow.sample_tables import HousingSample, write_housing_sample  # noqa: E402
 from features.spec import load_spec  # noqa: E402
 from trainer import task  # noqa: E402
 from trainer.config import TrainConfig  # noqa: E402

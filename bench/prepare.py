@@ -25,7 +25,7 @@ import tensorflow_transform as tft  # noqa: E402
 
 from bench.preprocess import peak_rss_mib  # noqa: E402
 from bench.train import prepare as generate  # noqa: E402
-from features import manifest as mf  # noqa: E402
+from stage_contracts import manifest as mf  # noqa: E402
 from features.spec import spec_from_dict  # noqa: E402
 from trainer.data import split_files, training_input  # noqa: E402
 from trainer.id_table import IdTable  # noqa: E402

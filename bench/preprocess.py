@@ -73,8 +73,8 @@ def write_bench_inputs(root: str, ratings: int, users: int, movies: int, seed: i
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from beam_jobs.sample_data import RatingsSample, write_ratings_sample
-    from beam_jobs.split import eval_mask
+    from embedflow.sample_tables import RatingsSample, write_ratings_sample
+    from features.split import eval_mask
 
     data = os.path.join(root, "data")
     write_ratings_sample(data, RatingsSample(users=users, movies=movies, ratings=ratings, groups=20, seed=seed))
@@ -107,7 +107,7 @@ def write_wide_bench_inputs(root: str, features: int, rows: int, with_reference_
 
 def write_narrow_inputs(root: str, ratings: int) -> None:
     """MovieLens-layout sample ratings (ratings.csv + movies.csv) under the built-in movielens spec."""
-    from beam_jobs.sample_data import RatingsSample, write_ratings_sample
+    from embedflow.sample_tables import RatingsSample, write_ratings_sample
     from features.spec import load_spec
 
     data = os.path.join(root, "data")

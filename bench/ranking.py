@@ -49,7 +49,7 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.csv as pacsv  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
-from beam_jobs.ratings_stats import folder_stats, stats_table  # noqa: E402
+from embedflow.ratings_stats import folder_stats, stats_table  # noqa: E402
 from bench import reference_models  # noqa: E402
 from bench.results import add_results_option, write_results  # noqa: E402
 from trainer import references as ref  # noqa: E402
@@ -198,7 +198,7 @@ def split_ratings(input_dir: str | None, work: str, seed: int) -> Split:
 
 
 def _write_sample(folder: str, seed: int) -> str:
-    from beam_jobs.sample_data import RatingsSample, write_ratings_sample
+    from embedflow.sample_tables import RatingsSample, write_ratings_sample
 
     write_ratings_sample(folder, RatingsSample(seed=seed))
     return folder

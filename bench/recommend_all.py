@@ -52,9 +52,9 @@ import tensorflow as tf  # noqa: E402
 
 from beam_jobs.recommend_all import recommend_block  # noqa: E402
 from bench.results import add_results_option, write_results  # noqa: E402
-from trainer.ranking_score import RankingWeights  # noqa: E402
-from trainer.recommend import EmbeddingIndex  # noqa: E402
-from trainer.topk import DEFAULT_BLOCK, brute_force_top_k  # noqa: E402
+from embedding_uses.ranking_score import RankingWeights  # noqa: E402
+from embedding_uses.recommend import EmbeddingIndex  # noqa: E402
+from embedding_uses.topk import DEFAULT_BLOCK, brute_force_top_k  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 import pyarrow.csv as pacsv  # noqa: E402
 
-from beam_jobs.sample_data import RatingsSample, write_ratings_sample  # noqa: E402
+from embedflow.sample_tables import RatingsSample, write_ratings_sample  # noqa: E402
 
 FAULTS = ("after_data_check", "after_preprocess", "after_train", "after_export", "after_switch", "during_prune")
 

@@ -1,7 +1,7 @@
 """The seed's whole scenario in one run: how long for a million users?
 
 Generates MovieLens-layout sample ratings (default 20M ratings by 1M users
-of 500K movies, long-tail popularity: beam_jobs/sample_data.py), then runs
+of 500K movies, long-tail popularity: embedflow/sample_tables.py), then runs
 the README's commands in sequence, each as its own process exactly as a
 user types it:
 

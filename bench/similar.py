@@ -7,7 +7,7 @@ movies with at least 20 ratings in the 80%; each method names each query's 10
 neighbours among the movies of the 80%:
 
 - the product: `embedflow similar` (EmbeddingIndex.neighbours: cosine of the
-  centred retrieval vectors plus a small popularity term, trainer/neighbours.py),
+  centred retrieval vectors plus a small popularity term, embedding_uses/neighbours.py),
   and, next to it, other readings of the same vectors (the raw cosine `similar`
   used before, and the transforms and weights tried), which is how `similar`
   was chosen, on `--seeds 10` (a sample and split of its own; 0, 1, 2 report);
@@ -47,7 +47,7 @@ import numpy as np  # noqa: E402
 
 from bench.ranking import Split, run_product, split_arguments, split_ratings  # noqa: E402
 from trainer import references as ref  # noqa: E402
-from trainer.neighbours import cosine_top_k, normalize  # noqa: E402
+from embedding_uses.neighbours import cosine_top_k, normalize  # noqa: E402
 
 K = 10
 MIN_QUERY_RATINGS = 20
@@ -80,8 +80,8 @@ def run_split(args: argparse.Namespace, work: str, seed: int) -> dict[str, float
     model_dir = os.path.join(work, "job", "model")
     if not (args.reuse and glob.glob(os.path.join(model_dir, "*", "saved_model.pb"))):
         run_product(split.train_dir, work, args.epochs, args.spec, recommend_all=False)
-    from trainer.model_dir import resolve_version
-    from trainer.recommend import EmbeddingIndex
+    from stage_contracts.model_dir import resolve_version
+    from embedding_uses.recommend import EmbeddingIndex
 
     index = EmbeddingIndex(resolve_version(model_dir))
     n_items = split.train.n_items - 1  # the last index holds held-out movies the 80% never saw

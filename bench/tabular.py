@@ -11,7 +11,7 @@ scikit-learn's HistGradientBoosting (categories native; its learning rate,
 leaves and l2 chosen on a 15% slice of the train rows, then refitted on all
 of them) and a one-hot linear model (RidgeCV, or LogisticRegressionCV for
 classes).  The eval rows are the ones the preprocess job held out: the same
-stable hash of the spec's split key (beam_jobs/split.py), checked against
+stable hash of the spec's split key (features/split.py), checked against
 the job's row counts.  Errors are on the model's scale: RMSE of log(label)
 where the drafted spec log-transforms it (prices, wages), RMSE otherwise,
 log-loss for classes.
@@ -41,9 +41,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from beam_jobs import preprocess  # noqa: E402
 from beam_jobs.config import PreprocessConfig  # noqa: E402
-from beam_jobs.sample_data import HousingSample, write_housing_sample  # noqa: E402
-from beam_jobs.sample_housing_wide import WideHousingSample, write_wide_housing_sample  # noqa: E402
-from beam_jobs.split import eval_mask  # noqa: E402
+from embedflow.sample_tables import HousingSample, write_housing_sample  # noqa: E402
+from embedflow.sample_housing_wide import WideHousingSample, write_wide_housing_sample  # noqa: E402
+from features.split import eval_mask  # noqa: E402
 from bench.results import add_results_option, write_results  # noqa: E402
 from embedflow.init_spec import InitSpecConfig, init_spec  # noqa: E402
 from features.model_types import DNN, TYPES  # noqa: E402

@@ -28,7 +28,7 @@ import tensorflow_transform as tft  # noqa: E402
 
 from bench.preprocess import peak_rss_mib  # noqa: E402
 from bench.results import add_results_option, write_results  # noqa: E402
-from features import manifest as mf  # noqa: E402
+from stage_contracts import manifest as mf  # noqa: E402
 from features.spec import spec_from_dict  # noqa: E402
 from trainer.data import split_files, training_input  # noqa: E402
 from trainer.model import TrainingData, build_model  # noqa: E402
@@ -38,7 +38,7 @@ from trainer.task import read_side_table  # noqa: E402
 def prepare(ratings: int, users: int, movies: int) -> str:
     from beam_jobs import preprocess
     from beam_jobs.config import PreprocessConfig
-    from beam_jobs.sample_data import RatingsSample, write_ratings_sample
+    from embedflow.sample_tables import RatingsSample, write_ratings_sample
     from features.spec import load_spec
 
     root = tempfile.mkdtemp(prefix="bench_train_")

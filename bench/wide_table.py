@@ -80,7 +80,7 @@ def write_wide_inputs(root: str, features: int, rows: int, seed: int = 1,
 
     Returns (spec path, table path, column names in file order).
     """
-    from beam_jobs.split import eval_mask
+    from features.split import eval_mask
 
     os.makedirs(os.path.join(root, "data"), exist_ok=True)
     spec_path = os.path.join(root, "wide_spec.yaml")

@@ -7,7 +7,7 @@ submodule's import would replace the function on the package).
 
 import importlib
 
-import features  # noqa: F401  (sets TensorFlow's environment before anything imports it)
+import stage_contracts  # noqa: F401  (sets TensorFlow's environment before anything imports it)
 
 # public name -> module that defines it
 _EXPORTS = {
@@ -15,9 +15,9 @@ _EXPORTS = {
                                           "recommend", "Preprocessed", "Item")},
     "PreprocessConfig": "beam_jobs.config",
     "TrainConfig": "trainer.config",
-    "RatingsSample": "beam_jobs.sample_data",
-    "HousingSample": "beam_jobs.sample_data",
-    "UserError": "features.errors",
+    "RatingsSample": "embedflow.sample_tables",
+    "HousingSample": "embedflow.sample_tables",
+    "UserError": "stage_contracts.errors",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING
 
 from beam_jobs.config import PreprocessConfig
 from embedflow.cli import api_logging
-from features.arguments import check_argument, shown
-from features.errors import UserError
-from trainer.queries import RecommendQuery, SimilarQuery
+from stage_contracts.arguments import check_argument, shown
+from stage_contracts.errors import UserError
+from embedding_uses.queries import RecommendQuery, SimilarQuery
 
 if TYPE_CHECKING:
     from tensorflow_metadata.proto.v0.statistics_pb2 import DatasetFeatureStatisticsList
 
-    from beam_jobs.sample_data import HousingSample, RatingsSample
+    from embedflow.sample_tables import HousingSample, RatingsSample
     from trainer.config import TrainConfig
     from trainer.task import TrainResult
 
@@ -56,7 +56,7 @@ class Item:
 
     `score` is the cosine similarity for `similar`; for `recommend` it is the
     ranking score the list is ordered by, the same number as `recommend`'s
-    table and `recommend-all`'s `score` column (trainer/ranking_score.py), and
+    table and `recommend-all`'s `score` column (embedding_uses/ranking_score.py), and
     `predicted_rating` is the rating head's rating (None for `similar`).
     """
 
@@ -68,8 +68,8 @@ class Item:
 
 def sample_data(output: str, sample: "RatingsSample | HousingSample | None" = None) -> str:
     """Write seeded sample data to `output` (default: MovieLens-style ratings shaped like ml-latest-small)."""
-    from beam_jobs.sample_data import HousingSample, RatingsSample, write_housing_sample, write_ratings_sample
-    from beam_jobs.sample_housing_wide import WideHousingSample, write_wide_housing_sample
+    from embedflow.sample_tables import HousingSample, RatingsSample, write_housing_sample, write_ratings_sample
+    from embedflow.sample_housing_wide import WideHousingSample, write_wide_housing_sample
 
     api_logging()
     output = check_argument("sample_data", "output", output, "output_folder")
@@ -113,7 +113,7 @@ def describe(spec: str = "movielens", preprocessed: str | None = None) -> str:
 
     if preprocessed is None:
         return describe_spec(load_spec(spec))
-    from features.manifest import read_manifest
+    from stage_contracts.manifest import read_manifest
 
     return describe_spec(load_spec(spec), read_manifest(preprocessed)) + "\n" + describe_statistics(preprocessed)
 
@@ -121,8 +121,8 @@ def describe(spec: str = "movielens", preprocessed: str | None = None) -> str:
 def statistics(preprocessed: str) -> "DatasetFeatureStatisticsList | None":
     """The train and eval statistics of a preprocess output (TFDV's proto), or None when it was written without
     them (`statistics=False`); a folder that is not a finished preprocess output is a UserError."""
-    from features.manifest import read_manifest
-    from features.statistics import load_statistics
+    from stage_contracts.manifest import read_manifest
+    from stage_contracts.statistics import load_statistics
 
     read_manifest(check_argument("statistics", "preprocessed", preprocessed, "text"))  # names a missing folder
     return load_statistics(preprocessed)
@@ -130,7 +130,7 @@ def statistics(preprocessed: str) -> "DatasetFeatureStatisticsList | None":
 
 def similar(model: str, item: str, k: int = 10, title: bool = False) -> list[Item]:
     """The k items most similar to `item`: cosine of centred item vectors plus a small popularity term
-    (trainer/neighbours.py); `model` is a version folder or a model dir (its serving version).  `item` is an id; a
+    (embedding_uses/neighbours.py); `model` is a version folder or a model dir (its serving version).  `item` is an id; a
     text that is not a number may also be (part of) a title; `title=True` reads it as a title only."""
     query = SimilarQuery(model, item, k, title)
     index = _index(query.model)
@@ -145,8 +145,8 @@ def recommend(model: str, user: str | None = None, k: int = 10, popularity_weigh
     rated) instead of `user`: their vector comes from the model's user tower.
     `history` is a list of ids, a text of comma-separated ids ("417" is one
     id), or a history file, read as `recommend --history` reads it
-    (trainer/queries.py).  The ranking's weights are the model's unless given
-    (trainer/ranking_score.py).  Every argument is checked first (UserError).
+    (embedding_uses/queries.py).  The ranking's weights are the model's unless given
+    (embedding_uses/ranking_score.py).  Every argument is checked first (UserError).
     """
     query = RecommendQuery(model, user, history, k, popularity_weight, rating_weight)
     index = _index(query.model)
@@ -165,8 +165,8 @@ def _require(config: object, cls: type, function: str) -> None:
 
 def _index(model: str):
     api_logging()
-    from trainer.model_dir import resolve_version
-    from trainer.recommend import EmbeddingIndex
+    from stage_contracts.model_dir import resolve_version
+    from embedding_uses.recommend import EmbeddingIndex
 
     return EmbeddingIndex(resolve_version(model))
 

@@ -8,7 +8,7 @@ returns at once.  Each module offers `add_arguments(parser)` and
 them `module:NAME`, offering `add_NAME_arguments` and `NAME_main`.  Errors
 in the user's inputs are printed as one paragraph with exit code 2, never as
 a traceback.  `-q` keeps warnings and errors only; `-v` adds the libraries'
-own logs, TensorFlow's C++ start-up included (features/quiet.py).
+own logs, TensorFlow's C++ start-up included (stage_contracts/quiet.py).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Callable
 
 # subcommand -> (module, one-line help, whether unknown flags pass through to Beam)
 SUBCOMMANDS = {
-    "sample-data": ("beam_jobs.sample_data", "write seeded sample data with planted structure", False),
+    "sample-data": ("embedflow.sample_tables", "write seeded sample data with planted structure", False),
     "preprocess": ("embedflow.commands.preprocess", "Beam + TFT job: raw tables -> TFRecords + transform graph "
                                            "(unknown flags go to Beam)", True),
     "train": ("embedflow.commands.train", "train the spec's model on a preprocess output and export a SavedModel",
@@ -55,7 +55,8 @@ SUBCOMMANDS = {
 
 QUIET, NORMAL, VERBOSE = -1, 0, 1
 LIBRARIES = ("apache_beam", "absl", "tensorflow_transform", "tfx_bsl", "h5py", "matplotlib", "google", "openTSNE")
-PRODUCT = ("embedflow", "beam_jobs", "trainer", "features")  # the packages whose lines are the product's own
+# the packages whose lines are the product's own
+PRODUCT = ("embedflow", "beam_jobs", "trainer", "features", "stage_contracts", "embedding_uses", "retraining")
 LOG_FORMAT, LOG_DATE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"
 
 
@@ -70,7 +71,7 @@ def setup_logging(verbosity: int = NORMAL) -> None:
     for noisy in LIBRARIES:
         logging.getLogger(noisy).setLevel(logging.INFO if verbosity == VERBOSE else logging.WARNING)
     if verbosity != VERBOSE:
-        from features.quiet import drop_unactionable_warnings
+        from stage_contracts.quiet import drop_unactionable_warnings
 
         drop_unactionable_warnings()
 
@@ -93,7 +94,7 @@ def api_logging() -> None:
     configured the root logger (logging.basicConfig): their settings win."""
     if logging.getLogger().handlers:
         return
-    from features.quiet import drop_unactionable_warnings
+    from stage_contracts.quiet import drop_unactionable_warnings
 
     drop_unactionable_warnings()
     handler = logging.StreamHandler(sys.stderr)
@@ -110,7 +111,7 @@ def api_logging() -> None:
 
 def set_verbosity_environment(verbosity: int) -> None:
     """-v: TensorFlow's C++ log too, here and in child processes (Beam workers), which inherit the variable."""
-    from features.quiet import VERBOSE_ENV, configure_tensorflow
+    from stage_contracts.quiet import VERBOSE_ENV, configure_tensorflow
 
     if verbosity == VERBOSE:
         os.environ[VERBOSE_ENV] = "1"
@@ -120,11 +121,11 @@ def set_verbosity_environment(verbosity: int) -> None:
 def run_command(action: Callable[[], object], verbosity: int = NORMAL, flags: dict[str, str] | None = None) -> int:
     """Run one command; a UserError becomes a readable message and its exit code.
 
-    A bad config field (features/arguments.py) is named by its flag in `flags` (field -> flag).
+    A bad config field (stage_contracts/arguments.py) is named by its flag in `flags` (field -> flag).
     """
-    from features.arguments import ArgumentError
-    from features.errors import UserError, disk_full_error, is_disk_full
-    from features.interrupt import interrupts_noticed
+    from stage_contracts.arguments import ArgumentError
+    from stage_contracts.errors import UserError, disk_full_error, is_disk_full
+    from stage_contracts.interrupt import interrupts_noticed
 
     setup_logging(verbosity)
     try:
@@ -158,7 +159,7 @@ def build_parser(selected: str | None) -> argparse.ArgumentParser:
             module, _, prefix = module.partition(":")
             mod = importlib.import_module(module)
             getattr(mod, f"add_{prefix}_arguments" if prefix else "add_arguments")(p)
-            from features.arguments import flag_names
+            from stage_contracts.arguments import flag_names
 
             p.set_defaults(handler=getattr(mod, f"{prefix}_main" if prefix else "main_from_args"),
                            flags_of_fields=flag_names(p))

@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from beam_jobs.sample_data import RatingsSample
+from embedflow.sample_tables import RatingsSample
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,9 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main_from_args(args: argparse.Namespace, beam_args: list[str]) -> None:
-    from beam_jobs import preprocess, sample_data
+    from beam_jobs import preprocess
+    from embedflow import sample_tables
     from beam_jobs.config import PreprocessConfig
-    from features.manifest import prepare_output
+    from stage_contracts.manifest import prepare_output
     from trainer import task
     from trainer.config import TrainConfig
 
@@ -39,8 +40,8 @@ def main_from_args(args: argparse.Namespace, beam_args: list[str]) -> None:
     data, prep, job = (os.path.join(root, name) for name in ("data", "preprocessed", "job"))
     print(f"[1/3] Writing sample MovieLens data ({args.ratings} ratings, {args.users} users, "
           f"{args.movies} movies) to {data}")
-    sample_data.write_ratings_sample(data, RatingsSample(users=args.users, movies=args.movies,
-                                                         ratings=args.ratings, seed=args.seed))
+    sample_tables.write_ratings_sample(data, RatingsSample(users=args.users, movies=args.movies,
+                                                           ratings=args.ratings, seed=args.seed))
     print(f"[2/3] Preprocessing with Beam + TFT into {prep}")
     manifest = preprocess.run(PreprocessConfig(output=prep, input=data, beam_args=tuple(beam_args)))
     print(f"[3/3] Training the two-tower model; exporting under {os.path.join(root, 'model')}")
@@ -78,8 +79,8 @@ def verdict(model: float, reference: float, name: str, lower_is_better: bool = F
 
 
 def _show_neighbour_quality(version_dir: str, data_dir: str) -> None:
-    from trainer.neighbours import neighbour_label_share
-    from trainer.recommend import EmbeddingIndex
+    from embedding_uses.neighbours import neighbour_label_share
+    from embedding_uses.recommend import EmbeddingIndex
 
     with open(os.path.join(data_dir, "planted_movie_groups.csv"), encoding="utf-8") as f:
         planted = {r["movieId"]: int(r["group"]) for r in csv.DictReader(f)}

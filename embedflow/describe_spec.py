@@ -4,7 +4,7 @@ With `--model`, a model version's card instead (embedflow/model_card.py).
 
 Dimensions of vocabulary features depend on the data; given a preprocess
 output (`--preprocessed`), the manifest's actual sizes are shown, and the
-statistics of its train and eval splits (features/statistics.py).
+statistics of its train and eval splits (stage_contracts/statistics.py).
 """
 
 from __future__ import annotations
@@ -69,12 +69,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main_from_args(args: argparse.Namespace, _extra: list[str]) -> None:
     if args.model:
-        from features.arguments import check_argument
+        from stage_contracts.arguments import check_argument
 
         check_argument("describe", "model", args.model, "existing_path", folder=True)
         check_argument("describe", "history", args.history, "existing_path", optional=True)
         from embedflow.model_card import write_model_card
-        from trainer.model_dir import resolve_version
+        from stage_contracts.model_dir import resolve_version
 
         card, path = write_model_card(resolve_version(args.model), args.history)
         print(card + f"\n(written to {path})")
@@ -82,7 +82,7 @@ def main_from_args(args: argparse.Namespace, _extra: list[str]) -> None:
     manifest = None
     spec = load_spec(args.spec)
     if args.preprocessed:
-        from features.manifest import read_manifest
+        from stage_contracts.manifest import read_manifest
 
         manifest = read_manifest(args.preprocessed)
     print(describe(spec, manifest))
@@ -92,7 +92,7 @@ def main_from_args(args: argparse.Namespace, _extra: list[str]) -> None:
 
 def describe_statistics(preprocess_dir: str) -> str:
     """The splits' statistics as a table, or why there are none."""
-    from features.statistics import STATISTICS_PICTURE, load_statistics, statistics_table
+    from stage_contracts.statistics import STATISTICS_PICTURE, load_statistics, statistics_table
 
     stats = load_statistics(preprocess_dir)
     if stats is None:

@@ -33,8 +33,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import yaml
 
-from features.arguments import FieldChecks
-from features.errors import InputError, OutputError, UserError
+from stage_contracts.arguments import FieldChecks
+from stage_contracts.errors import InputError, OutputError, UserError
 from features.label_check import label_problem
 from features.spec import Label, load_spec
 from features.spec_reader import suggest

@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 import os
 
-from features import manifest as mf
-from features.errors import UserError
+from stage_contracts import manifest as mf
+from stage_contracts.errors import UserError
 
 CARD_FILE = "MODEL_CARD.md"
 METRICS_FILE = "metrics.json"
@@ -115,7 +115,7 @@ def _gate(version: str, history_path: str | None) -> str:
     if history_path is None:
         return ("## Gate\n\nNo retrain history given (`describe --model V --history WORK_DIR/history.jsonl` adds "
                 "the gate decisions about this version).\n")
-    from embedflow.retrain import read_history
+    from retraining.retrain import read_history
 
     records = [r for r in read_history(history_path) if str(r.get("version")) == version]
     if not records:

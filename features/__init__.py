@@ -1,11 +1,9 @@
-"""The feature spec and what both stages share: errors, transform and model kinds, the raw schema, the TF part
-of the preprocessing function and the preprocess output's manifest.  Nothing here imports Apache Beam, so a
-training job needs no Beam.
+"""The feature spec and its kinds: the spec reader, transform kinds, derivations, model types, the statistics a
+kind needs, the raw schema and the TF part of the preprocessing function, the label check and the stable
+train/eval split.
+Nothing here imports Apache Beam, so a training job needs no Beam.
 
-Importing the package first sets TensorFlow's environment (features/quiet.py: Keras 2, which TFT's Keras layer
-needs, and a quiet start-up); it is read when TensorFlow is first imported, and a user's own setting wins.
+`stage_contracts` is imported first: it sets TensorFlow's environment before TensorFlow loads.
 """
 
-from features.quiet import configure_tensorflow
-
-configure_tensorflow()
+import stage_contracts  # noqa: F401

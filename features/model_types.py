@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
-from features.errors import UserError
+from stage_contracts.errors import UserError
 from features.registry import Registry
 from features.spec_reader import SpecReader
 from features.transforms import Feature

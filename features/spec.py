@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 
 from features.derivations import Derived, derived_from_dict, read_derived
-from features.errors import SpecError
+from stage_contracts.errors import SpecError
 from features.model_types import ModelType, model_from_dict, read_model
 from features.spec_reader import SpecReader, load_yaml
 from features.transforms import Feature, ParseContext, feature_from_dict, read_feature

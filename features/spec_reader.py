@@ -13,7 +13,7 @@ from typing import Any, Mapping, NoReturn
 
 import yaml
 
-from features.errors import SpecError
+from stage_contracts.errors import SpecError
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

@@ -20,7 +20,7 @@ SAMPLE = dict(users=800, movies=400, ratings=60_000, groups=6, seed=11, taste=2.
 
 @pytest.fixture(scope="session")
 def ratings_sample(tmp_path_factory):
-    from beam_jobs.sample_data import RatingsSample, write_ratings_sample
+    from embedflow.sample_tables import RatingsSample, write_ratings_sample
 
     folder = str(tmp_path_factory.mktemp("ratings_sample"))
     write_ratings_sample(folder, RatingsSample(**SAMPLE))

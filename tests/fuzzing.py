@@ -23,11 +23,11 @@ import random
 
 import numpy as np
 
-from features.errors import UserError
+from stage_contracts.errors import UserError
 from beam_jobs.layouts import detect_movielens
 from beam_jobs.parse import LINE_COLUMN, WRONG_FIELD_COUNT, parse_chunk, plan_chunks, read_header
 from beam_jobs.records import MAX_HEADER_BYTES
-from beam_jobs.span_stats import read_span
+from retraining.span_stats import read_span
 from features.spec import Column, load_spec
 
 SPEC = load_spec("movielens")

@@ -13,7 +13,7 @@ import random
 
 import yaml
 
-from features.errors import UserError
+from stage_contracts.errors import UserError
 from features.spec import builtin_spec_names, builtin_spec_path, load_spec
 
 ODD_VALUES = [None, True, 0, -1, 10**30, 1e308, float("nan"), "", "x", "0", "-5", "1e999", [], {}, [1, "a"],

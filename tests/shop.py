@@ -7,7 +7,7 @@ import pyarrow as pa
 
 from beam_jobs import preprocess
 from beam_jobs.config import PreprocessConfig
-from beam_jobs.sample_data import write_csv
+from embedflow.sample_csv import write_csv
 from features.spec import load_spec
 
 PRICE_SPEC = """

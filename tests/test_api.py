@@ -39,7 +39,7 @@ def test_describe_similar_and_recommend_on_a_trained_model(preprocessed, trained
         with pytest.raises(ef.UserError, match=r"is a model (version|dir) .*not a preprocess output"):
             ef.describe("movielens", model)
     model_dir = os.path.dirname(trained.version_dir)
-    from trainer.recommend import EmbeddingIndex
+    from embedding_uses.recommend import EmbeddingIndex
 
     index = EmbeddingIndex(trained.version_dir)
     item, user = index.item_ids[0], index.user_ids[0]

@@ -20,16 +20,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from beam_jobs.config import PredictConfig, PreprocessConfig, RecommendAllConfig
-from beam_jobs.sample_data import HousingSample, RatingsSample
-from beam_jobs.sample_housing_wide import WideHousingSample
+from embedflow.sample_tables import HousingSample, RatingsSample
+from embedflow.sample_housing_wide import WideHousingSample
 from embedflow import cli
-from embedflow.cut_spans import CutSpansConfig
+from retraining.cut_spans import CutSpansConfig
 from embedflow.init_spec import InitSpecConfig
-from features.arguments import ArgumentError
-from features.errors import SpecError, UserError
+from stage_contracts.arguments import ArgumentError
+from stage_contracts.errors import SpecError, UserError
 from features.spec import load_spec
 from trainer.config import TrainConfig, TuneConfig
-from trainer.queries import RecommendQuery, SimilarQuery
+from embedding_uses.queries import RecommendQuery, SimilarQuery
 from trainer.vertex_job import VertexJob
 
 NAN, INF = float("nan"), float("inf")
@@ -188,8 +188,8 @@ def test_a_history_path_to_a_folder_or_nothing_is_not_an_id(paths, kind):
 def test_a_history_is_deduplicated_reported_and_capped_as_in_training(caplog):
     import numpy as np
 
-    from trainer.history import HISTORY_MAX_ITEMS
-    from trainer.recommend import EmbeddingIndex
+    from embedding_uses.rated import HISTORY_MAX_ITEMS
+    from embedding_uses.recommend import EmbeddingIndex
 
     index = EmbeddingIndex.from_arrays(np.eye(300, 4, dtype=np.float32), np.zeros((1, 4), np.float32),
                                        np.array([0, 0]), np.array([], np.int64))
@@ -206,9 +206,9 @@ def test_a_history_is_deduplicated_reported_and_capped_as_in_training(caplog):
 # ---------------------------------------------------------------------- the command line
 def _dry_handlers(stack: contextlib.ExitStack) -> None:
     """Each job replaced by what builds its config from the flags: checks run, nothing is trained or written."""
-    import beam_jobs.ratings_stats
-    import beam_jobs.sample_data
-    import beam_jobs.sample_housing_wide
+    import embedflow.ratings_stats
+    import embedflow.sample_tables
+    import embedflow.sample_housing_wide
     import embedflow.commands.cut_spans as cut
     import embedflow.commands.embeddings as emb
     import embedflow.commands.predict as predict
@@ -225,10 +225,10 @@ def _dry_handlers(stack: contextlib.ExitStack) -> None:
     patch.setattr(emb, "recommend_main", emb.recommend_config)
     patch.setattr(init, "init_spec", lambda config: config.output)
     for name in ("write_ratings_sample", "write_housing_sample"):
-        patch.setattr(beam_jobs.sample_data, name, lambda out, sample: None)
-    patch.setattr(beam_jobs.sample_housing_wide, "write_wide_housing_sample", lambda out, sample: None)
-    patch.setattr(beam_jobs.ratings_stats, "folder_stats", lambda out: None)
-    patch.setattr(beam_jobs.ratings_stats, "stats_table", lambda stats, names: "")
+        patch.setattr(embedflow.sample_tables, name, lambda out, sample: None)
+    patch.setattr(embedflow.sample_housing_wide, "write_wide_housing_sample", lambda out, sample: None)
+    patch.setattr(embedflow.ratings_stats, "folder_stats", lambda out: None)
+    patch.setattr(embedflow.ratings_stats, "stats_table", lambda stats, names: "")
 
 
 def run_dry(argv: list[str]) -> tuple[int, str]:
@@ -314,7 +314,7 @@ SUBMISSION_CONFIGS = {"train": VertexJob}  # where the run goes (`train --vertex
 
 @pytest.mark.parametrize("command", sorted(COMMAND_CONFIGS))
 def test_every_flag_is_a_field_of_its_config(command):
-    """A flag's dest is its config field's name (features/arguments.py from_namespace): they cannot drift."""
+    """A flag's dest is its config field's name (stage_contracts/arguments.py from_namespace): they cannot drift."""
     sub = next(a for a in cli.build_parser(command)._actions if isinstance(a, argparse._SubParsersAction))
     dests = {a.dest for a in sub.choices[command]._actions} - CLI_ONLY
     configs = [COMMAND_CONFIGS[command]] + ([SUBMISSION_CONFIGS[command]] if command in SUBMISSION_CONFIGS else [])

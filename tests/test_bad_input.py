@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from beam_jobs import preprocess
 from beam_jobs.config import PreprocessConfig
-from features.errors import UserError
+from stage_contracts.errors import UserError
 from features.spec import load_spec
 
 SPEC = """

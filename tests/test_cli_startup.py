@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from embedflow import cli
-from features import quiet
+from stage_contracts import quiet
 
 # What TensorFlow's C++ start-up prints on a CPU machine (absl/TF log lines, its absl warning).
 TF_CPP_LINE = re.compile(r"^[IWEF]\d{4} |absl::InitializeLog|cuInit|oneDNN|cpu_feature_guard|cuda", re.MULTILINE)
@@ -44,7 +44,7 @@ def test_module_entry_point_imports_tensorflow_without_its_cpp_start_up_lines():
 VERBOSE_SETTINGS = """
 import os, sys
 from embedflow import cli
-from features import quiet
+from stage_contracts import quiet
 cli.set_verbosity_environment(cli.VERBOSE)
 hooked = any(isinstance(f, quiet._QuietTensorFlowImport) for f in sys.meta_path)
 print(os.environ["TF_CPP_MIN_LOG_LEVEL"], os.environ[quiet.VERBOSE_ENV], hooked)

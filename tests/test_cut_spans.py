@@ -5,10 +5,10 @@ import os
 import pyarrow.csv as pacsv
 import pytest
 
-from beam_jobs.span_stats import read_span
+from retraining.span_stats import read_span
 from embedflow import cli
-from embedflow.cut_spans import CutSpansConfig, cut_spans
-from features.errors import UserError
+from retraining.cut_spans import CutSpansConfig, cut_spans
+from stage_contracts.errors import UserError
 from features.spec import load_spec
 
 DAY_ONE = 1_793_318_400  # 2026-10-30 00:00:00 UTC

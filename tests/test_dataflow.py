@@ -82,7 +82,7 @@ def test_dry_run_with_remote_input_and_output_is_offline(movielens_spec, monkeyp
 
 
 def test_a_bucket_name_cloud_storage_refuses_is_one_paragraph_before_beam_loads(movielens_spec, monkeypatch):
-    from features.errors import UserError
+    from stage_contracts.errors import UserError
 
     no_credentials_allowed(monkeypatch)
     bad = [a if not a.startswith("--temp_location") else "--temp_location=gs://b/tmp" for a in DATAFLOW]
@@ -154,7 +154,7 @@ def test_installed_from_a_wheel_stages_the_wheel_or_a_container(tmp_path, monkey
     import pytest
 
     from beam_jobs import options as beam_options
-    from features.errors import UserError
+    from stage_contracts.errors import UserError
 
     monkeypatch.setattr(beam_options, "PROJECT_ROOT", str(tmp_path))  # site-packages: no setup.py
     with pytest.raises(UserError, match="--extra_package"):

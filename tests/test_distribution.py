@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from conftest import BRIEF_EPOCHS, assert_equivalent_models
-from features.errors import UserError
+from stage_contracts.errors import UserError
 from trainer.distribution import Cluster, evaluation_shards, local_worker_hosts, resolve
 
 VERTEX_TF_CONFIG = {"cluster": {"chief": ["c:2222"], "worker": ["w0:2222", "w1:2222"], "ps": ["p0:2222", "p1:2222"]},

@@ -15,12 +15,12 @@ from PIL import Image
 from beam_jobs import recommend_all
 from beam_jobs.config import RecommendAllConfig
 from embedflow import cli
-from features.errors import UserError
+from stage_contracts.errors import UserError
 from conftest import read_planted_groups
-from trainer.model_dir import resolve_version
-from trainer.neighbours import SIMILAR_POPULARITY_WEIGHT, neighbour_label_share
-from trainer.recommend import EmbeddingIndex
-from trainer.visualize import draw_map, write_projector
+from stage_contracts.model_dir import resolve_version
+from embedding_uses.neighbours import SIMILAR_POPULARITY_WEIGHT, neighbour_label_share
+from embedding_uses.recommend import EmbeddingIndex
+from embedding_uses.visualize import draw_map, write_projector
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def test_similar_neighbours_are_co_rated_on_another_day_far_more_than_random_ite
     """Co-rating lift@10 (bench/similar.py's measure) judged on a second day of ratings from the same world, which
     training never saw: of the users who rated a query movie that day, how many also rated its neighbours, against
     a random movie (lift 1)."""
-    from beam_jobs.sample_data import RatingsSample, write_ratings_sample
+    from embedflow.sample_tables import RatingsSample, write_ratings_sample
     from conftest import SAMPLE
     from trainer.references import CoRating, RatingArrays
 
@@ -59,7 +59,7 @@ def test_similar_neighbours_are_co_rated_on_another_day_far_more_than_random_ite
 def test_similar_projector_and_map_read_the_same_centred_vectors(index, tmp_path, monkeypatch):
     """`similar` compares, the projector writes and the map projects one set of vectors: the item vectors less
     their mean (the part every item shares says nothing about taste)."""
-    from trainer import visualize
+    from embedding_uses import visualize
 
     vectors = index.similarity_vectors
     np.testing.assert_allclose(vectors, index.items - index.items.mean(axis=0), atol=1e-5)
@@ -153,8 +153,8 @@ def test_a_new_user_is_served_from_their_history_in_their_planted_taste(index, r
 
 
 def test_recommend_prints_the_score_it_ranks_by_and_its_parts(index, capsys):
-    from trainer.ranking_score import RankingWeights
-    from trainer.recommend import print_recommendations
+    from embedding_uses.ranking_score import RankingWeights
+    from embedding_uses.recommend import print_recommendations
 
     weights = RankingWeights(popularity=0.5, rating=0.5)
     print_recommendations(index, index.user_ids[5], 5, weights)
@@ -235,8 +235,8 @@ def test_the_tsne_map_places_the_planted_groups_apart_and_is_the_same_for_the_sa
     """On the 2-D map, an item's 10 nearest dots share its planted taste group far more often than chance, and more
     than on the PCA map; a second run with the seed draws the same coordinates; `--method pca,tsne` draws both."""
     from embedflow.commands.embeddings import MAP_METHODS as CLI_METHODS
-    from trainer.neighbours import neighbour_label_share
-    from trainer.visualize import MAP_METHODS, neighbours_kept, pca_2d, tsne_2d
+    from embedding_uses.neighbours import neighbour_label_share
+    from embedding_uses.visualize import MAP_METHODS, neighbours_kept, pca_2d, tsne_2d
 
     assert set(CLI_METHODS) == set(MAP_METHODS)
     planted = read_planted_groups(ratings_sample)
@@ -268,7 +268,7 @@ def test_the_tsne_map_places_the_planted_groups_apart_and_is_the_same_for_the_sa
 def test_tsne_without_its_package_is_one_line_naming_the_extra(monkeypatch):
     import sys
 
-    from trainer.visualize import tsne_2d
+    from embedding_uses.visualize import tsne_2d
 
     monkeypatch.setitem(sys.modules, "openTSNE", None)  # as if not installed: importing it raises ImportError
     with pytest.raises(UserError, match=r"pip install 'embedflow\[maps\]'"):
@@ -298,7 +298,7 @@ def test_embeddings_exported_as_parquet_features(trained, index):
 
 def test_a_map_of_fewer_items_than_neighbours_is_measured_on_the_items_there_are():
     """The report draws a map for any catalogue: with k items or fewer, each item's neighbours are all the others."""
-    from trainer.visualize import neighbours_kept
+    from embedding_uses.visualize import neighbours_kept
 
     vectors = np.random.default_rng(0).normal(size=(8, 4))
     assert neighbours_kept(vectors, vectors[:, :2]) == 1.0

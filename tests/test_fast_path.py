@@ -16,7 +16,7 @@ from wide_table import write_wide_inputs  # noqa: E402
 
 from beam_jobs import preprocess as project  # noqa: E402
 from beam_jobs.config import PreprocessConfig  # noqa: E402
-from features import manifest as mf  # noqa: E402
+from stage_contracts import manifest as mf  # noqa: E402
 from features.spec import load_spec  # noqa: E402
 
 

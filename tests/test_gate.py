@@ -1,11 +1,11 @@
-"""The promotion gate as data (embedflow/gate.py): defaults per task, validation, and judging, table-driven."""
+"""The promotion gate as data (retraining/gate.py): defaults per task, validation, and judging, table-driven."""
 
 import math
 
 import pytest
 
-from embedflow.gate import GateMetric, default_gate, judge, parse_gate, task_of
-from features.errors import UserError
+from retraining.gate import GateMetric, default_gate, judge, parse_gate, task_of
+from stage_contracts.errors import UserError
 
 
 @pytest.mark.parametrize("model_type, label_task, metrics", [

@@ -3,7 +3,8 @@ histories) must give exactly the sum / sqrt(count) a plain per-example computati
 
 import numpy as np
 
-from trainer.history import UserHistory, capped_rows
+from embedding_uses.rated import capped_rows
+from trainer.history import UserHistory
 
 
 def _naive_vector(table, indptr, indices, user, leave_out=None):

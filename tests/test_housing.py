@@ -6,7 +6,7 @@ import pytest
 
 from beam_jobs import preprocess
 from beam_jobs.config import PreprocessConfig
-from beam_jobs.sample_data import HousingSample, write_housing_sample
+from embedflow.sample_tables import HousingSample, write_housing_sample
 from features.spec import load_spec
 from trainer import task
 from trainer.config import TrainConfig

@@ -7,8 +7,8 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from beam_jobs.preprocess import id_table_columns
-from features import manifest as mf
-from features.errors import OutputError
+from stage_contracts import manifest as mf
+from stage_contracts.errors import OutputError
 from features.spec import load_spec, spec_from_dict
 from trainer.data import in_validation, split_files, training_input
 from trainer.id_table import IdTable

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from beam_jobs import preprocess
 from beam_jobs.config import PreprocessConfig
-from beam_jobs.sample_data import write_csv
+from embedflow.sample_csv import write_csv
 from embedflow.cli import main
 from embedflow.describe_spec import describe
 from embedflow.init_spec import InitSpecConfig, init_spec

@@ -17,8 +17,8 @@ import sys
 
 import pytest
 
-from features.errors import InputError
-from beam_jobs.span_stats import read_span
+from stage_contracts.errors import InputError
+from retraining.span_stats import read_span
 from features.spec import load_spec
 
 SPEC = load_spec("movielens")

@@ -18,9 +18,9 @@ import pytest
 
 from beam_jobs import preprocess
 from beam_jobs.config import PreprocessConfig
-from beam_jobs.sample_data import write_csv
+from embedflow.sample_csv import write_csv
 from embedflow.init_spec import InitSpecConfig, init_spec
-from features.errors import InputError
+from stage_contracts.errors import InputError
 from features.spec import load_spec
 from shop import shop_table
 from trainer import task
@@ -129,8 +129,8 @@ def test_retrain_judges_text_classes_by_name_and_leaves_out_a_class_only_eval_ha
     """Two days of a three-class text label through `retrain`: the gate scores both SavedModels by class name
     (log-loss and accuracy), and day 2's eval rows of a class no train row has ('huge') are left out of the
     figures and counted, instead of being scored as class -1."""
-    from beam_jobs.split import eval_mask
-    from embedflow.retrain import RetrainConfig, Retrainer, read_history
+    from features.split import eval_mask
+    from retraining.retrain import RetrainConfig, Retrainer, read_history
 
     spec_path = _drafted(shop_csv, "grade", tmp_path, leave_out=("price", "sold", "grade"))
     text = open(spec_path, encoding="utf-8").read()

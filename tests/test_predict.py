@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from beam_jobs import predict
 from embedflow import cli
-from features.manifest import MANIFEST, SUCCESS
+from stage_contracts.manifest import MANIFEST, SUCCESS
 
 
 def test_predict_scores_every_good_row_like_the_savedmodel_and_counts_the_rest(trained, ratings_sample, tmp_path):

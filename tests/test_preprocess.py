@@ -11,7 +11,7 @@ import tensorflow_transform as tft
 
 from beam_jobs import preprocess
 from beam_jobs.config import PreprocessConfig
-from features.errors import OutputError
+from stage_contracts.errors import OutputError
 
 
 def eval_pairs(out_dir):

@@ -3,7 +3,7 @@ objective must beat a most-popular list by a clear margin, which a rating model 
 
 import pytest
 
-from beam_jobs.sample_data import RatingsSample, write_ratings_sample
+from embedflow.sample_tables import RatingsSample, write_ratings_sample
 
 REALISTIC = RatingsSample(users=300, movies=3000, ratings=45_000, seed=5)  # real ratings' density and taste
 
@@ -57,7 +57,7 @@ def test_without_the_retrieval_loss_the_lists_are_worse(realistic_prep, realisti
 
 
 def test_ranking_weights_are_chosen_on_the_validation_slice(realistic_metrics):
-    from trainer.ranking_score import RankingWeights
+    from embedding_uses.ranking_score import RankingWeights
 
     ranking = realistic_metrics["ranking"]
     grid = ranking["validation_recall_by_weights"]
@@ -88,8 +88,8 @@ def test_ranking_scores_a_seeded_sample_of_users_past_the_cap(monkeypatch):
     import numpy as np
 
     from trainer import evaluate
-    from trainer.metrics import csr_from_pairs
-    from trainer.vectors import TowerVectors
+    from embedding_uses.rated import csr_from_pairs
+    from embedding_uses.vectors import TowerVectors
 
     rng = np.random.default_rng(0)
     n_users, n_items = 300, 40

@@ -3,9 +3,9 @@
 import pyarrow as pa
 import pytest
 
-from features.errors import InputError
+from stage_contracts.errors import InputError
 from beam_jobs.layouts import detect_movielens
-from beam_jobs.span_stats import read_span
+from retraining.span_stats import read_span
 from features.spec import load_spec
 
 SPEC = load_spec("movielens")

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from features.spec import load_spec  # noqa: E402
 from trainer.report import REPORT_FILE, _learning_curves, _mappable_cross, _panels, _pca_rgb  # noqa: E402
-from trainer.visualize import place_labels  # noqa: E402
+from embedding_uses.visualize import place_labels  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -13,12 +13,12 @@ import pyarrow.csv as pacsv
 import pytest
 import tensorflow as tf
 
-from beam_jobs.sample_data import RatingsSample, write_ratings_sample
-from embedflow.retrain import (
+from embedflow.sample_tables import RatingsSample, write_ratings_sample
+from retraining.retrain import (
     EXIT_DATA_CHECK_FAILED, EXIT_LOCKED, FAULT_ENV, RetrainConfig, Retrainer, RetrainStop, RunLock, format_history,
     rollback)
 from features.spec import load_spec
-from trainer.model_dir import serving_version
+from stage_contracts.model_dir import serving_version
 
 CONFIG = """
 input_root: spans
@@ -182,7 +182,7 @@ def test_overlapping_run_exits_at_once_with_the_lock_message(day_one, tmp_path):
 
 
 def test_an_unknown_key_under_train_is_an_error_naming_it(tmp_path):
-    from features.errors import UserError
+    from stage_contracts.errors import UserError
 
     (tmp_path / "retrain.yaml").write_text(CONFIG.replace("train: {epochs: 3}", "train: {epochs: 3, epoch: 3}"))
     with pytest.raises(UserError) as err:
@@ -198,7 +198,7 @@ def test_a_kill_at_every_step_boundary_converges_to_the_state_of_an_uninterrupte
                                                                                     monkeypatch):
     import json
 
-    from embedflow import retrain
+    from retraining import retrain
 
     root = copy_of(day_one, tmp_path)
     cfg = config(root)
@@ -226,7 +226,7 @@ def test_a_kill_at_every_step_boundary_converges_to_the_state_of_an_uninterrupte
 
 # ------------------------------------------------------------------ self-healing state (issue 26)
 def history_records(cfg):
-    from embedflow.retrain import read_history
+    from retraining.retrain import read_history
 
     return read_history(os.path.join(cfg.work_dir, "history.jsonl"))
 
@@ -264,8 +264,8 @@ def test_a_cache_entry_left_with_only_its_manifest_is_discarded_and_recomputed(d
 def test_a_kill_during_pruning_leaves_no_version_that_does_not_load(day_one, tmp_path, monkeypatch, capsys):
     import json
 
-    from embedflow import retrain
-    from trainer.model_dir import switch_serving, versions
+    from retraining import retrain
+    from stage_contracts.model_dir import switch_serving, versions
 
     root = copy_of(day_one, tmp_path)
     cfg = config(root)
@@ -316,7 +316,7 @@ def test_disk_full_is_one_paragraph_exit_6_and_the_next_cycle_runs(day_one, tmp_
     import errno
 
     from embedflow.cli import main
-    from embedflow.retrain import EXIT_DISK_FULL
+    from retraining.retrain import EXIT_DISK_FULL
 
     root = copy_of(day_one, tmp_path)
     cfg = config(root)
@@ -366,7 +366,7 @@ def test_disk_full_in_any_command_is_one_paragraph_and_exit_6(capsys):
 
 
 def test_a_history_line_torn_by_a_kill_is_skipped_and_the_next_line_is_whole(tmp_path):
-    from embedflow.retrain import _append_line, read_history
+    from retraining.retrain import _append_line, read_history
 
     path = str(tmp_path / "history.jsonl")
     _append_line(path, {"decision": "promoted", "version": "1"})
@@ -383,7 +383,7 @@ def test_a_history_line_torn_by_a_kill_is_skipped_and_the_next_line_is_whole(tmp
     ("keep_runs: 0", "keep_runs must be a whole number >= 1"),
 ])
 def test_a_bad_gate_in_the_config_is_an_error_naming_it(tmp_path, gate, message):
-    from features.errors import UserError
+    from stage_contracts.errors import UserError
 
     (tmp_path / "retrain.yaml").write_text(CONFIG + gate + "\n")
     with pytest.raises(UserError) as err:

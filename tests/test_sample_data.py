@@ -7,8 +7,8 @@ import numpy as np
 import pyarrow.csv as pacsv
 import pytest
 
-from beam_jobs.ratings_stats import folder_stats
-from beam_jobs.sample_data import RatingsSample, write_ratings_sample
+from embedflow.ratings_stats import folder_stats
+from embedflow.sample_tables import RatingsSample, write_ratings_sample
 from trainer import references as ref
 
 SMALL = RatingsSample(users=300, movies=3000, ratings=45_000, seed=5)  # ml-latest-small's density, a third the size
@@ -88,7 +88,7 @@ def test_ease_clearly_beats_popularity_on_the_sample(small_sample):
 
 
 def test_wide_housing_sample_has_the_shapes_of_a_real_sales_table(tmp_path):
-    from beam_jobs.sample_housing_wide import WideHousingSample, write_wide_housing_sample
+    from embedflow.sample_housing_wide import WideHousingSample, write_wide_housing_sample
 
     path = write_wide_housing_sample(str(tmp_path / "a"), WideHousingSample(rows=600, seed=3))["housing_wide"]
     again = write_wide_housing_sample(str(tmp_path / "b"), WideHousingSample(rows=600, seed=3))["housing_wide"]

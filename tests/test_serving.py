@@ -21,7 +21,8 @@ LOADER = textwrap.dedent("""
                    "movieId": tf.train.Feature(int64_list=tf.train.Int64List(value=[m]))}
         examples.append(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
     served = model.signatures["serving_default"](examples=tf.constant(examples))
-    mods = sorted(m for m in sys.modules if m.split(".")[0] in ("beam_jobs", "trainer", "apache_beam", "tensorflow_transform", "embedflow"))
+    mods = sorted(m for m in sys.modules if m.split(".")[0] in ("beam_jobs", "trainer", "apache_beam", "tensorflow_transform", "embedflow",
+                                                                 "embedding_uses", "retraining"))
     print(json.dumps({"predict": out["prediction"].numpy().tolist(),
                       "serving_default": served["prediction"].numpy().tolist(), "project_modules": mods}))
 """)

@@ -4,7 +4,7 @@ import textwrap
 
 import pytest
 
-from features.errors import SpecError
+from stage_contracts.errors import SpecError
 from features.spec import load_spec
 
 GOOD = """

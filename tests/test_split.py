@@ -2,7 +2,7 @@
 
 import pyarrow as pa
 
-from beam_jobs.split import row_hash
+from features.split import row_hash
 
 
 def test_row_hash_of_strings_bytes_nulls_and_ints_keeps_its_values():

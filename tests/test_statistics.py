@@ -10,7 +10,7 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 from beam_jobs.statistics import CountCovered, SplitStatisticsFn
 from beam_jobs.transform import to_tfxio_batch
 from embedflow.describe_spec import describe_statistics
-from features import statistics as fs
+from stage_contracts import statistics as fs
 from features.spec import load_spec
 
 

@@ -15,7 +15,8 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PRODUCT_LINE = re.compile(r"^\d\d:\d\d:\d\d (INFO|WARNING) (embedflow|beam_jobs|trainer|features)[\w.]*: ")
+PRODUCT_LINE = re.compile(r"^\d\d:\d\d:\d\d (INFO|WARNING) "
+                          r"(embedflow|beam_jobs|trainer|features|stage_contracts|embedding_uses|retraining)[\w.]*: ")
 
 
 def _run(args: list[str], cwd: str) -> subprocess.CompletedProcess:

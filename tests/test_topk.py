@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainer.topk import TopKScorer
+from embedding_uses.topk import TopKScorer
 
 
 def reference(users, items, bias, k, rated):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from conftest import read_planted_groups
-from trainer.embeddings import load_npy
-from trainer.neighbours import cosine_top_k, neighbour_label_share
+from embedding_uses.layout import load_npy
+from embedding_uses.neighbours import cosine_top_k, neighbour_label_share
 
 
 def test_model_beats_bias_baseline_by_ten_percent(trained):
@@ -60,7 +60,7 @@ def test_cosine_top_k_matches_brute_force():
 
 
 def test_top_k_scorer_is_exact_with_rated_items_excluded():
-    from trainer.topk import TopKScorer, brute_force_top_k
+    from embedding_uses.topk import TopKScorer, brute_force_top_k
 
     rng = np.random.default_rng(1)
     for n_items in (23, 400, 3001):

@@ -6,8 +6,8 @@ import tensorflow as tf
 import tf_keras as keras
 import tensorflow_transform as tft
 
-from features import manifest as mf
-from features.errors import OutputError
+from stage_contracts import manifest as mf
+from stage_contracts.errors import OutputError
 from trainer.data import VALIDATION_FRACTION, ExampleColumns, make_dataset, read_columns, split_files, training_input
 from trainer.optimizers import LazyAdam
 

@@ -96,7 +96,7 @@ def test_a_ctrl_c_that_tensorflow_swallowed_still_stops_the_search(preprocessed,
     import weakref
 
     from embedflow.cli import run_command
-    from features.interrupt import interrupts_noticed
+    from stage_contracts.interrupt import interrupts_noticed
     from trainer import tune as tune_module
 
     trained = []

@@ -9,7 +9,7 @@ import pytest
 
 from embedflow import cli
 from embedflow.commands import train as train_command
-from features.errors import UserError
+from stage_contracts.errors import UserError
 from trainer.config import TrainConfig
 
 TRAIN = ["train", "--input", "gs://my-bucket/prep/2026-12-06", "--job-dir", "gs://my-bucket/jobs/2026-12-06",

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow_transform as tft
 
-from features import manifest as mf
+from stage_contracts import manifest as mf
 from features.spec import spec_from_dict
 from shop import preprocessed_prices
 from trainer import task

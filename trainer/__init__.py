@@ -1,6 +1,6 @@
 """The trainer: input, models, training, evaluation, export and the uses of embeddings.  Imports no Beam.
 
-`features` is imported first: it sets TensorFlow's environment (quiet start-up, Keras 2) before TensorFlow loads.
+`stage_contracts` is imported first: it sets TensorFlow's environment (quiet start-up, Keras 2) before TensorFlow loads.
 """
 
-import features  # noqa: F401
+import stage_contracts  # noqa: F401

@@ -12,8 +12,8 @@ import dataclasses
 import os
 from typing import Any, Mapping
 
-from features.arguments import MAX_SEED, FieldChecks
-from features.errors import UserError
+from stage_contracts.arguments import MAX_SEED, FieldChecks
+from stage_contracts.errors import UserError
 
 STRATEGIES = ("auto", "none", "mirrored", "multi_worker", "parameter_server")  # trainer/distribution.py
 
@@ -40,7 +40,7 @@ class TrainConfig:
     ps_shard_mb: float = 256.0  # parameter_server: a table is split over the ps tasks in shards at least this big
 
     def __post_init__(self) -> None:
-        """Refuse a bad value now, naming the field (features/arguments.py), not after minutes of training."""
+        """Refuse a bad value now, naming the field (stage_contracts/arguments.py), not after minutes of training."""
         check = FieldChecks(self)
         check.text("input")
         check.output_folder("job_dir")

@@ -43,7 +43,7 @@ import os
 
 import tensorflow as tf
 
-from features.manifest import ROW_KEY, split_pattern
+from stage_contracts.manifest import ROW_KEY, split_pattern
 
 log = logging.getLogger(__name__)
 READ_BATCH = 65536

@@ -37,7 +37,7 @@ from typing import Mapping
 
 import tensorflow as tf
 
-from features.errors import UserError
+from stage_contracts.errors import UserError
 
 log = logging.getLogger(__name__)
 _WORKER_ROLES = ("chief", "worker")  # tasks that train (MultiWorkerMirroredStrategy's replicas)

@@ -30,36 +30,11 @@ import tensorflow_transform as tft
 from features.spec import FeatureSpec
 from trainer.catalogue import batched, item_rows, transform_rows, vocabulary
 from trainer.model import SpecModel
-from trainer.ranking_score import RankingWeights
-from trainer.vectors import Interactions, TowerVectors
+from embedding_uses.ranking_score import RankingWeights
+from embedding_uses.vectors import Interactions, TowerVectors
+from embedding_uses.layout import EMBEDDINGS_DIR, PARQUET_DIR, RATING_ITEMS_FILE, typed_ids
 
 log = logging.getLogger(__name__)
-EMBEDDINGS_DIR = "embeddings"
-PARQUET_DIR = "parquet"
-RATING_ITEMS_FILE = "rating_items.npy"  # the rating head's item vectors (items.npy holds the retrieval head's)
-_ARROW_ID_TYPES = {"int": pa.int64(), "float": pa.float64(), "string": pa.string()}
-
-
-def arrow_id_type(column_type: str) -> pa.DataType:
-    return _ARROW_ID_TYPES[column_type]
-
-
-def typed_ids(ids: list[str], column_type: str) -> pa.Array:
-    """Ids as text (vocabularies, TSVs) back to the type of their source column; a non-number (an OOV row) is null."""
-    text = pa.array(ids, pa.string())
-    if column_type == "string":
-        return text
-    try:
-        return text.cast(_ARROW_ID_TYPES[column_type])
-    except pa.ArrowInvalid:
-        return pa.array([_number(v, column_type) for v in ids], _ARROW_ID_TYPES[column_type])
-
-
-def _number(text: str, column_type: str):
-    try:
-        return int(text) if column_type == "int" else float(text)
-    except ValueError:
-        return None
 
 
 def source_type(spec: FeatureSpec, feature: str) -> str:
@@ -187,6 +162,3 @@ def _save_tsv(path: str, columns: dict[str, list[str]]) -> None:
         f.write(buf.getvalue())
 
 
-def load_npy(path: str) -> np.ndarray:
-    with tf.io.gfile.GFile(path, "rb") as f:
-        return np.load(io.BytesIO(f.read()))

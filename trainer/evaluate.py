@@ -19,11 +19,12 @@ import tensorflow as tf
 from features.spec import FeatureSpec
 from trainer import references as ref
 from trainer.references import POSITIVE_RATING
-from trainer.metrics import BiasBaseline, csr_from_pairs, csr_rows, ranking_metrics, scorer_for
+from embedding_uses.rated import csr_from_pairs, csr_rows
+from trainer.metrics import BiasBaseline, ranking_metrics, scorer_for
 from trainer.model import SpecModel, TrainingData, collect
-from trainer.ranking_score import RankingWeights
-from trainer.topk import DEFAULT_BLOCK, TopKScorer
-from trainer.vectors import Interactions, TowerVectors
+from embedding_uses.ranking_score import RankingWeights
+from embedding_uses.topk import DEFAULT_BLOCK, TopKScorer
+from embedding_uses.vectors import Interactions, TowerVectors
 
 log = logging.getLogger(__name__)
 RANKING_K = 10
@@ -104,7 +105,7 @@ def ranking(vectors: TowerVectors, item_count: np.ndarray, train: tuple[np.ndarr
 
     `train` is the CSR of train pairs.  Candidates are all items the user did
     not rate in train.  The model ranks by its ranking score
-    (trainer/ranking_score.py) with `weights`, chosen before on the
+    (embedding_uses/ranking_score.py) with `weights`, chosen before on the
     validation slice.  Also reported: the model by predicted rating alone,
     and popularity alone.  Past RANKING_MAX_USERS users with a held-out
     positive, a seeded sample of them is scored: top-K passes over every user
@@ -165,7 +166,7 @@ def ranking_on_same_rows(indexes: dict, users: np.ndarray, items: np.ndarray, la
                          k: int = RANKING_K, positive: float = POSITIVE_RATING) -> dict[str, dict]:
     """recall@k and NDCG@k of several model versions on the same held-out positives (retraining's gate).
 
-    `indexes`: name -> EmbeddingIndex (trainer/recommend.py) of each version; `users`, `items`, `labels`: raw
+    `indexes`: name -> EmbeddingIndex (embedding_uses/recommend.py) of each version; `users`, `items`, `labels`: raw
     eval rows (ids as written in the data).  Exactly the same question is put to every version:
 
     - the users scored are those with a held-out positive (label >= `positive`) whom every version knows;

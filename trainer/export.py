@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 
 import numpy as np
 import pyarrow as pa
@@ -32,12 +31,13 @@ import tensorflow_transform as tft
 import tf_keras as keras
 from tf_keras.src.saving.legacy.saved_model import utils as keras_saved_model_utils  # save_traces: no public switch
 
-from features.progress import timed
+from stage_contracts.progress import timed
 from features.spec import FeatureSpec
 from features.graph import TF_TYPES, raw_columns, raw_feature_spec
 from trainer.catalogue import vocabulary
-from trainer.history import HISTORY_MAX_ITEMS
-from trainer.model_dir import new_version
+from embedding_uses.rated import HISTORY_MAX_ITEMS
+from stage_contracts.model_dir import new_version
+from stage_contracts.signatures import signature_input_names
 
 log = logging.getLogger(__name__)
 PREDICTION_KEY = "prediction"
@@ -156,20 +156,6 @@ def _signatures(module: ServingModule, spec: FeatureSpec) -> dict:
         signatures["user_vector"] = tf.function(
             module.new_user_vector, input_signature=[tf.TensorSpec([None], tf.string, name="item_ids")])
     return signatures
-
-
-def signature_input_names(columns: list[str]) -> dict[str, str]:
-    """Each column's input name in the `predict` signature: SavedModel input names allow only letters, digits
-    and `_.-/` (a real table's "Lot Area" becomes "Lot_Area"); a clash gets a numeric suffix."""
-    names: dict[str, str] = {}
-    for column in columns:
-        base = re.sub(r"[^A-Za-z0-9_.\-/]", "_", column)
-        base = base if re.match(r"[A-Za-z0-9.]", base) else "x" + base
-        name, n = base, 2
-        while name.lower() in {v.lower() for v in names.values()}:
-            name, n = f"{base}_{n}", n + 1
-        names[column] = name
-    return names
 
 
 def export_model(module: ServingModule, spec: FeatureSpec, model_dir: str, extra_files: dict[str, str],

@@ -33,28 +33,13 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from trainer.metrics import csr_from_pairs
+from embedding_uses.rated import csr_from_pairs
 from trainer.sparse_l2 import penalise_rows
+from embedding_uses.rated import capped_rows, HISTORY_MAX_ITEMS
 
-HISTORY_MAX_ITEMS = 100
 TRAIN_SAMPLE = 32  # history items drawn per distinct user and batch while training...
 TRAIN_ROWS_PER_BATCH = 32_768  # ...fewer (down to TRAIN_SAMPLE_MIN) when a batch holds more users than this allows
 TRAIN_SAMPLE_MIN = 8
-
-
-def capped_rows(indptr: np.ndarray, indices: np.ndarray, max_items: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """The CSR rows with each row longer than `max_items` cut to a seeded random `max_items` of its items."""
-    lengths = np.diff(indptr)
-    if len(lengths) == 0 or lengths.max() <= max_items:
-        return indptr, indices
-    rng = np.random.default_rng(seed)
-    keep = np.ones(len(indices), bool)
-    for row in np.flatnonzero(lengths > max_items):
-        start, stop = indptr[row], indptr[row + 1]
-        dropped = rng.choice(stop - start, stop - start - max_items, replace=False)
-        keep[start + dropped] = False
-    kept = np.minimum(lengths, max_items)
-    return np.r_[0, np.cumsum(kept)].astype(indptr.dtype), indices[keep]
 
 
 class UserHistory(keras.layers.Layer):

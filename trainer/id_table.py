@@ -27,8 +27,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import tensorflow as tf
 
-from features import manifest as mf
-from features.errors import OutputError
+from stage_contracts import manifest as mf
+from stage_contracts.errors import OutputError
 from trainer.data import in_validation
 
 log = logging.getLogger(__name__)

@@ -93,23 +93,6 @@ class BiasBaseline:
         return self.mean + self.user_bias[users] + self.item_bias[items]
 
 
-def csr_from_pairs(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int) -> tuple[np.ndarray, np.ndarray]:
-    """(indptr, indices) of the distinct (row, col) pairs with both inside the given sizes."""
-    keep = (rows >= 0) & (rows < n_rows) & (cols >= 0) & (cols < n_cols)
-    code = np.unique(rows[keep].astype(np.int64) * n_cols + cols[keep])
-    r, c = code // n_cols, code % n_cols
-    indptr = np.zeros(n_rows + 1, np.int64)
-    np.cumsum(np.bincount(r, minlength=n_rows), out=indptr[1:])
-    return indptr, c.astype(np.int64)
-
-
-def csr_rows(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The CSR (indptr, indices) of the given rows only, in that order."""
-    sub_indptr = np.r_[0, np.cumsum(np.diff(indptr)[rows])].astype(np.int64)
-    parts = [indices[indptr[r]:indptr[r + 1]] for r in rows]
-    return sub_indptr, (np.concatenate(parts) if parts else indices[:0])
-
-
 def ranking_metrics(top: np.ndarray, relevant_indptr: np.ndarray, relevant: np.ndarray,
                     users: np.ndarray, k: int = 10) -> dict[str, float]:
     """recall@k and NDCG@k (binary relevance) of ranked lists `top` for `users` (rows of the CSR)."""

@@ -36,7 +36,7 @@ from trainer.history import UserHistory
 from trainer.id_table import IdTable
 from trainer.metrics import BIAS_PSEUDO_RATINGS, BiasBaseline
 from trainer.ranking_monitor import METRIC as RANKING_METRIC, HeldOutPositives, RankingMonitor, choose_weights
-from trainer.ranking_score import ItemScores
+from embedding_uses.ranking_score import ItemScores
 from trainer.references import POSITIVE_RATING
 from trainer.retrieval import FULL_SOFTMAX_MAX_ITEMS, Candidates, RetrievalTask
 from trainer.sparse_l2 import penalise_rows

@@ -22,9 +22,10 @@ from typing import Callable
 import numpy as np
 import tf_keras as keras
 
-from trainer.metrics import csr_from_pairs, csr_rows, ranking_metrics
-from trainer.ranking_score import ItemScores, RankingWeights
-from trainer.topk import TopKScorer
+from embedding_uses.rated import csr_from_pairs, csr_rows
+from trainer.metrics import ranking_metrics
+from embedding_uses.ranking_score import ItemScores, RankingWeights
+from embedding_uses.topk import TopKScorer
 
 MONITORED_USERS = 5_000
 METRIC = "val_recall_at_10"

@@ -15,7 +15,8 @@ from typing import Callable
 
 import numpy as np
 
-from trainer.metrics import csr_from_pairs, csr_rows, ranking_metrics
+from embedding_uses.rated import csr_from_pairs, csr_rows
+from trainer.metrics import ranking_metrics
 
 EASE_MAX_ITEMS = 20_000   # a float32 items x items matrix of this size is 1.6 GB, and the inverse needs two
 EASE_L2_GRID = (150.0, 400.0, 1000.0, 2500.0)
@@ -82,7 +83,7 @@ def top_k_unrated(scores: Callable[[np.ndarray], np.ndarray], train: RatingArray
 
     `scores(user_block)` returns a (len(user_block), n_items) float array.
     """
-    from trainer.topk import top_k_of_scores  # TensorFlow loads with it: this module stays numpy-only to import
+    from embedding_uses.topk import top_k_of_scores  # TensorFlow loads with it: this module stays numpy-only to import
 
     indptr, indices = train.csr()
     top = np.empty((len(users), k), np.int64)

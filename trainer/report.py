@@ -23,12 +23,12 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from features.graph import raw_columns
 from features.spec import FeatureSpec
-from features.statistics import load_statistics
+from stage_contracts.statistics import load_statistics
 from features.transforms import HashedCross
 from trainer.catalogue import transform_rows
-from trainer.neighbours import similarity_vectors
-from trainer.vectors import TowerVectors
-from trainer.visualize import plot_item_map, save_png
+from embedding_uses.neighbours import similarity_vectors
+from embedding_uses.vectors import TowerVectors
+from embedding_uses.visualize import plot_item_map, save_png
 
 REPORT_FILE = "report.png"
 GRID_CELLS = 120  # cells per side of the cross map's grid

@@ -14,7 +14,7 @@ import dataclasses
 import tensorflow as tf
 import yaml
 
-from features.errors import UserError
+from stage_contracts.errors import UserError
 from features.spec import FeatureSpec, spec_from_dict
 from features.spec_reader import load_yaml
 from trainer.config import TrainConfig

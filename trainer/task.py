@@ -26,10 +26,10 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 
-from features import manifest as mf
-from features.errors import UserError
-from features.interrupt import raise_if_interrupted
-from features.progress import timed
+from stage_contracts import manifest as mf
+from stage_contracts.errors import UserError
+from stage_contracts.interrupt import raise_if_interrupted
+from stage_contracts.progress import timed
 from features.spec import FeatureSpec
 from trainer import distribution, settings
 from trainer.config import TrainConfig
@@ -94,7 +94,7 @@ def id_table_of(preprocess_dir: str, manifest: dict, spec: FeatureSpec, seed: in
 class EpochSeconds(keras.callbacks.Callback):
     """Adds each epoch's wall time to the logs, so the history shows it (`epoch_seconds`; the first epoch also
     traces the graph and loads the data, so speed comparisons leave it out); stops at an epoch's end after a
-    Ctrl-C that TensorFlow swallowed (features/interrupt.py)."""
+    Ctrl-C that TensorFlow swallowed (stage_contracts/interrupt.py)."""
 
     def on_epoch_begin(self, epoch, logs=None):
         self._started = time.perf_counter()

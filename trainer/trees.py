@@ -21,7 +21,7 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from features.errors import UserError
+from stage_contracts.errors import UserError
 from features.model_types import Trees
 from features.transforms import Feature
 from trainer.metrics import scorer_for

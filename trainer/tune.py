@@ -34,9 +34,9 @@ import numpy as np
 import tensorflow as tf
 import yaml
 
-from features import manifest as mf
-from features.errors import UserError
-from features.interrupt import raise_if_interrupted
+from stage_contracts import manifest as mf
+from stage_contracts.errors import UserError
+from stage_contracts.interrupt import raise_if_interrupted
 from features.spec import spec_from_dict
 from trainer.config import TrainConfig, TuneConfig
 from trainer.settings import auto_sized, scaled_dims

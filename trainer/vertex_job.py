@@ -19,8 +19,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from features.arguments import FieldChecks, is_remote
-from features.errors import UserError
+from stage_contracts.arguments import FieldChecks, is_remote
+from stage_contracts.errors import UserError
 from trainer.config import TrainConfig
 
 DEFAULT_IMAGE = "{region}-docker.pkg.dev/{project}/embedflow/trainer:latest"  # README: build and push vertex/Dockerfile

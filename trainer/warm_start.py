@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from features import manifest as mf
+from stage_contracts import manifest as mf
 from features.spec import FeatureSpec
 
 log = logging.getLogger(__name__)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from embedflow.cut_spans import CutSpansConfig, cut_spans
-from features.arguments import from_namespace
+from retraining.cut_spans import CutSpansConfig, cut_spans
+from stage_contracts.arguments import from_namespace
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from features.arguments import check_argument, from_namespace
-from trainer.queries import RecommendQuery, SimilarQuery
+from stage_contracts.arguments import check_argument, from_namespace
+from embedding_uses.queries import RecommendQuery, SimilarQuery
 
 MODEL_HELP = "a model version folder, or a model dir (its serving pointer, else its latest version)"
 
 
 def _index(model: str):
-    from trainer.model_dir import resolve_version
-    from trainer.recommend import EmbeddingIndex
+    from stage_contracts.model_dir import resolve_version
+    from embedding_uses.recommend import EmbeddingIndex
 
     return EmbeddingIndex(resolve_version(model))
 
@@ -32,7 +32,7 @@ def similar_config(args: argparse.Namespace, _extra: list[str] | None = None) ->
 
 def similar_main(args: argparse.Namespace, _extra: list[str]) -> None:
     query = similar_config(args)  # checked before TensorFlow loads
-    from trainer.recommend import print_similar
+    from embedding_uses.recommend import print_similar
 
     print_similar(_index(query.model), query.item, query.k, query.title)
 
@@ -49,7 +49,7 @@ def add_recommend_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_ranking_weight_arguments(parser: argparse.ArgumentParser) -> None:
-    """--rating-weight and --popularity-weight: the ranking score's weights (trainer/ranking_score.py)."""
+    """--rating-weight and --popularity-weight: the ranking score's weights (embedding_uses/ranking_score.py)."""
     chosen = "(default: the weight chosen by evaluation when the model was trained, in embeddings/scoring.json)"
     parser.add_argument("--rating-weight", type=float,
                         help=f"weight of the predicted rating added to the model's score {chosen}")
@@ -63,7 +63,7 @@ def recommend_config(args: argparse.Namespace, _extra: list[str] | None = None) 
 
 def recommend_main(args: argparse.Namespace, _extra: list[str]) -> None:
     query = recommend_config(args)  # checked before TensorFlow loads
-    from trainer.recommend import print_recommendations
+    from embedding_uses.recommend import print_recommendations
 
     index = _index(query.model)
     history = None if query.history is None else query.history_ids(index.item_id_column)
@@ -81,13 +81,13 @@ def projector_main(args: argparse.Namespace, _extra: list[str]) -> None:
     check_argument("projector", "model", args.model, "existing_path", folder=True)
     check_argument("projector", "output", args.output, "output_folder")
     check_argument("projector", "max_points", args.max_points, "integer", minimum=1)
-    from trainer.visualize import write_projector
+    from embedding_uses.visualize import write_projector
 
     path = write_projector(_index(args.model), args.output, args.max_points)
     print(f"Wrote {path}\nOpen it with: tensorboard --logdir {args.output}   (then the Projector tab)")
 
 
-MAP_METHODS = ("pca", "tsne")  # trainer/visualize.py's MAP_METHODS, named here so --help and checks need no TensorFlow
+MAP_METHODS = ("pca", "tsne")  # embedding_uses/visualize.py's MAP_METHODS, named here so --help and checks need no TensorFlow
 
 
 def _map_methods(text: str) -> tuple[str, ...]:
@@ -114,6 +114,6 @@ def map_main(args: argparse.Namespace, _extra: list[str]) -> None:
     check_argument("map", "output", args.output, "output_file")
     check_argument("map", "labels", args.labels, "integer", minimum=0)
     check_argument("map", "max_points", args.max_points, "integer", minimum=1)
-    from trainer.visualize import draw_map
+    from embedding_uses.visualize import draw_map
 
     print(f"Wrote {draw_map(_index(args.model), args.output, args.labels, args.max_points, args.method, args.seed)}")

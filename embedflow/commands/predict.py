@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from beam_jobs.config import PredictConfig
-from features.arguments import from_namespace
+from stage_contracts.arguments import from_namespace
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

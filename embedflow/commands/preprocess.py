@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from beam_jobs.config import DEFAULT_MAX_REJECTED_FRACTION, PreprocessConfig
-from features.arguments import from_namespace
+from stage_contracts.arguments import from_namespace
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

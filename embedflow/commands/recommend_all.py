@@ -6,7 +6,7 @@ import argparse
 
 from beam_jobs.config import RecommendAllConfig
 from embedflow.commands.embeddings import add_ranking_weight_arguments
-from features.arguments import from_namespace
+from stage_contracts.arguments import from_namespace
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -15,8 +15,8 @@ add_history_arguments = add_retrain_arguments
 
 
 def retrain_main(args: argparse.Namespace, _extra: list[str]) -> None:
-    from embedflow.retrain import Retrainer, RetrainConfig
-    from embedflow.retrain_state import RunLock
+    from retraining.retrain import Retrainer, RetrainConfig
+    from retraining.retrain_state import RunLock
 
     config = RetrainConfig.load(args.config)
     retrainer = Retrainer(config)
@@ -25,8 +25,8 @@ def retrain_main(args: argparse.Namespace, _extra: list[str]) -> None:
 
 
 def rollback_main(args: argparse.Namespace, _extra: list[str]) -> None:
-    from embedflow.retrain import RetrainConfig, rollback
-    from embedflow.retrain_state import RunLock
+    from retraining.retrain import RetrainConfig, rollback
+    from retraining.retrain_state import RunLock
 
     config = RetrainConfig.load(args.config)
     with RunLock(os.path.join(config.work_dir, "retrain.lock")):
@@ -34,6 +34,6 @@ def rollback_main(args: argparse.Namespace, _extra: list[str]) -> None:
 
 
 def history_main(args: argparse.Namespace, _extra: list[str]) -> None:
-    from embedflow.retrain import RetrainConfig, format_history
+    from retraining.retrain import RetrainConfig, format_history
 
     print(format_history(RetrainConfig.load(args.config)))

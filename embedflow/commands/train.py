@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from features.arguments import from_namespace
-from features.errors import UserError
+from stage_contracts.arguments import from_namespace
+from stage_contracts.errors import UserError
 from trainer import vertex_job
 from trainer.config import STRATEGIES, TrainConfig
 

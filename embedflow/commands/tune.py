@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 
-from features.arguments import from_namespace
+from stage_contracts.arguments import from_namespace
 from trainer.config import TuneConfig
 
 
