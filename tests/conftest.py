@@ -64,6 +64,16 @@ def trained_briefly(preprocessed, tmp_path_factory):
                                   epochs=BRIEF_EPOCHS))
 
 
+@pytest.fixture(scope="session")
+def shop_prices(tmp_path_factory) -> str:
+    """The shop's prices (tests/shop.py) preprocessed once, the DNN + trees blend as its model: test_trees trains the
+    blend on it and other types on copies naming theirs (with_model_settings), as test_wide does."""
+    from shop import preprocessed_prices
+
+    return preprocessed_prices(str(tmp_path_factory.mktemp("shop")), 800,
+                               "{type: dnn_and_trees, hidden_units: [16], epochs: 4, max_depth: [3, 4]}")
+
+
 BRIEF_EPOCHS = 2
 # Two epochs are far from converged, so the examples' order moves the metrics: in memory, seeds 3, 4 and 5 gave eval
 # RMSE 0.655, 0.678 and 0.706 (7.8% apart) and recall@10 0.540, 0.547 and 0.522 on this sample; in a full-suite

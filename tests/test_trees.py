@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 from conftest import with_model_settings
-from shop import preprocessed_prices
 from trainer import task
 from trainer.config import TrainConfig
 from trainer.tree_models import logit_scale, scaled_log_odds
@@ -33,20 +32,13 @@ LOADER = textwrap.dedent("""
 """)
 
 
-@pytest.fixture(scope="module")
-def shop_prep(tmp_path_factory) -> str:
-    """The shop table preprocessed once: the blend trains on it, the trees alone on a copy naming their model type."""
-    return preprocessed_prices(str(tmp_path_factory.mktemp("shop")), 800,
-                               "{type: dnn_and_trees, hidden_units: [16], epochs: 4, max_depth: [3, 4]}")
-
-
 def _train(prep: str, job_dir) -> task.TrainResult:
     return task.train(TrainConfig(input=prep, job_dir=str(job_dir), seed=2))
 
 
 @pytest.fixture(scope="module")
-def blend(shop_prep, tmp_path_factory):
-    return _train(shop_prep, tmp_path_factory.mktemp("blend"))
+def blend(shop_prices, tmp_path_factory):
+    return _train(shop_prices, tmp_path_factory.mktemp("blend"))
 
 
 def _load(version_dir: str, with_ops: bool) -> subprocess.CompletedProcess:
@@ -93,10 +85,10 @@ def test_kept_trees_are_refitted_on_every_train_row(blend):
             k: kept[k] for k in ("max_depth", "learning_rate", "trees")}
 
 
-def test_trees_without_refit_keep_the_searched_trees(shop_prep, tmp_path):
-    with open(f"{shop_prep}/manifest.json", encoding="utf-8") as f:
+def test_trees_without_refit_keep_the_searched_trees(shop_prices, tmp_path):
+    with open(f"{shop_prices}/manifest.json", encoding="utf-8") as f:
         trees = {**json.load(f)["spec"]["model"]["trees"], "refit": False}
-    prep = with_model_settings(shop_prep, tmp_path / "prep", type="gradient_boosted_trees", trees=trees)
+    prep = with_model_settings(shop_prices, tmp_path / "prep", type="gradient_boosted_trees", trees=trees)
     result = _train(prep, tmp_path / "job")
     assert "trees_refitted" not in result.metrics["chosen_on_validation"]
 
@@ -127,7 +119,8 @@ def test_depth_beyond_the_searched_list(depths, kept, beyond):
     assert depth_beyond(depths, kept) == beyond
 
 
-def test_trees_alone_learn_the_price(shop_prep, tmp_path):
-    result = _train(with_model_settings(shop_prep, tmp_path / "prep", type="gradient_boosted_trees"), tmp_path / "job")
+def test_trees_alone_learn_the_price(shop_prices, tmp_path):
+    result = _train(with_model_settings(shop_prices, tmp_path / "prep", type="gradient_boosted_trees"),
+                    tmp_path / "job")
     assert result.metrics["model"]["rmse"] < 0.3 * result.metrics["baseline_mean"]["rmse"], result.metrics
     assert np.isfinite(result.metrics["model_label_units"]["rmse"])

@@ -11,16 +11,18 @@ import tensorflow_transform as tft
 
 from stage_contracts import manifest as mf
 from features.spec import spec_from_dict
-from shop import preprocessed_prices
 from trainer import task
 from trainer.config import TrainConfig
 from trainer.data import make_dataset, split_files
 from trainer.model import build_model
 
 @pytest.fixture(scope="module")
-def shop_prep(tmp_path_factory) -> str:
-    return preprocessed_prices(str(tmp_path_factory.mktemp("wide")), 600,
-                               "{type: dnn, hidden_units: [16], epochs: 3, wide: true, ensemble: 2}")
+def shop_prep(shop_prices, tmp_path_factory) -> str:
+    """The session's preprocessed shop (tests/conftest.py) with a wide DNN as its model: no Beam job of its own."""
+    from conftest import with_model_settings
+
+    return with_model_settings(shop_prices, tmp_path_factory.mktemp("wide") / "prep", type="dnn", hidden_units=[16],
+                               epochs=3, wide=True, ensemble=2)
 
 
 def test_untrained_wide_model_predicts_the_train_mean(shop_prep):
