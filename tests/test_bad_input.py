@@ -90,6 +90,7 @@ kinds_strategy = st.lists(
 ).filter(lambda ks: ks.count("valid") >= 6)
 
 
+@pytest.mark.slow  # a preprocess job for each of the five drawn tables
 @settings(max_examples=5, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(kinds=kinds_strategy, dup_targets=st.lists(st.integers(0, 1000), min_size=60, max_size=60))

@@ -80,6 +80,7 @@ def _only_version(model_dir) -> tuple[str, dict]:
         return version, json.load(f)
 
 
+@pytest.mark.slow  # two training processes, each starting TensorFlow and a gRPC server
 def test_two_workers_on_this_machine_train_the_same_model_as_one_process(preprocessed, trained_briefly, tmp_path):
     """Two processes with TF_CONFIG (MultiWorkerMirroredStrategy, gradients all-reduced over 127.0.0.1), as Vertex
     AI runs two replicas: the chief exports a model equivalent to the single process's; the other worker none."""
@@ -99,6 +100,7 @@ def test_two_workers_on_this_machine_train_the_same_model_as_one_process(preproc
 SHARD_MB = 0.02
 
 
+@pytest.mark.slow  # five training processes: chief, two workers, two parameter servers
 def test_a_parameter_server_cluster_trains_with_its_tables_sharded_over_the_ps_tasks(preprocessed, trained_briefly,
                                                                                     tmp_path):
     """A chief (the coordinator), two workers and two parameter servers, each `python -m trainer.task` with

@@ -5,6 +5,7 @@ import os
 import sys
 
 import numpy as np
+import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 
@@ -65,6 +66,7 @@ def test_fast_path_equals_reference_pipeline(tmp_path):
     assert_same_output(root, spec_path, os.path.join(root, "data", "ratings.csv"), COLUMNS, rows)
 
 
+@pytest.mark.slow  # two preprocess jobs, the reference with one TFT analyzer for each of 20 features
 def test_wide_spec_with_packed_analyzers_equals_one_tft_analyzer_per_feature(tmp_path):
     """20 features (9 vocabularies, 8 z-scores, one with unknowns, 2 quantile buckets, a cross), 300 rows."""
     root = str(tmp_path)

@@ -30,6 +30,7 @@ def test_manifest_has_cross_with_fixed_table(housing_prep):
     assert manifest["features"]["latitude_bucket"]["cardinality"] == 21  # 20 quantile buckets + unknown
 
 
+@pytest.mark.slow  # two trainings of 25 epochs on 12,000 rows
 def test_cross_beats_no_cross_and_both_beat_the_mean(housing_prep):
     out, _, root = housing_prep
     runs = {}

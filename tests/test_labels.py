@@ -125,6 +125,7 @@ def test_unlearnable_labels_are_refused_at_init_spec_and_preprocess(tmp_path):
     assert not (tmp_path / "prep" / "_SUCCESS").exists()
 
 
+@pytest.mark.slow  # two retrain cycles, each a preprocess job and a DNN + trees training
 def test_retrain_judges_text_classes_by_name_and_leaves_out_a_class_only_eval_has(shop_csv, tmp_path):
     """Two days of a three-class text label through `retrain`: the gate scores both SavedModels by class name
     (log-loss and accuracy), and day 2's eval rows of a class no train row has ('huge') are left out of the

@@ -41,6 +41,7 @@ def test_the_rating_head_beats_the_bias_only_baseline_on_realistic_ratings(reali
     assert model < bias, (model, bias)
 
 
+@pytest.mark.slow  # a second training on the 45,000 realistic ratings
 def test_without_the_retrieval_loss_the_lists_are_worse(realistic_prep, realistic_metrics):
     """The same preprocess output and seed, the retrieval head's loss weighted 0 (as `retrieval_weight: 0` in the
     spec would preprocess it): recall@10 falls."""

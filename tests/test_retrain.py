@@ -149,6 +149,7 @@ def kill_when(root, marker: str) -> None:
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
 
 
+@pytest.mark.slow  # a retrain process killed, then a whole cycle, at each of three places
 @pytest.mark.parametrize("where", ["during_preprocess", "during_training", "between_export_and_switch"])
 def test_a_killed_run_leaves_serving_untouched_and_the_next_run_recovers(day_one, tmp_path, where):
     root = copy_of(day_one, tmp_path)
@@ -194,6 +195,7 @@ class Killed(BaseException):
     """Stands for SIGKILL in-process: nothing after the fault point runs, and nothing cleans up."""
 
 
+@pytest.mark.slow  # a cycle per step boundary: four preprocess and three train runs
 def test_a_kill_at_every_step_boundary_converges_to_the_state_of_an_uninterrupted_run(day_one, tmp_path,
                                                                                     monkeypatch):
     import json

@@ -62,6 +62,7 @@ def commands_run(ratings_sample, tmp_path_factory):
     return runs
 
 
+@pytest.mark.slow  # eight commands, each in a fresh process: preprocess, train and retrain among them
 def test_each_command_prints_only_the_products_lines(commands_run):
     for argv, done in commands_run:
         assert not _foreign_lines(done.stderr), (argv, _foreign_lines(done.stderr))
@@ -71,6 +72,7 @@ def test_each_command_prints_only_the_products_lines(commands_run):
     assert re.search(r"^\d+/\d+ - .* - val_recall_at_10: ", train.stdout, re.M)  # Keras' one line per epoch
 
 
+@pytest.mark.slow  # a training run in a fresh process
 def test_the_api_example_prints_only_the_products_lines_and_one_line_per_epoch(preprocessed, tmp_path):
     example = f"""
 import embedflow as ef

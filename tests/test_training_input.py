@@ -147,6 +147,7 @@ def test_lazy_adam_matches_adam_on_touched_rows_and_leaves_the_others():
     np.testing.assert_array_equal(lazy_second[3:], np.ones((2, 2)))
 
 
+@pytest.mark.slow  # two trainings: the streamed one and the in-memory reference (trained_briefly)
 def test_a_split_over_the_memory_budget_streams_to_the_same_model(preprocessed, trained_briefly, tmp_path):
     from trainer import task
     from trainer.config import TrainConfig

@@ -22,6 +22,7 @@ def test_default_grid_is_forty_percent_around_the_fourth_root(preprocessed):
     assert set(grid[0]["embedding_dims"]) == {"user_id", "movie_id"}  # genres and year are set in the spec
 
 
+@pytest.mark.slow  # four trainings: two trials, a third with other settings, and the best params
 def test_search_writes_report_resumes_and_best_params_train(preprocessed, tmp_path):
     prep, manifest = preprocessed
     out = str(tmp_path / "tune")
