@@ -233,6 +233,7 @@ def history_records(cfg):
     return read_history(os.path.join(cfg.work_dir, "history.jsonl"))
 
 
+@pytest.mark.slow  # a whole cycle, both spans analysed again
 def test_a_cache_entry_left_with_only_its_manifest_is_discarded_and_recomputed(day_one, tmp_path, caplog):
     from beam_jobs import analysis_cache
 
@@ -263,6 +264,7 @@ def test_a_cache_entry_left_with_only_its_manifest_is_discarded_and_recomputed(d
     assert "recall@10" in shown and "ndcg@10" in shown and "<- decided" in shown
 
 
+@pytest.mark.slow  # a whole cycle killed while pruning, then the recovering run
 def test_a_kill_during_pruning_leaves_no_version_that_does_not_load(day_one, tmp_path, monkeypatch, capsys):
     import json
 
@@ -314,6 +316,7 @@ def test_a_kill_during_pruning_leaves_no_version_that_does_not_load(day_one, tmp
     tf.saved_model.load(os.path.join(cfg.model_dir, serving_version(cfg.model_dir)))
 
 
+@pytest.mark.slow  # two whole cycles: one failing at the export, the next promoting
 def test_disk_full_is_one_paragraph_exit_6_and_the_next_cycle_runs(day_one, tmp_path, monkeypatch, capsys):
     import errno
 
