@@ -60,7 +60,7 @@ LATITUDE = re.compile(r"(lat|latitude)$", re.IGNORECASE)
 LONGITUDE = re.compile(r"(lon|lng|long|longitude)$", re.IGNORECASE)
 
 # The model section for tables; defaults measured on the wide and the California-style housing samples
-# (README "Your own table", bench/tabular.py).
+# (docs/tables.md "Your own table", bench/tabular.py).
 MODEL_DEFAULTS = (
     ("type", "dnn_and_trees", "a DNN and gradient-boosted trees on the same features, averaged with the weight "
                               "the validation slice prefers"),

@@ -249,7 +249,7 @@ class Retrainer:
         os.remove(self.cycle_path)
 
     def _cycle(self) -> int:
-        """The steps of README's "Scheduled retraining", in order; each stops the run by raising RetrainStop."""
+        """The steps of docs/retraining.md, in order; each stops the run by raising RetrainStop."""
         started = time.time()
         log.info("[1/7] Lock taken; reconciling the state with %s", self.cfg.model_dir)
         state = self.reconcile(self.load_state())

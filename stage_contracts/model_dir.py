@@ -62,7 +62,7 @@ def write_tf_serving_config(model_dir: str) -> str | None:
     """TF Serving's models.config for the serving version (none while nothing serves); returns its path.
 
     The model is named after the model dir's folder; `base_path` is the model dir's absolute path (or its
-    gs:// URL), so a TF Serving container mounts the dir at that same path (README: "TF Serving").
+    gs:// URL), so a TF Serving container mounts the dir at that same path (docs/serving.md, "TF Serving").
     """
     version = serving_version(model_dir)
     if version is None:

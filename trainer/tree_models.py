@@ -251,7 +251,7 @@ def logit_scale(task: str, label: np.ndarray, probabilities: np.ndarray) -> dict
     CreditCard (101 rows in the slice, the DNN's weight 1) the scale 0.93 took
     the eval log-loss from 0.938x to 0.916x HistGradientBoosting's; on
     credit_data and wa_churn (0.93, 1.04) it moved the validation loss by
-    under 0.3% (README, "Trees and the blend").
+    under 0.3% (docs/tables.md, "Trees and the blend").
     """
     losses = {float(scale): validation_loss(task, label, scaled_log_odds(task, probabilities, scale).numpy())
               for scale in np.append(LOGIT_SCALES, 1.0)}

@@ -7,7 +7,7 @@ categorical feature's learned embedding as numbers (the embeddings as input
 to another model).  Multivalent features (lists) are left to the DNN.
 YDF trains in C++ on numpy columns; `ydf-tf`'s inference ops run the
 result inside TensorFlow, so the exported model still takes raw rows and
-needs TensorFlow plus those ops to load (README, "Trees").
+needs TensorFlow plus those ops to load (docs/serving.md, "TF Serving").
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ def train_trees(inputs: TreeInputs, fit: tuple[dict, np.ndarray], validation: tu
     and wa_churn), while on the eval split the smaller rate's trees did
     better, or 0.001 worse: SaratogaHouses 0.946x to 0.926x HistGradientBoosting's
     error, credit_data 1.013x to 1.006x, CPS1988 1.001x to 1.000x, wa_churn
-    0.985x to 0.986x (README, "Trees and the blend").  Returns the kept trees
+    0.985x to 0.986x (docs/tables.md, "Trees and the blend").  Returns the kept trees
     and every try, the kept one first.
     """
     fit_table, valid_table = _table(task, fit), _table(task, validation) if validation else None

@@ -7,7 +7,7 @@ import os
 
 
 def add_retrain_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="retrain YAML (see README: Scheduled retraining)")
+    parser.add_argument("--config", required=True, help="retrain YAML (see docs/retraining.md)")
 
 
 add_rollback_arguments = add_retrain_arguments

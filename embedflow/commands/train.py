@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "over the ps tasks (at most one shard each) only when it is bigger (default %(default)g)")
     parser.add_argument("--seed", type=int, default=42)
     vertex = parser.add_argument_group("Vertex AI", "with --vertex, the run goes to Vertex AI as a CustomJob "
-                                                    "(--dry_run prints it; see README, 'Scaling training')")
+                                                    "(--dry_run prints it; see docs/scaling-training.md)")
     vertex.add_argument("--vertex", action="store_true", help="build a Vertex AI CustomJob that runs this training")
     vertex.add_argument("--project", help="Google Cloud project")
     vertex.add_argument("--region", help="Vertex AI region, e.g. us-central1")
