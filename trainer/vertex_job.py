@@ -23,7 +23,8 @@ from stage_contracts.arguments import FieldChecks, is_remote
 from stage_contracts.errors import UserError
 from trainer.config import TrainConfig
 
-DEFAULT_IMAGE = "{region}-docker.pkg.dev/{project}/embedflow/trainer:latest"  # docs/scaling-training.md, "On Vertex AI": build and push vertex/Dockerfile
+# Built and pushed from vertex/Dockerfile (docs/scaling-training.md, "On Vertex AI").
+DEFAULT_IMAGE = "{region}-docker.pkg.dev/{project}/embedflow/trainer:latest"
 _POOL_CHIEF, _POOL_WORKERS, _POOL_PS = 0, 1, 2
 
 
