@@ -93,9 +93,9 @@ def test_trees_without_refit_keep_the_searched_trees(shop_prices, tmp_path):
     assert "trees_refitted" not in result.metrics["chosen_on_validation"]
 
 
-def test_trees_keep_the_smallest_learning_rate_at_the_searched_depth(shop_prep, tmp_path):
+def test_trees_keep_the_smallest_learning_rate_at_the_searched_depth(shop_prices, tmp_path):
     trees = {"num_trees": 3, "max_depth": [3], "learning_rate": [0.5, 0.01], "refit": False}
-    prep = with_model_settings(shop_prep, tmp_path / "prep", type="gradient_boosted_trees", trees=trees)
+    prep = with_model_settings(shop_prices, tmp_path / "prep", type="gradient_boosted_trees", trees=trees)
     tries = _train(prep, tmp_path / "job").metrics["chosen_on_validation"]["trees"]
     assert [t["learning_rate"] for t in tries] == [0.01, 0.5]  # kept first, though 3 trees at 0.01 barely learn
     assert tries[0]["validation_loss"] > tries[1]["validation_loss"]
