@@ -205,10 +205,9 @@ class DNNAndTreesModel(SpecModel):
         log.info("Blend: DNN weight %.2f (validation loss %.4f; DNN alone %.4f, trees alone %.4f)",
                  best["dnn_weight"], best["validation_loss"], self._blend_tries[-1]["validation_loss"],
                  self._blend_tries[0]["validation_loss"])
-        task = self._part.spec.label.task
-        if task != "regression":
+        if self._part.spec.label.is_classification:
             blended = best["dnn_weight"] * dnn + (1 - best["dnn_weight"]) * trees
-            self._calibration = logit_scale(task, label, blended)
+            self._calibration = logit_scale(self._part.spec.label.task, label, blended)
             self.logit_scale.assign(self._calibration["logit_scale"])  # the rest of the record: metrics.json
             log.info("Blend: log-odds scaled by %.3f (validation loss %.4f, unscaled %.4f)",
                      self._calibration["logit_scale"], self._calibration["validation_loss"],
@@ -228,8 +227,8 @@ class DNNAndTreesModel(SpecModel):
     def call(self, features: dict, training: bool = False) -> tf.Tensor:
         blended = (self.dnn_weight * self.dnn(features, training=training)
                    + (1.0 - self.dnn_weight) * self.trees(self._part.inputs(features)))
-        task = self._part.spec.label.task
-        return blended if task == "regression" else scaled_log_odds(task, blended, self.logit_scale)
+        label = self._part.spec.label
+        return scaled_log_odds(label.task, blended, self.logit_scale) if label.is_classification else blended
 
 
 def scaled_log_odds(task: str, probabilities, scale) -> tf.Tensor:
