@@ -185,7 +185,8 @@ class TopKScorer:
             rows = np.repeat(np.arange(n), np.diff(rated_indptr))
             items = rated_indices[rated_indptr[0]:rated_indptr[-1]].astype(np.int64)
         if self._one_order is not None:
-            return self._top_k_in_one_order(np.searchsorted(rows, np.arange(n + 1)), items)
+            return self._top_k_in_one_order(np.zeros(n + 1, np.int64) if rated_indptr is None
+                                            else rated_indptr - rated_indptr[0], items)
         augmented = np.hstack([users, np.ones((n, 1), np.float32)])
         margin = self._margin(augmented)
         hits, exhaustive = self._scan(tf.constant(augmented), tf.constant(margin, tf.float32),
@@ -216,12 +217,11 @@ class TopKScorer:
         n = len(rated_ptr) - 1
         top = np.full((n, self.k), -1, np.int64)
         scores = np.full((n, self.k), -np.inf, np.float32)
-        bias = self._items64[:self.n_items, -1].astype(np.float32)
         for row in range(n):
             rated = rated_items[rated_ptr[row]:rated_ptr[row + 1]]
             head = self._one_order[:self.k + len(rated)]
             kept = head[~np.isin(head, rated)][:self.k]
-            top[row, :len(kept)], scores[row, :len(kept)] = kept, bias[kept]
+            top[row, :len(kept)], scores[row, :len(kept)] = kept, self._items64[kept, -1]
         return top, scores
 
     def _rated_groups(self, rows: np.ndarray, items: np.ndarray, n: int) -> tuple[tf.Tensor, tf.Tensor]:
