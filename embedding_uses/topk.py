@@ -15,11 +15,11 @@ sorted, then an exact re-rank of the few items that can matter:
    tried: its product is about twice as fast here, but the tile's
    reduction, not the product, is most of the scan, and its wider error
    bound kept 2.5x the items for the re-rank: no faster in all.)
-2. Threshold: T per user is the K-th largest of the chunks' best group maxima,
-   counting only groups without a rated item (a rated item can only raise
-   its group's maximum), so K distinct unrated items reach T.  The
+2. Threshold: T per user is the K-th largest of the group maxima, counting
+   only groups without a rated item (a rated item can only raise its
+   group's maximum), so K distinct unrated items reach T.  The
    (user, group) pairs whose maximum reaches T - 2E are kept: about ten
-   per user on random vectors.
+   per user on random vectors, thirteen on a trained model's.
 3. Re-rank (numpy): the items of those groups are scored again in float64,
    rated items dropped, and the K best taken (ties: lower item index first).
 
@@ -34,7 +34,7 @@ rounding in the re-rank and flushed subnormals (`_margin`).  The K unrated
 items reaching T score >= T - E in float64, so
 every item of the true top K scores at least that, hence at least T - 2E
 coarse, so its group is kept.  Users the threshold bounds badly (fewer than
-K chunks with an unrated item: T = -inf, or scores so flat that most groups
+K groups with an unrated item: T = -inf, or scores so flat that most groups
 reach T, as when the ranking leans on the predicted rating or on popularity
 alone) keep more than 8,192 items and are scored exhaustively instead: every
 centred item in float32 in one matrix product for up to 128 such users, then
@@ -122,8 +122,8 @@ class TopKScorer:
         owner = weakref.ref(self)
         self._maxima = _group_maxima_program(group_size, self._stride, dim + 1)
         self._scan = tf.function(lambda *block: owner()._scan_block(*block), input_signature=[
-            tf.TensorSpec([self._n_chunks, None, self._stride], tf.float32),
-            tf.TensorSpec([None], tf.float32), tf.TensorSpec([None, 2], tf.int32), tf.TensorSpec([None, 2], tf.int32)])
+            tf.TensorSpec([None, self._n_chunks, self._stride], tf.float32),
+            tf.TensorSpec([None], tf.float32), tf.TensorSpec([None, 2], tf.int32)])
 
     def _margin(self, users: np.ndarray) -> np.ndarray:
         """E per user: the bound on |coarse - exact| over all items (users augmented with their 1), where
@@ -138,32 +138,31 @@ class TopKScorer:
         return (norms * (error_bound(self._terms) * self._centred_norm + gamma64 * self._max_norm)
                 + self._terms * _SMALLEST_NORMAL * (1 + norms) * (1 + self._centred_norm))
 
-    def _scan_block(self, maxima: tf.Tensor, margin: tf.Tensor, touched: tf.Tensor,
-                    rated_at: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """(user, group) pairs whose group maximum reaches the user's threshold less 2E, and whether each user
-        kept groups of more than _MAX_KEPT_ITEMS items (such a user is scored exhaustively and keeps none here).
+    def _scan_block(self, maxima: tf.Tensor, margin: tf.Tensor, rated_groups: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """(user, group) pairs, in that order, whose group maximum reaches the user's threshold less 2E, and whether
+        each user kept groups of more than _MAX_KEPT_ITEMS items (such a user is scored exhaustively and keeps none
+        here).
 
         `maxima`: `_group_maxima_program`'s, of the block padded to `_padded_rows` (rows past `margin`'s are
-        padding, dropped here: a slice of all rows is no copy); `touched`: the (chunk, user) pairs holding a rated
-        item; `rated_at`: (row of touched, group in the chunk) of each rated item.  Only those few rows of group
-        maxima are re-reduced without their rated groups, for the threshold; the candidates are taken from all
-        groups.
+        padding, dropped here); `rated_groups`: (user, group) of each rated item.  The threshold is the K-th
+        largest maximum of the user's groups without a rated item (a rated item can only raise its group's
+        maximum): K distinct groups, so K distinct unrated items reach it.  (The K-th best chunk, which this once
+        took, is far lower on trained vectors: a vocabulary lists the popular items first, so a user's best items
+        share a few chunks, and the loose threshold kept some 210 groups per user where this keeps 13.)
         """
-        b, g, stride = tf.shape(margin)[0], self.group_size, self._stride
-        maxima = maxima[:, :b]
-        rows = tf.gather_nd(maxima, touched)
-        rows = tf.tensor_scatter_nd_update(rows, rated_at, tf.fill([tf.shape(rated_at)[0]], -np.inf))
-        best = tf.tensor_scatter_nd_update(tf.reduce_max(maxima, axis=2), touched, tf.reduce_max(rows, axis=1))
-        if self._n_chunks >= self.k:  # K chunks' best unrated groups: K distinct unrated items reach T
-            threshold = tf.reduce_min(tf.math.top_k(tf.transpose(best), self.k, sorted=False).values, axis=1)
+        b, g = tf.shape(margin)[0], self.group_size
+        maxima = tf.reshape(maxima[:b], [b, -1])  # [user, group]
+        if self._n_chunks * self._stride >= self.k:
+            unrated = tf.tensor_scatter_nd_update(maxima, rated_groups,
+                                                  tf.fill([tf.shape(rated_groups)[0]], -np.inf))
+            threshold = tf.math.top_k(unrated, self.k, sorted=False).values
+            threshold = tf.reduce_min(threshold, axis=1)
         else:
             threshold = tf.fill([b], tf.constant(-np.inf, tf.float32))
         threshold -= 2 * margin
-        counts = tf.reduce_sum(tf.cast(maxima >= threshold[None, :, None], tf.int32), axis=[0, 2])
-        exhaustive = counts > _MAX_KEPT_ITEMS // g
-        threshold = tf.where(exhaustive, tf.constant(np.inf, tf.float32), threshold)
-        hits = tf.where(maxima >= threshold[None, :, None])
-        return tf.stack([hits[:, 1], hits[:, 0] * stride + hits[:, 2]], axis=1), exhaustive
+        kept = maxima >= threshold[:, None]
+        exhaustive = tf.reduce_sum(tf.cast(kept, tf.int32), axis=1) > _MAX_KEPT_ITEMS // g
+        return tf.where(kept & ~exhaustive[:, None]), exhaustive
 
     def top_k(self, users: np.ndarray, rated_indptr: np.ndarray | None = None,
               rated_indices: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -187,13 +186,13 @@ class TopKScorer:
         padded = np.zeros((_padded_rows(n), augmented.shape[1]), np.float32)
         padded[:n] = augmented
         maxima = self._maxima(tf.constant(padded), self._chunks)
-        hits, exhaustive = self._scan(maxima, tf.constant(margin, tf.float32), *self._rated_groups(rows, items, n))
-        hits, exhaustive = hits.numpy(), exhaustive.numpy()
-        hits = hits[np.argsort(hits[:, 0] * (self._filler_group + 1) + hits[:, 1])]
+        rated_groups = tf.constant(np.stack([rows, items // self.group_size], axis=1).astype(np.int32).reshape(-1, 2))
+        hits, exhaustive = self._scan(maxima, tf.constant(margin, tf.float32), rated_groups)
+        hits, exhaustive = hits.numpy(), exhaustive.numpy()  # hits: by user, then group (tf.where's row-major order)
         counts = np.bincount(hits[:, 0], minlength=n)
         top = np.zeros((n, self.k), np.int64)
         scores = np.full((n, self.k), -np.inf, np.float32)
-        # Users keep many groups only when the threshold bounds them badly (< K chunks with an unrated
+        # Users keep many groups only when the threshold bounds them badly (< K groups with an unrated
         # item, or flat scores): those are cheaper to score exhaustively.  The others are re-ranked
         # in slices of users with similar numbers of kept groups, so little padding is scored.
         by_count = np.argsort(counts, kind="stable")
@@ -220,13 +219,6 @@ class TopKScorer:
             kept = head[~np.isin(head, rated)][:self.k]
             top[row, :len(kept)], scores[row, :len(kept)] = kept, self._items64[kept, -1]
         return top, scores
-
-    def _rated_groups(self, rows: np.ndarray, items: np.ndarray, n: int) -> tuple[tf.Tensor, tf.Tensor]:
-        """The (chunk, user) pairs holding rated items, and (index in those pairs, group in chunk) per item."""
-        chunk, group = items // self._chunk, items % self._chunk // self.group_size
-        pairs, row = np.unique(chunk * n + rows, return_inverse=True)
-        touched = np.stack([pairs // n, pairs % n], axis=1).astype(np.int32).reshape(-1, 2)
-        return tf.constant(touched), tf.constant(np.stack([row, group], axis=1).astype(np.int32).reshape(-1, 2))
 
     def _rerank(self, users: np.ndarray, part: np.ndarray, hits: np.ndarray, counts: np.ndarray,
                 rated_rows: np.ndarray, rated_items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -285,7 +277,7 @@ class TopKScorer:
 
 @functools.lru_cache(maxsize=None)
 def _group_maxima_program(group_size: int, stride: int, width: int) -> tf.types.experimental.GenericFunction:
-    """The scan's chunk loop: (users [b, width], chunks [n, group_size x stride, width]) -> [chunk, user, group in
+    """The scan's chunk loop: (users [b, width], chunks [n, group_size x stride, width]) -> [user, chunk, group in
     chunk], each user's best score in each group of `group_size` items.
 
     Compiled by XLA, which runs the loop without TensorFlow's per-op dispatch: some 15% faster here, the same
@@ -307,7 +299,7 @@ def _group_maxima_program(group_size: int, stride: int, width: int) -> tf.types.
         _, maxima = tf.while_loop(lambda chunk, _: chunk < n_chunks, scan_chunk,
                                   (tf.constant(0), tf.TensorArray(tf.float32, size=n_chunks)),
                                   parallel_iterations=1)
-        return maxima.stack()
+        return tf.transpose(maxima.stack(), [1, 0, 2])  # each user's row of all group maxima, for its threshold
 
     return group_maxima
 

@@ -129,12 +129,31 @@ def test_users_the_threshold_bounds_badly_are_scored_exhaustively():
     users = rng.normal(size=(6, 5)).astype(np.float32)
     scorer = TopKScorer(items, bias, k=10)
     rated = [rng.choice(n_items, size=5, replace=False) for _ in range(6)]
-    rated[1] = np.arange(8 * scorer._chunk, n_items)  # unrated items in 8 chunks only: fewer than K, no threshold
+    rated[1] = np.arange(8 * scorer.group_size, n_items)  # unrated items in 8 groups only: fewer than K, no threshold
     rated[2] = np.setdiff1d(np.arange(n_items), [5, 17])  # two items left
     exhaustive, scored = [], scorer._exhaustive
     scorer._exhaustive = lambda users, part, *rest: (exhaustive.extend(part.tolist()), scored(users, part, *rest))[1]
     check(scorer, users, items, bias, rated)
     assert exhaustive == [1, 2]
+
+
+def test_best_items_in_one_chunk_keep_few_groups():
+    """A vocabulary lists the popular items first, so a trained model's best items share the first chunk: the
+    threshold is the K-th best group, not the K-th best chunk, or nearly every group of the other chunks is
+    kept for the re-rank (about 210 per user on a trained 464K-item model, 13 now)."""
+    rng = np.random.default_rng(5)
+    n_items = 20_000
+    items = rng.normal(size=(n_items, 5)).astype(np.float32)
+    bias = rng.normal(size=n_items).astype(np.float32)
+    bias[:1024] += 6  # the first chunk's items are far ahead of the rest
+    users = rng.normal(size=(40, 5)).astype(np.float32)
+    rated = [rng.choice(n_items, size=20, replace=False) for _ in range(40)]
+    scorer = TopKScorer(items, bias, k=10)
+    kept, rerank = [], scorer._rerank
+    scorer._rerank = lambda users, part, hits, counts, *rest: (kept.extend(counts[part]),
+                                                                rerank(users, part, hits, counts, *rest))[1]
+    check(scorer, users, items, bias, rated)
+    assert len(kept) == 40 and max(kept) <= scorer._chunk // scorer.group_size  # groups of the first chunk only
 
 
 def test_items_sharing_a_large_mean():
