@@ -32,7 +32,13 @@ rows) and a numpy brute force on a few users, and checks that the top-10 sets
 agree (with FAISS: every user of every configuration; with numpy: sets and
 order).
 
+`--model DIR` takes a trained model's vectors, rated items and chosen
+ranking weights instead of random ones: FAISS's rate does not depend on the
+vectors, the scorer's threshold does (trained items are not isotropic and a
+vocabulary lists the popular ones first).
+
     python bench/recommend_all.py [--sample 8192] [--rounds 3] [--queries-per-call 1024,4096,all]
+    python bench/recommend_all.py --model runs/job/model      # a trained model (the serving version)
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ from bench.results import add_results_option, write_results  # noqa: E402
 from embedding_uses.ranking_score import RankingWeights  # noqa: E402
 from embedding_uses.recommend import EmbeddingIndex  # noqa: E402
 from embedding_uses.topk import DEFAULT_BLOCK, brute_force_top_k  # noqa: E402
+from stage_contracts.model_dir import resolve_version  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -147,21 +154,31 @@ def main() -> None:
     parser.add_argument("--rated", type=int, default=20, help="already-rated items per user")
     parser.add_argument("--clock-ghz", type=float, help="clock for the peak (default: cpu MHz in /proc/cpuinfo)")
     parser.add_argument("--fma-pipes", type=int, default=2, help="FMA units per core for the peak (Zen 4: 2)")
+    parser.add_argument("--model", help="a trained model (folder or version): its vectors instead of random ones")
     add_results_option(parser)
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
     t = time.time()
-    users = rng.normal(0, 0.3, (args.users, args.dim)).astype(np.float32)
-    items = rng.normal(0, 0.3, (args.items, args.dim)).astype(np.float32)
-    item_bias = rng.normal(0, 0.2, args.items).astype(np.float32)
-    indptr = np.arange(args.users + 1, dtype=np.int64) * args.rated
-    indices = rng.integers(0, args.items, args.users * args.rated).astype(np.int32)
-    index = EmbeddingIndex.from_arrays(items, users, indptr, indices, item_bias=item_bias)
-    scorer = index.scorer(args.k, RankingWeights())
+    if args.model:
+        index = EmbeddingIndex(resolve_version(args.model))
+        weights = index.weights
+        items, item_bias = index.scorer(args.k, weights).scored_items
+        users, (indptr, indices) = index.users, (index.rated_indptr, index.rated_indices)
+        args.users, (args.items, args.dim) = len(users), items.shape
+    else:
+        users = rng.normal(0, 0.3, (args.users, args.dim)).astype(np.float32)
+        items = rng.normal(0, 0.3, (args.items, args.dim)).astype(np.float32)
+        item_bias = rng.normal(0, 0.2, args.items).astype(np.float32)
+        indptr = np.arange(args.users + 1, dtype=np.int64) * args.rated
+        indices = rng.integers(0, args.items, args.users * args.rated).astype(np.int32)
+        index = EmbeddingIndex.from_arrays(items, users, indptr, indices, item_bias=item_bias)
+        weights = RankingWeights()
+    scorer = index.scorer(args.k, weights)
     flat = faiss.IndexFlatIP(args.dim + 1)
     flat.add(np.hstack([items, item_bias[:, None]]))
-    print(f"Built {args.users:,} users x {args.items:,} items, dim {args.dim}, in {time.time() - t:.1f}s")
+    print(f"Built {args.users:,} users x {args.items:,} items, dim {args.dim}"
+          f"{' (' + args.model + ')' if args.model else ''}, in {time.time() - t:.1f}s")
 
     sample = np.sort(rng.choice(args.users, args.sample, replace=False))
     sample_rated = index.rated_by(sample)
@@ -202,7 +219,7 @@ def main() -> None:
     faiss_best = max(names[1:], key=rate.get)
 
     t = time.time()
-    rows = sum(recommend_block(index, scorer, block, RankingWeights()).num_rows for block in blocks[:4])
+    rows = sum(recommend_block(index, scorer, block, weights).num_rows for block in blocks[:4])
     job_users = sum(len(block) for block in blocks[:4])
     job_rate = job_users / (time.time() - t)
 

@@ -125,6 +125,13 @@ class TopKScorer:
             tf.TensorSpec([None, self._n_chunks, self._stride], tf.float32),
             tf.TensorSpec([None], tf.float32), tf.TensorSpec([None, 2], tf.int32)])
 
+    @property
+    def scored_items(self) -> tuple[np.ndarray, np.ndarray]:
+        """(item vectors, item bias) in float32, as this scorer ranks them: what another top-K index (FAISS in
+        bench/recommend_all.py) is given to find the same lists."""
+        return (self._items64[:self.n_items, :-1].astype(np.float32),
+                self._items64[:self.n_items, -1].astype(np.float32))
+
     def _margin(self, users: np.ndarray) -> np.ndarray:
         """E per user: the bound on |coarse - exact| over all items (users augmented with their 1), where
         coarse scores centred items and exact is the re-rank's float64 score less u . mean.
