@@ -19,7 +19,9 @@ from conftest import with_model_settings
 from trainer import task
 from trainer.config import TrainConfig
 from trainer.tree_models import logit_scale, scaled_log_odds
-from trainer.trees import depth_beyond
+from features.model_types import Trees
+from features.transforms import ZScore
+from trainer.trees import TreeInputs, depth_beyond, refit_trees, train_trees
 
 LOADER = textwrap.dedent("""
     import json, sys
@@ -124,3 +126,17 @@ def test_trees_alone_learn_the_price(shop_prices, tmp_path):
                     tmp_path / "job")
     assert result.metrics["model"]["rmse"] < 0.3 * result.metrics["baseline_mean"]["rmse"], result.metrics
     assert np.isfinite(result.metrics["model_label_units"]["rmse"])
+
+
+def test_several_classes_count_boosting_iterations_so_the_refit_grows_as_many():
+    """YDF grows a tree per class each boosting iteration; the refit asks for iterations, so a try counts them."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=600).astype(np.float32)
+    y = np.digitize(x + 0.5 * rng.normal(size=600), [-0.5, 0.5])  # three classes
+    fit, validation = ({"x": x[:450]}, y[:450]), ({"x": x[450:]}, y[450:])
+    inputs = TreeInputs([ZScore(name="x", source="x")])
+    trained, tries = train_trees(inputs, fit, validation, "multiclass_classification",
+                                 Trees(num_trees=50, max_depth=(3,)), 3, seed=1)
+    assert trained.ydf_model.num_trees() == 3 * tries[0].trees  # a tree per class each iteration
+    refitted = refit_trees(inputs, fit, "multiclass_classification", Trees(), tries[0], 3, seed=1)
+    assert refitted.ydf_model.num_trees() == trained.ydf_model.num_trees()

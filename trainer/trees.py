@@ -114,7 +114,7 @@ class TreeTry:
 
     max_depth: int
     learning_rate: float
-    trees: int  # trees kept by early stopping
+    trees: int  # boosting iterations kept by early stopping (YDF's num_trees; with several classes, a tree each)
     validation_loss: float
 
     def to_dict(self) -> dict:
@@ -164,7 +164,8 @@ def train_trees(inputs: TreeInputs, fit: tuple[dict, np.ndarray], validation: tu
         model = _learner(inputs, task, trees, depth, learning_rate, seed).train(fit_table, valid=valid_table,
                                                                                 verbose=0)
         prediction = _probabilities(task, model, model.predict(check[0]), num_classes)
-        return TreeTry(depth, learning_rate, int(model.num_trees()), validation_loss(task, check[1], prediction)), model
+        iterations = model.num_trees() // model.num_trees_per_iteration()
+        return TreeTry(depth, learning_rate, int(iterations), validation_loss(task, check[1], prediction)), model
 
     fastest = max(trees.learning_rate)
     tries = [one(depth, fastest) for depth in trees.max_depth]
