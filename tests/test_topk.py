@@ -137,6 +137,20 @@ def test_users_the_threshold_bounds_badly_are_scored_exhaustively():
     assert exhaustive == [1, 2]
 
 
+def test_a_block_scanned_in_two_halves():
+    """300 users: padded to 384 rows, scanned as halves of 256 and 128 at once; same lists as one scan would give."""
+    rng = np.random.default_rng(11)
+    items = rng.normal(size=(3001, 6)).astype(np.float32)
+    bias = rng.normal(size=3001).astype(np.float32)
+    users = rng.normal(size=(300, 6)).astype(np.float32)
+    rated = [rng.choice(3001, size=rng.integers(0, 30), replace=False) for _ in range(300)]
+    scorer = TopKScorer(items, bias, k=10)
+    halves, program = [], scorer._maxima
+    scorer._maxima = lambda block, chunks: (halves.append(len(block)), program(block, chunks))[1]
+    check(scorer, users, items, bias, rated)
+    assert sorted(halves) == [128, 256]
+
+
 def test_best_items_in_one_chunk_keep_few_groups():
     """A vocabulary lists the popular items first, so a trained model's best items share the first chunk: the
     threshold is the K-th best group, not the K-th best chunk, or nearly every group of the other chunks is
