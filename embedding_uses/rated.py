@@ -10,10 +10,26 @@ import numpy as np
 
 HISTORY_MAX_ITEMS = 100
 
+
+def distinct_sorted(values: np.ndarray) -> np.ndarray:
+    """np.unique(values) for a 1-D array, by a sort and a comparison of neighbours.
+
+    numpy 2.3+ finds a plain `np.unique` through a hash table, which is far slower than its SIMD sort on the
+    arrays training sees: 37 s against 1.9 s for 18M int64 (user, item) codes on this machine, and a million-user
+    train called it five times.
+    """
+    ordered = np.sort(np.ravel(values))
+    if len(ordered) < 2:
+        return ordered
+    first = np.empty(len(ordered), bool)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    return ordered[first]
+
 def csr_from_pairs(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int) -> tuple[np.ndarray, np.ndarray]:
     """(indptr, indices) of the distinct (row, col) pairs with both inside the given sizes."""
     keep = (rows >= 0) & (rows < n_rows) & (cols >= 0) & (cols < n_cols)
-    code = np.unique(rows[keep].astype(np.int64) * n_cols + cols[keep])
+    code = distinct_sorted(rows[keep].astype(np.int64) * n_cols + cols[keep])
     r, c = code // n_cols, code % n_cols
     indptr = np.zeros(n_rows + 1, np.int64)
     np.cumsum(np.bincount(r, minlength=n_rows), out=indptr[1:])

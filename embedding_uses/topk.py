@@ -62,6 +62,7 @@ _RERANK_ROWS = 128
 _MAX_KEPT_ITEMS = 8192  # per user, in kept groups: past that a user is scored exhaustively
 _PAD_ROWS = 128  # the scan's block is padded to a multiple of this (one XLA program per size)
 _EXHAUSTIVE_ROWS = 128  # users scored exhaustively at once (a float32 row of scores per user and item)
+_CENTRE_ROWS = 65536  # item rows centred at a time when a scorer is built
 
 
 def error_bound(terms: int) -> float:
@@ -97,21 +98,20 @@ class TopKScorer:
         items[:n_items, dim] = bias
         items[n_items:, dim] = -np.inf
         self._filler_group = padded // group_size
-        self._items64 = items.astype(np.float64)
+        # Kept in float32: the float64 rows the re-rank scores are exact copies, made for the rows it reads.
+        self._items = items
         # The scan's items, centred (see the module's note); padding still scores -inf.  A column with an
         # infinite value is left as it is (its E is then infinite: such users are scored exhaustively).
-        mean = self._items64[:n_items].mean(axis=0) if n_items else np.zeros(dim + 1)
+        mean = items[:n_items].mean(axis=0, dtype=np.float64) if n_items else np.zeros(dim + 1)
         self._mean = np.where(np.isfinite(mean), mean, 0)
         # Vectors all zero (the most-popular list): every user's scores are the bias, so every list is one
         # order of the items less the user's rated ones; the scan would keep every group (all tie).
         self._one_order = (np.lexsort((np.arange(n_items), -bias.astype(np.float64)))
                            if not item_vectors.any() and np.isfinite(bias).all() else None)
         centred = np.zeros_like(items)
-        centred[:n_items] = self._items64[:n_items] - self._mean
         centred[n_items:, dim] = -np.inf
         # |coarse - exact| <= eps * |user| * max |centred item| (Cauchy-Schwarz) + the rest of _margin.
-        norms = lambda rows: float(np.linalg.norm(rows.astype(np.float64), axis=1).max()) if n_items else 0.0
-        self._max_norm, self._centred_norm = norms(items[:n_items]), norms(centred[:n_items])
+        self._max_norm, self._centred_norm = _centre(items[:n_items], self._mean, centred[:n_items])
         self._terms = dim + 1
         # Within a chunk the scan holds item r of every group, then item r + 1, ...: a group's
         # maximum is then a vertical (SIMD) maximum over group_size rows of the score tile.
@@ -131,8 +131,7 @@ class TopKScorer:
     def scored_items(self) -> tuple[np.ndarray, np.ndarray]:
         """(item vectors, item bias) in float32, as this scorer ranks them: what another top-K index (FAISS in
         bench/recommend_all.py) is given to find the same lists."""
-        return (self._items64[:self.n_items, :-1].astype(np.float32),
-                self._items64[:self.n_items, -1].astype(np.float32))
+        return self._items[:self.n_items, :-1].copy(), self._items[:self.n_items, -1].copy()
 
     def _margin(self, users: np.ndarray) -> np.ndarray:
         """E per user: the bound on |coarse - exact| over all items (users augmented with their 1), where
@@ -237,7 +236,7 @@ class TopKScorer:
             rated = rated_items[rated_ptr[row]:rated_ptr[row + 1]]
             head = self._one_order[:self.k + len(rated)]
             kept = head[~np.isin(head, rated)][:self.k]
-            top[row, :len(kept)], scores[row, :len(kept)] = kept, self._items64[kept, -1]
+            top[row, :len(kept)], scores[row, :len(kept)] = kept, self._items[kept, -1]
         return top, scores
 
     def _rerank(self, users: np.ndarray, part: np.ndarray, hits: np.ndarray, counts: np.ndarray,
@@ -256,10 +255,10 @@ class TopKScorer:
         groups[row, mine - (np.cumsum(counts) - counts)[hits[mine, 0]]] = hits[mine, 1]
         candidates = (groups[:, :, None] * g + np.arange(g)).reshape(n, -1)
         # Whole groups are contiguous rows of the item matrix: gather them as blocks.
-        vectors = np.take(self._items64.reshape(-1, g, self._items64.shape[1]), groups, axis=0)
+        vectors = np.take(self._items.reshape(-1, g, self._items.shape[1]), groups, axis=0).astype(np.float64)
         scores = np.einsum("ncd,nd->nc", vectors.reshape(n, candidates.shape[1], -1), users.astype(np.float64))
         # Rated items out: the row-major (row, item) keys of the candidates are sorted, so search them.
-        stride = len(self._items64)
+        stride = len(self._items)
         keys = (np.arange(n)[:, None] * stride + candidates).ravel()
         rated = local[rated_rows] >= 0
         rated_keys = local[rated_rows[rated]] * stride + rated_items[rated]
@@ -276,7 +275,7 @@ class TopKScorer:
         whole part); the items within 2E (float32's) of each user's K-th best
         are re-ranked in float64, so the result is as exact as the scan's.
         """
-        centred = (self._items64[:self.n_items] - self._mean).astype(np.float32)  # as the scan's, made when needed
+        centred = (self._items[:self.n_items].astype(np.float64) - self._mean).astype(np.float32)  # as the scan's
         scores = tf.matmul(tf.constant(users), tf.constant(centred), transpose_b=True).numpy()
         local = np.full(int(part.max()) + 1, -1)
         local[part] = np.arange(len(part))
@@ -288,11 +287,25 @@ class TopKScorer:
         best = np.empty((len(part), self.k), np.float32)
         for row in range(len(part)):  # candidates best first in float64, equal scores by lower item index
             candidates = np.flatnonzero(scores[row] >= kth[row] - 2 * margin[row])
-            exact = self._items64[candidates] @ users[row].astype(np.float64)
+            exact = self._items[candidates].astype(np.float64) @ users[row].astype(np.float64)
             exact[~np.isfinite(scores[row, candidates])] = -np.inf
             order = np.argsort(-exact, kind="stable")[:self.k]
             top[row], best[row] = candidates[order], exact[order]
         return top, best
+
+
+def _centre(items: np.ndarray, mean: np.ndarray, out: np.ndarray) -> tuple[float, float]:
+    """Writes `items - mean` (in float64, rounded to float32) into `out`; returns the largest norm of an item and
+    of a centred item as the scan holds it.  Row slices at a time: a float64 copy of a 500K-item matrix was most
+    of a scorer's set-up, and the ranking grid builds 18 scorers."""
+    largest, largest_centred = 0.0, 0.0
+    for start in range(0, len(items), _CENTRE_ROWS):
+        rows = items[start:start + _CENTRE_ROWS].astype(np.float64)
+        out[start:start + len(rows)] = rows - mean
+        largest = max(largest, float(np.linalg.norm(rows, axis=1).max()))
+        largest_centred = max(largest_centred,
+                              float(np.linalg.norm(out[start:start + len(rows)].astype(np.float64), axis=1).max()))
+    return largest, largest_centred
 
 
 @functools.lru_cache(maxsize=None)

@@ -22,6 +22,7 @@ from beam_jobs.checks import check_inputs
 from beam_jobs.join import join_batch, read_side_table
 from beam_jobs.layouts import table_layout
 from beam_jobs.parse import DEFAULT_CHUNK_BYTES, LINE_COLUMN, parse_chunk, plan_chunks
+from embedding_uses.rated import distinct_sorted
 from features.spec import FeatureSpec
 from features.split import eval_mask
 
@@ -115,7 +116,7 @@ def compare_with_history(stats: dict, arrays: dict[str, np.ndarray], history: li
     for role in ("user", "item"):
         key = f"{role}_ids"
         if key in arrays and len(arrays[key]):
-            seen = np.unique(np.concatenate([a[key] for _, a in history if key in a] or [np.zeros(0, str)]))
+            seen = distinct_sorted(np.concatenate([a[key] for _, a in history if key in a] or [np.zeros(0, str)]))
             stats[f"unseen_{role}_share"] = float(np.mean(~np.isin(arrays[key], seen)))
     if "item_unique" in arrays:
         stats["item_label_correlation"] = _item_label_correlation(arrays, [a for _, a in history])

@@ -3,7 +3,7 @@ histories) must give exactly the sum / sqrt(count) a plain per-example computati
 
 import numpy as np
 
-from embedding_uses.rated import capped_rows
+from embedding_uses.rated import capped_rows, csr_from_pairs, distinct_sorted
 from trainer.history import UserHistory
 
 
@@ -58,3 +58,13 @@ def test_training_samples_estimate_the_exact_vector_and_never_read_the_left_out_
     two = layer(ids, leave_out=targets, training=True).numpy()
     # "nothing": the sum less the own item's row, zero up to float32 rounding (1.5e-8 seen)
     assert np.all(np.isclose(two, table[7], atol=1e-6).all(axis=1) | np.isclose(two, 0.0, atol=1e-6).all(axis=1))
+
+
+def test_distinct_sorted_is_numpys_unique_and_the_csr_rows_hold_each_pair_once():
+    rng = np.random.default_rng(3)
+    for values in (rng.integers(0, 50, 1000), rng.integers(-5, 5, 7), np.array([4]), np.zeros(0, np.int64),
+                   np.array(["b", "a", "b", "c"])):
+        assert np.array_equal(distinct_sorted(values), np.unique(values))
+    rows, cols = np.array([2, 0, 2, 0, 5, 1]), np.array([1, 3, 1, 0, 0, 9])  # (2, 1) twice; row 5, col 9 outside
+    indptr, indices = csr_from_pairs(rows, cols, n_rows=4, n_cols=5)
+    assert indptr.tolist() == [0, 2, 2, 3, 3] and indices.tolist() == [0, 3, 1]

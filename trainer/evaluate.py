@@ -19,7 +19,7 @@ import tensorflow as tf
 from features.spec import FeatureSpec
 from trainer import references as ref
 from trainer.references import POSITIVE_RATING
-from embedding_uses.rated import csr_from_pairs, csr_rows
+from embedding_uses.rated import csr_from_pairs, csr_rows, distinct_sorted
 from trainer.metrics import BiasBaseline, ranking_metrics, scorer_for
 from trainer.model import SpecModel, TrainingData, collect
 from embedding_uses.ranking_score import RankingWeights
@@ -187,11 +187,11 @@ def ranking_on_same_rows(indexes: dict, users: np.ndarray, items: np.ndarray, la
                             * n_items + codes_i[indexes[n].rated_indices]
                             for n, codes_u, codes_i in zip(names, index_user, index_item)])
     eval_pairs = eval_user.astype(np.int64) * n_items + eval_item
-    exclude = np.setdiff1d(rated, eval_pairs)
+    exclude = np.setdiff1d(distinct_sorted(rated), distinct_sorted(eval_pairs), assume_unique=True)
     good = np.asarray(labels, np.float64) >= positive
-    scored = np.unique(eval_user[good])
+    scored = distinct_sorted(eval_user[good])
     for codes_u in index_user:
-        scored = np.intersect1d(scored, codes_u)
+        scored = np.intersect1d(scored, distinct_sorted(codes_u), assume_unique=True)
     row_of = np.full(len(user_code), -1, np.int64)
     row_of[scored] = np.arange(len(scored))
     truth_rows = row_of[eval_user[good]]

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from embedding_uses.rated import csr_from_pairs, csr_rows
+from embedding_uses.rated import csr_from_pairs, csr_rows, distinct_sorted
 from trainer.metrics import ranking_metrics
 
 EASE_MAX_ITEMS = 20_000   # a float32 items x items matrix of this size is 1.6 GB, and the inverse needs two
@@ -132,7 +132,7 @@ def capped_recall(top: np.ndarray, users: np.ndarray, test: RatingArrays, k: int
 
 def users_to_score(test: RatingArrays) -> np.ndarray:
     """Users with at least one held-out positive rating: the users a ranking is scored on."""
-    return np.unique(test.users[test.ratings >= POSITIVE_RATING])
+    return distinct_sorted(test.users[test.ratings >= POSITIVE_RATING])
 
 
 def choose_ease_l2(train: RatingArrays, grid: tuple[float, ...] = EASE_L2_GRID, fraction: float = 0.2,
