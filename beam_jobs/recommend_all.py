@@ -60,7 +60,7 @@ def recommend_block(index: EmbeddingIndex, scorer, users: np.ndarray, weights: R
         "predicted_rating": pa.array(scored.rating[valid].astype(np.float32)),
     }
     if "title" in index.item_meta:
-        columns["title"] = pa.array(np.asarray(index.item_meta["title"], object)[top[valid]].tolist(), pa.string())
+        columns["title"] = index.item_titles.take(top[valid])
     return pa.RecordBatch.from_pydict(columns)
 
 

@@ -6,6 +6,8 @@ version (see trainer/embeddings.py); no training code or data is needed.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pyarrow as pa
 
@@ -75,6 +77,12 @@ class EmbeddingIndex:
     def typed_ids(self, role: str) -> pa.Array:
         """Every user ("user") or item ("item") id, typed like its source column, in row order."""
         return self._ids[role].typed()
+
+    @functools.cached_property
+    def item_titles(self) -> pa.Array:
+        """Every item's title as one Arrow array, made once: recommend-all takes each block's titles from it (a
+        list of 473K titles converted per block of 1,024 users: ~35 ms a block, ~35 s for a million users)."""
+        return pa.array(self.item_meta["title"], pa.string())
 
     def describe_item(self, i: int) -> dict:
         return {name: values[i] for name, values in self.item_meta.items()}

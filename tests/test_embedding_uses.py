@@ -191,6 +191,8 @@ def test_recommend_all_writes_k_unrated_rows_per_user_agreeing_with_recommend(tr
         assert [i for _, i in sorted(per_user[user])] == [index.item_ids[i] for i in expected.items]
         # `score` is one number in every output: the Parquet's is the table's and the API's
         np.testing.assert_allclose([scores[user, index.item_ids[i]] for i in expected.items], expected.score, rtol=1e-5)
+    title_of = dict(zip(index.item_ids, index.item_meta["title"]))
+    assert rows["title"] == [title_of[item] for item in rows["item_id"]]
     csv_files = [f for f in os.listdir(out) if f.endswith(".csv")]
     with open(os.path.join(out, csv_files[0])) as f:
         assert f.readline().startswith("user_id,rank,item_id,score,predicted_rating")
