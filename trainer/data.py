@@ -36,11 +36,13 @@ part.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import logging
 import math
 import os
 
+import numpy as np
 import tensorflow as tf
 
 from stage_contracts.manifest import ROW_KEY, split_pattern
@@ -229,12 +231,6 @@ class ExampleColumns:
         """Positions [index*batch, (index+1)*batch) of an epoch; the last batch may be short."""
         return tf.range(index * batch_size, tf.minimum((index + 1) * batch_size, self.num_examples))
 
-    def where(self, mask: tf.Tensor) -> "ExampleColumns":
-        """The examples where `mask` holds."""
-        return ExampleColumns({name: (tf.ragged.boolean_mask(column, mask) if isinstance(column, tf.RaggedTensor)
-                                      else tf.boolean_mask(column, mask)) for name, column in self.features.items()},
-                              tf.boolean_mask(self.label, mask))
-
     def _take(self, rows: tf.Tensor):
         features = {name: (tf.gather(column, rows).to_sparse() if isinstance(column, tf.RaggedTensor)
                            else tf.gather(column, rows))
@@ -244,22 +240,71 @@ class ExampleColumns:
 
 def read_columns(files: list[str], feature_spec: dict, label_key: str,
                  fold_seed: int | None = None) -> ExampleColumns | tuple[ExampleColumns, ExampleColumns]:
-    """Read and parse a whole split once, in large batches; with `fold_seed`, as its (fit, validation) parts."""
+    """Read and parse a whole split once, in large batches; with `fold_seed`, as its (fit, validation) parts.
+
+    The batches are gathered, joined and cut as numpy arrays, and each column becomes a tensor once, at the end:
+    TensorFlow's CPU allocator (oneDNN's, by default on x86) keeps what it has handed out, so batches joined and
+    then masked as tensors held ~4 GiB more than the 0.87 GiB of columns at 18M ratings, for the whole run.
+    """
     parts: dict[str, list] = {}
     labels = []
     for features, label in make_dataset(files, feature_spec, label_key, READ_BATCH,
                                         part="all" if fold_seed is None else "tagged", fold_seed=fold_seed or 0):
-        labels.append(label)
+        labels.append(label.numpy())
         for name, value in features.items():
-            parts.setdefault(name, []).append(
-                tf.RaggedTensor.from_sparse(value) if isinstance(value, tf.SparseTensor) else value)
-    columns = ExampleColumns({name: tf.concat(values, axis=0) for name, values in parts.items()},
-                             tf.concat(labels, axis=0))
-    log.info("Loaded %d examples from %d file(s) into memory", columns.num_examples, len(files))
+            parts.setdefault(name, []).append(_numpy_rows(value))
+    columns = {name: _joined(values) for name, values in parts.items()}
+    label = np.concatenate(labels)
+    del parts, labels
+    _release_freed_memory()
+    log.info("Loaded %d examples from %d file(s) into memory", len(label), len(files))
     if fold_seed is None:
-        return columns
-    validation = columns.features.pop(_FOLD)
-    return columns.where(tf.logical_not(validation)), columns.where(validation)
+        return _example_columns(columns, label)
+    validation = columns.pop(_FOLD)
+    return (_example_columns({name: _rows_where(c, ~validation) for name, c in columns.items()}, label[~validation]),
+            _example_columns({name: _rows_where(c, validation) for name, c in columns.items()}, label[validation]))
+
+
+def _release_freed_memory() -> None:
+    """Hand the batches' freed memory back to the system: glibc keeps freed blocks of this size in its heap
+    (1.06 GiB of the 2.85 GiB resident after reading 18M ratings).  Elsewhere than glibc, nothing to do."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+@dataclasses.dataclass(frozen=True)
+class _RaggedRows:
+    """A multivalent column in numpy: every row's values one after another, and each row's length."""
+
+    values: np.ndarray
+    lengths: np.ndarray
+
+
+def _numpy_rows(value: tf.Tensor | tf.SparseTensor) -> np.ndarray | _RaggedRows:
+    if isinstance(value, tf.SparseTensor):  # a VarLenFeature: its values are in row order
+        rows = value.indices[:, 0].numpy()
+        return _RaggedRows(value.values.numpy(), np.bincount(rows, minlength=int(value.dense_shape[0])))
+    return value.numpy()
+
+
+def _joined(batches: list) -> np.ndarray | _RaggedRows:
+    if isinstance(batches[0], _RaggedRows):
+        return _RaggedRows(np.concatenate([b.values for b in batches]), np.concatenate([b.lengths for b in batches]))
+    return np.concatenate(batches)
+
+
+def _rows_where(column: np.ndarray | _RaggedRows, mask: np.ndarray) -> np.ndarray | _RaggedRows:
+    if isinstance(column, _RaggedRows):
+        return _RaggedRows(column.values[np.repeat(mask, column.lengths)], column.lengths[mask])
+    return column[mask]
+
+
+def _example_columns(columns: dict, label: np.ndarray) -> ExampleColumns:
+    return ExampleColumns({name: (tf.RaggedTensor.from_row_lengths(c.values, c.lengths.astype(np.int64))
+                                  if isinstance(c, _RaggedRows) else tf.constant(c)) for name, c in columns.items()},
+                          tf.constant(label))
 
 
 @dataclasses.dataclass(frozen=True)
