@@ -26,6 +26,7 @@ def distinct_sorted(values: np.ndarray) -> np.ndarray:
     np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
     return ordered[first]
 
+
 def csr_from_pairs(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int) -> tuple[np.ndarray, np.ndarray]:
     """(indptr, indices) of the distinct (row, col) pairs with both inside the given sizes."""
     keep = (rows >= 0) & (rows < n_rows) & (cols >= 0) & (cols < n_cols)

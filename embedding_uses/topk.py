@@ -297,7 +297,7 @@ class TopKScorer:
 def _centre(items: np.ndarray, mean: np.ndarray, out: np.ndarray) -> tuple[float, float]:
     """Writes `items - mean` (in float64, rounded to float32) into `out`; returns the largest norm of an item and
     of a centred item as the scan holds it.  Row slices at a time: a float64 copy of a 500K-item matrix was most
-    of a scorer's set-up, and the ranking grid builds 18 scorers."""
+    of a scorer's set-up, and a training run builds 19 scorers (16 ranking weightings tried, 3 in evaluation)."""
     largest, largest_centred = 0.0, 0.0
     for start in range(0, len(items), _CENTRE_ROWS):
         rows = items[start:start + _CENTRE_ROWS].astype(np.float64)
@@ -315,7 +315,7 @@ def _group_maxima_program(group_size: int, stride: int, width: int) -> tf.types.
 
     Compiled by XLA, which runs the loop without TensorFlow's per-op dispatch: some 14% fewer CPU-seconds per
     user here, the same maxima bit for bit.  XLA compiles one program per shape, so blocks are padded
-    (`_padded_rows`), and the function is shared by every scorer of the same layout (the ranking grid builds 18
+    (`_padded_rows`), and the function is shared by every scorer of the same layout (a training run builds 19
     in a row), taking the items as an argument rather than holding them.
     """
     @tf.function(jit_compile=True, input_signature=[tf.TensorSpec([None, width], tf.float32),

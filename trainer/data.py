@@ -302,7 +302,7 @@ def _rows_where(column: np.ndarray | _RaggedRows, mask: np.ndarray) -> np.ndarra
 
 
 def _example_columns(columns: dict, label: np.ndarray) -> ExampleColumns:
-    return ExampleColumns({name: (tf.RaggedTensor.from_row_lengths(c.values, c.lengths.astype(np.int64))
+    return ExampleColumns({name: (tf.RaggedTensor.from_row_lengths(c.values, c.lengths.astype(np.int64, copy=False))
                                   if isinstance(c, _RaggedRows) else tf.constant(c)) for name, c in columns.items()},
                           tf.constant(label))
 
