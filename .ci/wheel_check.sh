@@ -7,8 +7,9 @@
 #
 #   bash .ci/wheel_check.sh [SOURCE_DIR]     # default: this checkout
 #
-# Needs `python -m build` (the [test] extra) in $PYTHON's environment (default: python on PATH); builds with
-# --no-isolation, so nothing is downloaded for the build itself.
+# Needs `python -m build` and setuptools in $PYTHON's environment (default: python on PATH; the project's own
+# install has both, .ci/run gives it a venv of just those two); builds with --no-isolation, so nothing is
+# downloaded for the build itself.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 src="$(cd "${1:-$here}" && pwd)"
@@ -50,7 +51,7 @@ EOF
 
 step "install the wheel into a fresh venv"
 python3.11 -m venv "$scratch/venv" 2>/dev/null || python3 -m venv "$scratch/venv"
-"$scratch/venv/bin/pip" install --quiet "$wheel" >"$scratch/pip.log" 2>&1 \
+"$scratch/venv/bin/pip" install --quiet --no-cache-dir "$wheel" >"$scratch/pip.log" 2>&1 \
     || { grep -v "^WARNING: Location .* is ignored" "$scratch/pip.log" | tail -30; exit 1; }
 bin="$scratch/venv/bin"
 
