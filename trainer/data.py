@@ -36,7 +36,6 @@ part.
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import logging
 import math
@@ -46,6 +45,7 @@ import numpy as np
 import tensorflow as tf
 
 from stage_contracts.manifest import ROW_KEY, split_pattern
+from trainer.memory import release_freed_memory
 
 log = logging.getLogger(__name__)
 READ_BATCH = 65536
@@ -256,22 +256,13 @@ def read_columns(files: list[str], feature_spec: dict, label_key: str,
     columns = {name: _joined(values) for name, values in parts.items()}
     label = np.concatenate(labels)
     del parts, labels
-    _release_freed_memory()
+    release_freed_memory()  # glibc kept the batches' freed blocks: 1.06 of 2.85 GiB resident at 18M ratings
     log.info("Loaded %d examples from %d file(s) into memory", len(label), len(files))
     if fold_seed is None:
         return _example_columns(columns, label)
     validation = columns.pop(_FOLD)
     return (_example_columns({name: _rows_where(c, ~validation) for name, c in columns.items()}, label[~validation]),
             _example_columns({name: _rows_where(c, validation) for name, c in columns.items()}, label[validation]))
-
-
-def _release_freed_memory() -> None:
-    """Hand the batches' freed memory back to the system: glibc keeps freed blocks of this size in its heap
-    (1.06 GiB of the 2.85 GiB resident after reading 18M ratings).  Elsewhere than glibc, nothing to do."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 @dataclasses.dataclass(frozen=True)

@@ -39,6 +39,7 @@ from trainer.embeddings import compute_vectors, write_embeddings
 from trainer.evaluate import Evaluation, evaluate
 from trainer.export import ServingModule, export_model
 from trainer.id_table import IdTable
+from trainer.memory import release_freed_memory
 from trainer.model import SpecModel, TrainingData, build_model
 from trainer.report import REPORT_FILE, write_report
 from trainer.warm_start import WarmStart, warm_start, weights_path
@@ -174,12 +175,16 @@ def train(config: TrainConfig) -> TrainResult | None:
         model = _chief_copy(model, spec, manifest, data, next(iter(inputs.eval_ds))[0], cluster, config.job_dir)
         if model is None:
             return None
+    release_freed_memory()  # between steps from here on: each step's temporary arrays go before the next's
     selection = model.finish(data)
+    release_freed_memory()
 
     with timed("Computed the tower vectors of every user and item", log):
         vectors = compute_vectors(model, spec, inputs.tft_output, inputs.side_table)
+    release_freed_memory()
     with timed("Evaluated the model against its baselines", log):
         evaluation = evaluate(model, spec, manifest, data, vectors, selection)
+    release_freed_memory()
     metrics = _metrics(config, spec, evaluation, history, model, seconds, counts["train"], placement, warm)
     version_dir = export_model(
         ServingModule(model, inputs.tft_output, spec, inputs.side_table, manifest["label"]), spec,

@@ -1,0 +1,19 @@
+"""Hand the memory a training step has freed back to the system before the next step.
+
+A training run at scale holds its columns and model throughout and, step after step (reading the split,
+fitting, the ranking weights' grid, the tower vectors, evaluation, the files written), makes large
+temporary arrays and tensors.  glibc keeps the blocks they free in its heaps, one per thread that
+allocated, so the process's resident size climbs to the sum of the steps' high-water marks rather than
+the largest of them; `malloc_trim` returns the free pages.  Measured on the 20M-ratings scenario
+(`bench/scale.py`): the train stage's peak fell from 5.95 to 5.72 GiB with the calls between steps.
+"""
+
+import ctypes
+
+
+def release_freed_memory() -> None:
+    """Return the process's freed heap pages to the system (glibc); elsewhere than glibc, nothing to do."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
