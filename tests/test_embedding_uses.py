@@ -21,6 +21,7 @@ from stage_contracts.model_dir import resolve_version
 from embedding_uses.neighbours import SIMILAR_POPULARITY_WEIGHT, neighbour_label_share
 from embedding_uses.recommend import EmbeddingIndex
 from embedding_uses.visualize import draw_map, write_projector
+from trainer import embeddings
 
 
 @pytest.fixture(scope="module")
@@ -296,6 +297,20 @@ def test_embeddings_exported_as_parquet_features(trained, index):
     assert table.schema.field("id").type == pa.int64() and table.column("id").null_count == 1  # the OOV row
     genres = pq.read_table(os.path.join(folder, "genres.parquet"))
     assert genres.schema.field("id").type == pa.string() and genres.column("id").to_pylist()[-1].startswith("<oov-")
+
+
+def test_embedding_files_written_a_piece_at_a_time_read_back_whole(tmp_path, monkeypatch):
+    """The writers stream (no whole-file copy): a file of many pieces holds every row, in order."""
+    monkeypatch.setattr(embeddings, "_WRITE_PIECE", 4096)
+    vectors = np.random.default_rng(0).standard_normal((3000, 5))
+    embeddings._save_parquet(str(tmp_path / "v.parquet"), pa.array(np.arange(3000)), vectors)
+    embeddings._save_npy(str(tmp_path / "v.npy"), vectors)
+    assert os.path.getsize(tmp_path / "v.parquet") > 10 * 4096
+    table = pq.read_table(tmp_path / "v.parquet")
+    assert table.column("id").to_pylist() == list(range(3000))
+    np.testing.assert_array_equal(np.stack([table.column(f"e{d}").to_numpy() for d in range(5)], axis=1),
+                                  vectors.astype(np.float32))
+    np.testing.assert_array_equal(np.load(tmp_path / "v.npy"), vectors.astype(np.float32))
 
 
 def test_a_map_of_fewer_items_than_neighbours_is_measured_on_the_items_there_are():
