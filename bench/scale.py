@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import glob
 import json
 import os
 import shutil
@@ -36,6 +35,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.results import add_results_option, write_results  # noqa: E402
+from stage_contracts.model_dir import resolve_version  # noqa: E402
 
 TARGET_SECONDS = 12 * 60  # issue 32: the three commands in 12 minutes, peak RSS 6 GiB
 TARGET_PEAK_GIB = 6.0
@@ -71,7 +71,7 @@ def run_stage(name: str, argv: list[str], log_dir: str) -> Stage:
 
 def model_quality(model_dir: str) -> str:
     """The trained model's eval figures against its baselines, and the width of the vectors recommend-all scans."""
-    version = max(glob.glob(os.path.join(model_dir, "[0-9]*")))
+    version = resolve_version(model_dir)  # the version recommend-all served
     with open(os.path.join(version, "metrics.json")) as f:
         metrics = json.load(f)
     ranking, dim = metrics["ranking"], np.load(os.path.join(version, "embeddings", "users.npy"), mmap_mode="r").shape[1]
